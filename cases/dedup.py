@@ -1,0 +1,78 @@
+"""Dedup: repeated events of the same thing become one case.
+
+Two events are the same case when they have the same type, camera, preset and zone and
+their boxes are at the same place — the boxes overlap (IoU) or their ground points lie
+within `radius` box heights — and the later one comes within `cooldown_s` of the last
+sighting of the case. A parked van whose track id changes, or a second person at the
+same stall, therefore merge into the case that already exists.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from zones.dwell import box_iou
+from zones.events import ViolationEvent
+
+
+@dataclass(slots=True)
+class CaseFootprint:
+    """Where and when a case was last seen."""
+
+    case_id: str
+    type: str
+    camera_id: str
+    preset: str | None
+    zone_id: str
+    bbox: tuple[float, float, float, float]
+    last_seen: datetime
+
+
+class CaseDeduper:
+    """In-memory footprints of recent cases (one process; stores come with issue 5)."""
+
+    def __init__(self, *, cooldown_s: float, iou: float, radius: float = 0.75) -> None:
+        self.cooldown = timedelta(seconds=cooldown_s)
+        self.iou = iou
+        self.radius = radius
+        self._recent: list[CaseFootprint] = []
+
+    def match(self, event: ViolationEvent) -> CaseFootprint | None:
+        """The existing case this event belongs to, or None."""
+        self._recent = [
+            f for f in self._recent if event.confirmed_at - f.last_seen <= self.cooldown
+        ]
+        ax, ay = event.anchor
+        for fp in self._recent:
+            if (fp.type, fp.camera_id, fp.preset, fp.zone_id) != (
+                event.type,
+                event.camera_id,
+                event.preset,
+                event.zone_id,
+            ):
+                continue
+            if box_iou(fp.bbox, event.bbox) >= self.iou:
+                return fp
+            bx, by = (fp.bbox[0] + fp.bbox[2]) / 2, fp.bbox[3]
+            scale = max(1.0, (event.height + (fp.bbox[3] - fp.bbox[1])) / 2)
+            if math.hypot(ax - bx, ay - by) <= self.radius * scale:
+                return fp
+        return None
+
+    def remember(self, case_id: str, event: ViolationEvent) -> None:
+        self._recent.append(
+            CaseFootprint(
+                case_id=case_id,
+                type=event.type,
+                camera_id=event.camera_id,
+                preset=event.preset,
+                zone_id=event.zone_id,
+                bbox=event.bbox,
+                last_seen=event.confirmed_at,
+            )
+        )
+
+    def touch(self, footprint: CaseFootprint, event: ViolationEvent) -> None:
+        footprint.last_seen = max(footprint.last_seen, event.confirmed_at)

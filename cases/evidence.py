@@ -1,0 +1,74 @@
+"""Evidence pictures: the full frame with the zone and the box drawn, plus a crop."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from zones.events import ViolationEvent
+
+ZONE_COLOUR = (0, 200, 255)  # BGR amber
+BOX_COLOUR = (0, 0, 255)  # BGR red
+
+
+class EvidenceWriter:
+    """Writes evidence JPEGs under `root/evidence/` and returns paths relative to `root`."""
+
+    def __init__(self, root: Path, *, jpeg_quality: int = 88, crop_margin: float = 0.5) -> None:
+        self.root = root
+        self.folder = root / "evidence"
+        self.jpeg_quality = jpeg_quality
+        self.crop_margin = crop_margin
+
+    def annotate(self, event: ViolationEvent) -> np.ndarray:
+        """Copy of the event frame with the zone polygon and the object box drawn.
+
+        Returns a BGR uint8 array of the frame's shape.
+        """
+        img = event.frame.image.copy()
+        poly = np.round(np.array(event.polygon, dtype=np.float32)).astype(np.int32)
+        overlay = img.copy()
+        cv2.fillPoly(overlay, [poly], ZONE_COLOUR)
+        cv2.addWeighted(overlay, 0.18, img, 0.82, 0, dst=img)
+        cv2.polylines(img, [poly], isClosed=True, color=ZONE_COLOUR, thickness=2)
+        x1, y1, x2, y2 = (round(v) for v in event.bbox)
+        cv2.rectangle(img, (x1, y1), (x2, y2), BOX_COLOUR, 2)
+        label = f"{event.type} {event.class_name} {event.dwell_s:.0f}s"
+        (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
+        ty = y1 - 4 if y1 - th - base - 4 > 0 else y2 + th + 4
+        cv2.rectangle(img, (x1, ty - th - base), (x1 + tw + 4, ty + base), BOX_COLOUR, -1)
+        cv2.putText(img, label, (x1 + 2, ty), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1)
+        stamp = event.confirmed_at.isoformat(timespec="seconds") + f"  {event.camera_id}"
+        cv2.putText(img, stamp, (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 3)
+        cv2.putText(img, stamp, (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 255), 1)
+        return img
+
+    def crop(self, event: ViolationEvent) -> np.ndarray:
+        """The object with a margin, from the unannotated frame (BGR uint8)."""
+        img = event.frame.image
+        h, w = img.shape[:2]
+        x1, y1, x2, y2 = event.bbox
+        mx, my = (x2 - x1) * self.crop_margin, (y2 - y1) * self.crop_margin
+        cx1, cy1 = max(0, int(x1 - mx)), max(0, int(y1 - my))
+        cx2, cy2 = min(w, int(np.ceil(x2 + mx))), min(h, int(np.ceil(y2 + my)))
+        if cx2 <= cx1 or cy2 <= cy1:
+            return img.copy()
+        return img[cy1:cy2, cx1:cx2].copy()
+
+    def write(self, case_id: str, event: ViolationEvent) -> list[str]:
+        """Write `<id>_full.jpg` and `<id>_crop.jpg`; return their paths relative to root."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        params = [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality]
+        out = []
+        for suffix, img in (("full", self.annotate(event)), ("crop", self.crop(event))):
+            path = self.folder / f"{case_id}_{suffix}.jpg"
+            ok, buf = cv2.imencode(".jpg", img, params)
+            if not ok:
+                raise OSError(f"JPEG encoding failed for {path.name}")
+            tmp = path.with_suffix(".jpg.tmp")
+            tmp.write_bytes(buf.tobytes())
+            tmp.replace(path)
+            out.append(path.relative_to(self.root).as_posix())
+        return out

@@ -1,0 +1,167 @@
+"""Case sinks: the embedded SQLite outbox (default) and a JSONL file.
+
+Both are idempotent by case id: writing a case twice, or replaying a file twice into
+the same output folder, adds nothing. Each sink registers in `SINKS` with its config
+class; `open_sink` builds one from its config.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Protocol
+
+from cases.model import DraftCase
+from lookout.config import JsonlSinkConfig, SqliteSinkConfig
+from lookout.errors import SinkError
+
+
+class CaseSink(Protocol):
+    """Where draft cases go."""
+
+    name: str
+
+    def write(self, case: DraftCase) -> bool:
+        """Store a case; return False when a case with that id was already there."""
+        ...
+
+    def close(self) -> None: ...
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS cases (
+    id TEXT PRIMARY KEY,
+    type TEXT NOT NULL,
+    camera_id TEXT NOT NULL,
+    zone_id TEXT NOT NULL,
+    confirmed_at TEXT NOT NULL,
+    body TEXT NOT NULL,
+    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+CREATE INDEX IF NOT EXISTS cases_confirmed ON cases (confirmed_at);
+"""
+
+
+class SqliteOutbox:
+    """Cases committed to a local SQLite file (WAL), the case id as primary key."""
+
+    name = "sqlite"
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self.conn = conn
+        self.path = path
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(cls, path: Path) -> SqliteOutbox:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(str(path), check_same_thread=False, timeout=10)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.executescript(_SCHEMA)
+        except (sqlite3.Error, OSError) as exc:
+            raise SinkError(f"{path}: cannot open the SQLite outbox ({exc})") from None
+        return cls(conn, path)
+
+    def write(self, case: DraftCase) -> bool:
+        with self._lock, self.conn:
+            cur = self.conn.execute(
+                "INSERT OR IGNORE INTO cases (id, type, camera_id, zone_id, confirmed_at, body)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    case.id,
+                    case.type,
+                    case.camera_id,
+                    case.zone_id,
+                    case.confirmed_at.isoformat(),
+                    case.to_json(),
+                ),
+            )
+            return cur.rowcount == 1
+
+    def count(self) -> int:
+        with self._lock:
+            return int(self.conn.execute("SELECT COUNT(*) FROM cases").fetchone()[0])
+
+    def cases(self, *, case_type: str | None = None, limit: int | None = None) -> Iterator[DraftCase]:
+        sql = "SELECT body FROM cases"
+        args: list[object] = []
+        if case_type:
+            sql += " WHERE type = ?"
+            args.append(case_type)
+        sql += " ORDER BY confirmed_at, id"
+        if limit:
+            sql += " LIMIT ?"
+            args.append(limit)
+        with self._lock:
+            rows = self.conn.execute(sql, args).fetchall()
+        for (body,) in rows:
+            yield DraftCase.model_validate_json(body)
+
+    def close(self) -> None:
+        with self._lock:
+            self.conn.close()
+
+
+class JsonlSink:
+    """Appends one JSON object per line; ids already in the file are skipped."""
+
+    name = "jsonl"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._seen: set[str] = set()
+        self._lock = threading.Lock()
+        if path.exists():
+            with path.open(encoding="utf-8") as fh:
+                for line in fh:
+                    line = line.strip()
+                    if line:
+                        try:
+                            self._seen.add(str(json.loads(line)["id"]))
+                        except (ValueError, KeyError, TypeError):
+                            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh = path.open("a", encoding="utf-8")
+
+    @classmethod
+    def open(cls, path: Path) -> JsonlSink:
+        try:
+            return cls(path)
+        except OSError as exc:
+            raise SinkError(f"{path}: cannot open the JSONL file ({exc})") from None
+
+    def write(self, case: DraftCase) -> bool:
+        with self._lock:
+            if case.id in self._seen:
+                return False
+            self._fh.write(case.to_json() + "\n")
+            self._fh.flush()
+            self._seen.add(case.id)
+            return True
+
+    def close(self) -> None:
+        with self._lock:
+            self._fh.close()
+
+
+SinkConfigT = SqliteSinkConfig | JsonlSinkConfig
+
+#: Registry: sink `type` → factory taking (config, output folder).
+SINKS: dict[str, Callable[[SinkConfigT, Path], CaseSink]] = {
+    "sqlite": lambda cfg, out: SqliteOutbox.open(_under(out, cfg.path)),
+    "jsonl": lambda cfg, out: JsonlSink.open(_under(out, cfg.path)),
+}
+
+
+def _under(out: Path, value: str) -> Path:
+    p = Path(value).expanduser()
+    return p if p.is_absolute() else out / p
+
+
+def open_sink(cfg: SinkConfigT, out: Path) -> CaseSink:
+    return SINKS[cfg.type](cfg, out)

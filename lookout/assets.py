@@ -1,0 +1,46 @@
+"""Where shared assets (model, footage) and caches live.
+
+`LOOKOUT_ASSETS` names the assets folder; without it, `../shared/assets` beside the
+repository (the layout of a development checkout) is used, then `../shared/assets`
+relative to the working directory. Read at call time, never at import time.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+_VAR = re.compile(r"\$\{(LOOKOUT_ASSETS|LOOKOUT_ROOT)\}")
+
+
+def assets_dir() -> Path:
+    """The shared assets folder (may not exist; callers report a missing file)."""
+    env = os.environ.get("LOOKOUT_ASSETS")
+    if env:
+        return Path(env).expanduser().resolve()
+    for candidate in (REPO_ROOT.parent / "shared" / "assets", Path.cwd().parent / "shared" / "assets"):
+        if candidate.is_dir():
+            return candidate.resolve()
+    return (REPO_ROOT.parent / "shared" / "assets").resolve()
+
+
+def cache_dir() -> Path:
+    """Folder for derived files (e.g. models with a dynamic batch dimension)."""
+    env = os.environ.get("LOOKOUT_CACHE")
+    base = Path(env).expanduser() if env else Path.home() / ".cache" / "lookout"
+    return base
+
+
+def expand_path(value: str, base: Path) -> Path:
+    """Expand `${LOOKOUT_ASSETS}` / `${LOOKOUT_ROOT}` and `~`, then resolve a relative
+    path against `base` (the folder of the file that named it)."""
+
+    def repl(m: re.Match[str]) -> str:
+        return str(assets_dir() if m.group(1) == "LOOKOUT_ASSETS" else REPO_ROOT)
+
+    path = Path(_VAR.sub(repl, value)).expanduser()
+    if not path.is_absolute():
+        path = base / path
+    return path.resolve()

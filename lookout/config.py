@@ -1,0 +1,348 @@
+"""Configuration schema (pydantic v2) and the YAML loader.
+
+Every model forbids unknown keys and describes every field. The loaded `AppConfig`
+is frozen: configuration is never mutated at run time. Paths in the file are resolved
+against the folder of the file (and `${LOOKOUT_ASSETS}` is expanded) by `load_config`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from shapely.geometry import Polygon
+from shapely.validation import explain_validity
+
+from lookout.assets import expand_path
+from lookout.errors import ConfigError
+
+EventType = Literal["illegal_parking", "street_vendor", "illegal_construction"]
+EVENT_TYPES: tuple[str, ...] = ("illegal_parking", "street_vendor", "illegal_construction")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TimeWindow(_Model):
+    """A daily window in the site's local time; `end` before `start` wraps past midnight."""
+
+    start: time = Field(description="Start of the window, local time (HH:MM).")
+    end: time = Field(description="End of the window, local time (HH:MM).")
+
+    def contains(self, t: time) -> bool:
+        if self.start <= self.end:
+            return self.start <= t < self.end
+        return t >= self.start or t < self.end
+
+
+class PolicyConfig(_Model):
+    """What counts as a violation in a zone."""
+
+    type: EventType = Field(description="Event type this policy raises.")
+    classes: list[str] = Field(
+        min_length=1, description="Model class names the policy watches (see the model manifest)."
+    )
+    min_confidence: float = Field(
+        default=0.35, ge=0.0, le=1.0, description="Detections below this score are ignored."
+    )
+    dwell_s: float = Field(
+        ge=0.0, description="Seconds an object must stay stationary in the zone to be a violation."
+    )
+    stationary_radius: float = Field(
+        default=0.35,
+        gt=0.0,
+        description="An object is stationary while its ground point stays within this radius of "
+        "where it stopped, as a fraction of its box height.",
+    )
+    allowed: list[TimeWindow] = Field(
+        default_factory=list,
+        description="Daily windows (site local time) when the activity is allowed: no case then.",
+    )
+    support_classes: list[str] = Field(
+        default_factory=list,
+        description="Classes that make a case more likely when near the object (e.g. umbrella "
+        "for a street vendor); they raise the case confidence.",
+    )
+
+
+def _check_polygon(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    if len(points) < 3:
+        raise ValueError(f"a polygon needs at least 3 points, got {len(points)}")
+    poly = Polygon(points)
+    if not poly.is_valid:
+        raise ValueError(f"invalid polygon ({explain_validity(poly)})")
+    if poly.area <= 0:
+        raise ValueError("polygon has zero area")
+    return points
+
+
+class ZoneConfig(_Model):
+    """An image-space zone of one camera (and preset) with its policies."""
+
+    id: str = Field(min_length=1, description="Zone id, unique within the camera.")
+    polygon: list[tuple[float, float]] = Field(
+        description="Polygon in image pixels of the camera's native resolution, [[x, y], ...]."
+    )
+    preset: str | None = Field(
+        default=None, description="PTZ preset the zone belongs to; null for a fixed camera."
+    )
+    grid_code: str | None = Field(
+        default=None, description="Unit grid cell (单元网格) code the zone lies in, if known."
+    )
+    inertia_frames: int = Field(
+        default=3,
+        ge=1,
+        description="Consecutive analysed frames an object must be inside before it counts.",
+    )
+    policies: list[PolicyConfig] = Field(min_length=1, description="Policies of the zone.")
+
+    @field_validator("polygon")
+    @classmethod
+    def _valid_polygon(cls, v: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        return _check_polygon(v)
+
+
+class CameraConfig(_Model):
+    """One camera: a live source or a recording, and its zones."""
+
+    id: str = Field(
+        min_length=1, pattern=r"^[A-Za-z0-9_.-]+$", description="Camera id (letters, digits, _.-)."
+    )
+    source: str | None = Field(
+        default=None, description="Video file path or stream URL; replay takes the file given."
+    )
+    analysis_fps: float = Field(
+        default=4.0, gt=0.0, le=60.0, description="Frames analysed per second of footage."
+    )
+    zones: list[ZoneConfig] = Field(default_factory=list, description="Zones of this camera.")
+
+    @model_validator(mode="after")
+    def _unique_zone_ids(self) -> CameraConfig:
+        seen: set[tuple[str, str | None]] = set()
+        for zone in self.zones:
+            key = (zone.id, zone.preset)
+            if key in seen:
+                raise ValueError(f"duplicate zone id {zone.id!r}")
+            seen.add(key)
+        return self
+
+
+class RuntimeConfig(_Model):
+    """ONNX Runtime settings."""
+
+    type: Literal["onnxruntime"] = Field(default="onnxruntime", description="Runtime backend.")
+    providers: list[str] = Field(
+        default_factory=lambda: ["CPUExecutionProvider"],
+        min_length=1,
+        description="Execution providers in order of preference.",
+    )
+    intra_op_threads: int = Field(default=2, ge=0, description="Threads inside one operator.")
+    inter_op_threads: int = Field(default=1, ge=0, description="Threads across operators.")
+
+
+class ModelConfig(_Model):
+    """The detector model and its thresholds."""
+
+    manifest: str = Field(description="Path to the model manifest YAML (see models/).")
+    confidence: float = Field(
+        default=0.25, ge=0.0, le=1.0, description="Minimum detection score kept by the detector."
+    )
+    nms_iou: float = Field(default=0.45, gt=0.0, le=1.0, description="IoU threshold of NMS.")
+    batch_size: int = Field(default=4, ge=1, le=256, description="Frames per inference call.")
+    runtime: RuntimeConfig = Field(default_factory=RuntimeConfig, description="Runtime settings.")
+
+
+class TrackerConfig(_Model):
+    """Multi-object tracker (ByteTrack) settings."""
+
+    high_threshold: float = Field(default=0.5, ge=0, le=1, description="First-stage score.")
+    low_threshold: float = Field(default=0.1, ge=0, le=1, description="Second-stage score.")
+    new_track_threshold: float = Field(default=0.5, ge=0, le=1, description="Score to start a track.")
+    match_iou: float = Field(default=0.2, gt=0, le=1, description="Minimum IoU to match.")
+    lost_track_buffer_s: float = Field(default=5.0, ge=0, description="Seconds a lost track lives.")
+    min_hits: int = Field(default=2, ge=1, description="Frames before a track gets an id.")
+
+
+class CodeEntry(_Model):
+    """Case-system classification of one event type."""
+
+    code: str = Field(description="Event code of the case system (e.g. 大类+小类).")
+    name: str = Field(description="Human-readable name of the event category.")
+
+
+def _default_codes() -> dict[str, CodeEntry]:
+    return {
+        "illegal_parking": CodeEntry(code="09001", name="机动车乱停放"),
+        "street_vendor": CodeEntry(code="09006", name="占道经营"),
+        "illegal_construction": CodeEntry(code="10001", name="违法建设"),
+    }
+
+
+class DedupConfig(_Model):
+    """How repeated events become one case."""
+
+    cooldown_s: float = Field(
+        default=1800.0, ge=0, description="An event matching a case seen this recently merges."
+    )
+    iou: float = Field(
+        default=0.3, gt=0, le=1, description="Box overlap (IoU) that means the same place."
+    )
+
+
+class EvidenceConfig(_Model):
+    """Evidence pictures attached to each case."""
+
+    jpeg_quality: int = Field(default=88, ge=10, le=100, description="JPEG quality.")
+    crop_margin: float = Field(
+        default=0.5, ge=0, description="Margin around the crop, as a fraction of the box size."
+    )
+
+
+class SqliteSinkConfig(_Model):
+    """Embedded SQLite outbox (the default sink)."""
+
+    type: Literal["sqlite"] = Field(description="Sink kind.")
+    path: str = Field(
+        default="cases.db", description="Database file; relative paths go under the output dir."
+    )
+
+
+class JsonlSinkConfig(_Model):
+    """One JSON object per line, appended; ids already in the file are not written again."""
+
+    type: Literal["jsonl"] = Field(description="Sink kind.")
+    path: str = Field(
+        default="cases.jsonl", description="File; relative paths go under the output dir."
+    )
+
+
+SinkConfig = Annotated[SqliteSinkConfig | JsonlSinkConfig, Field(discriminator="type")]
+
+
+def _default_sinks() -> list[SqliteSinkConfig | JsonlSinkConfig]:
+    return [SqliteSinkConfig(type="sqlite"), JsonlSinkConfig(type="jsonl")]
+
+
+class SiteConfig(_Model):
+    """The site: its time zone and the replay clock."""
+
+    name: str = Field(default="site", description="Name of the site (shown in cases).")
+    timezone: str = Field(default="Asia/Shanghai", description="IANA time zone of the site.")
+    replay_start: datetime | None = Field(
+        default=None,
+        description="Wall-clock time of a replayed file's first frame (ISO 8601); without it "
+        "the file's modification time is used.",
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {v!r}") from exc
+        return v
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class AppConfig(_Model):
+    """The whole configuration file."""
+
+    site: SiteConfig = Field(default_factory=SiteConfig, description="Site settings.")
+    model: ModelConfig = Field(description="Detector model.")
+    tracker: TrackerConfig = Field(default_factory=TrackerConfig, description="Tracker.")
+    cameras: list[CameraConfig] = Field(min_length=1, description="Cameras.")
+    codes: dict[EventType, CodeEntry] = Field(
+        default_factory=_default_codes, description="Event type → case-system code table."
+    )
+    dedup: DedupConfig = Field(default_factory=DedupConfig, description="Case dedup.")
+    evidence: EvidenceConfig = Field(default_factory=EvidenceConfig, description="Evidence.")
+    sinks: list[SinkConfig] = Field(
+        default_factory=_default_sinks, description="Where draft cases go."
+    )
+    _base_dir: Path = PrivateAttr(default=Path("."))
+
+    @model_validator(mode="after")
+    def _unique_cameras(self) -> AppConfig:
+        ids = [c.id for c in self.cameras]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"duplicate camera id {dupes[0]!r}")
+        for etype in {p.type for c in self.cameras for z in c.zones for p in z.policies}:
+            if etype not in self.codes:
+                raise ValueError(f"no entry in codes for event type {etype!r}")
+        return self
+
+    def camera(self, camera_id: str) -> CameraConfig:
+        for cam in self.cameras:
+            if cam.id == camera_id:
+                return cam
+        known = ", ".join(c.id for c in self.cameras)
+        raise ConfigError(f"camera {camera_id!r} is not in the config (known: {known})")
+
+    def path(self, value: str) -> Path:
+        """Resolve a path written in the config file."""
+        return expand_path(value, self._base_dir)
+
+
+def _loc(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def format_validation_error(source: str, exc: ValidationError) -> str:
+    """One line: `file: key.path: problem; key2: problem2`."""
+    parts = []
+    for err in exc.errors():
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and "[" in p))
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        msg = msg.removeprefix("Value error, ")
+        parts.append(f"{_loc(loc)}: {msg}")
+    return f"{source}: " + "; ".join(parts)
+
+
+def load_config(path: str | Path) -> AppConfig:
+    """Read and validate a YAML config file; raise `ConfigError` with one line."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{p}: config file not found")
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{p}{where}: invalid YAML: {problem}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{p}: cannot read config: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: config must be a YAML mapping at the top level")
+    try:
+        cfg = AppConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(str(p), exc)) from None
+    cfg._base_dir = p.resolve().parent
+    return cfg

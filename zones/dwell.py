@@ -1,0 +1,127 @@
+"""Per-object state of a zone policy: inertia at the edge, stationarity, dwell.
+
+Dwell counts while an object's ground point stays within a radius (relative to its box
+height) of where it stopped. A track that breaks and restarts on the same spot inherits
+the stationary state of the lost one ("place memory"), so an id switch of a parked van
+neither restarts its dwell nor produces a second case.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+def box_iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+    """IoU of two (x1, y1, x2, y2) boxes."""
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+@dataclass(slots=True)
+class ObjectState:
+    """What a policy remembers about one tracked object.
+
+    Times are footage/wall seconds on one monotonic axis (the frame's `pts_s` for a
+    replay, capture time for live cameras), so dwell is measured in real seconds
+    whatever the analysis rate.
+    """
+
+    track_id: int
+    inside_streak: int = 0
+    anchor: tuple[float, float] | None = None
+    anchor_height: float = 0.0
+    stationary_since: float | None = None
+    last_seen: float = 0.0
+    bbox: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+    confidences: list[float] = field(default_factory=list)
+    fired: bool = False
+
+    def observe(
+        self,
+        t: float,
+        point: tuple[float, float],
+        bbox: tuple[float, float, float, float],
+        confidence: float,
+        inside: bool,
+        radius_frac: float,
+    ) -> None:
+        """Update with one observation at time `t` (seconds)."""
+        self.last_seen = t
+        self.bbox = bbox
+        self.inside_streak = self.inside_streak + 1 if inside else 0
+        height = max(1.0, bbox[3] - bbox[1])
+        if not inside:
+            self.anchor = None
+            self.stationary_since = None
+            self.confidences.clear()
+            return
+        self.confidences.append(confidence)
+        del self.confidences[:-50]
+        if self.anchor is None:
+            self._restart(t, point, height)
+            return
+        dist = float(np.hypot(point[0] - self.anchor[0], point[1] - self.anchor[1]))
+        if dist > radius_frac * max(height, self.anchor_height):
+            # Moved away: this is a new stop (or the object is driving through).
+            self._restart(t, point, height)
+
+    def _restart(self, t: float, point: tuple[float, float], height: float) -> None:
+        self.anchor = point
+        self.anchor_height = height
+        self.stationary_since = t
+        self.fired = False
+
+    def dwell(self, t: float) -> float:
+        """Seconds stationary so far (0 when moving or outside)."""
+        if self.stationary_since is None:
+            return 0.0
+        return t - self.stationary_since
+
+    def inherit(self, lost: ObjectState) -> None:
+        """Take over the stop of a lost track on the same spot."""
+        self.anchor = lost.anchor
+        self.anchor_height = lost.anchor_height
+        self.stationary_since = lost.stationary_since
+        self.fired = lost.fired
+        self.confidences = list(lost.confidences)
+
+
+class DwellBook:
+    """All object states of one (zone, policy), with a memory of recently lost stops."""
+
+    def __init__(self, *, forget_after_s: float, place_memory_s: float, place_iou: float) -> None:
+        self.forget_after_s = forget_after_s
+        self.place_memory_s = place_memory_s
+        self.place_iou = place_iou
+        self.states: dict[int, ObjectState] = {}
+        self._lost: list[ObjectState] = []
+
+    def get(self, track_id: int, bbox: tuple[float, float, float, float]) -> ObjectState:
+        """The state of `track_id`, created (possibly inheriting a lost stop) if new."""
+        state = self.states.get(track_id)
+        if state is None:
+            state = ObjectState(track_id=track_id)
+            best, best_iou = None, self.place_iou
+            for lost in self._lost:
+                iou = box_iou(lost.bbox, bbox)
+                if iou >= best_iou:
+                    best, best_iou = lost, iou
+            if best is not None:
+                state.inherit(best)
+                state.inside_streak = best.inside_streak
+                self._lost.remove(best)
+            self.states[track_id] = state
+        return state
+
+    def expire(self, t: float) -> None:
+        """Move tracks unseen for `forget_after_s` to the place memory; drop old memory."""
+        for tid in [k for k, s in self.states.items() if t - s.last_seen > self.forget_after_s]:
+            state = self.states.pop(tid)
+            if state.stationary_since is not None:
+                self._lost.append(state)
+        self._lost = [s for s in self._lost if t - s.last_seen <= self.place_memory_s]
