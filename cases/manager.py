@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from datetime import tzinfo
 from pathlib import Path
 
 from cases.dedup import CaseDeduper
@@ -25,11 +26,13 @@ class CaseManager:
         deduper: CaseDeduper,
         evidence: EvidenceWriter,
         sinks: list[CaseSink],
+        tz: tzinfo,
     ) -> None:
         self.codes = codes
         self.deduper = deduper
         self.evidence = evidence
         self.sinks = sinks
+        self.tz = tz
         self.emitted: Counter[str] = Counter()
         self.merged = 0
         self.sink_errors: Counter[str] = Counter()
@@ -54,6 +57,7 @@ class CaseManager:
                 crop_margin=cfg.evidence.crop_margin,
             ),
             sinks=sinks,
+            tz=cfg.site.tz,
         )
 
     def handle(self, event: ViolationEvent) -> DraftCase | None:
@@ -80,9 +84,9 @@ class CaseManager:
             preset=event.preset,
             zone_id=event.zone_id,
             grid_code=event.grid_code,
-            first_seen=event.first_seen,
-            confirmed_at=event.confirmed_at,
-            last_seen=event.confirmed_at,
+            first_seen=event.first_seen.astimezone(self.tz),
+            confirmed_at=event.confirmed_at.astimezone(self.tz),
+            last_seen=event.confirmed_at.astimezone(self.tz),
             dwell_s=event.dwell_s,
             bbox=[round(v, 1) for v in event.bbox],
             confidence=event.confidence,

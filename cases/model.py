@@ -57,9 +57,11 @@ class DraftCase(BaseModel):
 def case_id(event: ViolationEvent) -> str:
     """Deterministic id from what identifies the event: type, place and stop start.
 
-    The box is quantised to 16 px so sub-pixel detector noise does not change the id.
+    The ground point is quantised to a 32 px cell so detector noise of a few pixels
+    does not change the id; the stop start is taken to the second.
     """
-    q = ",".join(str(round(v / 16)) for v in event.bbox)
+    ax, ay = event.anchor
+    q = f"{int(ax // 32)},{int(ay // 32)}"
     key = "|".join(
         [
             event.type,

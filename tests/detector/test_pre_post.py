@@ -1,0 +1,129 @@
+"""Letterbox geometry and pixels, YOLOX/Ultralytics decoding, class-aware NMS."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from detector.postprocess import (
+    decode_ultralytics,
+    decode_yolox,
+    nms,
+    postprocess,
+    undo_letterbox,
+    yolox_grid,
+)
+from detector.preprocess import Letterbox, letterbox_batch, letterbox_into
+
+
+@pytest.mark.parametrize("placement", ["top_left", "center"])
+@pytest.mark.parametrize(("src", "dst"), [((300, 200), (416, 416)), ((200, 500), (640, 320))])
+def test_letterbox_round_trip(
+    placement: str, src: tuple[int, int], dst: tuple[int, int]
+) -> None:
+    """A bright rectangle found in the model input maps back onto itself."""
+    (w, h), (dw, dh) = src, dst
+    image = np.zeros((h, w, 3), np.uint8)
+    x1, y1, x2, y2 = 40, 30, 150, 170
+    image[y1:y2, x1:x2] = 255
+    out = np.empty((3, dh, dw), np.float32)
+    geo = letterbox_into(
+        image, out, placement=placement, color_order="bgr", scale=1.0, pad_value=114  # type: ignore[arg-type]
+    )
+    ys, xs = np.nonzero(out[0] > 200)
+    found = np.array([[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]], np.float32)
+    back = undo_letterbox(found, geo)[0]
+    tol = 1.5 / min(geo.scale_x, geo.scale_y)
+    np.testing.assert_allclose(back, [x1, y1, x2, y2], atol=tol)
+    if placement == "top_left":
+        assert (geo.pad_x, geo.pad_y) == (0, 0)
+    else:  # centred: the padding is split evenly
+        new_w, new_h = round(w * geo.scale_x), round(h * geo.scale_y)
+        assert abs((dw - new_w) - 2 * geo.pad_x) <= 1 and abs((dh - new_h) - 2 * geo.pad_y) <= 1
+
+
+def test_letterbox_exact_mapping_and_clip() -> None:
+    geo = Letterbox(scale_x=0.5, scale_y=0.5, pad_x=10, pad_y=20, width=100, height=80)
+    boxes = np.array([[10, 20, 60, 60], [0, 0, 500, 500]], np.float32)
+    np.testing.assert_allclose(undo_letterbox(boxes, geo), [[0, 0, 100, 80], [0, 0, 100, 80]])
+    inside = np.array([[20, 30, 40, 50]], np.float32)
+    np.testing.assert_allclose(undo_letterbox(inside, geo), [[20, 20, 60, 60]])
+
+
+def test_letterbox_pixels_color_scale_and_padding() -> None:
+    image = np.zeros((50, 100, 3), np.uint8)
+    image[..., 0] = 255  # pure blue in BGR
+    buf = np.full((2, 3, 64, 64), -1.0, np.float32)
+    geos = letterbox_batch(
+        [image, image], buf, placement="center", color_order="rgb", scale=1 / 255, pad_value=114
+    )
+    assert geos[0] == geos[1]
+    g = geos[0]
+    assert (g.pad_x, g.pad_y, round(g.scale_x * 100), round(g.scale_y * 50)) == (0, 16, 64, 32)
+    region = buf[0][:, 16:48, :]
+    np.testing.assert_allclose(region[2], 1.0)  # blue lands in the last channel for RGB
+    np.testing.assert_allclose(region[:2], 0.0)
+    np.testing.assert_allclose(buf[0][:, :16], 114 / 255, rtol=1e-6)
+    np.testing.assert_allclose(buf[0][:, 48:], 114 / 255, rtol=1e-6)
+
+
+def test_letterbox_rejects_bad_images() -> None:
+    buf = np.empty((3, 32, 32), np.float32)
+    with pytest.raises(TypeError):
+        letterbox_into(
+            np.zeros((4, 4, 3), np.float32), buf, placement="center", color_order="bgr", scale=1.0
+        )
+    with pytest.raises(ValueError):
+        letterbox_into(
+            np.zeros((4, 4), np.uint8), buf, placement="center", color_order="bgr", scale=1.0
+        )
+
+
+def test_nms_is_class_aware() -> None:
+    boxes = np.array([[0, 0, 100, 100], [5, 5, 105, 105], [2, 2, 100, 100]], np.float32)
+    scores = np.array([0.9, 0.8, 0.7], np.float32)
+    # Boxes 0 and 2 are the same class and overlap: 2 goes. Box 1 is another class.
+    keep = nms(boxes, scores, np.array([0, 1, 0]), iou_threshold=0.45)
+    assert sorted(keep.tolist()) == [0, 1]
+    keep_same = nms(boxes, scores, np.array([3, 3, 3]), iou_threshold=0.45)
+    assert keep_same.tolist() == [0]
+    assert nms(np.zeros((0, 4), np.float32), np.zeros(0), np.zeros(0), 0.5).shape == (0,)
+
+
+def test_yolox_grid_and_decode() -> None:
+    grid, stride = yolox_grid(64, 96)
+    n8, n16, n32 = 8 * 12, 4 * 6, 2 * 3
+    assert grid.shape == (n8 + n16 + n32, 2) and stride.shape == (grid.shape[0], 1)
+    assert yolox_grid(64, 96)[0] is grid  # cached
+    raw = np.zeros((1, grid.shape[0], 5 + 3), np.float32)
+    a = n8 + 6 + 2  # stride 16, row 1, column 2
+    raw[0, a, :4] = [0.5, 0.25, np.log(2.0), np.log(3.0)]
+    raw[0, a, 4] = 0.9
+    raw[0, a, 5:] = [0.1, 0.8, 0.3]
+    boxes, scores, classes = decode_yolox(raw, 64, 96, conf_threshold=0.5)[0]
+    cx, cy, bw, bh = (0.5 + 2) * 16, (0.25 + 1) * 16, 2.0 * 16, 3.0 * 16
+    np.testing.assert_allclose(boxes, [[cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2]])
+    np.testing.assert_allclose(scores, [0.72])
+    assert classes.tolist() == [1]
+
+
+def test_ultralytics_decode_and_postprocess() -> None:
+    raw = np.zeros((1, 4 + 2, 5), np.float32)
+    raw[0, :4, 3] = [50, 40, 20, 10]  # cx, cy, w, h in input pixels
+    raw[0, 4:, 3] = [0.2, 0.7]
+    raw[0, 4:, 1] = [0.1, 0.1]  # below threshold
+    boxes, scores, classes = decode_ultralytics(raw, conf_threshold=0.25)[0]
+    np.testing.assert_allclose(boxes, [[40, 35, 60, 45]])
+    assert classes.tolist() == [1] and scores.tolist() == pytest.approx([0.7])
+    geo = Letterbox(scale_x=2.0, scale_y=2.0, pad_x=0, pad_y=10, width=40, height=40)
+    (det,) = postprocess(
+        raw,
+        layout="ultralytics",
+        geometries=[geo],
+        input_height=100,
+        input_width=100,
+        conf_threshold=0.25,
+        iou_threshold=0.45,
+    )
+    np.testing.assert_allclose(det.xyxy, [[20, 12.5, 30, 17.5]])
+    assert det.class_id.dtype == np.int32 and det.confidence.dtype == np.float32

@@ -1,0 +1,164 @@
+from __future__ import annotations
+
+from datetime import time
+
+import numpy as np
+import pytest
+
+from lookout.config import CameraConfig
+from lookout.errors import ConfigError
+from tests.helpers import T0, dets, frame
+from zones.rules import ZoneEngine
+
+CLASSES = ["person", "car", "umbrella"]
+TZ_NAME = "Asia/Shanghai"
+
+
+def camera(policy: dict, polygon=None, inertia: int = 2, preset: str | None = None) -> CameraConfig:
+    return CameraConfig.model_validate(
+        {
+            "id": "cam",
+            "zones": [
+                {
+                    "id": "z1",
+                    "preset": preset,
+                    "polygon": polygon or [[0, 0], [100, 0], [100, 100], [0, 100]],
+                    "inertia_frames": inertia,
+                    "policies": [policy],
+                }
+            ],
+        }
+    )
+
+
+PARKING = {"type": "illegal_parking", "classes": ["car"], "dwell_s": 10, "min_confidence": 0.3}
+
+
+def engine(cam: CameraConfig) -> ZoneEngine:
+    from zoneinfo import ZoneInfo
+
+    return ZoneEngine(cam, CLASSES, ZoneInfo(TZ_NAME))
+
+
+def run(eng: ZoneEngine, seconds: float, step: float, rows_at) -> list:
+    events = []
+    t = 0.0
+    while t <= seconds + 1e-9:
+        events.extend(eng.update(frame(t), dets(*rows_at(t))))
+        t = round(t + step, 6)
+    return events
+
+
+def test_parked_car_fires_once_after_dwell() -> None:
+    eng = engine(camera(PARKING))
+    events = run(eng, 30, 0.5, lambda t: [(40, 40, 60, 60, 0.8, 1, 7)])
+    assert len(events) == 1
+    ev = events[0]
+    assert ev.type == "illegal_parking" and ev.track_id == 7 and ev.class_name == "car"
+    assert 10.0 <= ev.dwell_s < 10.6
+    assert (ev.confirmed_at - ev.first_seen).total_seconds() == pytest.approx(ev.dwell_s)
+
+
+def test_car_driving_through_is_not_parked() -> None:
+    eng = engine(camera(PARKING))
+    # 2 px per 0.5 s across a 100 px zone: always moving more than 0.35 box heights.
+    events = run(eng, 30, 0.5, lambda t: [(t * 8 - 10, 40, t * 8 + 10, 60, 0.8, 1, 3)])
+    assert events == []
+
+
+def test_anchor_is_bottom_centre_not_box_centre() -> None:
+    # Box centre inside the zone, bottom edge below it: the car stands outside.
+    eng = engine(camera(PARKING))
+    events = run(eng, 20, 0.5, lambda t: [(40, 60, 60, 120, 0.8, 1, 1)])
+    assert events == []
+
+
+def test_other_classes_low_confidence_and_untracked_are_ignored() -> None:
+    eng = engine(camera(PARKING))
+    rows = [(40, 40, 60, 60, 0.8, 0, 1), (10, 10, 30, 30, 0.2, 1, 2), (70, 70, 90, 90, 0.9, 1, -1)]
+    assert run(eng, 20, 0.5, lambda t: rows) == []
+
+
+def test_track_switch_on_same_spot_keeps_dwell_and_does_not_fire_twice() -> None:
+    # Same parked car; the tracker gives it id 1 until t=6 s, then id 2 after a 1 s gap.
+    def rows(t: float):
+        if t < 6:
+            return [(40, 40, 60, 60, 0.8, 1, 1)]
+        if t < 7:
+            return []
+        return [(41, 40, 61, 60, 0.8, 1, 2)]
+
+    from zones.rules import ZoneRuleSettings
+    from zoneinfo import ZoneInfo
+
+    eng = ZoneEngine(camera(PARKING), CLASSES, ZoneInfo(TZ_NAME),
+                     ZoneRuleSettings(forget_after_s=0.5, place_memory_s=60, place_iou=0.5))
+    events = run(eng, 40, 0.5, rows)
+    assert len(events) == 1
+    # Inherited stop: fired about 10 s after the first sighting, not 10 s after the switch.
+    assert events[0].dwell_s >= 10
+    assert (events[0].confirmed_at - T0).total_seconds() < 12
+
+
+def test_inertia_requires_consecutive_frames_inside() -> None:
+    eng = engine(camera({**PARKING, "dwell_s": 0}, inertia=4))
+    # Inside on every other frame only: never 4 in a row.
+    events = run(eng, 10, 0.5, lambda t: [(40, 40, 60, 60 if int(t * 2) % 2 else 140, 0.9, 1, 1)])
+    assert events == []
+
+
+def test_vendor_outside_allowed_window_with_umbrella_support() -> None:
+    vendor = {
+        "type": "street_vendor",
+        "classes": ["person"],
+        "support_classes": ["umbrella"],
+        "dwell_s": 5,
+        "allowed": [{"start": "18:00", "end": "23:00"}],
+    }
+    eng = engine(camera(vendor))
+    rows = [(40, 30, 50, 60, 0.7, 0, 4), (30, 10, 60, 30, 0.6, 2, 5)]
+    events = run(eng, 10, 0.5, lambda t: rows)
+    assert len(events) == 1
+    assert events[0].support == ("umbrella",)
+    assert events[0].confidence == pytest.approx(0.85)
+
+
+def test_vendor_inside_allowed_window_is_not_a_case() -> None:
+    vendor = {
+        "type": "street_vendor",
+        "classes": ["person"],
+        "dwell_s": 5,
+        # 09:00 local is when tests.helpers.T0 is.
+        "allowed": [{"start": "08:00", "end": "12:00"}],
+    }
+    eng = engine(camera(vendor))
+    assert run(eng, 10, 0.5, lambda t: [(40, 30, 50, 60, 0.7, 0, 4)]) == []
+
+
+def test_time_window_wraps_midnight() -> None:
+    from lookout.config import TimeWindow
+
+    w = TimeWindow(start=time(22), end=time(6))
+    assert w.contains(time(23, 30)) and w.contains(time(1)) and not w.contains(time(12))
+
+
+def test_zone_of_other_preset_is_not_evaluated() -> None:
+    eng = engine(camera(PARKING, preset="A"))
+    events = []
+    for i in range(60):
+        f = frame(i * 0.5, preset="B")
+        events += eng.update(f, dets((40, 40, 60, 60, 0.8, 1, 1)))
+    assert events == []
+
+
+def test_unknown_class_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="'bicycle' is unknown"):
+        engine(camera({**PARKING, "classes": ["bicycle"]}))
+
+
+def test_contains_is_vectorised_for_many_objects() -> None:
+    eng = engine(camera({**PARKING, "dwell_s": 1}))
+    rows = [(x, 40, x + 5, 60, 0.9, 1, i + 1) for i, x in enumerate(np.arange(0, 200, 10.0))]
+    events = run(eng, 3, 0.5, lambda t: rows)
+    # Bottom-centres x+2.5 inside [0, 100]: x in 0..90 → 10 objects.
+    assert len(events) == 10
