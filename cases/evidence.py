@@ -38,8 +38,9 @@ class EvidenceWriter:
         label = f"{event.type} {event.class_name} {event.dwell_s:.0f}s"
         (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
         ty = y1 - 4 if y1 - th - base - 4 > 0 else y2 + th + 4
-        cv2.rectangle(img, (x1, ty - th - base), (x1 + tw + 4, ty + base), BOX_COLOUR, -1)
-        cv2.putText(img, label, (x1 + 2, ty), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1)
+        tx = max(0, min(x1, img.shape[1] - tw - 4))  # keep the label inside the frame
+        cv2.rectangle(img, (tx, ty - th - base), (tx + tw + 4, ty + base), BOX_COLOUR, -1)
+        cv2.putText(img, label, (tx + 2, ty), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1)
         stamp = event.confirmed_at.isoformat(timespec="seconds") + f"  {event.camera_id}"
         cv2.putText(img, stamp, (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 3)
         cv2.putText(img, stamp, (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 255), 1)

@@ -49,7 +49,7 @@ class CaseManager:
                 s.close()
             raise
         return cls(
-            codes=dict(cfg.codes),
+            codes={str(k): v for k, v in cfg.codes.items()},
             deduper=CaseDeduper(cooldown_s=cfg.dedup.cooldown_s, iou=cfg.dedup.iou),
             evidence=EvidenceWriter(
                 out_dir,

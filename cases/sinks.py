@@ -87,7 +87,9 @@ class SqliteOutbox:
         with self._lock:
             return int(self.conn.execute("SELECT COUNT(*) FROM cases").fetchone()[0])
 
-    def cases(self, *, case_type: str | None = None, limit: int | None = None) -> Iterator[DraftCase]:
+    def cases(
+        self, *, case_type: str | None = None, limit: int | None = None
+    ) -> Iterator[DraftCase]:
         sql = "SELECT body FROM cases"
         args: list[object] = []
         if case_type:

@@ -170,7 +170,9 @@ class TrackerConfig(_Model):
 
     high_threshold: float = Field(default=0.5, ge=0, le=1, description="First-stage score.")
     low_threshold: float = Field(default=0.1, ge=0, le=1, description="Second-stage score.")
-    new_track_threshold: float = Field(default=0.5, ge=0, le=1, description="Score to start a track.")
+    new_track_threshold: float = Field(
+        default=0.5, ge=0, le=1, description="Score to start a track."
+    )
     match_iou: float = Field(default=0.2, gt=0, le=1, description="Minimum IoU to match.")
     lost_track_buffer_s: float = Field(default=5.0, ge=0, description="Seconds a lost track lives.")
     min_hits: int = Field(default=2, ge=1, description="Frames before a track gets an id.")
@@ -183,7 +185,7 @@ class CodeEntry(_Model):
     name: str = Field(description="Human-readable name of the event category.")
 
 
-def _default_codes() -> dict[str, CodeEntry]:
+def _default_codes() -> dict[EventType, CodeEntry]:
     return {
         "illegal_parking": CodeEntry(code="09001", name="机动车乱停放"),
         "street_vendor": CodeEntry(code="09006", name="占道经营"),

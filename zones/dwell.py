@@ -3,7 +3,9 @@
 Dwell counts while an object's ground point stays within a radius (relative to its box
 height) of where it stopped. A track that breaks and restarts on the same spot inherits
 the stationary state of the lost one ("place memory"), so an id switch of a parked van
-neither restarts its dwell nor produces a second case.
+neither restarts its dwell nor produces a second case. The new track must first stand
+still on that spot for `confirm_s` itself: a pedestrian walking over the spot where
+someone stood a minute ago does not inherit that person's dwell.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ class ObjectState:
     bbox: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
     confidences: list[float] = field(default_factory=list)
     fired: bool = False
+    #: A lost stop on the same spot this track may take over once it stands still.
+    candidate: ObjectState | None = None
 
     def observe(
         self,
@@ -94,15 +98,23 @@ class ObjectState:
 class DwellBook:
     """All object states of one (zone, policy), with a memory of recently lost stops."""
 
-    def __init__(self, *, forget_after_s: float, place_memory_s: float, place_iou: float) -> None:
+    def __init__(
+        self,
+        *,
+        forget_after_s: float,
+        place_memory_s: float,
+        place_iou: float,
+        confirm_s: float = 2.0,
+    ) -> None:
         self.forget_after_s = forget_after_s
         self.place_memory_s = place_memory_s
         self.place_iou = place_iou
+        self.confirm_s = confirm_s
         self.states: dict[int, ObjectState] = {}
         self._lost: list[ObjectState] = []
 
     def get(self, track_id: int, bbox: tuple[float, float, float, float]) -> ObjectState:
-        """The state of `track_id`, created (possibly inheriting a lost stop) if new."""
+        """The state of `track_id`, created if new (with a lost stop as candidate)."""
         state = self.states.get(track_id)
         if state is None:
             state = ObjectState(track_id=track_id)
@@ -111,12 +123,26 @@ class DwellBook:
                 iou = box_iou(lost.bbox, bbox)
                 if iou >= best_iou:
                     best, best_iou = lost, iou
-            if best is not None:
-                state.inherit(best)
-                state.inside_streak = best.inside_streak
-                self._lost.remove(best)
+            state.candidate = best
             self.states[track_id] = state
         return state
+
+    def settle(self, state: ObjectState, t: float, radius_frac: float) -> None:
+        """After `observe`: take over the candidate lost stop once this track has stood
+        still for `confirm_s` within the stop's radius; drop the candidate if it moved."""
+        lost = state.candidate
+        if lost is None:
+            return
+        if state.anchor is None or lost.anchor is None or lost not in self._lost:
+            state.candidate = None
+            return
+        if state.dwell(t) < self.confirm_s:
+            return
+        dist = float(np.hypot(state.anchor[0] - lost.anchor[0], state.anchor[1] - lost.anchor[1]))
+        if dist <= radius_frac * max(state.anchor_height, lost.anchor_height):
+            state.inherit(lost)
+            self._lost.remove(lost)
+        state.candidate = None
 
     def expire(self, t: float) -> None:
         """Move tracks unseen for `forget_after_s` to the place memory; drop old memory."""

@@ -94,13 +94,14 @@ class _PolicyRule:
                 bool(inside[i]),
                 self.policy.stationary_radius,
             )
+            self.book.settle(state, t, self.policy.stationary_radius)
             if state.fired or state.inside_streak < self.zone.inertia_frames or allowed:
                 continue
             dwell = state.dwell(t)
             if dwell < self.policy.dwell_s or state.stationary_since is None:
                 continue
             state.fired = True
-            support = self._support(dets, box)
+            support = self._support(dets, box, class_names)
             conf = float(np.median(state.confidences)) if state.confidences else 0.0
             conf = min(1.0, conf + SUPPORT_BONUS * len(support))
             events.append(
@@ -125,7 +126,9 @@ class _PolicyRule:
         self.book.expire(t)
         return events
 
-    def _support(self, dets: Detections, box: tuple[float, float, float, float]) -> tuple[str, ...]:
+    def _support(
+        self, dets: Detections, box: tuple[float, float, float, float], class_names: list[str]
+    ) -> tuple[str, ...]:
         if self.support_ids.size == 0 or len(dets) == 0:
             return ()
         sel = dets[np.isin(dets.class_id, self.support_ids)]
@@ -135,8 +138,7 @@ class _PolicyRule:
         radius = SUPPORT_RADIUS * max(1.0, box[3] - box[1])
         centres = (sel.xyxy[:, :2] + sel.xyxy[:, 2:]) / 2
         near = np.hypot(centres[:, 0] - cx, centres[:, 1] - cy) <= radius
-        names = {self.policy.support_classes[list(self.support_ids).index(c)] for c in sel.class_id[near]}
-        return tuple(sorted(names))
+        return tuple(sorted({class_names[int(c)] for c in sel.class_id[near]}))
 
 
 class ZoneEngine:

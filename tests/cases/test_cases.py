@@ -42,7 +42,7 @@ def event(bbox=(40.0, 40.0, 80.0, 70.0), t: float = 30.0, track: int = 1, **kw) 
         frame=f,
     )
     base.update(kw)
-    return ViolationEvent(**base)  # type: ignore[arg-type]
+    return ViolationEvent(**base)
 
 
 CODES = {"illegal_parking": CodeEntry(code="09001", name="机动车乱停放")}
@@ -71,9 +71,24 @@ def test_case_json_has_the_contract_fields(tmp_path: Path) -> None:
     m.close()
     assert case is not None
     row = json.loads((tmp_path / "cases.jsonl").read_text().splitlines()[0])
-    for key in ("id", "type", "code", "camera_id", "preset", "zone_id", "grid_code",
-                "first_seen", "confirmed_at", "dwell_s", "bbox", "location", "confidence",
-                "track_id", "evidence", "status"):
+    for key in (
+        "id",
+        "type",
+        "code",
+        "camera_id",
+        "preset",
+        "zone_id",
+        "grid_code",
+        "first_seen",
+        "confirmed_at",
+        "dwell_s",
+        "bbox",
+        "location",
+        "confidence",
+        "track_id",
+        "evidence",
+        "status",
+    ):
         assert key in row, key
     assert row["status"] == "draft" and row["code"] == "09001"
     assert row["confirmed_at"].endswith("+08:00")  # site time zone
@@ -82,6 +97,7 @@ def test_case_json_has_the_contract_fields(tmp_path: Path) -> None:
         img = cv2.imread(str(tmp_path / rel))
         assert img is not None and img.ndim == 3
     full = cv2.imread(str(tmp_path / row["evidence"][0]))
+    assert full is not None
     # The box is drawn in red on the full frame.
     assert full.shape == (120, 160, 3)
     assert (full[:, :, 2] > 200).sum() > 50 and (full[:, :, 0] < 60).sum() > 50
@@ -127,8 +143,13 @@ def test_failing_sink_does_not_stop_the_others(tmp_path: Path) -> None:
             pass
 
     good = JsonlSink.open(tmp_path / "c.jsonl")
-    m = CaseManager(CODES, CaseDeduper(cooldown_s=60, iou=0.3), EvidenceWriter(tmp_path),
-                    [Broken(), good], ZoneInfo("Asia/Shanghai"))
+    m = CaseManager(
+        CODES,
+        CaseDeduper(cooldown_s=60, iou=0.3),
+        EvidenceWriter(tmp_path),
+        [Broken(), good],
+        ZoneInfo("Asia/Shanghai"),
+    )
     assert m.handle(event()) is not None
     m.close()
     assert m.sink_errors["broken"] == 1

@@ -13,13 +13,13 @@ from detector.postprocess import (
     undo_letterbox,
     yolox_grid,
 )
-from detector.preprocess import Letterbox, letterbox_batch, letterbox_into
+from detector.preprocess import Letterbox, Placement, letterbox_batch, letterbox_into
 
 
 @pytest.mark.parametrize("placement", ["top_left", "center"])
 @pytest.mark.parametrize(("src", "dst"), [((300, 200), (416, 416)), ((200, 500), (640, 320))])
 def test_letterbox_round_trip(
-    placement: str, src: tuple[int, int], dst: tuple[int, int]
+    placement: Placement, src: tuple[int, int], dst: tuple[int, int]
 ) -> None:
     """A bright rectangle found in the model input maps back onto itself."""
     (w, h), (dw, dh) = src, dst
@@ -28,7 +28,12 @@ def test_letterbox_round_trip(
     image[y1:y2, x1:x2] = 255
     out = np.empty((3, dh, dw), np.float32)
     geo = letterbox_into(
-        image, out, placement=placement, color_order="bgr", scale=1.0, pad_value=114  # type: ignore[arg-type]
+        image,
+        out,
+        placement=placement,
+        color_order="bgr",
+        scale=1.0,
+        pad_value=114,
     )
     ys, xs = np.nonzero(out[0] > 200)
     found = np.array([[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]], np.float32)

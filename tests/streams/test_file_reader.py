@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,10 @@ START = datetime(2026, 11, 26, 1, 0, tzinfo=UTC)
 
 @pytest.mark.parametrize(
     ("name", "codec", "size", "fps", "frames"),
-    [("vtest.avi", "msmpeg4", (768, 576), 10.0, 795), ("car-detection.mp4", "h264", (768, 432), 12.5, 377)],
+    [
+        ("vtest.avi", "msmpeg4", (768, 576), 10.0, 795),
+        ("car-detection.mp4", "h264", (768, 432), 12.5, 377),
+    ],
 )
 def test_reads_real_footage_at_the_analysis_rate(
     assets: Path, name: str, codec: str, size: tuple[int, int], fps: float, frames: int
@@ -29,7 +33,7 @@ def test_reads_real_footage_at_the_analysis_rate(
     assert abs(len(got) - duration * 2) <= 2
     pts = [f.pts_s for f in got]
     assert pts == sorted(pts) and pts[0] == 0.0
-    gaps = [b - a for a, b in zip(pts, pts[1:], strict=False)]
+    gaps = [b - a for a, b in pairwise(pts)]
     assert min(gaps) >= 0.5 - 1 / fps - 1e-6 and max(gaps) <= 0.5 + 1 / fps + 1e-6
     f = got[5]
     assert f.image.shape == (size[1], size[0], 3)

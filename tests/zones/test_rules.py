@@ -88,11 +88,16 @@ def test_track_switch_on_same_spot_keeps_dwell_and_does_not_fire_twice() -> None
             return []
         return [(41, 40, 61, 60, 0.8, 1, 2)]
 
-    from zones.rules import ZoneRuleSettings
     from zoneinfo import ZoneInfo
 
-    eng = ZoneEngine(camera(PARKING), CLASSES, ZoneInfo(TZ_NAME),
-                     ZoneRuleSettings(forget_after_s=0.5, place_memory_s=60, place_iou=0.5))
+    from zones.rules import ZoneRuleSettings
+
+    eng = ZoneEngine(
+        camera(PARKING),
+        CLASSES,
+        ZoneInfo(TZ_NAME),
+        ZoneRuleSettings(forget_after_s=0.5, place_memory_s=60, place_iou=0.5),
+    )
     events = run(eng, 40, 0.5, rows)
     assert len(events) == 1
     # Inherited stop: fired about 10 s after the first sighting, not 10 s after the switch.
@@ -162,3 +167,27 @@ def test_contains_is_vectorised_for_many_objects() -> None:
     events = run(eng, 3, 0.5, lambda t: rows)
     # Bottom-centres x+2.5 inside [0, 100]: x in 0..90 → 10 objects.
     assert len(events) == 10
+
+
+def test_walker_over_a_lost_stop_does_not_inherit_its_dwell() -> None:
+    from zoneinfo import ZoneInfo
+
+    from zones.rules import ZoneRuleSettings
+
+    vendor = {"type": "street_vendor", "classes": ["person"], "dwell_s": 20}
+    eng = ZoneEngine(
+        camera(vendor),
+        CLASSES,
+        ZoneInfo(TZ_NAME),
+        ZoneRuleSettings(forget_after_s=0.5, place_memory_s=120, place_iou=0.5),
+    )
+
+    def rows(t: float):
+        if t < 10:  # someone stands at x=40 for 10 s, then leaves
+            return [(35, 30, 45, 60, 0.8, 0, 1)]
+        if 30 <= t < 34:  # 20 s later a walker crosses that spot, 3 px per frame
+            x = 25 + (t - 30) * 6
+            return [(x, 30, x + 10, 60, 0.8, 0, 2)]
+        return []
+
+    assert run(eng, 40, 0.5, rows) == []

@@ -1,0 +1,380 @@
+"""ONNX Runtime detector: model preparation (symbolic batch) and batched inference.
+
+`prepare_model()` rewrites a model whose batch dimension is fixed so that it is
+symbolic (`batch`), caching the result under `cache_dir()/models/<sha256>.onnx`.
+`OnnxDetector` letterboxes any number of BGR frames into a reused float32 NCHW
+buffer, runs ONNX Runtime once per chunk of at most `max_batch` images and decodes
+the output into per-image `Detections` in original pixel coordinates.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import logging
+import os
+import tempfile
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+from detector.detections import Detections
+from detector.manifest import ModelManifest
+from detector.postprocess import postprocess, yolox_grid
+from detector.preprocess import letterbox_batch
+from lookout.assets import cache_dir
+from lookout.errors import ModelError
+
+log = logging.getLogger(__name__)
+
+BATCH_DIM = "batch"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else exc.__class__.__name__
+
+
+def _io_values(model: onnx.ModelProto) -> list[onnx.ValueInfoProto]:
+    """Graph inputs (without initializers listed as inputs) and outputs."""
+    initializers = {init.name for init in model.graph.initializer}
+    inputs = [v for v in model.graph.input if v.name not in initializers]
+    return [*inputs, *model.graph.output]
+
+
+def prepare_model(path: Path, cache: Path | None = None) -> Path:
+    """Return a path to `path`'s model with a symbolic batch dimension.
+
+    Only dimension 0 of the graph inputs and outputs changes (to `batch`); stale
+    intermediate shape annotations (`value_info`) are dropped so ONNX Runtime infers
+    them again. Nothing else in the graph is touched, so a graph that bakes batch 1
+    into a Reshape still only runs at batch 1 (`OnnxDetector` detects that).
+
+    Args:
+        path: the original .onnx file.
+        cache: cache root (default `cache_dir()`); the result is written to
+            `<cache>/models/<sha256 of the original>.onnx` once, atomically.
+
+    Returns:
+        `path` itself when its batch dimension is already symbolic, else the cached
+        rewritten model.
+
+    Raises:
+        ModelError: `path` is missing, unreadable or not an ONNX model; the cache
+            cannot be written.
+    """
+    path = Path(path)
+    try:
+        with path.open("rb") as fh:
+            digest = hashlib.file_digest(fh, "sha256").hexdigest()
+    except FileNotFoundError:
+        raise ModelError(f"{path}: not an ONNX model (file not found)") from None
+    except OSError as exc:
+        raise ModelError(f"{path}: not an ONNX model ({exc.strerror or exc})") from None
+    target = (cache if cache is not None else cache_dir()) / "models" / f"{digest}.onnx"
+    if target.is_file():
+        return target
+
+    try:
+        model = onnx.load(str(path))
+    except Exception as exc:  # protobuf DecodeError, bad external data, ...
+        raise ModelError(f"{path}: not an ONNX model ({_first_line(exc)})") from None
+    if model.ir_version <= 0 or not model.graph.node or not model.graph.input:
+        raise ModelError(f"{path}: not an ONNX model (no graph found)")
+
+    changed = False
+    for value in _io_values(model):
+        dims = value.type.tensor_type.shape.dim
+        if dims and dims[0].HasField("dim_value"):
+            dims[0].dim_param = BATCH_DIM  # clears dim_value (oneof)
+            changed = True
+    if not changed:
+        return path
+    del model.graph.value_info[:]
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{digest}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        onnx.save_model(model, tmp_name)
+        os.replace(tmp_name, target)
+    except (OSError, ValueError) as exc:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise ModelError(f"{target}: cannot write prepared model ({_first_line(exc)})") from None
+    log.info("prepared %s with a symbolic batch dimension: %s", path, target)
+    return target
+
+
+def class_names_from_metadata(metadata: dict[str, str]) -> list[str] | None:
+    """Class names from ONNX metadata key `names` (Ultralytics writes a Python dict
+    repr `{0: 'person', ...}`; a list or JSON list also works). None if absent or
+    unreadable."""
+    raw = metadata.get("names")
+    if not raw:
+        return None
+    try:
+        value: Any = ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        return None
+    if isinstance(value, dict):
+        try:
+            keys = sorted(int(k) for k in value)
+        except (TypeError, ValueError):
+            return None
+        if keys != list(range(len(keys))):
+            return None
+        return [str(value[k] if k in value else value[str(k)]) for k in keys]
+    if isinstance(value, list | tuple):
+        return [str(v) for v in value]
+    return None
+
+
+def _is_fixed(dim: object) -> bool:
+    return isinstance(dim, int)
+
+
+class OnnxDetector:
+    """A YOLOX- or Ultralytics-layout detector running on an ONNX Runtime session.
+
+    `detect()` is serialised by a lock (it reuses one input buffer); use one
+    detector per worker thread for parallel inference.
+    """
+
+    def __init__(
+        self,
+        session: ort.InferenceSession,
+        manifest: ModelManifest,
+        class_names: Sequence[str],
+        *,
+        conf_threshold: float = 0.25,
+        iou_threshold: float = 0.45,
+        max_batch: int = 8,
+    ) -> None:
+        """Wrap a built session (no side effects; see `from_manifest`).
+
+        Raises:
+            ModelError: the model's input/output shapes do not fit the manifest.
+            ValueError: bad thresholds or `max_batch`.
+        """
+        if max_batch < 1:
+            raise ValueError(f"max_batch must be >= 1, got {max_batch}")
+        if not 0.0 <= conf_threshold <= 1.0 or not 0.0 <= iou_threshold <= 1.0:
+            raise ValueError("conf_threshold and iou_threshold must be within [0, 1]")
+        self._session = session
+        self._manifest = manifest
+        self._class_names = list(class_names)
+        self._index = {name: i for i, name in reversed(list(enumerate(self._class_names)))}
+        self.conf_threshold = float(conf_threshold)
+        self.iou_threshold = float(iou_threshold)
+        self._where = str(manifest.model_path)
+        self._input_name, self._output_name = self._validate()
+        self._fixed_batch, self._max_batch = self._batch_limits(max_batch)
+        self._buffer: np.ndarray | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_manifest(
+        cls,
+        manifest: ModelManifest,
+        *,
+        conf_threshold: float = 0.25,
+        iou_threshold: float = 0.45,
+        intra_op_threads: int = 2,
+        inter_op_threads: int = 1,
+        providers: Sequence[str] = ("CPUExecutionProvider",),
+        max_batch: int = 8,
+    ) -> OnnxDetector:
+        """Prepare the model (symbolic batch, cached), build the session and resolve
+        the class names (manifest, else ONNX metadata `names`).
+
+        Raises:
+            ModelError: the model is missing, not ONNX, rejected by ONNX Runtime, has
+                no class names, or does not fit the manifest.
+        """
+        prepared = prepare_model(manifest.model_path)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = intra_op_threads
+        options.inter_op_num_threads = inter_op_threads
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3
+        try:
+            session = ort.InferenceSession(str(prepared), options, providers=list(providers))
+        except Exception as exc:
+            raise ModelError(
+                f"{manifest.model_path}: ONNX Runtime cannot load the model ({_first_line(exc)})"
+            ) from None
+        names = list(manifest.class_names)
+        if not names:
+            metadata = dict(session.get_modelmeta().custom_metadata_map)
+            found = class_names_from_metadata(metadata)
+            if not found:
+                raise ModelError(
+                    f"{manifest.model_path}: the manifest has no class_names and the model "
+                    "metadata has no readable 'names'"
+                )
+            names = found
+        return cls(
+            session,
+            manifest,
+            names,
+            conf_threshold=conf_threshold,
+            iou_threshold=iou_threshold,
+            max_batch=max_batch,
+        )
+
+    # -- validation ---------------------------------------------------------------
+
+    def _fail(self, problem: str) -> ModelError:
+        return ModelError(f"{self._where}: {problem}")
+
+    def _validate(self) -> tuple[str, str]:
+        """Check the session's input/output against the manifest; return their names."""
+        inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
+        if len(inputs) != 1:
+            raise self._fail(f"expected 1 model input, found {len(inputs)}")
+        if not outputs:
+            raise self._fail("the model has no outputs")
+        inp, out = inputs[0], outputs[0]
+        shape = list(inp.shape)
+        if inp.type != "tensor(float)":
+            raise self._fail(f"model input must be float32, found {inp.type}")
+        if len(shape) != 4 or (_is_fixed(shape[1]) and shape[1] != 3):
+            raise self._fail(f"model input must be (N, 3, H, W), found {shape}")
+        m = self._manifest
+        for axis, label, expected in ((2, "height", m.input_height), (3, "width", m.input_width)):
+            if _is_fixed(shape[axis]) and shape[axis] != expected:
+                raise self._fail(
+                    f"model input {label} is {shape[axis]} but the manifest says "
+                    f"input_{label}: {expected}"
+                )
+        oshape = list(out.shape)
+        if len(oshape) != 3:
+            raise self._fail(f"{m.layout} output must be 3-D, found {oshape}")
+        if m.layout == "yolox":
+            n_classes, anchors = oshape[2], oshape[1]
+            n_classes = n_classes - 5 if _is_fixed(n_classes) else None
+            expected_anchors = yolox_grid(m.input_height, m.input_width)[0].shape[0]
+            if _is_fixed(anchors) and anchors != expected_anchors:
+                raise self._fail(
+                    f"yolox output has {anchors} anchors, expected {expected_anchors} for "
+                    f"{m.input_width}x{m.input_height}"
+                )
+        else:
+            n_classes = oshape[1] - 4 if _is_fixed(oshape[1]) else None
+        if n_classes is not None and n_classes != len(self._class_names):
+            raise self._fail(
+                f"the model outputs {n_classes} classes but {len(self._class_names)} class "
+                "names are given"
+            )
+        return inp.name, out.name
+
+    def _batch_limits(self, max_batch: int) -> tuple[int | None, int]:
+        """(fixed batch the graph requires or None, images per ORT run)."""
+        in_batch = self._session.get_inputs()[0].shape[0]
+        out_batch = self._session.get_outputs()[0].shape[0]
+        if _is_fixed(in_batch):
+            return int(in_batch), int(in_batch)
+        if _is_fixed(out_batch):
+            # Symbolic input but a fixed output: the graph bakes the batch size in
+            # (e.g. a Reshape to [1, ...]); only that many images per run work.
+            log.warning(
+                "%s: the graph fixes its output batch to %s; running %s image(s) per call",
+                self._where,
+                out_batch,
+                out_batch,
+            )
+            return None, int(out_batch)
+        return None, max_batch
+
+    # -- public API -----------------------------------------------------------------
+
+    @property
+    def manifest(self) -> ModelManifest:
+        return self._manifest
+
+    @property
+    def class_names(self) -> list[str]:
+        """Class names in model output order (a copy)."""
+        return list(self._class_names)
+
+    @property
+    def max_batch(self) -> int:
+        """Images per ONNX Runtime run (may be lower than requested, see above)."""
+        return self._max_batch
+
+    def class_id(self, name: str) -> int:
+        """Index of class `name`. Raises KeyError for an unknown name."""
+        try:
+            return self._index[name]
+        except KeyError:
+            raise KeyError(f"{name!r} is not a class of model {self._manifest.name}") from None
+
+    def _batch_buffer(self, count: int) -> np.ndarray:
+        """A (count, 3, H, W) float32 view of the reused input buffer."""
+        m = self._manifest
+        if self._buffer is None or self._buffer.shape[0] < count:
+            self._buffer = np.empty((count, 3, m.input_height, m.input_width), np.float32)
+        return self._buffer[:count]
+
+    def infer_raw(self, batch: np.ndarray) -> np.ndarray:
+        """Run ONNX Runtime on a prepared batch (for benchmarks of bare inference).
+
+        Args:
+            batch: (N, 3, H, W) float32, C-contiguous.
+
+        Returns:
+            The first model output, e.g. (N, A, 85) float32 for YOLOX-COCO.
+        """
+        if batch.dtype != np.float32 or batch.ndim != 4:
+            raise ValueError(f"batch must be float32 (N, 3, H, W), got {batch.dtype} {batch.shape}")
+        try:
+            out = self._session.run([self._output_name], {self._input_name: batch})[0]
+        except Exception as exc:
+            raise self._fail(f"inference failed ({_first_line(exc)})") from None
+        return np.asarray(out)
+
+    def detect(self, images: Sequence[np.ndarray]) -> list[Detections]:
+        """Detect objects in BGR frames of any sizes.
+
+        Args:
+            images: BGR images, each (H_i, W_i, 3) uint8.
+
+        Returns:
+            One `Detections` per image, in order; boxes xyxy float32 in that image's
+            pixels, clipped to it, sorted by decreasing confidence.
+        """
+        m = self._manifest
+        results: list[Detections] = []
+        with self._lock:
+            for start in range(0, len(images), self._max_batch):
+                chunk = images[start : start + self._max_batch]
+                run_n = self._fixed_batch or len(chunk)
+                buffer = self._batch_buffer(run_n)
+                geometries = letterbox_batch(
+                    chunk,
+                    buffer,
+                    placement=m.letterbox,
+                    color_order=m.color_order,
+                    scale=m.scale,
+                    pad_value=m.pad_value,
+                )
+                raw = self.infer_raw(buffer)
+                if raw.shape[0] != run_n:
+                    raise self._fail(f"output batch {raw.shape[0]} for {run_n} input images")
+                results.extend(
+                    postprocess(
+                        raw[: len(chunk)],
+                        layout=m.layout,
+                        geometries=geometries,
+                        input_height=m.input_height,
+                        input_width=m.input_width,
+                        conf_threshold=self.conf_threshold,
+                        iou_threshold=self.iou_threshold,
+                    )
+                )
+        return results

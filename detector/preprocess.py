@@ -1,0 +1,175 @@
+"""Letterbox preprocessing straight into a slice of the model's NCHW input buffer.
+
+Each image (BGR, HxWx3, uint8, any size) is resized keeping its aspect ratio
+(cv2.resize, INTER_LINEAR), placed at the top-left or centre of the model input,
+padded with a constant, converted to the model's channel order and written as
+float32 CHW multiplied by the manifest's `scale`. No intermediate float image is
+allocated: the only temporary is the resized uint8 image.
+
+The returned `Letterbox` records the per-axis scale and pad offsets so that
+`postprocess.undo_letterbox` can map boxes back to original pixels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import cv2
+import numpy as np
+
+Placement = Literal["top_left", "center"]
+ColorOrder = Literal["bgr", "rgb"]
+
+
+@dataclass(frozen=True, slots=True)
+class Letterbox:
+    """Geometry of one letterboxed image.
+
+    Model-input pixel `(u, v)` corresponds to original pixel
+    `((u - pad_x) / scale_x, (v - pad_y) / scale_y)`.
+
+    Attributes:
+        scale_x, scale_y: resized size / original size along each axis (equal up
+            to rounding of the resized size to whole pixels).
+        pad_x, pad_y: offset of the resized image inside the model input, pixels.
+        width, height: original image size, pixels.
+    """
+
+    scale_x: float
+    scale_y: float
+    pad_x: int
+    pad_y: int
+    width: int
+    height: int
+
+
+def letterbox_geometry(
+    width: int, height: int, dst_width: int, dst_height: int, placement: Placement
+) -> tuple[int, int, Letterbox]:
+    """Resized size and letterbox geometry for a `width` x `height` image.
+
+    Returns:
+        (resized_width, resized_height, Letterbox)
+    """
+    if width <= 0 or height <= 0:
+        raise ValueError(f"image must be non-empty, got {width}x{height}")
+    ratio = min(dst_width / width, dst_height / height)
+    new_w = min(dst_width, max(1, round(width * ratio)))
+    new_h = min(dst_height, max(1, round(height * ratio)))
+    if placement == "center":
+        pad_x, pad_y = (dst_width - new_w) // 2, (dst_height - new_h) // 2
+    elif placement == "top_left":
+        pad_x, pad_y = 0, 0
+    else:  # pragma: no cover - guarded by the manifest's Literal
+        raise ValueError(f"unknown letterbox placement {placement!r}")
+    geometry = Letterbox(
+        scale_x=new_w / width,
+        scale_y=new_h / height,
+        pad_x=pad_x,
+        pad_y=pad_y,
+        width=width,
+        height=height,
+    )
+    return new_w, new_h, geometry
+
+
+def _check_image(image: np.ndarray) -> None:
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
+        raise TypeError(f"image must be a uint8 numpy array, got {getattr(image, 'dtype', image)}")
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"image must have shape (H, W, 3), got {image.shape}")
+
+
+def _fill_border(out: np.ndarray, x0: int, y0: int, new_w: int, new_h: int, value: float) -> None:
+    """Set everything in `out` (3, H, W) outside the rectangle to `value`."""
+    y1, x1 = y0 + new_h, x0 + new_w
+    if y0 > 0:
+        out[:, :y0, :] = value
+    if y1 < out.shape[1]:
+        out[:, y1:, :] = value
+    if x0 > 0:
+        out[:, y0:y1, :x0] = value
+    if x1 < out.shape[2]:
+        out[:, y0:y1, x1:] = value
+
+
+def letterbox_into(
+    image: np.ndarray,
+    out: np.ndarray,
+    *,
+    placement: Placement,
+    color_order: ColorOrder,
+    scale: float,
+    pad_value: int = 114,
+) -> Letterbox:
+    """Letterbox one image into `out`.
+
+    Args:
+        image: BGR image, shape (H, W, 3), uint8.
+        out: destination, shape (3, dst_H, dst_W), float32 (a slice of the batch
+            buffer; overwritten entirely).
+        placement: "top_left" or "center".
+        color_order: channel order the model expects, "bgr" or "rgb".
+        scale: multiplier for 0..255 pixel values (1.0 or 1/255).
+        pad_value: padding value in 0..255 units (scaled like the pixels).
+
+    Returns:
+        The geometry needed to map model-input boxes back to `image` pixels.
+    """
+    _check_image(image)
+    if out.ndim != 3 or out.shape[0] != 3 or out.dtype != np.float32:
+        raise ValueError(f"out must be float32 (3, H, W), got {out.dtype} {out.shape}")
+    dst_h, dst_w = int(out.shape[1]), int(out.shape[2])
+    src_h, src_w = int(image.shape[0]), int(image.shape[1])
+    new_w, new_h, geometry = letterbox_geometry(src_w, src_h, dst_w, dst_h, placement)
+
+    if (new_w, new_h) != (src_w, src_h):
+        resized = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+    else:
+        resized = image
+    chw = resized.transpose(2, 0, 1)  # view, (3, new_h, new_w) uint8, BGR
+    if color_order == "rgb":
+        chw = chw[::-1]
+    x0, y0 = geometry.pad_x, geometry.pad_y
+    region = out[:, y0 : y0 + new_h, x0 : x0 + new_w]
+    if scale == 1.0:
+        np.copyto(region, chw)
+    else:
+        np.multiply(chw, np.float32(scale), out=region, dtype=np.float32)
+    _fill_border(out, x0, y0, new_w, new_h, float(pad_value) * scale)
+    return geometry
+
+
+def letterbox_batch(
+    images: Sequence[np.ndarray],
+    out: np.ndarray,
+    *,
+    placement: Placement,
+    color_order: ColorOrder,
+    scale: float,
+    pad_value: int = 114,
+) -> list[Letterbox]:
+    """Letterbox `images` into `out[:len(images)]`.
+
+    Args:
+        images: BGR images, each (H_i, W_i, 3) uint8.
+        out: batch buffer, shape (N >= len(images), 3, dst_H, dst_W), float32.
+
+    Returns:
+        One `Letterbox` per image, in order.
+    """
+    if out.ndim != 4 or out.shape[0] < len(images):
+        raise ValueError(f"buffer of shape {out.shape} cannot hold {len(images)} images")
+    return [
+        letterbox_into(
+            image,
+            out[i],
+            placement=placement,
+            color_order=color_order,
+            scale=scale,
+            pad_value=pad_value,
+        )
+        for i, image in enumerate(images)
+    ]

@@ -1,0 +1,176 @@
+"""The `lookout` command line.
+
+Subcommands:
+  replay VIDEO --config FILE [--camera ID] [--out DIR]   analyse a recorded file
+  cases list [--out DIR | --db FILE] [--type T] [--json]  read the SQLite outbox
+
+User errors print one line on stderr and exit with code 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+
+from lookout.config import EVENT_TYPES, load_config
+from lookout.errors import LookoutError, SourceError
+
+EXIT_USAGE = 2
+log = logging.getLogger("lookout")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        # argparse's default prints the usage block too; keep to one line.
+        self.exit(EXIT_USAGE, f"lookout: error: {message} (see --help)\n")
+
+
+def _iso(value: str) -> datetime:
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {value!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="lookout", description="Rooftop camera analytics → draft cases.")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="More log output.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    r = sub.add_parser("replay", help="Analyse a recorded video file.")
+    r.add_argument("video", type=Path, help="Video file (anything FFmpeg reads).")
+    r.add_argument("--config", required=True, type=Path, help="Configuration YAML.")
+    r.add_argument("--camera", help="Camera id in the config (needed when it has several).")
+    r.add_argument("--out", type=Path, default=Path("out"), help="Output folder (default: out).")
+    r.add_argument("--start", type=_iso, help="Wall-clock time of the first frame (ISO 8601).")
+    r.add_argument(
+        "--progress",
+        dest="progress",
+        action="store_true",
+        default=None,
+        help="Always show the progress bar (default: only on a terminal).",
+    )
+    r.add_argument(
+        "--no-progress", dest="progress", action="store_false", help="Never show the progress bar."
+    )
+
+    c = sub.add_parser("cases", help="Read draft cases from an outbox.")
+    csub = c.add_subparsers(dest="cases_command", required=True, parser_class=_Parser)
+    cl = csub.add_parser("list", help="List draft cases.")
+    cl.add_argument("--out", type=Path, default=Path("out"), help="Output folder of a replay.")
+    cl.add_argument("--db", type=Path, help="SQLite outbox file (default: OUT/cases.db).")
+    cl.add_argument("--type", choices=EVENT_TYPES, help="Only this event type.")
+    cl.add_argument("--limit", type=int, help="At most this many cases.")
+    cl.add_argument("--json", action="store_true", help="One JSON object per line.")
+    return p
+
+
+def _choose_camera(cfg_cameras: Sequence[str], wanted: str | None, config: Path) -> str:
+    if wanted is not None:
+        return wanted
+    if len(cfg_cameras) == 1:
+        return cfg_cameras[0]
+    raise LookoutError(
+        f"{config}: the config has {len(cfg_cameras)} cameras; choose one with --camera "
+        f"({', '.join(cfg_cameras)})"
+    )
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from lookout.pipeline import ReplayPipeline
+    from streams.file_reader import FileReader
+
+    video: Path = args.video
+    FileReader.probe(video)  # fail fast on a missing or unreadable file
+    cfg = load_config(args.config)
+    camera_id = _choose_camera([c.id for c in cfg.cameras], args.camera, args.config)
+    pipeline = ReplayPipeline.from_config(cfg, camera_id, args.out, config_source=str(args.config))
+    reader = pipeline.open_reader(video, args.start)
+    total = None
+    if reader.info.duration_s:
+        total = int(reader.info.duration_s * min(pipeline.camera.analysis_fps, reader.info.fps)) + 1
+    disable = None if args.progress is None else not args.progress
+    with tqdm(
+        total=total,
+        unit="frame",
+        desc=f"replay {camera_id}",
+        disable=disable,
+        file=sys.stderr,
+        leave=False,
+    ) as bar:
+        stats = pipeline.run(reader, on_frame=lambda _f: bar.update(1))
+    by_type = ", ".join(f"{k}={v}" for k, v in sorted(stats.cases_by_type.items())) or "none"
+    print(
+        f"video:           {video} ({reader.info.codec} {reader.info.width}x{reader.info.height}"
+        f" @ {reader.info.fps:g} fps)"
+    )
+    print(f"camera:          {camera_id}")
+    print(f"frames read:     {stats.frames_read}")
+    print(f"frames analysed: {stats.frames_analysed} (in {stats.inference_calls} inference calls)")
+    print(f"detections:      {stats.detections}")
+    print(
+        f"cases:           {len(stats.cases)} new ({by_type}); "
+        f"{stats.merged_events} repeat events merged"
+    )
+    print(
+        f"speed:           {stats.speed_x_realtime:.1f}x real time, "
+        f"{stats.analysed_fps:.1f} analysed frames/s ({stats.elapsed_s:.2f} s)"
+    )
+    print(f"output:          {args.out / 'cases.jsonl'}, {args.out / 'evidence'}/")
+    return 0
+
+
+def cmd_cases_list(args: argparse.Namespace) -> int:
+    from cases.sinks import SqliteOutbox
+
+    db: Path = args.db or args.out / "cases.db"
+    if not db.is_file():
+        raise SourceError(f"{db}: outbox not found")
+    outbox = SqliteOutbox.open(db)
+    try:
+        n = 0
+        for case in outbox.cases(case_type=args.type, limit=args.limit):
+            n += 1
+            if args.json:
+                print(case.to_json())
+            else:
+                print(
+                    f"{case.confirmed_at.isoformat()}  {case.type:<20} {case.camera_id:<12} "
+                    f"{case.zone_id:<14} dwell={case.dwell_s:>6.1f}s conf={case.confidence:.2f}"
+                    f"  {case.id}"
+                )
+        if not args.json:
+            print(f"{n} case(s) in {db}")
+    finally:
+        outbox.close()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        if args.command == "replay":
+            return cmd_replay(args)
+        if args.command == "cases":
+            return cmd_cases_list(args)
+    except LookoutError as exc:
+        print(f"lookout: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("lookout: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    raise AssertionError(f"unhandled command {args.command}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
