@@ -71,6 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _choose_camera(cfg_cameras: Sequence[str], wanted: str | None, config: Path) -> str:
     if wanted is not None:
+        if wanted not in cfg_cameras:
+            raise LookoutError(
+                f"{config}: --camera {wanted!r} is not in the config "
+                f"(known: {', '.join(cfg_cameras)})"
+            )
         return wanted
     if len(cfg_cameras) == 1:
         return cfg_cameras[0]

@@ -125,7 +125,7 @@ class CameraConfig(_Model):
         default=None, description="Video file path or stream URL; replay takes the file given."
     )
     analysis_fps: float = Field(
-        default=4.0, gt=0.0, le=60.0, description="Frames analysed per second of footage."
+        default=2.0, gt=0.0, le=60.0, description="Frames analysed per second of footage."
     )
     zones: list[ZoneConfig] = Field(default_factory=list, description="Zones of this camera.")
 
@@ -151,6 +151,11 @@ class RuntimeConfig(_Model):
     )
     intra_op_threads: int = Field(default=2, ge=0, description="Threads inside one operator.")
     inter_op_threads: int = Field(default=1, ge=0, description="Threads across operators.")
+    allow_spinning: bool = Field(
+        default=False,
+        description="Let idle ONNX Runtime threads spin: lower latency on a dedicated box, "
+        "slower when decoding shares the cores.",
+    )
 
 
 class ModelConfig(_Model):
@@ -174,6 +179,14 @@ class TrackerConfig(_Model):
         default=0.5, ge=0, le=1, description="Score to start a track."
     )
     match_iou: float = Field(default=0.2, gt=0, le=1, description="Minimum IoU to match.")
+    low_match_iou: float = Field(
+        default=0.5, gt=0, le=1, description="Minimum IoU in the low-score second association."
+    )
+    class_aware: bool = Field(
+        default=False,
+        description="Never match a track to another class. Off by default: detectors often "
+        "flip a van between car and truck.",
+    )
     lost_track_buffer_s: float = Field(default=5.0, ge=0, description="Seconds a lost track lives.")
     min_hits: int = Field(default=2, ge=1, description="Frames before a track gets an id.")
 

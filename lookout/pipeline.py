@@ -54,6 +54,8 @@ def tracker_settings(cfg: TrackerConfig) -> TrackerSettings:
         low_threshold=cfg.low_threshold,
         new_track_threshold=cfg.new_track_threshold,
         match_iou=cfg.match_iou,
+        low_match_iou=cfg.low_match_iou,
+        class_aware=cfg.class_aware,
         lost_track_buffer_s=cfg.lost_track_buffer_s,
         min_hits=cfg.min_hits,
     )
@@ -72,6 +74,7 @@ def build_detector(cfg: AppConfig, config_source: str) -> OnnxDetector:
         iou_threshold=cfg.model.nms_iou,
         intra_op_threads=rt.intra_op_threads,
         inter_op_threads=rt.inter_op_threads,
+        allow_spinning=rt.allow_spinning,
         providers=tuple(rt.providers),
         max_batch=cfg.model.batch_size,
     )
