@@ -24,11 +24,11 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 from lookout.assets import expand_path
-from lookout.errors import ConfigError, ModelError
+from lookout.errors import ModelError
+from lookout.yamlfile import load_model
 
 Layout = Literal["yolox", "ultralytics"]
 ColorOrder = Literal["bgr", "rgb"]
@@ -117,16 +117,6 @@ class ModelManifest(BaseModel):
         return copy
 
 
-def _format_validation_error(exc: ValidationError) -> str:
-    """Pydantic errors as one line: `loc: message; loc: message`."""
-    parts = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-        parts.append(f"{loc}: {msg}")
-    return "; ".join(parts)
-
-
 def load_manifest(path: Path) -> ModelManifest:
     """Read and validate a manifest; check that its model file exists.
 
@@ -135,24 +125,7 @@ def load_manifest(path: Path) -> ModelManifest:
         ModelError: the model file it names does not exist.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: manifest not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read manifest ({exc.__class__.__name__})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark is not None else ""
-        raise ConfigError(f"{path}: not a valid YAML file{where}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of manifest fields at top level")
-    try:
-        manifest = ModelManifest.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(f"{path}: {_format_validation_error(exc)}") from None
+    manifest = load_model(path, ModelManifest, "manifest")
     manifest = manifest.with_base_dir(path.resolve().parent)
     model_path = manifest.model_path
     if not model_path.is_file():

@@ -12,13 +12,11 @@ from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     PrivateAttr,
-    ValidationError,
     field_validator,
     model_validator,
 )
@@ -27,6 +25,7 @@ from shapely.validation import explain_validity
 
 from lookout.assets import expand_path
 from lookout.errors import ConfigError
+from lookout.yamlfile import load_model
 
 EventType = Literal["illegal_parking", "street_vendor", "illegal_construction"]
 EVENT_TYPES: tuple[str, ...] = ("illegal_parking", "street_vendor", "illegal_construction")
@@ -316,48 +315,9 @@ class AppConfig(_Model):
         return expand_path(value, self._base_dir)
 
 
-def _loc(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out or "(top level)"
-
-
-def format_validation_error(source: str, exc: ValidationError) -> str:
-    """One line: `file: key.path: problem; key2: problem2`."""
-    parts = []
-    for err in exc.errors():
-        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and "[" in p))
-        msg = err["msg"]
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key"
-        msg = msg.removeprefix("Value error, ")
-        parts.append(f"{_loc(loc)}: {msg}")
-    return f"{source}: " + "; ".join(parts)
-
-
 def load_config(path: str | Path) -> AppConfig:
     """Read and validate a YAML config file; raise `ConfigError` with one line."""
     p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"{p}: config file not found")
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{p}{where}: invalid YAML: {problem}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{p}: cannot read config: {exc}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{p}: config must be a YAML mapping at the top level")
-    try:
-        cfg = AppConfig.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(format_validation_error(str(p), exc)) from None
+    cfg = load_model(p, AppConfig, "config")
     cfg._base_dir = p.resolve().parent
     return cfg

@@ -49,16 +49,8 @@ class ReplayStats:
 
 
 def tracker_settings(cfg: TrackerConfig) -> TrackerSettings:
-    return TrackerSettings(
-        high_threshold=cfg.high_threshold,
-        low_threshold=cfg.low_threshold,
-        new_track_threshold=cfg.new_track_threshold,
-        match_iou=cfg.match_iou,
-        low_match_iou=cfg.low_match_iou,
-        class_aware=cfg.class_aware,
-        lost_track_buffer_s=cfg.lost_track_buffer_s,
-        min_hits=cfg.min_hits,
-    )
+    """The config's tracker section (same field names) as the tracker's settings."""
+    return TrackerSettings(**cfg.model_dump())
 
 
 def build_detector(cfg: AppConfig, config_source: str) -> OnnxDetector:

@@ -97,13 +97,13 @@ def test_invalid_yaml(tmp_path: Path) -> None:
     path = write(tmp_path, "name: [unclosed\nfile: x\n")
     with pytest.raises(ConfigError) as exc:
         load_manifest(path)
-    assert_one_line(exc, str(path), "not a valid YAML file")
+    assert_one_line(exc, str(path), "invalid YAML")
 
 
 def test_not_a_mapping_and_missing_manifest(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="mapping"):
         load_manifest(write(tmp_path, "- a\n- b\n"))
-    with pytest.raises(ConfigError, match="manifest not found"):
+    with pytest.raises(ConfigError, match="manifest file not found"):
         load_manifest(tmp_path / "absent.yaml")
 
 
