@@ -42,8 +42,9 @@ class EvidenceWriter:
         cv2.rectangle(img, (tx, ty - th - base), (tx + tw + 4, ty + base), BOX_COLOUR, -1)
         cv2.putText(img, label, (tx + 2, ty), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1)
         stamp = event.confirmed_at.isoformat(timespec="seconds") + f"  {event.camera_id}"
-        cv2.putText(img, stamp, (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 3)
-        cv2.putText(img, stamp, (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 255), 1)
+        (sw, sh), sb = cv2.getTextSize(stamp, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
+        cv2.rectangle(img, (4, 4), (12 + sw, 12 + sh + sb), (0, 0, 0), -1)
+        cv2.putText(img, stamp, (8, 8 + sh), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1)
         return img
 
     def crop(self, event: ViolationEvent) -> np.ndarray:
