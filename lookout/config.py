@@ -26,6 +26,7 @@ from shapely.validation import explain_validity
 from lookout.assets import expand_path
 from lookout.errors import ConfigError
 from lookout.yamlfile import load_model
+from streams.settings import DaemonConfig, OnvifConfig, StreamConfig
 
 EventType = Literal["illegal_parking", "street_vendor", "illegal_construction"]
 EVENT_TYPES: tuple[str, ...] = ("illegal_parking", "street_vendor", "illegal_construction")
@@ -127,6 +128,12 @@ class CameraConfig(_Model):
         default=2.0, gt=0.0, le=60.0, description="Frames analysed per second of footage."
     )
     zones: list[ZoneConfig] = Field(default_factory=list, description="Zones of this camera.")
+    stream: StreamConfig = Field(
+        default_factory=StreamConfig, description="Live stream options (daemon only)."
+    )
+    onvif: OnvifConfig | None = Field(
+        default=None, description="ONVIF device: stream discovery when `source` is empty, PTZ."
+    )
 
     @model_validator(mode="after")
     def _unique_zone_ids(self) -> CameraConfig:
@@ -286,6 +293,7 @@ class AppConfig(_Model):
         default_factory=_default_codes, description="Event type → case-system code table."
     )
     dedup: DedupConfig = Field(default_factory=DedupConfig, description="Case dedup.")
+    daemon: DaemonConfig = Field(default_factory=DaemonConfig, description="`lookout run`.")
     evidence: EvidenceConfig = Field(default_factory=EvidenceConfig, description="Evidence.")
     sinks: list[SinkConfig] = Field(
         default_factory=_default_sinks, description="Where draft cases go."

@@ -101,7 +101,7 @@ class CameraAnalyser:
 
     def process(self, frame: Frame, detections: Detections) -> list[DraftCase]:
         """Track, geofence and case one frame's detections; return the new cases."""
-        tracked = self.tracker.update(detections, frame.pts_s)
+        tracked = self.tracker.update(detections, frame.captured_at.timestamp())
         out = []
         for event in self.zones.update(frame, tracked):
             case = self.cases.handle(event)

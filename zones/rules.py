@@ -166,7 +166,8 @@ class ZoneEngine:
 
     def update(self, frame: Frame, dets: Detections) -> list[ViolationEvent]:
         """Run every rule whose zone belongs to the frame's preset; return new events."""
-        t = frame.pts_s
+        # One time axis for replay (start + footage time) and live (wall clock).
+        t = frame.captured_at.timestamp()
         events: list[ViolationEvent] = []
         for rule in self.rules:
             if rule.zone.preset is not None and rule.zone.preset != frame.preset:

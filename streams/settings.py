@@ -1,0 +1,130 @@
+"""Configuration models of live sources: stream options, reconnect policy, ONVIF/PTZ.
+
+Part of the YAML schema (`cameras[].stream`, `cameras[].onvif`); kept beside the
+readers that use them. Every model forbids unknown keys and describes every field.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BackoffConfig(_Model):
+    """Reconnect delays: exponential with jitter, so many cameras don't retry in lockstep."""
+
+    initial_s: float = Field(default=0.5, gt=0, description="First delay after a failure.")
+    max_s: float = Field(default=30.0, gt=0, description="Cap of the delay.")
+    multiplier: float = Field(default=2.0, ge=1.0, description="Growth factor per failure.")
+    jitter: float = Field(
+        default=0.3, ge=0, le=1, description="Random spread, as a fraction of the delay (±)."
+    )
+
+    @model_validator(mode="after")
+    def _order(self) -> BackoffConfig:
+        if self.max_s < self.initial_s:
+            raise ValueError("max_s must be at least initial_s")
+        return self
+
+
+class StreamConfig(_Model):
+    """How a live stream is opened, sampled and watched."""
+
+    transport: Literal["tcp", "udp"] = Field(default="tcp", description="RTSP transport.")
+    analysis_mode: Literal["rate", "every_nth", "keyframes"] = Field(
+        default="rate",
+        description="rate: about `analysis_fps` frames/s; every_nth: one frame in `every_n`; "
+        "keyframes: decode keyframe packets only (cheapest, ~1 frame per GOP).",
+    )
+    every_n: int = Field(default=25, ge=1, description="For every_nth: analyse one frame in N.")
+    open_timeout_s: float = Field(default=5.0, gt=0, description="Time allowed to connect.")
+    stall_timeout_s: float = Field(
+        default=5.0, gt=0, description="No frame for this long: the stream is stalled, reconnect."
+    )
+    queue_size: int = Field(
+        default=4, ge=1, le=1000, description="Frames buffered; the oldest is dropped when full."
+    )
+    backoff: BackoffConfig = Field(default_factory=BackoffConfig, description="Reconnect delays.")
+    loop: bool = Field(
+        default=False, description="File sources in the daemon: start again at the end."
+    )
+    snapshot_source: str | None = Field(
+        default=None,
+        description="Optional main-stream URL for evidence pictures while `source` (the "
+        "sub-stream) is analysed.",
+    )
+
+
+class TourStop(_Model):
+    """One stop of a tour that lookout drives."""
+
+    preset: str = Field(min_length=1, description="Preset token (or name) to go to.")
+    stay_s: float = Field(gt=0, description="Seconds to stay (analysing) at the preset.")
+
+
+class PtzConfig(_Model):
+    """PTZ handling of a tower camera."""
+
+    mode: Literal["none", "follow", "drive"] = Field(
+        default="none",
+        description="none: fixed camera; follow: the camera runs its own tour and lookout polls "
+        "where it is; drive: lookout moves the camera through `tour`.",
+    )
+    tour: list[TourStop] = Field(default_factory=list, description="Stops for mode=drive.")
+    settle_s: float = Field(
+        default=2.0, ge=0, description="Seconds after arriving before frames are analysed."
+    )
+    poll_s: float = Field(default=0.5, gt=0, description="Status poll interval.")
+    position_tolerance: float = Field(
+        default=0.01, gt=0, description="Pan/tilt/zoom distance that still counts as at a preset."
+    )
+
+    @model_validator(mode="after")
+    def _tour(self) -> PtzConfig:
+        if self.mode == "drive" and not self.tour:
+            raise ValueError("mode 'drive' needs a tour")
+        return self
+
+
+class OnvifConfig(_Model):
+    """ONVIF device access (stream discovery and PTZ). Credentials never reach logs."""
+
+    host: str = Field(description="Device address (e.g. 127.0.0.1).")
+    port: int = Field(default=80, ge=1, le=65535, description="ONVIF HTTP port.")
+    username: str = Field(default="", description="ONVIF user.")
+    password: SecretStr = Field(default=SecretStr(""), description="ONVIF password.")
+    profile: int = Field(default=0, ge=0, description="Media profile index of the main stream.")
+    sub_profile: int | None = Field(
+        default=None, ge=0, description="Profile index of a sub-stream to analyse (optional)."
+    )
+    timeout_s: float = Field(default=5.0, gt=0, description="Timeout of one ONVIF request.")
+    ptz: PtzConfig = Field(default_factory=PtzConfig, description="PTZ presets and tours.")
+
+
+class HttpConfig(_Model):
+    """The daemon's health and metrics endpoint."""
+
+    enabled: bool = Field(default=True, description="Serve /healthz and /metrics.")
+    host: str = Field(default="127.0.0.1", description="Bind address (loopback by default).")
+    port: int = Field(default=9108, ge=0, le=65535, description="Port; 0 picks a free one.")
+
+
+class DaemonConfig(_Model):
+    """Settings of `lookout run`."""
+
+    out_dir: str = Field(
+        default="lookout-out", description="Folder for the outbox and evidence (relative: config)."
+    )
+    http: HttpConfig = Field(default_factory=HttpConfig, description="Health/metrics server.")
+    log_format: Literal["text", "json"] = Field(default="text", description="Log line format.")
+    max_batch_wait_ms: float = Field(
+        default=20.0, ge=0, description="Longest wait to fill a detector batch."
+    )
+    shutdown_timeout_s: float = Field(
+        default=8.0, gt=0, description="Time allowed to stop, drain and flush on SIGTERM."
+    )
