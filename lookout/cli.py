@@ -2,6 +2,7 @@
 
 Subcommands:
   replay VIDEO --config FILE [--camera ID] [--out DIR]   analyse a recorded file
+  run --config FILE                                       the daemon for live cameras
   cases list [--out DIR | --db FILE] [--type T] [--json]  read the SQLite outbox
 
 User errors print one line on stderr and exit with code 2, without a traceback.
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from lookout.config import EVENT_TYPES, load_config
 from lookout.errors import LookoutError, SourceError
+from lookout.logs import setup_logging
 
 EXIT_USAGE = 2
 log = logging.getLogger("lookout")
@@ -57,6 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--no-progress", dest="progress", action="store_false", help="Never show the progress bar."
     )
+
+    d = sub.add_parser("run", help="Run the daemon for the live cameras of a config.")
+    d.add_argument("--config", required=True, type=Path, help="Configuration YAML.")
+    d.add_argument("--log-format", choices=("text", "json"), help="Overrides daemon.log_format.")
 
     c = sub.add_parser("cases", help="Read draft cases from an outbox.")
     csub = c.add_subparsers(dest="cases_command", required=True, parser_class=_Parser)
@@ -131,6 +137,17 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    from lookout.daemon import Daemon
+    from lookout.logs import setup_logging
+
+    daemon = Daemon.from_config(args.config)
+    fmt = args.log_format or daemon.cfg.daemon.log_format
+    setup_logging(logging.INFO - 10 * min(args.verbose, 1), fmt)
+    daemon.install_signal_handlers()
+    return daemon.run()
+
+
 def cmd_cases_list(args: argparse.Namespace) -> int:
     from cases.sinks import SqliteOutbox
 
@@ -159,11 +176,12 @@ def cmd_cases_list(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    level = logging.WARNING - 10 * min(args.verbose, 2)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(logging.WARNING - 10 * min(args.verbose, 2))
     try:
         if args.command == "replay":
             return cmd_replay(args)
+        if args.command == "run":
+            return cmd_run(args)
         if args.command == "cases":
             return cmd_cases_list(args)
     except LookoutError as exc:

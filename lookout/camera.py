@@ -1,0 +1,197 @@
+"""One live camera inside the daemon: its reader, queue, PTZ handling and analyser."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import TYPE_CHECKING
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from cases.manager import CaseManager
+from cases.model import DraftCase
+from detector.detections import Detections
+from detector.tracker import ByteTracker
+from lookout.config import AppConfig, CameraConfig
+from lookout.errors import ConfigError, LookoutError
+from lookout.metrics import CameraSnapshot
+from lookout.pipeline import CameraAnalyser, tracker_settings
+from streams.frame import Frame
+from streams.frame_queue import FrameQueue
+from streams.live_reader import StreamReader, is_file_source
+from streams.settings import OnvifConfig
+from zones.rules import ZoneEngine, validate_classes
+
+if TYPE_CHECKING:
+    from streams.onvif_client import OnvifClient
+    from streams.ptz import PtzController
+
+log = logging.getLogger(__name__)
+
+
+def with_credentials(uri: str, onvif: OnvifConfig) -> str:
+    """Put the ONVIF user and password into an RTSP URI that has none."""
+    parts = urlsplit(uri)
+    if parts.username or not onvif.username:
+        return uri
+    userinfo = quote(onvif.username, safe="")
+    password = onvif.password.get_secret_value()
+    if password:
+        userinfo += ":" + quote(password, safe="")
+    return urlunsplit(parts._replace(netloc=f"{userinfo}@{parts.netloc}"))
+
+
+class OnvifSource:
+    """Resolves a camera's stream URI over ONVIF at each connection attempt, so an
+    ONVIF outage is retried with the reader's backoff like any stream failure."""
+
+    def __init__(self, cfg: OnvifConfig) -> None:
+        self.cfg = cfg
+        self.client: OnvifClient | None = None
+        self._lock = threading.Lock()
+
+    def connect(self) -> OnvifClient:
+        from streams.onvif_client import OnvifClient
+
+        with self._lock:
+            if self.client is None:
+                self.client = OnvifClient.open(self.cfg)
+            return self.client
+
+    def __call__(self) -> str:
+        client = self.connect()
+        index = self.cfg.sub_profile if self.cfg.sub_profile is not None else self.cfg.profile
+        return with_credentials(client.stream_uri(index), self.cfg)
+
+    def close(self) -> None:
+        with self._lock:
+            if self.client is not None:
+                self.client.close()
+                self.client = None
+
+
+class CameraRuntime:
+    """Reader + queue + analyser (+ ONVIF/PTZ) of one camera."""
+
+    def __init__(
+        self,
+        camera: CameraConfig,
+        reader: StreamReader,
+        queue: FrameQueue[Frame],
+        analyser: CameraAnalyser,
+        onvif: OnvifSource | None = None,
+        ptz: PtzController | None = None,
+    ) -> None:
+        self.camera = camera
+        self.reader = reader
+        self.queue = queue
+        self.analyser = analyser
+        self.onvif = onvif
+        self.ptz = ptz
+        self.frames_analysed = 0
+
+    @property
+    def camera_id(self) -> str:
+        return self.camera.id
+
+    @staticmethod
+    def validate(cfg: AppConfig, class_names: list[str]) -> None:
+        """Checks a config must pass before cameras are (re)started."""
+        validate_classes(cfg.cameras, class_names)
+        for cam in cfg.cameras:
+            if not cam.source and cam.onvif is None:
+                raise ConfigError(f"cameras[{cam.id}]: needs a source or an onvif section")
+            if cam.source and is_file_source(cam.source) and not cfg.path(cam.source).is_file():
+                raise ConfigError(f"cameras[{cam.id}].source: file not found: {cam.source}")
+
+    @classmethod
+    def create(
+        cls,
+        cfg: AppConfig,
+        camera_id: str,
+        class_names: list[str],
+        cases: CaseManager,
+        signal: threading.Event,
+    ) -> CameraRuntime:
+        cam = cfg.camera(camera_id)
+        queue: FrameQueue[Frame] = FrameQueue(cam.stream.queue_size, "drop_oldest", signal)
+        onvif = OnvifSource(cam.onvif) if cam.onvif is not None else None
+        presets = None
+        ptz = None
+        if cam.onvif is not None and cam.onvif.ptz.mode != "none":
+            from streams.ptz import PresetState
+
+            presets = PresetState()
+        if cam.source:
+            source: str = str(cfg.path(cam.source)) if is_file_source(cam.source) else cam.source
+            reader = StreamReader(
+                cam.id,
+                source,
+                cam.stream,
+                analysis_fps=cam.analysis_fps,
+                tz=cfg.site.tz,
+                queue=queue,
+                presets=presets,
+            )
+        else:
+            assert onvif is not None  # validate() guarantees a source or onvif
+            reader = StreamReader(
+                cam.id,
+                f"onvif://{cam.onvif.host}:{cam.onvif.port}" if cam.onvif else "",
+                cam.stream,
+                analysis_fps=cam.analysis_fps,
+                tz=cfg.site.tz,
+                queue=queue,
+                presets=presets,
+                resolver=onvif,
+            )
+        if presets is not None and onvif is not None and cam.onvif is not None:
+            from streams.ptz import PtzController
+
+            ptz = PtzController.for_source(onvif, cam.onvif.ptz, presets, camera_id=cam.id)
+        analyser = CameraAnalyser(
+            cam,
+            ByteTracker(tracker_settings(cfg.tracker)),
+            ZoneEngine(cam, class_names, cfg.site.tz),
+            cases,
+        )
+        return cls(cam, reader, queue, analyser, onvif, ptz)
+
+    def start(self) -> None:
+        self.reader.start()
+        if self.ptz is not None:
+            self.ptz.start()
+
+    def stop(self) -> None:
+        self.reader.stop()
+        if self.ptz is not None:
+            self.ptz.stop()
+
+    def join(self, timeout: float) -> bool:
+        done = self.reader.join(timeout)
+        if self.ptz is not None:
+            done = self.ptz.join(1.0) and done
+        if self.onvif is not None:
+            try:
+                self.onvif.close()
+            except LookoutError as exc:
+                log.debug("camera %s: onvif close: %s", self.camera_id, exc)
+        return done
+
+    def process(self, frame: Frame, detections: Detections) -> list[DraftCase]:
+        self.frames_analysed += 1
+        return self.analyser.process(frame, detections)
+
+    def snapshot(self) -> CameraSnapshot:
+        stats = self.reader.stats
+        return CameraSnapshot(
+            camera_id=self.camera_id,
+            state=self.reader.state.value,
+            frames_received=stats.frames_received,
+            frames_analysed=self.frames_analysed,
+            frames_dropped=self.queue.dropped,
+            frames_skipped_moving=stats.frames_skipped_moving,
+            reconnects=stats.reconnects,
+            seconds_since_last_frame=self.reader.seconds_since_last_frame(),
+            preset=self.reader.presets.current() if self.reader.presets else None,
+            last_error=stats.last_error,
+        )

@@ -1,0 +1,238 @@
+"""`lookout run`: the headless daemon for live cameras.
+
+One reader thread per camera feeds a bounded drop-oldest queue; one detector thread
+gathers frames across cameras into batches, runs the shared model and hands each
+frame to its camera's tracker, zone rules and the shared case manager. The main
+thread handles signals:
+
+- SIGTERM / SIGINT: stop readers, drain queued frames, flush sinks, exit 0.
+- SIGHUP: reload the config; add, remove and restart changed cameras. An invalid new
+  config is reported and the running one kept.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from cases.manager import CaseManager
+from detector.onnx_model import OnnxDetector
+from lookout.camera import CameraRuntime
+from lookout.config import AppConfig, load_config
+from lookout.errors import LookoutError
+from lookout.metrics import HealthServer, Metrics
+from lookout.pipeline import build_detector
+from streams.frame import Frame
+
+log = logging.getLogger(__name__)
+
+
+class Daemon:
+    """Wires cameras, detector, cases, metrics; `run()` blocks until stopped."""
+
+    def __init__(
+        self, cfg: AppConfig, config_path: Path, detector: OnnxDetector, cases: CaseManager
+    ) -> None:
+        self.cfg = cfg
+        self.config_path = config_path
+        self.detector = detector
+        self.cases = cases
+        self.cameras: dict[str, CameraRuntime] = {}
+        self.frames_ready = threading.Event()
+        self.metrics = Metrics(self._snapshots)
+        self.http: HealthServer | None = None
+        self._stop = threading.Event()
+        self._reload = threading.Event()
+        self._detect_stop = threading.Event()
+        self._detect_thread = threading.Thread(target=self._detect_loop, name="detector")
+        self.started_at = time.monotonic()
+
+    @classmethod
+    def from_config(cls, config_path: Path) -> Daemon:
+        cfg = load_config(config_path)
+        detector = build_detector(cfg, str(config_path))
+        out_dir = cfg.path(cfg.daemon.out_dir)
+        cases = CaseManager.from_config(cfg, out_dir)
+        return cls(cfg, config_path, detector, cases)
+
+    # -- lifecycle -------------------------------------------------------------------
+    def start(self) -> None:
+        http = self.cfg.daemon.http
+        if http.enabled:
+            self.http = HealthServer(http.host, http.port, self.metrics, self._health)
+            self.http.start()
+            log.info("health and metrics on http://%s:%d/", http.host, self.http.port)
+        for cam in self.cfg.cameras:
+            self._add_camera(cam.id, self.cfg)
+        self._detect_thread.start()
+        log.info("lookout running: %d camera(s)", len(self.cameras))
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    def request_reload(self) -> None:
+        self._reload.set()
+
+    def install_signal_handlers(self) -> None:
+        def on_term(signum: int, _frame: FrameType | None) -> None:
+            log.info("signal %s: stopping", signal.Signals(signum).name)
+            self.request_stop()
+
+        def on_hup(_signum: int, _frame: FrameType | None) -> None:
+            self._reload.set()
+
+        signal.signal(signal.SIGTERM, on_term)
+        signal.signal(signal.SIGINT, on_term)
+        signal.signal(signal.SIGHUP, on_hup)
+
+    def run(self) -> int:
+        """Block until stopped; returns the exit code."""
+        self.start()
+        try:
+            while not self._stop.wait(0.2):
+                if self._reload.is_set():
+                    self._reload.clear()
+                    self.reload()
+        finally:
+            self.shutdown()
+        return 0
+
+    def shutdown(self) -> None:
+        """Ordered stop: readers, then drain the detector, then flush and close sinks."""
+        budget = self.cfg.daemon.shutdown_timeout_s
+        t0 = time.monotonic()
+        for rt in self.cameras.values():
+            rt.stop()
+        for rt in self.cameras.values():
+            left = max(0.1, budget * 0.4 - (time.monotonic() - t0))
+            if not rt.join(left):
+                log.warning("camera %s: reader still blocked in I/O; leaving it", rt.camera_id)
+        self._detect_stop.set()
+        self.frames_ready.set()
+        if self._detect_thread.is_alive():
+            self._detect_thread.join(max(0.5, budget - (time.monotonic() - t0) - 0.5))
+        self.cases.close()
+        if self.http is not None:
+            self.http.stop()
+        log.info("lookout stopped in %.1f s", time.monotonic() - t0)
+
+    # -- cameras and reload -------------------------------------------------------------
+    def _add_camera(self, camera_id: str, cfg: AppConfig) -> None:
+        rt = CameraRuntime.create(
+            cfg, camera_id, self.detector.class_names, self.cases, self.frames_ready
+        )
+        self.cameras = {**self.cameras, camera_id: rt}
+        rt.start()
+
+    def _remove_camera(self, camera_id: str) -> None:
+        rt = self.cameras[camera_id]
+        self.cameras = {k: v for k, v in self.cameras.items() if k != camera_id}
+        rt.stop()
+        rt.join(2.0)
+
+    def reload(self) -> bool:
+        """Apply a new config file; keep the running one if it is invalid."""
+        try:
+            new = load_config(self.config_path)
+            CameraRuntime.validate(new, self.detector.class_names)
+        except LookoutError as exc:
+            log.error("reload rejected, keeping the running config: %s", exc)
+            return False
+        if new.model != self.cfg.model:
+            log.warning("reload: model settings changed; they apply after a restart")
+        old = {c.id: c for c in self.cfg.cameras}
+        fresh = {c.id: c for c in new.cameras}
+        removed = [cid for cid in old if cid not in fresh]
+        added = [cid for cid in fresh if cid not in old]
+        changed = [cid for cid in fresh if cid in old and fresh[cid] != old[cid]]
+        for cid in removed + changed:
+            self._remove_camera(cid)
+        self.cfg = new
+        for cid in changed + added:
+            self._add_camera(cid, new)
+        log.info("reload: +%d -%d ~%d camera(s)", len(added), len(removed), len(changed))
+        return True
+
+    # -- detection ---------------------------------------------------------------------
+    def _gather(self, drain: bool) -> list[tuple[CameraRuntime, Frame]]:
+        size = self.cfg.model.batch_size
+        wait_s = self.cfg.daemon.max_batch_wait_ms / 1000
+        batch: list[tuple[CameraRuntime, Frame]] = []
+        deadline: float | None = None
+        while len(batch) < size:
+            self.frames_ready.clear()
+            got = False
+            for rt in list(self.cameras.values()):
+                frame = rt.queue.get_nowait()
+                if frame is not None:
+                    batch.append((rt, frame))
+                    got = True
+                    if len(batch) >= size:
+                        break
+            if len(batch) >= size or (drain and not got):
+                break
+            now = time.monotonic()
+            if batch:
+                deadline = deadline or now + wait_s
+                if now >= deadline:
+                    break
+            if self._detect_stop.is_set() and not drain:
+                break
+            if not got:
+                self.frames_ready.wait(0.2 if deadline is None else max(0.0, deadline - now))
+        return batch
+
+    def _detect_loop(self) -> None:
+        while not self._detect_stop.is_set():
+            batch = self._gather(drain=False)
+            if batch:
+                self._run_batch(batch)
+        while batch := self._gather(drain=True):
+            self._run_batch(batch)
+
+    def _run_batch(self, batch: list[tuple[CameraRuntime, Frame]]) -> None:
+        t0 = time.perf_counter()
+        try:
+            results = self.detector.detect([f.image for _, f in batch])
+        except Exception:
+            log.exception("detector failed on a batch of %d frames", len(batch))
+            return
+        self.metrics.detector_latency.observe(time.perf_counter() - t0)
+        self.metrics.batch_size.observe(len(batch))
+        for (rt, frame), dets in zip(batch, results, strict=True):
+            try:
+                for case in rt.process(frame, dets):
+                    self.metrics.cases.labels(type=case.type).inc()
+            except Exception:
+                log.exception("camera %s: analysis failed on frame %d", rt.camera_id, frame.index)
+
+    # -- health ------------------------------------------------------------------------
+    def _snapshots(self) -> list[Any]:
+        return [rt.snapshot() for rt in self.cameras.values()]
+
+    def _health(self) -> tuple[int, dict[str, Any]]:
+        snaps = self._snapshots()
+        streaming = sum(1 for s in snaps if s.state == "streaming")
+        status = "ok" if streaming == len(snaps) else ("degraded" if streaming else "down")
+        body = {
+            "status": status,
+            "uptime_s": round(time.monotonic() - self.started_at, 1),
+            "cameras": {
+                s.camera_id: {
+                    "state": s.state,
+                    "preset": s.preset,
+                    "seconds_since_last_frame": s.seconds_since_last_frame,
+                    "frames_analysed": s.frames_analysed,
+                    "last_error": s.last_error,
+                }
+                for s in snaps
+            },
+            "cases": {k: v for k, v in self.cases.emitted.items()},
+        }
+        # The process is healthy while it runs; camera outages are reported, not fatal.
+        return 200, body

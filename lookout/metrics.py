@@ -1,0 +1,163 @@
+"""Prometheus metrics and the /healthz + /metrics HTTP endpoint of the daemon.
+
+Per-camera numbers are read from the live readers at scrape time by a custom
+collector, so a camera removed by a reload simply disappears from the output.
+Camera ids are the only labels: URLs (and their credentials) never become labels.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from streams.live_reader import ReaderState
+
+log = logging.getLogger(__name__)
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+@dataclass(frozen=True, slots=True)
+class CameraSnapshot:
+    """What the metrics and health endpoints show of one camera."""
+
+    camera_id: str
+    state: str
+    frames_received: int
+    frames_analysed: int
+    frames_dropped: int
+    frames_skipped_moving: int
+    reconnects: int
+    seconds_since_last_frame: float | None
+    preset: str | None
+    last_error: str | None
+
+
+class CameraCollector(Collector):
+    """Yields per-camera metric families from `snapshots()` at each scrape."""
+
+    def __init__(self, snapshots: Callable[[], list[CameraSnapshot]]) -> None:
+        self._snapshots = snapshots
+
+    def collect(self) -> Iterable[Metric]:
+        snaps = self._snapshots()
+        state = GaugeMetricFamily(
+            "lookout_camera_state",
+            "1 for the reader state the camera is in.",
+            labels=["camera", "state"],
+        )
+        counters = {
+            "frames_received": "Frames decoded from the source.",
+            "frames_analysed": "Frames run through the detector and rules.",
+            "frames_dropped": "Frames dropped because analysis fell behind (drop-oldest).",
+            "frames_skipped_moving": "Frames not analysed because the PTZ camera was moving.",
+            "reconnects": "Reconnect attempts after a failure or stall.",
+        }
+        families = {
+            name: CounterMetricFamily(f"lookout_camera_{name}", doc, labels=["camera"])
+            for name, doc in counters.items()
+        }
+        since = GaugeMetricFamily(
+            "lookout_camera_seconds_since_last_frame",
+            "Seconds since the last decoded frame (absent before the first).",
+            labels=["camera"],
+        )
+        for snap in snaps:
+            for st in ReaderState:
+                state.add_metric([snap.camera_id, st.value], 1.0 if snap.state == st.value else 0.0)
+            for name, fam in families.items():
+                fam.add_metric([snap.camera_id], float(getattr(snap, name)))
+            if snap.seconds_since_last_frame is not None:
+                since.add_metric([snap.camera_id], snap.seconds_since_last_frame)
+        yield state
+        yield from families.values()
+        yield since
+
+
+class Metrics:
+    """The daemon's registry: detector latency, cases emitted, and the camera collector."""
+
+    def __init__(self, snapshots: Callable[[], list[CameraSnapshot]]) -> None:
+        self.registry = CollectorRegistry()
+        self.detector_latency = Histogram(
+            "lookout_detector_latency_seconds",
+            "Wall time of one detector call (a batch).",
+            buckets=(0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0),
+            registry=self.registry,
+        )
+        self.batch_size = Histogram(
+            "lookout_detector_batch_size",
+            "Frames per detector call.",
+            buckets=(1, 2, 4, 8, 16, 32),
+            registry=self.registry,
+        )
+        self.cases = Counter(
+            "lookout_cases", "Draft cases emitted, by type.", ["type"], registry=self.registry
+        )
+        self.registry.register(CameraCollector(snapshots))
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: HealthServer
+
+    def do_GET(self) -> None:
+        path = self.path.split("?", 1)[0]
+        if path == "/metrics":
+            self._send(200, CONTENT_TYPE, self.server.metrics.render())
+        elif path == "/healthz":
+            code, body = self.server.health()
+            self._send(code, "application/json", json.dumps(body).encode())
+        else:
+            self._send(404, "text/plain", b"not found\n")
+
+    def _send(self, code: int, ctype: str, body: bytes) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("http: " + format, *args)
+
+
+class HealthServer(ThreadingHTTPServer):
+    """Serves /healthz and /metrics on a background thread."""
+
+    daemon_threads = True
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        metrics: Metrics,
+        health: Callable[[], tuple[int, dict[str, Any]]],
+    ) -> None:
+        super().__init__((host, port), _Handler)
+        self.metrics = metrics
+        self.health = health
+        self._thread = threading.Thread(target=self.serve_forever, name="http", daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self.server_address[1])
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
+        self._thread.join(2.0)
