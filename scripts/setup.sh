@@ -1,13 +1,26 @@
 #!/usr/bin/env bash
 # Set up lookout: system packages (Debian, when missing and run as root), a virtual
 # environment in .venv, and the package with its test tools. Safe to run again.
+#   --with-test-deps  also the services the tests start (GStreamer RTSP server, Redis)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PY=${PYTHON:-python3}
+with_test_deps=0
+[ "${1:-}" = "--with-test-deps" ] && with_test_deps=1
+
 apt_missing=()
 command -v "$PY" >/dev/null 2>&1 || apt_missing+=(python3)
 "$PY" -c 'import venv, ensurepip' >/dev/null 2>&1 || apt_missing+=(python3-venv)
+if [ "$with_test_deps" = 1 ]; then
+  # The tests start real services: Debian's GStreamer RTSP server (driven by the
+  # system Python, which has the GObject bindings) and redis-server.
+  /usr/bin/python3 -c 'import gi; gi.require_version("GstRtspServer", "1.0");
+from gi.repository import GstRtspServer' >/dev/null 2>&1 ||
+    apt_missing+=(python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base
+                  gstreamer1.0-plugins-good gstreamer1.0-plugins-bad)
+  command -v redis-server >/dev/null 2>&1 || apt_missing+=(redis-server)
+fi
 if [ ${#apt_missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
     apt-get update -qq
