@@ -22,7 +22,7 @@ from streams.settings import OnvifConfig
 from zones.rules import ZoneEngine, validate_classes
 
 if TYPE_CHECKING:
-    from streams.onvif_client import OnvifClient
+    from streams.onvif_client import OnvifClient, Preset, PtzStatus
     from streams.ptz import PtzController
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,17 @@ class OnvifSource:
             if self.client is not None:
                 self.client.close()
                 self.client = None
+
+    # PtzClient protocol: the PTZ thread survives an ONVIF outage because every call
+    # (re)connects on demand and failures are retried by the controller.
+    def presets(self) -> list[Preset]:
+        return self.connect().presets()
+
+    def goto_preset(self, token: str) -> None:
+        self.connect().goto_preset(token)
+
+    def status(self) -> PtzStatus:
+        return self.connect().status()
 
 
 class CameraRuntime:
@@ -120,7 +131,7 @@ class CameraRuntime:
         if cam.onvif is not None and cam.onvif.ptz.mode != "none":
             from streams.ptz import PresetState
 
-            presets = PresetState()
+            presets = PresetState(cam.onvif.ptz.settle_s)
         if cam.source:
             source: str = str(cfg.path(cam.source)) if is_file_source(cam.source) else cam.source
             reader = StreamReader(
@@ -147,7 +158,7 @@ class CameraRuntime:
         if presets is not None and onvif is not None and cam.onvif is not None:
             from streams.ptz import PtzController
 
-            ptz = PtzController.for_source(onvif, cam.onvif.ptz, presets, camera_id=cam.id)
+            ptz = PtzController(onvif, cam.onvif.ptz, state=presets, camera_id=cam.id)
         analyser = CameraAnalyser(
             cam,
             ByteTracker(tracker_settings(cfg.tracker)),
@@ -162,14 +173,15 @@ class CameraRuntime:
             self.ptz.start()
 
     def stop(self) -> None:
+        """Signal the threads to stop (does not wait; see `join`)."""
         self.reader.stop()
         if self.ptz is not None:
-            self.ptz.stop()
+            self.ptz.stop(0.0)
 
     def join(self, timeout: float) -> bool:
         done = self.reader.join(timeout)
         if self.ptz is not None:
-            done = self.ptz.join(1.0) and done
+            done = self.ptz.stop(1.0) and done
         if self.onvif is not None:
             try:
                 self.onvif.close()
