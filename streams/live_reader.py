@@ -249,10 +249,13 @@ class StreamReader:
         first_pts: float | None = None
         index = -1
         last_frame_at = self._clock()
+        # The first picture waits for the next keyframe (up to a GOP) plus decoder
+        # latency, so the first frame of a session gets the open timeout on top.
+        limit = self.cfg.stall_timeout_s + self.cfg.open_timeout_s
         for packet in container.demux(stream):
             now = self._clock()
-            if now - last_frame_at > self.cfg.stall_timeout_s:
-                raise StreamStalled(f"no frame for {self.cfg.stall_timeout_s:g} s")
+            if now - last_frame_at > limit:
+                raise StreamStalled(f"no frame for {now - last_frame_at:.1f} s")
             if self._stop.is_set():
                 return
             if packet.size == 0 or (keyframes and not packet.is_keyframe):
@@ -265,6 +268,7 @@ class StreamReader:
                 index += 1
                 now = self._clock()
                 last_frame_at = now
+                limit = self.cfg.stall_timeout_s
                 self._on_frame(now)
                 t = float(vf.time) if vf.time is not None else now - t_open
                 if first_pts is None:

@@ -1,0 +1,192 @@
+"""The live reader against a real RTSP server (Debian's GStreamer RTSP server)."""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import av
+import numpy as np
+import pytest
+
+from streams.frame import Frame
+from streams.frame_queue import FrameQueue
+from streams.live_reader import ReaderState, StreamReader
+from streams.settings import BackoffConfig, StreamConfig
+from tests.support.media import RtspServer, start_rtsp_server
+
+TZ = ZoneInfo("Asia/Shanghai")
+FAST = StreamConfig(
+    open_timeout_s=2.0,
+    stall_timeout_s=1.0,
+    queue_size=1000,
+    backoff=BackoffConfig(initial_s=0.1, max_s=0.5, jitter=0.2),
+)
+
+
+def reader(url: str, cfg: StreamConfig = FAST, fps: float = 100.0) -> StreamReader:
+    q: FrameQueue[Frame] = FrameQueue(cfg.queue_size)
+    return StreamReader("cam1", url, cfg, analysis_fps=fps, tz=TZ, queue=q)
+
+
+def wait_for(cond: Callable[[], bool], timeout: float, step: float = 0.02) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(step)
+    return cond()
+
+
+def drain(r: StreamReader, n: int, timeout: float) -> list[Frame]:
+    out: list[Frame] = []
+    end = time.monotonic() + timeout
+    while len(out) < n and time.monotonic() < end:
+        f = r.queue.get(timeout=0.2)
+        if f is not None:
+            out.append(f)
+    return out
+
+
+def decode_all(path: Path) -> list[np.ndarray]:
+    with av.open(str(path)) as c:
+        return [f.to_ndarray(format="bgr24") for f in c.decode(c.streams.video[0])]
+
+
+def test_frames_over_rtsp_match_the_source_clip(h264_clip_3s: Path) -> None:
+    source = decode_all(h264_clip_3s)  # 30 frames, 3 s
+    with start_rtsp_server({"/cam": h264_clip_3s}) as server:
+        r = reader(
+            server.url("/cam"),
+            StreamConfig(**{**FAST.model_dump(), "analysis_mode": "every_nth", "every_n": 1}),
+        )
+        r.start()
+        try:
+            frames = drain(r, len(source) + 10, timeout=15)
+        finally:
+            r.stop()
+            assert r.join(5)
+    assert len(frames) == len(source) + 10
+    pts = [f.pts_s for f in frames]
+    assert all(b > a for a, b in zip(pts, pts[1:], strict=False)), "timestamps must increase"
+
+    # A client joins the looping clip wherever its pipeline is, and decoding starts at
+    # a keyframe: find which source frame came first, then every frame must be the
+    # next source frame (wrapping at the end of the clip), pixel for pixel up to
+    # decoder rounding — no frame lost, duplicated or re-encoded on the way.
+    def diff(a: np.ndarray, b: np.ndarray) -> float:
+        return float(np.mean(np.abs(a.astype(np.int16) - b.astype(np.int16))))
+
+    start = int(np.argmin([diff(frames[0].image, s) for s in source]))
+    diffs = [diff(f.image, source[(start + i) % len(source)]) for i, f in enumerate(frames)]
+    assert max(diffs) < 1.0, (start, diffs)
+    assert start % 10 == 0, "decoding starts at a keyframe (1 s GOP at 10 fps)"
+    assert r.stats.connects == 1 and r.stats.reconnects == 0
+    assert r.state is ReaderState.STOPPED
+
+
+def test_keyframes_mode_reads_one_frame_per_gop(rtsp_server: RtspServer) -> None:
+    cfg = StreamConfig(**{**FAST.model_dump(), "analysis_mode": "keyframes"})
+    r = reader(rtsp_server.url("/cam"), cfg)
+    r.start()
+    try:
+        frames = drain(r, 4, timeout=10)
+    finally:
+        r.stop()
+        r.join(5)
+    gaps = [b.pts_s - a.pts_s for a, b in zip(frames, frames[1:], strict=False)]
+    assert len(frames) == 4 and all(abs(g - 1.0) < 0.05 for g in gaps), gaps  # 1 s GOP
+
+
+def _rss_kib() -> int:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def test_outage_cycles_recover_without_leaks(
+    h264_clip: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cycles = 20
+    server = start_rtsp_server({"/cam": h264_clip})
+    r = reader(server.url("/cam"), fps=5.0)
+    r.start()
+    recoveries: list[float] = []
+    try:
+        assert wait_for(lambda: r.stats.frames_received > 5, 10)
+        threads0, rss0 = threading.active_count(), _rss_kib()
+        for _ in range(cycles):
+            server.stop()
+            assert wait_for(
+                lambda: (
+                    r.state in (ReaderState.STALLED, ReaderState.BACKOFF, ReaderState.CONNECTING)
+                ),
+                5,
+            ), r.state
+            server.restart()
+            t0 = time.monotonic()
+            before = r.stats.frames_received
+            assert wait_for(lambda: r.stats.frames_received > before, 10), r.stats
+            recoveries.append(time.monotonic() - t0)
+            r.queue.clear()
+        threads1, rss1 = threading.active_count(), _rss_kib()
+    finally:
+        r.stop()
+        r.join(5)
+        server.close()
+    assert threads1 <= threads0, (threads0, threads1)
+    assert rss1 - rss0 < 50_000, f"RSS grew {rss1 - rss0} KiB over {cycles} outages"
+    assert r.stats.reconnects >= cycles
+    with capsys.disabled():
+        print(
+            f"\n[outage] {cycles} cycles: recovery median {statistics.median(recoveries):.2f} s,"
+            f" max {max(recoveries):.2f} s; threads {threads0}->{threads1};"
+            f" RSS {rss0}->{rss1} KiB"
+        )
+
+
+@pytest.mark.parametrize(
+    ("kind", "expect"),
+    [
+        ("wrong_host", "connection refused"),
+        ("refused_port", "connection refused"),
+        ("wrong_path", "stream not found"),
+        ("bad_credentials", "authentication failed"),
+    ],
+)
+def test_bad_sources_end_in_backoff_with_a_clear_redacted_line(
+    kind: str, expect: str, h264_clip_3s: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with start_rtsp_server({"/cam": h264_clip_3s}, user="admin", password="s3cret-pw") as server:
+        port = server.port
+        url = {
+            "wrong_host": f"rtsp://admin:s3cret-pw@127.0.0.2:{port}/cam",
+            "refused_port": "rtsp://admin:s3cret-pw@127.0.0.1:9/cam",
+            "wrong_path": f"rtsp://admin:s3cret-pw@127.0.0.1:{port}/nope",
+            "bad_credentials": f"rtsp://admin:wrong-pw@127.0.0.1:{port}/cam",
+        }[kind]
+        caplog.set_level(logging.WARNING, logger="streams.live_reader")
+        from streams.redact import RedactingFilter
+
+        caplog.handler.addFilter(RedactingFilter())
+        r = reader(url)
+        r.start()
+        try:
+            assert wait_for(lambda: r.stats.reconnects >= 2, 10), r.stats
+            assert r.state in (ReaderState.BACKOFF, ReaderState.CONNECTING, ReaderState.STALLED)
+            assert r.stats.frames_received == 0
+        finally:
+            r.stop()
+            assert r.join(5)
+    lines = [rec.getMessage() for rec in caplog.records if rec.name == "streams.live_reader"]
+    assert lines, "a log line per failure"
+    assert all("s3cret-pw" not in ln and "wrong-pw" not in ln for ln in lines), lines
+    assert expect in lines[0] and "cam1" in lines[0] and "rtsp://***@" in lines[0], lines[0]
+    assert expect in (r.stats.last_error or "")
