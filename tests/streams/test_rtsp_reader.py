@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import statistics
 import threading
@@ -27,6 +28,13 @@ FAST = StreamConfig(
     queue_size=1000,
     backoff=BackoffConfig(initial_s=0.1, max_s=0.5, jitter=0.2),
 )
+
+
+DOWN = (ReaderState.STALLED, ReaderState.BACKOFF, ReaderState.CONNECTING)
+
+
+def more_frames(r: StreamReader, than: int) -> Callable[[], bool]:
+    return lambda: r.stats.frames_received > than
 
 
 def reader(url: str, cfg: StreamConfig = FAST, fps: float = 100.0) -> StreamReader:
@@ -73,7 +81,7 @@ def test_frames_over_rtsp_match_the_source_clip(h264_clip_3s: Path) -> None:
             assert r.join(5)
     assert len(frames) == len(source) + 10
     pts = [f.pts_s for f in frames]
-    assert all(b > a for a, b in zip(pts, pts[1:], strict=False)), "timestamps must increase"
+    assert all(b > a for a, b in itertools.pairwise(pts)), "timestamps must increase"
 
     # A client joins the looping clip wherever its pipeline is, and decoding starts at
     # a keyframe: find which source frame came first, then every frame must be the
@@ -99,7 +107,7 @@ def test_keyframes_mode_reads_one_frame_per_gop(rtsp_server: RtspServer) -> None
     finally:
         r.stop()
         r.join(5)
-    gaps = [b.pts_s - a.pts_s for a, b in zip(frames, frames[1:], strict=False)]
+    gaps = [b.pts_s - a.pts_s for a, b in itertools.pairwise(frames)]
     assert len(frames) == 4 and all(abs(g - 1.0) < 0.05 for g in gaps), gaps  # 1 s GOP
 
 
@@ -133,7 +141,7 @@ def test_outage_cycles_recover_without_leaks(
             server.restart()
             t0 = time.monotonic()
             before = r.stats.frames_received
-            assert wait_for(lambda: r.stats.frames_received > before, 10), r.stats
+            assert wait_for(more_frames(r, before), 10), r.stats
             recoveries.append(time.monotonic() - t0)
             r.queue.clear()
         threads1, rss1 = threading.active_count(), _rss_kib()
