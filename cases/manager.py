@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections import Counter
+from collections import Counter, deque
 from datetime import tzinfo
 from pathlib import Path
 
@@ -36,7 +36,8 @@ class CaseManager:
         self.emitted: Counter[str] = Counter()
         self.merged = 0
         self.sink_errors: Counter[str] = Counter()
-        self.cases: list[DraftCase] = []
+        #: The most recent cases (bounded: the daemon runs for months).
+        self.cases: deque[DraftCase] = deque(maxlen=1000)
 
     @classmethod
     def from_config(cls, cfg: AppConfig, out_dir: Path) -> CaseManager:

@@ -98,9 +98,14 @@ class CameraAnalyser:
         self.tracker = tracker
         self.zones = zones
         self.cases = cases
+        self._preset: str | None = None
 
     def process(self, frame: Frame, detections: Detections) -> list[DraftCase]:
         """Track, geofence and case one frame's detections; return the new cases."""
+        if frame.preset != self._preset:
+            # A PTZ camera at another preset sees another scene: tracks do not carry over.
+            self.tracker.reset()
+            self._preset = frame.preset
         tracked = self.tracker.update(detections, frame.captured_at.timestamp())
         out = []
         for event in self.zones.update(frame, tracked):
