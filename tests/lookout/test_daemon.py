@@ -248,7 +248,7 @@ cameras:
                 seen.append((frame.preset, moving))
                 return original(frame, dets)
 
-            rt.process = spy  # type: ignore[method-assign]
+            rt.process = spy  # type: ignore[method-assign,assignment]
             assert wait_for(lambda: {p for p, _ in seen} >= {"1", "2"}, 30)
             assert wait_for(lambda: {c.preset for c in daemon.cases.cases} >= {"1", "2"}, 30)
             assert wait_for(lambda: rt.reader.stats.frames_skipped_moving > 0, 10)
