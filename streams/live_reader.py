@@ -114,6 +114,7 @@ class StreamReader:
         queue: FrameQueue[Frame],
         presets: PresetSource | None = None,
         resolver: Callable[[], str] | None = None,
+        realtime: bool = True,
         opener: Callable[..., Any] = av.open,
         clock: Callable[[], float] = time.monotonic,
         rng: Callable[[], float] = random.random,
@@ -128,6 +129,8 @@ class StreamReader:
         self.presets = presets
         #: Called at each connection attempt for the URL (e.g. ONVIF GetStreamUri).
         self.resolver = resolver
+        #: Files are paced to their timestamps like a live camera (off for benchmarks).
+        self.realtime = realtime
         self._open = opener
         self._clock = clock
         self.backoff = Backoff(cfg.backoff, rng)
@@ -227,7 +230,13 @@ class StreamReader:
         container = self._open(path, mode="r", options=opts, timeout=timeout)
         try:
             stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
+            if self.cfg.analysis_mode == "keyframes":
+                # Lone keyframes gain nothing from frame threading, and it holds pictures
+                # back (a frame per thread) and costs more CPU: decode them in-line.
+                stream.thread_count = 1
+            else:
+                # Frame threading; slice threading can emit an RTSP keyframe twice.
+                stream.thread_type = "AUTO"
             self.stats.connects += 1
             for frame in self._frames(container, stream):
                 if self._stop.is_set():
@@ -274,7 +283,7 @@ class StreamReader:
                 if first_pts is None:
                     first_pts = t
                 t -= first_pts
-                if self.is_file:
+                if self.is_file and self.realtime:
                     self._pace(t_open + t)
                 if self.cfg.analysis_mode == "every_nth":
                     if index % every_n:
