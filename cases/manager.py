@@ -61,8 +61,14 @@ class CaseManager:
             tz=cfg.site.tz,
         )
 
-    def handle(self, event: ViolationEvent) -> DraftCase | None:
-        """Dedup the event; for a new case write evidence and deliver it to the sinks."""
+    def handle(
+        self, event: ViolationEvent, evidence_source: ViolationEvent | None = None
+    ) -> DraftCase | None:
+        """Dedup the event; for a new case write evidence and deliver it to the sinks.
+
+        `evidence_source` is the same event drawn on another picture (e.g. the camera's
+        high-resolution main stream while the sub-stream is analysed).
+        """
         existing = self.deduper.match(event)
         if existing is not None:
             self.deduper.touch(existing, event)
@@ -71,7 +77,7 @@ class CaseManager:
             return None
         cid = case_id(event)
         try:
-            evidence = self.evidence.write(cid, event)
+            evidence = self.evidence.write(cid, evidence_source or event)
         except OSError as exc:
             log.error("case %s: evidence not written: %s", cid, exc)
             evidence = []

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -40,6 +42,20 @@ def with_credentials(uri: str, onvif: OnvifConfig) -> str:
     return urlunsplit(parts._replace(netloc=f"{userinfo}@{parts.netloc}"))
 
 
+#: A main-stream picture older than this is not used as evidence.
+SNAPSHOT_MAX_AGE_S = 5.0
+
+
+def _latest(queue: FrameQueue[Frame]) -> Callable[[], Frame | None]:
+    def latest() -> Frame | None:
+        frame = queue.peek()
+        if frame is None or time.monotonic() - frame.monotonic_s > SNAPSHOT_MAX_AGE_S:
+            return None
+        return frame
+
+    return latest
+
+
 class OnvifSource:
     """Resolves a camera's stream URI over ONVIF at each connection attempt, so an
     ONVIF outage is retried with the reader's backoff like any stream failure."""
@@ -58,9 +74,12 @@ class OnvifSource:
             return self.client
 
     def __call__(self) -> str:
-        client = self.connect()
+        """URI of the stream to analyse: the sub-stream profile if set, else the main."""
         index = self.cfg.sub_profile if self.cfg.sub_profile is not None else self.cfg.profile
-        return with_credentials(client.stream_uri(index), self.cfg)
+        return with_credentials(self.connect().stream_uri(index), self.cfg)
+
+    def main_uri(self) -> str:
+        return with_credentials(self.connect().stream_uri(self.cfg.profile), self.cfg)
 
     def close(self) -> None:
         with self._lock:
@@ -91,6 +110,7 @@ class CameraRuntime:
         analyser: CameraAnalyser,
         onvif: OnvifSource | None = None,
         ptz: PtzController | None = None,
+        snapshot_reader: StreamReader | None = None,
     ) -> None:
         self.camera = camera
         self.reader = reader
@@ -98,6 +118,7 @@ class CameraRuntime:
         self.analyser = analyser
         self.onvif = onvif
         self.ptz = ptz
+        self.snapshot_reader = snapshot_reader
         self.frames_analysed = 0
 
     @property
@@ -159,27 +180,59 @@ class CameraRuntime:
             from streams.ptz import PtzController
 
             ptz = PtzController(onvif, cam.onvif.ptz, state=presets, camera_id=cam.id)
+        snap = cls._snapshot_reader(cfg, cam, onvif)
         analyser = CameraAnalyser(
             cam,
             ByteTracker(tracker_settings(cfg.tracker)),
             ZoneEngine(cam, class_names, cfg.site.tz),
             cases,
+            snapshot=None if snap is None else _latest(snap.queue),
         )
-        return cls(cam, reader, queue, analyser, onvif, ptz)
+        return cls(cam, reader, queue, analyser, onvif, ptz, snap)
+
+    @staticmethod
+    def _snapshot_reader(
+        cfg: AppConfig, cam: CameraConfig, onvif: OnvifSource | None
+    ) -> StreamReader | None:
+        """A keyframes-only reader of the main stream, when a sub-stream is analysed:
+        it keeps the latest high-resolution picture for evidence."""
+        resolver = None
+        if cam.stream.snapshot_source:
+            url = cam.stream.snapshot_source
+        elif onvif is not None and onvif.cfg.sub_profile is not None:
+            url, resolver = f"onvif://{onvif.cfg.host}:{onvif.cfg.port}/main", onvif.main_uri
+        else:
+            return None
+        settings = cam.stream.model_copy(update={"analysis_mode": "keyframes", "queue_size": 1})
+        return StreamReader(
+            f"{cam.id}/main",
+            url,
+            settings,
+            analysis_fps=1.0,
+            tz=cfg.site.tz,
+            queue=FrameQueue(1),
+            resolver=resolver,
+        )
 
     def start(self) -> None:
         self.reader.start()
+        if self.snapshot_reader is not None:
+            self.snapshot_reader.start()
         if self.ptz is not None:
             self.ptz.start()
 
     def stop(self) -> None:
         """Signal the threads to stop (does not wait; see `join`)."""
         self.reader.stop()
+        if self.snapshot_reader is not None:
+            self.snapshot_reader.stop()
         if self.ptz is not None:
             self.ptz.stop(0.0)
 
     def join(self, timeout: float) -> bool:
         done = self.reader.join(timeout)
+        if self.snapshot_reader is not None:
+            done = self.snapshot_reader.join(max(0.1, timeout / 2)) and done
         if self.ptz is not None:
             done = self.ptz.stop(1.0) and done
         if self.onvif is not None:

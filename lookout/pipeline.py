@@ -6,7 +6,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -20,6 +20,7 @@ from lookout.config import AppConfig, CameraConfig, TrackerConfig
 from lookout.errors import ConfigError
 from streams.file_reader import FileReader
 from streams.frame import Frame
+from zones.events import ViolationEvent
 from zones.rules import ZoneEngine, validate_classes
 
 log = logging.getLogger(__name__)
@@ -92,13 +93,20 @@ class CameraAnalyser:
     """Per-camera state after detection: tracker, zone rules, and the case manager."""
 
     def __init__(
-        self, camera: CameraConfig, tracker: ByteTracker, zones: ZoneEngine, cases: CaseManager
+        self,
+        camera: CameraConfig,
+        tracker: ByteTracker,
+        zones: ZoneEngine,
+        cases: CaseManager,
+        snapshot: Callable[[], Frame | None] | None = None,
     ) -> None:
+        """`snapshot`, if given, returns the latest main-stream picture for evidence."""
         self.camera = camera
         self.tracker = tracker
         self.zones = zones
         self.cases = cases
         self._preset: str | None = None
+        self.snapshot = snapshot
 
     def process(self, frame: Frame, detections: Detections) -> list[DraftCase]:
         """Track, geofence and case one frame's detections; return the new cases."""
@@ -109,10 +117,24 @@ class CameraAnalyser:
         tracked = self.tracker.update(detections, frame.captured_at.timestamp())
         out = []
         for event in self.zones.update(frame, tracked):
-            case = self.cases.handle(event)
+            case = self.cases.handle(event, self._on_snapshot(event))
             if case is not None:
                 out.append(case)
         return out
+
+    def _on_snapshot(self, event: ViolationEvent) -> ViolationEvent | None:
+        """The event redrawn on the latest main-stream picture, boxes scaled to it."""
+        main = self.snapshot() if self.snapshot is not None else None
+        if main is None:
+            return None
+        sx, sy = main.width / event.frame.width, main.height / event.frame.height
+        x1, y1, x2, y2 = event.bbox
+        return replace(
+            event,
+            frame=main,
+            bbox=(x1 * sx, y1 * sy, x2 * sx, y2 * sy),
+            polygon=tuple((x * sx, y * sy) for x, y in event.polygon),
+        )
 
 
 class ReplayPipeline:

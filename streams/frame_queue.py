@@ -59,6 +59,11 @@ class FrameQueue(Generic[T]):
                 self._cond.wait(timeout)
             return self._items.popleft() if self._items else None
 
+    def peek(self) -> T | None:
+        """The newest item, left in the queue."""
+        with self._cond:
+            return self._items[-1] if self._items else None
+
     def get_nowait(self) -> T | None:
         with self._cond:
             return self._items.popleft() if self._items else None

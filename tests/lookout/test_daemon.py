@@ -16,12 +16,19 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import cv2
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from lookout.assets import REPO_ROOT
 from lookout.daemon import Daemon
-from tests.support.media import RtspServer, start_rtsp_server, vtest_h264
+from tests.support.media import (
+    RtspServer,
+    cached_h264_mp4,
+    start_rtsp_server,
+    vtest_avi,
+    vtest_h264,
+)
 from tests.support.onvif_responder import OnvifResponder
 
 MANIFEST = REPO_ROOT / "models" / "yolox_nano.yaml"
@@ -200,8 +207,10 @@ def test_daemon_reload_metrics_and_clean_stop(
 
 
 def test_onvif_tour_switches_zones_and_skips_moving_frames(clip: Path, tmp_path: Path) -> None:
+    # The sub-stream (768x576) is analysed; evidence comes from the main stream (2x).
+    main = cached_h264_mp4(vtest_avi(), "vtest_main2x", width=1536, height=1152, seconds=20)
     with (
-        start_rtsp_server({"/main": clip, "/sub": clip}) as server,
+        start_rtsp_server({"/main": main, "/sub": clip}) as server,
         OnvifResponder(move_s=0.6) as cam,
     ):
         cam.stream_uris.update(
@@ -261,3 +270,8 @@ cameras:
     zones_by_preset = {(c.preset, c.zone_id) for c in cases}
     assert ("1", "van-from-A") in zones_by_preset and ("2", "van-from-B") in zones_by_preset
     assert all((c.preset, c.zone_id) in {("1", "van-from-A"), ("2", "van-from-B")} for c in cases)
+    # Boxes stay in analysed (sub-stream) pixels; the pictures are the main stream's.
+    case = cases[0]
+    assert case.bbox[2] <= 768
+    full = cv2.imread(str(tmp_path / "out" / case.evidence[0]))
+    assert full is not None and full.shape == (1152, 1536, 3)
