@@ -105,3 +105,11 @@ def test_duplicate_camera_ids(tmp_path: Path) -> None:
 def test_bad_time_zone(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"site\.timezone: unknown time zone"):
         load_config(write(tmp_path, "site: {timezone: Mars/Olympus}\n" + MINIMAL))
+
+
+@pytest.mark.parametrize("name", ["demo.yaml", "live-example.yaml"])
+def test_shipped_configs_are_valid(name: str) -> None:
+    cfg = load_config(REPO_ROOT / "configs" / name)
+    assert cfg.cameras
+    for cam in cfg.cameras:
+        assert cam.source or cam.onvif is not None
