@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 _EMPTY_BOXES = np.zeros((0, 4), dtype=np.float32)
 
@@ -46,10 +47,10 @@ class Detections:
     @classmethod
     def create(
         cls,
-        xyxy: np.ndarray,
-        confidence: np.ndarray,
-        class_id: np.ndarray,
-        tracker_id: np.ndarray | None = None,
+        xyxy: npt.ArrayLike,
+        confidence: npt.ArrayLike,
+        class_id: npt.ArrayLike,
+        tracker_id: npt.ArrayLike | None = None,
     ) -> Detections:
         """Build detections, casting to the canonical dtypes."""
         xyxy = np.asarray(xyxy, dtype=np.float32).reshape(-1, 4)

@@ -4,7 +4,8 @@
 symbolic (`batch`), caching the result under `cache_dir()/models/<sha256>.onnx`.
 `OnnxDetector` letterboxes any number of BGR frames into a reused float32 NCHW
 buffer, runs ONNX Runtime once per chunk of at most `max_batch` images and decodes
-the output into per-image `Detections` in original pixel coordinates.
+the output into per-image `Detections` in original pixel coordinates. Execution
+providers are chosen with a fallback chain by `detector.providers`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import logging
 import os
 import tempfile
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,7 @@ from detector.detections import Detections
 from detector.manifest import ModelManifest
 from detector.postprocess import postprocess, yolox_grid
 from detector.preprocess import letterbox_batch
+from detector.providers import TENSORRT, describe_session, plan_providers, tensorrt_profile
 from lookout.assets import cache_dir
 from lookout.errors import ModelError
 
@@ -138,6 +141,22 @@ def _is_fixed(dim: object) -> bool:
     return isinstance(dim, int)
 
 
+def _tensorrt_batch_profile(path: Path, manifest: ModelManifest, max_batch: int) -> dict[str, str]:
+    """TensorRT profile options for batches 1..max_batch, or {} when the graph fixes a
+    batch size anywhere in its inputs/outputs (static shapes need no profile)."""
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception:  # ONNX Runtime reports an unreadable model more usefully
+        return {}
+    values = _io_values(model)
+    if not values or any(
+        not v.type.tensor_type.shape.dim or v.type.tensor_type.shape.dim[0].HasField("dim_value")
+        for v in values
+    ):
+        return {}
+    return tensorrt_profile(values[0].name, max_batch, manifest.input_height, manifest.input_width)
+
+
 class OnnxDetector:
     """A YOLOX- or Ultralytics-layout detector running on an ONNX Runtime session.
 
@@ -176,6 +195,10 @@ class OnnxDetector:
         self._fixed_batch, self._max_batch = self._batch_limits(max_batch)
         self._buffer: np.ndarray | None = None
         self._lock = threading.Lock()
+        self.providers: list[str] = list(session.get_providers())
+        """Execution providers ONNX Runtime actually enabled, in priority order."""
+        self.warmup_s = 0.0
+        """Seconds the warm-up run took (0.0 until `warm_up()` ran)."""
 
     @classmethod
     def from_manifest(
@@ -189,15 +212,44 @@ class OnnxDetector:
         allow_spinning: bool = False,
         providers: Sequence[str] = ("CPUExecutionProvider",),
         max_batch: int = 8,
+        provider_options: Mapping[str, Mapping[str, str]] | None = None,
+        engine_cache_dir: Path | None = None,
+        warmup: bool = True,
     ) -> OnnxDetector:
-        """Prepare the model (symbolic batch, cached), build the session and resolve
-        the class names (manifest, else ONNX metadata `names`).
+        """Prepare the model (symbolic batch, cached), build the session, resolve the
+        class names (manifest, else ONNX metadata `names`) and warm it up.
+
+        Args:
+            providers: execution providers in order of preference, aliases (`cpu`,
+                `cuda`, `tensorrt`/`trt`, `openvino`, `coreml`) or full names; those this
+                ONNX Runtime build lacks are skipped and CPU is always the last fallback
+                (see `detector.providers.plan_providers`). What was actually enabled is
+                logged in one INFO line and kept in `self.providers`.
+            provider_options: options per provider (keyed by alias or full name),
+                merged over the defaults of `plan_providers`.
+            engine_cache_dir: TensorRT engine cache folder (default
+                `cache_dir()/tensorrt`).
+            warmup: run once on a zero batch (`warm_up()`) so the first real frames do
+                not pay graph/allocation (or TensorRT engine build) cost.
 
         Raises:
             ModelError: the model is missing, not ONNX, rejected by ONNX Runtime, has
-                no class names, or does not fit the manifest.
+                no class names, does not fit the manifest or fails its warm-up run; an
+                unknown provider name.
         """
         prepared = prepare_model(manifest.model_path)
+        plan = plan_providers(
+            providers, provider_options=provider_options, engine_cache_dir=engine_cache_dir
+        )
+        provider_list = plan.providers
+        if TENSORRT in plan.names:
+            trt_opts = plan.options(TENSORRT)
+            if not any(key.startswith("trt_profile_") for key in trt_opts):
+                profile = _tensorrt_batch_profile(prepared, manifest, max_batch)
+                provider_list = [
+                    (name, {**opts, **profile} if name == TENSORRT else opts)
+                    for name, opts in plan.providers
+                ]
         options = ort.SessionOptions()
         options.intra_op_num_threads = intra_op_threads
         options.inter_op_num_threads = inter_op_threads
@@ -208,7 +260,7 @@ class OnnxDetector:
             # inference calls; measured faster end to end on a 2-core box without it.
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
-            session = ort.InferenceSession(str(prepared), options, providers=list(providers))
+            session = ort.InferenceSession(str(prepared), options, providers=provider_list)
         except Exception as exc:
             raise ModelError(
                 f"{manifest.model_path}: ONNX Runtime cannot load the model ({_first_line(exc)})"
@@ -223,7 +275,7 @@ class OnnxDetector:
                     "metadata has no readable 'names'"
                 )
             names = found
-        return cls(
+        detector = cls(
             session,
             manifest,
             names,
@@ -231,6 +283,16 @@ class OnnxDetector:
             iou_threshold=iou_threshold,
             max_batch=max_batch,
         )
+        log.info("%s", describe_session(plan, session))
+        if warmup:
+            detector.warm_up()
+            log.debug(
+                "%s: warm-up %.3f s at batch %d",
+                manifest.name,
+                detector.warmup_s,
+                detector.max_batch,
+            )
+        return detector
 
     # -- validation ---------------------------------------------------------------
 
@@ -325,6 +387,21 @@ class OnnxDetector:
         if self._buffer is None or self._buffer.shape[0] < count:
             self._buffer = np.empty((count, 3, m.input_height, m.input_width), np.float32)
         return self._buffer[:count]
+
+    def warm_up(self) -> float:
+        """Run ONNX Runtime once on a zero batch of `max_batch` images (the graph's
+        fixed batch when it has one); record and return the seconds it took.
+
+        Raises:
+            ModelError: the run failed.
+        """
+        with self._lock:
+            buffer = self._batch_buffer(self._max_batch)
+            buffer.fill(0.0)
+            start = time.perf_counter()
+            self.infer_raw(buffer)
+            self.warmup_s = time.perf_counter() - start
+        return self.warmup_s
 
     def infer_raw(self, batch: np.ndarray) -> np.ndarray:
         """Run ONNX Runtime on a prepared batch (for benchmarks of bare inference).
