@@ -244,7 +244,7 @@ class CameraRuntime:
 
     def needs_inference(self, frame: Frame) -> bool:
         """Motion gate: False when nothing moved in the zones since the last run."""
-        return True
+        return self.analyser.needs_inference(frame)
 
     def process(self, frame: Frame, detections: Detections | None) -> list[DraftCase]:
         """Analyse a frame; `None` detections (gated frame) reuse the last ones."""

@@ -123,7 +123,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
     )
     print(f"camera:          {camera_id}")
     print(f"frames read:     {stats.frames_read}")
-    print(f"frames analysed: {stats.frames_analysed} (in {stats.inference_calls} inference calls)")
+    print(
+        f"frames analysed: {stats.frames_analysed} ({stats.frames_inferred} through the detector"
+        f" in {stats.inference_calls} calls)"
+    )
     print(f"detections:      {stats.detections}")
     print(
         f"cases:           {len(stats.cases)} new ({by_type}); "

@@ -115,6 +115,25 @@ class ZoneConfig(_Model):
         return _check_polygon(v)
 
 
+class MotionConfig(_Model):
+    """Motion-gated inference: skip the detector while nothing moves in the zones."""
+
+    enabled: bool = Field(default=False, description="Gate inference on motion.")
+    width: int = Field(default=96, ge=16, le=640, description="Width of the motion image.")
+    threshold: int = Field(
+        default=25, ge=1, le=255, description="Grey-level change that counts as motion."
+    )
+    min_area: float = Field(
+        default=0.002, ge=0, le=1, description="Changed fraction of the zones that is motion."
+    )
+    alpha: float = Field(default=0.2, gt=0, le=1, description="Background update rate.")
+    max_interval_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="Run the detector at least this often anyway (parked vehicles don't move).",
+    )
+
+
 class CameraConfig(_Model):
     """One camera: a live source or a recording, and its zones."""
 
@@ -128,6 +147,9 @@ class CameraConfig(_Model):
         default=2.0, gt=0.0, le=60.0, description="Frames analysed per second of footage."
     )
     zones: list[ZoneConfig] = Field(default_factory=list, description="Zones of this camera.")
+    motion: MotionConfig = Field(
+        default_factory=MotionConfig, description="Motion-gated inference."
+    )
     stream: StreamConfig = Field(
         default_factory=StreamConfig, description="Live stream options (daemon only)."
     )

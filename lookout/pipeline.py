@@ -12,14 +12,17 @@ from pathlib import Path
 
 from cases.manager import CaseManager
 from cases.model import DraftCase
+from detector.batcher import MicroBatcher
 from detector.detections import Detections
 from detector.manifest import load_manifest
+from detector.motion import MotionGate, MotionSettings
 from detector.onnx_model import OnnxDetector
 from detector.tracker import ByteTracker, TrackerSettings
 from lookout.config import AppConfig, CameraConfig, TrackerConfig
 from lookout.errors import ConfigError
 from streams.file_reader import FileReader
 from streams.frame import Frame
+from streams.prefetch import prefetch
 from zones.events import ViolationEvent
 from zones.rules import ZoneEngine, validate_classes
 
@@ -32,6 +35,7 @@ class ReplayStats:
 
     frames_read: int = 0
     frames_analysed: int = 0
+    frames_inferred: int = 0
     detections: int = 0
     inference_calls: int = 0
     footage_s: float = 0.0
@@ -108,6 +112,22 @@ class CameraAnalyser:
         self._preset: str | None = None
         self._last = Detections.empty()
         self.snapshot = snapshot
+        self.motion = MotionSettings(**camera.motion.model_dump())
+        self._gates: dict[str | None, MotionGate] = {}
+
+    def needs_inference(self, frame: Frame) -> bool:
+        """Motion gate (one per preset, watching that preset's zones): False when nothing
+        moved since the last detector run and the re-check interval has not passed."""
+        if not self.motion.enabled:
+            return True
+        gate = self._gates.get(frame.preset)
+        if gate is None:
+            regions = [
+                z.polygon for z in self.camera.zones if z.preset in (None, frame.preset)
+            ] or None
+            gate = MotionGate(self.motion, (frame.height, frame.width), regions)
+            self._gates[frame.preset] = gate
+        return gate.update(frame.image, frame.captured_at.timestamp()).run_detector
 
     def process(self, frame: Frame, detections: Detections | None) -> list[DraftCase]:
         """Track, geofence and case one frame's detections; return the new cases.
@@ -185,20 +205,34 @@ class ReplayPipeline:
         self, reader: FileReader, on_frame: Callable[[Frame], None] | None = None
     ) -> ReplayStats:
         stats = ReplayStats()
+
+        def deliver(_key: None, frame: Frame, dets: Detections | None) -> None:
+            stats.frames_analysed += 1
+            if dets is not None:
+                stats.frames_inferred += 1
+                stats.detections += len(dets)
+            stats.footage_s = frame.pts_s
+            stats.cases.extend(self.analyser.process(frame, dets))
+            if on_frame is not None:
+                on_frame(frame)
+
+        # The same batching and gating as the daemon, run synchronously: replay never
+        # drops a frame, and decoding runs ahead on its own thread.
+        batcher: MicroBatcher[None] = MicroBatcher(
+            self.detector.detect,
+            deliver,
+            max_batch=self.cfg.model.batch_size,
+            max_wait_s=0.0,
+            gate=lambda _k, f: self.analyser.needs_inference(f),
+        )
         t0 = time.perf_counter()
         try:
-            for batch in batched(reader, self.cfg.model.batch_size):
-                results = self.detector.detect([f.image for f in batch])
-                stats.inference_calls += 1
-                for frame, dets in zip(batch, results, strict=True):
-                    stats.frames_analysed += 1
-                    stats.detections += len(dets)
-                    stats.footage_s = frame.pts_s
-                    stats.cases.extend(self.analyser.process(frame, dets))
-                    if on_frame is not None:
-                        on_frame(frame)
+            frames = prefetch(reader, depth=2 * self.cfg.model.batch_size)
+            for batch in batched(frames, self.cfg.model.batch_size):
+                batcher.run_batch([(None, f) for f in batch])
         finally:
             self.analyser.cases.close()
+        stats.inference_calls = batcher.stats.batches
         stats.elapsed_s = time.perf_counter() - t0
         stats.frames_read = reader.frames_read
         if reader.info.duration_s:

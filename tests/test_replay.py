@@ -115,3 +115,36 @@ cameras:
     )
     assert summary["frames read"].strip() == "377"
     assert int(summary["detections"]) > 10
+
+
+def test_motion_gating_halves_inference_with_the_same_case(
+    assets: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    video = assets / "footage" / "vtest.avi"
+    results = {}
+    for enabled in (False, True):
+        cfg = tmp_path / f"park-{enabled}.yaml"
+        cfg.write_text(
+            f"""
+site: {{replay_start: "2026-11-26T09:00:00+08:00"}}
+model: {{manifest: {REPO_ROOT / "models" / "yolox_nano.yaml"}}}
+cameras:
+  - id: vtest
+    motion: {{enabled: {str(enabled).lower()}, max_interval_s: 5}}
+    zones:
+      - id: no-parking-building
+        polygon: [[600, 62], [730, 62], [730, 118], [600, 118]]
+        policies:
+          - {{type: illegal_parking, classes: [car, truck, bus], min_confidence: 0.35, dwell_s: 20}}
+"""
+        )
+        out = tmp_path / f"out-{enabled}"
+        capsys.readouterr()
+        argv = ["replay", str(video), "--config", str(cfg), "--out", str(out), "--no-progress"]
+        assert main(argv) == 0
+        line = next(ln for ln in capsys.readouterr().out.splitlines() if "analysed" in ln)
+        inferred = int(line.split("(")[1].split()[0])
+        results[enabled] = (inferred, read_jsonl(out / "cases.jsonl"))
+    (off_n, off_cases), (on_n, on_cases) = results[False], results[True]
+    assert on_n * 2 <= off_n, (on_n, off_n)
+    assert [c["id"] for c in on_cases] == [c["id"] for c in off_cases] and len(on_cases) == 1
