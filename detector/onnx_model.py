@@ -11,6 +11,7 @@ providers are chosen with a fallback chain by `detector.providers`.
 from __future__ import annotations
 
 import ast
+import contextlib
 import hashlib
 import logging
 import os
@@ -143,11 +144,14 @@ def _is_fixed(dim: object) -> bool:
 
 def _tensorrt_batch_profile(path: Path, manifest: ModelManifest, max_batch: int) -> dict[str, str]:
     """TensorRT profile options for batches 1..max_batch, or {} when the graph fixes a
-    batch size anywhere in its inputs/outputs (static shapes need no profile)."""
+    batch size in its inputs/outputs, also as inferred (a Reshape baking in batch 1
+    fixes the output): static shapes need no profile."""
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception:  # ONNX Runtime reports an unreadable model more usefully
         return {}
+    with contextlib.suppress(Exception):  # custom ops etc.: go by the declared shapes
+        model = onnx.shape_inference.infer_shapes(model)
     values = _io_values(model)
     if not values or any(
         not v.type.tensor_type.shape.dim or v.type.tensor_type.shape.dim[0].HasField("dim_value")

@@ -175,8 +175,37 @@ class RuntimeConfig(_Model):
     providers: list[str] = Field(
         default_factory=lambda: ["CPUExecutionProvider"],
         min_length=1,
-        description="Execution providers in order of preference.",
+        description="Execution providers in order of preference: cpu, cuda, tensorrt/trt, "
+        "openvino, coreml or full ONNX Runtime names; unavailable ones are skipped and CPU "
+        "is always the last fallback.",
     )
+    provider_options: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description="Options per provider, keyed by alias or full name (e.g. tensorrt: "
+        "{trt_fp16_enable: 'True'}, cuda: {device_id: '1'}), merged over the defaults.",
+    )
+    engine_cache_dir: str | None = Field(
+        default=None,
+        description="TensorRT engine cache folder (relative: the config file); default "
+        "<cache>/tensorrt.",
+    )
+    warmup: bool = Field(
+        default=True, description="Run one zero batch at start so first frames are not slow."
+    )
+
+    @field_validator("providers")
+    @classmethod
+    def _known_providers(cls, v: list[str]) -> list[str]:
+        from detector.providers import resolve_name
+        from lookout.errors import ModelError
+
+        for name in v:
+            try:
+                resolve_name(name)
+            except ModelError as exc:
+                raise ValueError(str(exc)) from None
+        return v
+
     intra_op_threads: int = Field(default=2, ge=0, description="Threads inside one operator.")
     inter_op_threads: int = Field(default=1, ge=0, description="Threads across operators.")
     allow_spinning: bool = Field(

@@ -63,6 +63,10 @@ class ReaderStats:
     last_frame_monotonic: float | None = None
     last_error: str | None = None
     recoveries_s: list[float] = field(default_factory=list)
+    #: CPU-bound stage times (seconds, summed): reading packets, decoding, to BGR.
+    demux_s: float = 0.0
+    decode_s: float = 0.0
+    convert_s: float = 0.0
 
 
 class StreamStalled(Exception):
@@ -261,7 +265,13 @@ class StreamReader:
         # The first picture waits for the next keyframe (up to a GOP) plus decoder
         # latency, so the first frame of a session gets the open timeout on top.
         limit = self.cfg.stall_timeout_s + self.cfg.open_timeout_s
-        for packet in container.demux(stream):
+        packets = container.demux(stream)
+        while True:
+            t0 = time.perf_counter()
+            packet = next(packets, None)
+            self.stats.demux_s += time.perf_counter() - t0
+            if packet is None:
+                return
             now = self._clock()
             if now - last_frame_at > limit:
                 raise StreamStalled(f"no frame for {now - last_frame_at:.1f} s")
@@ -269,10 +279,13 @@ class StreamReader:
                 return
             if packet.size == 0 or (keyframes and not packet.is_keyframe):
                 continue
+            t0 = time.perf_counter()
             try:
                 decoded = packet.decode()
             except av.error.InvalidDataError:
                 continue
+            finally:
+                self.stats.decode_s += time.perf_counter() - t0
             for vf in decoded:
                 index += 1
                 now = self._clock()
@@ -296,13 +309,16 @@ class StreamReader:
                     if preset is None:
                         self.stats.frames_skipped_moving += 1
                         continue
+                t0 = time.perf_counter()
+                image = vf.to_ndarray(format="bgr24")
+                self.stats.convert_s += time.perf_counter() - t0
                 yield Frame(
                     camera_id=self.camera_id,
                     index=index,
                     pts_s=t,
                     captured_at=datetime.now(self.tz),
                     monotonic_s=self._clock(),
-                    image=vf.to_ndarray(format="bgr24"),
+                    image=image,
                     preset=preset,
                 )
 
