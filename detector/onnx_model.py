@@ -19,6 +19,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,7 @@ def _io_values(model: onnx.ModelProto) -> list[onnx.ValueInfoProto]:
     return [*inputs, *model.graph.output]
 
 
-def prepare_model(path: Path, cache: Path | None = None) -> Path:
+def prepare_model(path: Path, cache: Path | None = None, *, dynamic_hw: bool = False) -> Path:
     """Return a path to `path`'s model with a symbolic batch dimension.
 
     Only dimension 0 of the graph inputs and outputs changes (to `batch`); stale
@@ -61,6 +62,8 @@ def prepare_model(path: Path, cache: Path | None = None) -> Path:
 
     Args:
         path: the original .onnx file.
+        dynamic_hw: also make the input height and width (and the anchor count of a
+            3-D output) symbolic, so the model runs at other input sizes (YOLOX does).
         cache: cache root (default `cache_dir()`); the result is written to
             `<cache>/models/<sha256 of the original>.onnx` once, atomically.
 
@@ -80,7 +83,8 @@ def prepare_model(path: Path, cache: Path | None = None) -> Path:
         raise ModelError(f"{path}: not an ONNX model (file not found)") from None
     except OSError as exc:
         raise ModelError(f"{path}: not an ONNX model ({exc.strerror or exc})") from None
-    target = (cache if cache is not None else cache_dir()) / "models" / f"{digest}.onnx"
+    suffix = "-hw" if dynamic_hw else ""
+    target = (cache if cache is not None else cache_dir()) / "models" / f"{digest}{suffix}.onnx"
     if target.is_file():
         return target
 
@@ -97,6 +101,12 @@ def prepare_model(path: Path, cache: Path | None = None) -> Path:
         if dims and dims[0].HasField("dim_value"):
             dims[0].dim_param = BATCH_DIM  # clears dim_value (oneof)
             changed = True
+        if dynamic_hw:
+            symbolic = {4: {2: "height", 3: "width"}, 3: {1: "anchors"}}.get(len(dims), {})
+            for axis, name in symbolic.items():
+                if dims[axis].HasField("dim_value"):
+                    dims[axis].dim_param = name
+                    changed = True
     if not changed:
         return path
     del model.graph.value_info[:]
@@ -161,6 +171,16 @@ def _tensorrt_batch_profile(path: Path, manifest: ModelManifest, max_batch: int)
     return tensorrt_profile(values[0].name, max_batch, manifest.input_height, manifest.input_width)
 
 
+@dataclass(slots=True)
+class DetectorTimes:
+    """Seconds spent per stage inside `detect` (summed), and images processed."""
+
+    preprocess: float = 0.0
+    inference: float = 0.0
+    postprocess: float = 0.0
+    images: int = 0
+
+
 class OnnxDetector:
     """A YOLOX- or Ultralytics-layout detector running on an ONNX Runtime session.
 
@@ -199,6 +219,7 @@ class OnnxDetector:
         self._fixed_batch, self._max_batch = self._batch_limits(max_batch)
         self._buffer: np.ndarray | None = None
         self._lock = threading.Lock()
+        self.times = DetectorTimes()
         self.providers: list[str] = list(session.get_providers())
         """Execution providers ONNX Runtime actually enabled, in priority order."""
         self.warmup_s = 0.0
@@ -219,6 +240,7 @@ class OnnxDetector:
         provider_options: Mapping[str, Mapping[str, str]] | None = None,
         engine_cache_dir: Path | None = None,
         warmup: bool = True,
+        dynamic_hw: bool = False,
     ) -> OnnxDetector:
         """Prepare the model (symbolic batch, cached), build the session, resolve the
         class names (manifest, else ONNX metadata `names`) and warm it up.
@@ -241,7 +263,7 @@ class OnnxDetector:
                 no class names, does not fit the manifest or fails its warm-up run; an
                 unknown provider name.
         """
-        prepared = prepare_model(manifest.model_path)
+        prepared = prepare_model(manifest.model_path, dynamic_hw=dynamic_hw)
         plan = plan_providers(
             providers, provider_options=provider_options, engine_cache_dir=engine_cache_dir
         )
@@ -441,6 +463,7 @@ class OnnxDetector:
                 chunk = images[start : start + self._max_batch]
                 run_n = self._fixed_batch or len(chunk)
                 buffer = self._batch_buffer(run_n)
+                t0 = time.perf_counter()
                 geometries = letterbox_batch(
                     chunk,
                     buffer,
@@ -449,7 +472,9 @@ class OnnxDetector:
                     scale=m.scale,
                     pad_value=m.pad_value,
                 )
+                t1 = time.perf_counter()
                 raw = self.infer_raw(buffer)
+                t2 = time.perf_counter()
                 if raw.shape[0] != run_n:
                     raise self._fail(f"output batch {raw.shape[0]} for {run_n} input images")
                 results.extend(
@@ -463,4 +488,8 @@ class OnnxDetector:
                         iou_threshold=self.iou_threshold,
                     )
                 )
+                self.times.preprocess += t1 - t0
+                self.times.inference += t2 - t1
+                self.times.postprocess += time.perf_counter() - t2
+                self.times.images += len(chunk)
         return results

@@ -64,6 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--config", required=True, type=Path, help="Configuration YAML.")
     d.add_argument("--log-format", choices=("text", "json"), help="Overrides daemon.log_format.")
 
+    b = sub.add_parser("bench", help="Benchmark runner: simulated cameras vs bare ONNX Runtime.")
+    from lookout.bench_run import add_arguments
+
+    add_arguments(b)
+
     c = sub.add_parser("cases", help="Read draft cases from an outbox.")
     csub = c.add_subparsers(dest="cases_command", required=True, parser_class=_Parser)
     cl = csub.add_parser("list", help="List draft cases.")
@@ -151,6 +156,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     return daemon.run()
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from lookout.bench_run import run
+
+    report = run(args)
+    keys = ("pipeline_images_per_s", "bare_ort_images_per_s", "ratio", "cameras_sustained")
+    for key in keys:
+        print(f"{key}: {report[key]}")
+    print(f"reports: {args.out}/bench.json, bench.csv, bench.png")
+    return 0
+
+
 def cmd_cases_list(args: argparse.Namespace) -> int:
     from cases.sinks import SqliteOutbox
 
@@ -185,6 +201,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_replay(args)
         if args.command == "run":
             return cmd_run(args)
+        if args.command == "bench":
+            return cmd_bench(args)
         if args.command == "cases":
             return cmd_cases_list(args)
     except LookoutError as exc:

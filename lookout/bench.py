@@ -1,0 +1,342 @@
+"""The benchmark runner (`lookout bench`, also `benchmarks/run.py`).
+
+It makes a 1080p25 H.264 stream (1 s GOP) from vtest.avi, simulates N cameras as file
+sources paced in real time (started at staggered instants, like unsynchronised real
+cameras), runs them through the daemon's own path — reader threads, drop-oldest
+queues, the cross-camera micro-batcher, tracker, zones, cases — and measures
+analysed frames/s, capture-to-result latency, dropped frames, CPU and peak RSS, with a
+per-stage time breakdown. Bare ONNX Runtime is measured in the same run on the same
+model, input size, batch and threads, and every throughput is reported as a ratio.
+"""
+
+from __future__ import annotations
+
+import logging
+import resource
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cases.manager import CaseManager
+from detector.batcher import MicroBatcher
+from detector.detections import Detections
+from detector.manifest import load_manifest
+from detector.onnx_model import OnnxDetector
+from detector.tracker import ByteTracker
+from lookout.assets import REPO_ROOT, assets_dir
+from lookout.config import AppConfig, CameraConfig, TrackerConfig
+from lookout.pipeline import CameraAnalyser, ReplayPipeline, tracker_settings
+from streams.frame import Frame
+from streams.frame_queue import FrameQueue
+from streams.live_reader import StreamReader
+from streams.settings import StreamConfig
+from zones.rules import ZoneEngine
+
+log = logging.getLogger(__name__)
+
+MANIFEST = REPO_ROOT / "models" / "yolox_nano.yaml"
+#: The van's kerb in vtest.avi, scaled to the 1920x1080 stream.
+VAN_ZONE_1080 = [[1500.0, 116.0], [1825.0, 116.0], [1825.0, 221.0], [1500.0, 221.0]]
+STAGES = (
+    "demux",
+    "decode",
+    "convert",
+    "preprocess",
+    "inference",
+    "postprocess",
+    "tracking",
+    "zones",
+    "cases",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """One point of the sweep."""
+
+    cameras: int = 16
+    batch: int = 8
+    input_size: int = 416
+    threads: int = 2
+    decode: str = "keyframes"  # or "every_frame" (decode all, analyse 1 frame/s)
+    motion: bool = False
+
+    def label(self) -> str:
+        return (
+            f"N={self.cameras} b={self.batch} in={self.input_size} t={self.threads} "
+            f"{self.decode}{' motion' if self.motion else ''}"
+        )
+
+
+@dataclass(slots=True)
+class Result:
+    """Measured for one setting."""
+
+    setting: Setting
+    seconds: float
+    analysed_per_s: float = 0.0
+    inferred_per_s: float = 0.0
+    expected_per_s: float = 0.0
+    latency_p50_s: float = 0.0
+    latency_p99_s: float = 0.0
+    dropped: int = 0
+    cpu_cores: float = 0.0
+    peak_rss_mb: float = 0.0
+    bare_ort_images_per_s: float = 0.0
+    stage_ms: dict[str, float] = field(default_factory=dict)
+    cases: int = 0
+
+    @property
+    def sustained(self) -> bool:
+        """Real time at 1 analysed frame/s per camera: all frames analysed, p99 < 2 s."""
+        return (
+            self.dropped == 0
+            and self.latency_p99_s < 2.0
+            and self.analysed_per_s >= 0.95 * self.expected_per_s
+        )
+
+    def row(self) -> dict[str, Any]:
+        out = {**asdict(self.setting)}
+        out.update(
+            analysed_per_s=round(self.analysed_per_s, 2),
+            inferred_per_s=round(self.inferred_per_s, 2),
+            bare_ort_images_per_s=round(self.bare_ort_images_per_s, 1),
+            ratio=round(self.inferred_per_s / self.bare_ort_images_per_s, 3)
+            if self.bare_ort_images_per_s
+            else None,
+            latency_p50_s=round(self.latency_p50_s, 3),
+            latency_p99_s=round(self.latency_p99_s, 3),
+            dropped=self.dropped,
+            cpu_cores=round(self.cpu_cores, 2),
+            peak_rss_mb=round(self.peak_rss_mb, 1),
+            sustained=self.sustained,
+            cases=self.cases,
+        )
+        out.update({f"ms_{k}": round(v, 3) for k, v in self.stage_ms.items()})
+        return out
+
+
+class DetectorPool:
+    """Detectors by (input size, threads, batch): built once per run of the sweep."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[int, int, int], OnnxDetector] = {}
+        self.manifest = load_manifest(MANIFEST)
+
+    def get(self, s: Setting) -> OnnxDetector:
+        key = (s.input_size, s.threads, s.batch)
+        if key not in self._cache:
+            m = self.manifest
+            resized = s.input_size != m.input_width or s.input_size != m.input_height
+            if resized:
+                m = m.model_copy(update={"input_width": s.input_size, "input_height": s.input_size})
+            self._cache[key] = OnnxDetector.from_manifest(
+                m, intra_op_threads=s.threads, max_batch=s.batch, dynamic_hw=resized
+            )
+        return self._cache[key]
+
+
+def bare_ort(detector: OnnxDetector, batch: int, seconds: float) -> float:
+    """Images/s of `infer_raw` alone on a real letterboxed batch of vtest frames."""
+    from detector.preprocess import letterbox_batch
+    from streams.file_reader import FileReader
+
+    m = detector.manifest
+    reader = FileReader(
+        assets_dir() / "footage" / "vtest.avi",
+        "bare",
+        analysis_fps=1.0,
+        start_time=datetime.now(UTC),
+    )
+    frames = [f.image for _, f in zip(range(batch), reader, strict=False)]
+    buf = np.empty((batch, 3, m.input_height, m.input_width), np.float32)
+    letterbox_batch(
+        frames,
+        buf,
+        placement=m.letterbox,
+        color_order=m.color_order,
+        scale=m.scale,
+        pad_value=m.pad_value,
+    )
+    detector.infer_raw(buf)
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        detector.infer_raw(buf)
+        n += batch
+    return n / (time.perf_counter() - t0)
+
+
+def _camera(i: int, motion: bool) -> CameraConfig:
+    return CameraConfig.model_validate(
+        {
+            "id": f"sim{i:03d}",
+            "analysis_fps": 1.0,
+            "motion": {"enabled": motion},
+            "zones": [
+                {
+                    "id": "no-parking",
+                    "polygon": VAN_ZONE_1080,
+                    "policies": [
+                        {
+                            "type": "illegal_parking",
+                            "classes": ["car", "truck", "bus"],
+                            "dwell_s": 5,
+                        }
+                    ],
+                }
+            ],
+        }
+    )
+
+
+@contextmanager
+def _cases(out: Path) -> Iterator[CaseManager]:
+    cfg = AppConfig.model_validate({"model": {"manifest": str(MANIFEST)}, "cameras": [{"id": "x"}]})
+    manager = CaseManager.from_config(cfg, out)
+    try:
+        yield manager
+    finally:
+        manager.close()
+
+
+def run_live(
+    s: Setting, clip: Path, detector: OnnxDetector, *, seconds: float, warmup_s: float = 3.0
+) -> Result:
+    """N paced file cameras through readers, queues, batcher and analysers."""
+    stream = StreamConfig(
+        analysis_mode="keyframes" if s.decode == "keyframes" else "rate",
+        queue_size=4,
+        loop=True,
+        stall_timeout_s=10,
+    )
+    latencies: list[float] = []
+    counts = {"analysed": 0, "inferred": 0}
+    measuring = False
+    tz = datetime.now().astimezone().tzinfo or UTC
+    with tempfile.TemporaryDirectory() as tmp, _cases(Path(tmp)) as cases:
+        analysers: dict[int, CameraAnalyser] = {}
+        readers: list[StreamReader] = []
+        queues: dict[int, FrameQueue[Frame]] = {}
+        signal_ev = threading.Event()
+        for i in range(s.cameras):
+            cam = _camera(i, s.motion)
+            analysers[i] = CameraAnalyser(
+                cam,
+                ByteTracker(tracker_settings(TrackerConfig())),
+                ZoneEngine(cam, detector.class_names, tz),
+                cases,
+            )
+            queues[i] = FrameQueue(stream.queue_size, signal=signal_ev)
+            readers.append(
+                StreamReader(cam.id, str(clip), stream, analysis_fps=1.0, tz=tz, queue=queues[i])
+            )
+
+        def deliver(key: int, frame: Frame, dets: Detections | None) -> None:
+            analysers[key].process(frame, dets)
+            if measuring:
+                latencies.append(time.monotonic() - frame.monotonic_s)
+                counts["analysed"] += 1
+                counts["inferred"] += dets is not None
+
+        batcher: MicroBatcher[int] = MicroBatcher(
+            detector.detect,
+            deliver,
+            max_batch=s.batch,
+            max_wait_s=0.05,
+            signal=signal_ev,
+            gate=lambda k, f: analysers[k].needs_inference(f),
+        )
+        batcher.set_sources(queues)
+        batcher.start()
+        for r in readers:  # unsynchronised cameras: spread over 1 s
+            r.start()
+            time.sleep(1.0 / s.cameras)
+        time.sleep(warmup_s)
+        before = _snapshot(readers, detector, analysers, queues)
+        measuring = True
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        time.sleep(seconds)
+        measuring = False
+        wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+        after = _snapshot(readers, detector, analysers, queues)
+        for r in readers:
+            r.stop()
+        for r in readers:
+            r.join(5)
+        batcher.stop(5)
+        n_cases = len(cases.cases)
+    lat = np.array(latencies) if latencies else np.zeros(1)
+    analysed = counts["analysed"]
+    stage = {k: 1000 * (after[k] - before[k]) / max(1, analysed) for k in STAGES}
+    for k in ("preprocess", "inference", "postprocess"):
+        inferred = max(1, after["images"] - before["images"])
+        stage[k] = 1000 * (after[k] - before[k]) / inferred
+    return Result(
+        setting=s,
+        seconds=wall,
+        analysed_per_s=analysed / wall,
+        inferred_per_s=counts["inferred"] / wall,
+        expected_per_s=float(s.cameras),
+        latency_p50_s=float(np.percentile(lat, 50)),
+        latency_p99_s=float(np.percentile(lat, 99)),
+        dropped=int(after["dropped"] - before["dropped"]),
+        cpu_cores=cpu / wall,
+        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        stage_ms=stage,
+        cases=n_cases,
+    )
+
+
+def _snapshot(
+    readers: list[StreamReader],
+    det: OnnxDetector,
+    analysers: dict[int, CameraAnalyser],
+    queues: dict[int, FrameQueue[Frame]],
+) -> dict[str, float]:
+    return {
+        "demux": sum(r.stats.demux_s for r in readers),
+        "decode": sum(r.stats.decode_s for r in readers),
+        "convert": sum(r.stats.convert_s for r in readers),
+        "preprocess": det.times.preprocess,
+        "inference": det.times.inference,
+        "postprocess": det.times.postprocess,
+        "images": det.times.images,
+        "tracking": sum(a.times.tracking for a in analysers.values()),
+        "zones": sum(a.times.zones for a in analysers.values()),
+        "cases": sum(a.times.cases for a in analysers.values()),
+        "dropped": sum(q.dropped for q in queues.values()),
+    }
+
+
+def replay_throughput(detector: OnnxDetector, batch: int) -> tuple[float, float]:
+    """Replay of vtest.avi (demo config) through `detector` as fast as possible:
+    returns (pipeline images/s, speed × real time)."""
+    from lookout.config import load_config
+
+    cfg = load_config(REPO_ROOT / "configs" / "demo.yaml")
+    cfg = cfg.model_copy(update={"model": cfg.model.model_copy(update={"batch_size": batch})})
+    cfg._base_dir = REPO_ROOT / "configs"
+    cam = cfg.cameras[0]
+    with tempfile.TemporaryDirectory() as tmp:
+        cases = CaseManager.from_config(cfg, Path(tmp))
+        analyser = CameraAnalyser(
+            cam,
+            ByteTracker(tracker_settings(cfg.tracker)),
+            ZoneEngine(cam, detector.class_names, cfg.site.tz),
+            cases,
+        )
+        pipe = ReplayPipeline(cfg, cam, detector, analyser)
+        stats = pipe.run(pipe.open_reader(assets_dir() / "footage" / "vtest.avi"))
+    return stats.frames_inferred / stats.elapsed_s, stats.speed_x_realtime
+
+
+def with_(s: Setting, **kw: Any) -> Setting:
+    return replace(s, **kw)
