@@ -68,11 +68,13 @@ class Setting:
     threads: int = 2
     decode: str = "keyframes"  # or "every_frame" (decode all, analyse 1 frame/s)
     motion: bool = False
+    skip_loop_filter: bool = False
 
     def label(self) -> str:
         return (
             f"N={self.cameras} b={self.batch} in={self.input_size} t={self.threads} "
             f"{self.decode}{' motion' if self.motion else ''}"
+            f"{' no-deblock' if self.skip_loop_filter else ''}"
         )
 
 
@@ -213,9 +215,10 @@ def run_live(
     """N paced file cameras through readers, queues, batcher and analysers."""
     stream = StreamConfig(
         analysis_mode="keyframes" if s.decode == "keyframes" else "rate",
-        queue_size=4,
+        queue_size=2,
         loop=True,
         stall_timeout_s=10,
+        skip_loop_filter=s.skip_loop_filter,
     )
     latencies: list[float] = []
     counts = {"analysed": 0, "inferred": 0}
@@ -263,7 +266,10 @@ def run_live(
         before = _snapshot(readers, detector, analysers, queues)
         measuring = True
         cpu0, t0 = time.process_time(), time.perf_counter()
-        time.sleep(seconds)
+        peak_rss = _rss_mb()
+        while time.perf_counter() - t0 < seconds:  # sample this run's own peak RSS
+            time.sleep(0.25)
+            peak_rss = max(peak_rss, _rss_mb())
         measuring = False
         wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
         after = _snapshot(readers, detector, analysers, queues)
@@ -289,10 +295,22 @@ def run_live(
         latency_p99_s=float(np.percentile(lat, 99)),
         dropped=int(after["dropped"] - before["dropped"]),
         cpu_cores=cpu / wall,
-        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        peak_rss_mb=peak_rss,
         stage_ms=stage,
         cases=n_cases,
     )
+
+
+def _rss_mb() -> float:
+    """Resident memory of this process now (MiB), from /proc."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _snapshot(

@@ -241,6 +241,8 @@ class StreamReader:
             else:
                 # Frame threading; slice threading can emit an RTSP keyframe twice.
                 stream.thread_type = "AUTO"
+            if self.cfg.skip_loop_filter:
+                stream.codec_context.options = {"skip_loop_filter": "all"}
             self.stats.connects += 1
             for frame in self._frames(container, stream):
                 if self._stop.is_set():

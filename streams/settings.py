@@ -50,6 +50,11 @@ class StreamConfig(_Model):
         default=4, ge=1, le=1000, description="Frames buffered; the oldest is dropped when full."
     )
     backoff: BackoffConfig = Field(default_factory=BackoffConfig, description="Reconnect delays.")
+    skip_loop_filter: bool = Field(
+        default=False,
+        description="Skip H.264/HEVC deblocking while decoding: ~15% less decode CPU, "
+        "slightly blockier pictures. For many cameras on a small box.",
+    )
     loop: bool = Field(
         default=False, description="File sources in the daemon: start again at the end."
     )
