@@ -59,6 +59,10 @@ class EvidenceWriter:
             return img.copy()
         return img[cy1:cy2, cx1:cx2].copy()
 
+    def paths(self, case_id: str) -> list[str]:
+        """The evidence paths `write` produces for a case, relative to root."""
+        return [f"evidence/{case_id}_{suffix}.jpg" for suffix in ("full", "crop")]
+
     def write(self, case_id: str, event: ViolationEvent) -> list[str]:
         """Write `<id>_full.jpg` and `<id>_crop.jpg`; return their paths relative to root."""
         self.folder.mkdir(parents=True, exist_ok=True)

@@ -1,8 +1,18 @@
-"""Events → deduplicated `DraftCase`s with evidence → every configured sink."""
+"""Events → deduplicated `DraftCase`s with evidence → every configured sink.
+
+Dedup and the case record are decided at once on the caller's thread (the detector
+thread in the daemon); drawing and encoding the evidence JPEGs and writing the sinks
+happen on a writer thread, so a burst of cases never stalls analysis. The writer's
+queue is bounded (`WRITE_QUEUE`): when it is full the caller waits, up to
+`WRITE_WAIT_S`, then writes the case itself — a case is never dropped. `close()`
+drains the queue before closing the sinks.
+"""
 
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 from collections import Counter, deque
 from datetime import tzinfo
 from pathlib import Path
@@ -15,6 +25,10 @@ from lookout.config import AppConfig, CodeEntry
 from zones.events import ViolationEvent
 
 log = logging.getLogger(__name__)
+
+#: Cases waiting for their evidence and sinks (each holds a frame: keep it small).
+WRITE_QUEUE = 32
+WRITE_WAIT_S = 5.0
 
 
 class CaseManager:
@@ -38,6 +52,11 @@ class CaseManager:
         self.sink_errors: Counter[str] = Counter()
         #: The most recent cases (bounded: the daemon runs for months).
         self.cases: deque[DraftCase] = deque(maxlen=1000)
+        self._pending: queue.Queue[tuple[DraftCase, ViolationEvent] | None] = queue.Queue(
+            WRITE_QUEUE
+        )
+        self._writer: threading.Thread | None = None
+        self._lock = threading.Lock()
 
     @classmethod
     def from_config(cls, cfg: AppConfig, out_dir: Path) -> CaseManager:
@@ -76,11 +95,6 @@ class CaseManager:
             log.debug("event merged into case %s", existing.case_id)
             return None
         cid = case_id(event)
-        try:
-            evidence = self.evidence.write(cid, evidence_source or event)
-        except OSError as exc:
-            log.error("case %s: evidence not written: %s", cid, exc)
-            evidence = []
         code = self.codes[event.type]
         case = DraftCase(
             id=cid,
@@ -100,20 +114,64 @@ class CaseManager:
             track_id=event.track_id,
             object_class=event.class_name,
             support=list(event.support),
-            evidence=evidence,
+            evidence=self.evidence.paths(cid),
         )
         self.deduper.remember(cid, event)
+        self.emitted[case.type] += 1
+        self.cases.append(case)
+        self._submit(case, evidence_source or event)
+        return case
+
+    # -- writing -------------------------------------------------------------------------
+    def _submit(self, case: DraftCase, picture: ViolationEvent) -> None:
+        with self._lock:
+            if self._writer is None:
+                # A daemon thread: `close()` drains it; it never keeps a dying process up.
+                self._writer = threading.Thread(
+                    target=self._write_loop, name="case-writer", daemon=True
+                )
+                self._writer.start()
+        try:
+            self._pending.put((case, picture), timeout=WRITE_WAIT_S)
+        except queue.Full:
+            log.warning("case writer behind; writing case %s on the caller's thread", case.id)
+            self._write(case, picture)
+
+    def _write_loop(self) -> None:
+        while (item := self._pending.get()) is not None:
+            self._write(*item)
+
+    def _write(self, case: DraftCase, picture: ViolationEvent) -> None:
+        """Evidence first, then every sink (a failing sink does not stop the others)."""
+        try:
+            self.evidence.write(case.id, picture)
+        except OSError as exc:
+            log.error("case %s: evidence not written: %s", case.id, exc)
+            case = case.model_copy(update={"evidence": []})
         for sink in self.sinks:
             try:
                 sink.write(case)
             except Exception as exc:  # one failing sink must not stop the others
                 self.sink_errors[sink.name] += 1
-                log.error("case %s: sink %s failed: %s", cid, sink.name, exc)
-        self.emitted[case.type] += 1
-        self.cases.append(case)
-        return case
+                log.error("case %s: sink %s failed: %s", case.id, sink.name, exc)
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until every submitted case is written; False on timeout."""
+        with self._lock:
+            writer = self._writer
+            self._writer = None
+        if writer is None:
+            return True
+        try:
+            self._pending.put(None, timeout=timeout)
+        except queue.Full:
+            return False
+        writer.join(timeout)
+        return not writer.is_alive()
 
     def close(self) -> None:
+        if not self.flush():
+            log.error("case writer did not finish in time; some cases may be unwritten")
         for sink in self.sinks:
             try:
                 sink.close()

@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 MANIFEST = REPO_ROOT / "models" / "yolox_nano.yaml"
 #: The van's kerb in vtest.avi, scaled to the 1920x1080 stream.
 VAN_ZONE_1080 = [[1500.0, 116.0], [1825.0, 116.0], [1825.0, 221.0], [1500.0, 221.0]]
+#: Frames buffered per simulated camera (drop-oldest beyond that), as in a live config.
+QUEUE_SIZE = 4
 STAGES = (
     "demux",
     "decode",
@@ -215,7 +217,7 @@ def run_live(
     """N paced file cameras through readers, queues, batcher and analysers."""
     stream = StreamConfig(
         analysis_mode="keyframes" if s.decode == "keyframes" else "rate",
-        queue_size=2,
+        queue_size=QUEUE_SIZE,
         loop=True,
         stall_timeout_s=10,
         skip_loop_filter=s.skip_loop_filter,
