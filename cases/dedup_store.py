@@ -1,0 +1,253 @@
+"""Place-anchored dedup stores: one case per place, type and cooldown — across cameras
+with overlapping views, preset revisits, daemon restarts and (with Redis) edge boxes.
+
+Two backends behind one interface, tested alike:
+
+- `SqliteDedupStore`: embedded, in the box's state folder; survives restarts.
+- `RedisDedupStore`: shared by every edge box. Places live in a GEO set per event type
+  (`GEOADD`, searched with `GEOSEARCH ... BYRADIUS`); each place's details are a hash
+  that expires after the cooldown; a new case first takes a claim (`SET NX EX`) on its
+  coarse ground cell, so two boxes seeing the same van at once propose it only once.
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import redis
+
+EARTH_M = 6_371_008.8
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceRef:
+    """A case anchored on the ground. Times are epoch seconds."""
+
+    case_id: str
+    type: str
+    lon: float
+    lat: float
+    camera_id: str
+    first_seen: float
+    last_seen: float
+
+
+def distance_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
+    """Great-circle (haversine) distance in metres."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_M * math.asin(min(1.0, math.sqrt(a)))
+
+
+class DedupStore(Protocol):
+    """Where the known places of recent cases are kept."""
+
+    def find_near(
+        self, type: str, lon: float, lat: float, radius_m: float, since: float
+    ) -> PlaceRef | None:
+        """The nearest case of `type` within `radius_m` last seen at or after `since`."""
+        ...
+
+    def claim(self, place: PlaceRef, radius_m: float, ttl_s: float) -> bool:
+        """Record a new case; False if another case already holds this place."""
+        ...
+
+    def touch(self, case_id: str, last_seen: float) -> None:
+        """Move a case's last sighting forward."""
+        ...
+
+    def close(self) -> None: ...
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS places (
+    case_id TEXT PRIMARY KEY, type TEXT NOT NULL, lon REAL NOT NULL, lat REAL NOT NULL,
+    camera_id TEXT NOT NULL, first_seen REAL NOT NULL, last_seen REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS places_type_seen ON places (type, last_seen);
+"""
+
+
+class SqliteDedupStore:
+    """Places in a local SQLite file (WAL); a bounding-box query, then exact distance."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(cls, path: Path) -> SqliteDedupStore:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(path), check_same_thread=False, timeout=10)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.executescript(_SCHEMA)
+        return cls(conn)
+
+    def find_near(
+        self, type: str, lon: float, lat: float, radius_m: float, since: float
+    ) -> PlaceRef | None:
+        dlat = math.degrees(radius_m / EARTH_M)
+        dlon = dlat / max(0.01, math.cos(math.radians(lat)))
+        with self._lock:
+            rows = self.conn.execute(
+                "SELECT case_id, type, lon, lat, camera_id, first_seen, last_seen FROM places"
+                " WHERE type = ? AND last_seen >= ?"
+                " AND lat BETWEEN ? AND ? AND lon BETWEEN ? AND ?",
+                (type, since, lat - dlat, lat + dlat, lon - dlon, lon + dlon),
+            ).fetchall()
+        best: tuple[float, PlaceRef] | None = None
+        for row in rows:
+            ref = PlaceRef(*row)
+            d = distance_m(lon, lat, ref.lon, ref.lat)
+            if d <= radius_m and (best is None or d < best[0]):
+                best = (d, ref)
+        return best[1] if best else None
+
+    def claim(self, place: PlaceRef, radius_m: float, ttl_s: float) -> bool:
+        with self._lock, self.conn:
+            # One writer at a time (BEGIN IMMEDIATE): check and insert atomically.
+            self.conn.execute("BEGIN IMMEDIATE")
+            since = place.last_seen - ttl_s
+            dlat = math.degrees(radius_m / EARTH_M)
+            dlon = dlat / max(0.01, math.cos(math.radians(place.lat)))
+            rows = self.conn.execute(
+                "SELECT lon, lat FROM places WHERE type = ? AND last_seen >= ?"
+                " AND lat BETWEEN ? AND ? AND lon BETWEEN ? AND ? AND case_id != ?",
+                (
+                    place.type,
+                    since,
+                    place.lat - dlat,
+                    place.lat + dlat,
+                    place.lon - dlon,
+                    place.lon + dlon,
+                    place.case_id,
+                ),
+            ).fetchall()
+            if any(distance_m(place.lon, place.lat, lo, la) <= radius_m for lo, la in rows):
+                return False
+            self.conn.execute(
+                "INSERT OR IGNORE INTO places VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    place.case_id,
+                    place.type,
+                    place.lon,
+                    place.lat,
+                    place.camera_id,
+                    place.first_seen,
+                    place.last_seen,
+                ),
+            )
+            return True
+
+    def touch(self, case_id: str, last_seen: float) -> None:
+        with self._lock, self.conn:
+            self.conn.execute(
+                "UPDATE places SET last_seen = MAX(last_seen, ?) WHERE case_id = ?",
+                (last_seen, case_id),
+            )
+
+    def close(self) -> None:
+        with self._lock:
+            self.conn.close()
+
+
+class RedisDedupStore:
+    """Places in Redis, shared by every edge box (see the module docstring)."""
+
+    def __init__(self, client: redis.Redis, prefix: str = "lookout") -> None:
+        self.r = client
+        self.prefix = prefix
+
+    @classmethod
+    def open(cls, url: str, prefix: str = "lookout", timeout_s: float = 2.0) -> RedisDedupStore:
+        client = redis.Redis.from_url(
+            url,
+            socket_timeout=timeout_s,
+            socket_connect_timeout=timeout_s,
+            decode_responses=True,
+        )
+        return cls(client, prefix)
+
+    def _geo(self, type: str) -> str:
+        return f"{self.prefix}:places:{type}"
+
+    def _hash(self, case_id: str) -> str:
+        return f"{self.prefix}:place:{case_id}"
+
+    def find_near(
+        self, type: str, lon: float, lat: float, radius_m: float, since: float
+    ) -> PlaceRef | None:
+        members = self.r.geosearch(
+            self._geo(type),
+            longitude=lon,
+            latitude=lat,
+            radius=radius_m,
+            unit="m",
+            sort="ASC",
+        )
+        for member in members:  # nearest first
+            case_id = str(member)  # decode_responses=True: members are str
+            data = {str(k): str(v) for k, v in self.r.hgetall(self._hash(case_id)).items()}
+            if not data:  # expired after its cooldown: forget the place too
+                self.r.zrem(self._geo(type), case_id)
+                continue
+            ref = PlaceRef(
+                case_id=case_id,
+                type=type,
+                lon=float(data["lon"]),
+                lat=float(data["lat"]),
+                camera_id=data["camera_id"],
+                first_seen=float(data["first_seen"]),
+                last_seen=float(data["last_seen"]),
+            )
+            if ref.last_seen >= since:
+                return ref
+        return None
+
+    def claim(self, place: PlaceRef, radius_m: float, ttl_s: float) -> bool:
+        # A claim on the coarse ground cell (about 2 x radius) makes concurrent proposals
+        # from several boxes race for one key; then the exact check below.
+        cell_deg = math.degrees(2 * radius_m / EARTH_M)
+        cell = f"{round(place.lon / cell_deg)}:{round(place.lat / cell_deg)}"
+        key = f"{self.prefix}:claim:{place.type}:{cell}"
+        ttl = max(1, int(ttl_s))
+        if not self.r.set(key, place.case_id, nx=True, ex=ttl):
+            holder = self.r.get(key)
+            if holder != place.case_id:
+                return False
+        other = self.find_near(place.type, place.lon, place.lat, radius_m, place.last_seen - ttl_s)
+        if other is not None and other.case_id != place.case_id:
+            return False
+        pipe = self.r.pipeline(transaction=True)
+        pipe.geoadd(self._geo(place.type), (place.lon, place.lat, place.case_id))
+        pipe.hset(
+            self._hash(place.case_id),
+            mapping={
+                "lon": place.lon,
+                "lat": place.lat,
+                "camera_id": place.camera_id,
+                "first_seen": place.first_seen,
+                "last_seen": place.last_seen,
+                "ttl": ttl,
+            },
+        )
+        pipe.expire(self._hash(place.case_id), ttl)
+        pipe.execute()
+        return True
+
+    def touch(self, case_id: str, last_seen: float) -> None:
+        key = self._hash(case_id)
+        old, ttl = self.r.hmget(key, ["last_seen", "ttl"])
+        if old is not None and float(old) < last_seen:
+            self.r.hset(key, "last_seen", last_seen)
+            if ttl:  # the cooldown runs from the latest sighting
+                self.r.expire(key, int(ttl))
+
+    def close(self) -> None:
+        self.r.close()
