@@ -14,17 +14,36 @@ import logging
 import queue
 import threading
 from collections import Counter, deque
-from datetime import tzinfo
+from datetime import datetime, tzinfo
 from pathlib import Path
+from typing import Literal
 
 from cases.dedup import CaseDeduper
+from cases.dedup_store import DedupStore, PlaceRef, RedisDedupStore, SqliteDedupStore
 from cases.evidence import EvidenceWriter
-from cases.model import DraftCase, case_id
+from cases.model import DraftCase, Location, case_id
 from cases.sinks import CaseSink, open_sink
-from lookout.config import AppConfig, CodeEntry
+from lookout.config import AppConfig, CodeEntry, JsonlSinkConfig, SqliteSinkConfig
+from lookout.errors import ConfigError
 from zones.events import ViolationEvent
 
 log = logging.getLogger(__name__)
+
+#: Writer-thread work: a new case with its picture, or a repeat sighting of a case.
+_Write = (
+    tuple[Literal["new"], DraftCase, ViolationEvent] | tuple[Literal["seen"], str, datetime, float]
+)
+
+
+def open_dedup_store(cfg: AppConfig, out_dir: Path) -> DedupStore:
+    store = cfg.dedup.store
+    if store.type == "redis":
+        if not store.url:
+            raise ConfigError("dedup.store.url: needed for a redis dedup store")
+        return RedisDedupStore.open(store.url)
+    path = Path(store.path)
+    return SqliteDedupStore.open(path if path.is_absolute() else out_dir / path)
+
 
 #: Cases waiting for their evidence and sinks (each holds a frame: keep it small).
 WRITE_QUEUE = 32
@@ -41,20 +60,24 @@ class CaseManager:
         evidence: EvidenceWriter,
         sinks: list[CaseSink],
         tz: tzinfo,
+        places: DedupStore | None = None,
+        radius_m: float = 5.0,
     ) -> None:
+        """`places` anchors cases on the ground (events with a location): one case per
+        type within `radius_m` and the dedup cooldown, across cameras and restarts."""
         self.codes = codes
         self.deduper = deduper
         self.evidence = evidence
         self.sinks = sinks
         self.tz = tz
+        self.places = places
+        self.radius_m = radius_m
         self.emitted: Counter[str] = Counter()
         self.merged = 0
         self.sink_errors: Counter[str] = Counter()
         #: The most recent cases (bounded: the daemon runs for months).
         self.cases: deque[DraftCase] = deque(maxlen=1000)
-        self._pending: queue.Queue[tuple[DraftCase, ViolationEvent] | None] = queue.Queue(
-            WRITE_QUEUE
-        )
+        self._pending: queue.Queue[_Write | None] = queue.Queue(WRITE_QUEUE)
         self._writer: threading.Thread | None = None
         self._lock = threading.Lock()
 
@@ -63,7 +86,10 @@ class CaseManager:
         sinks: list[CaseSink] = []
         try:
             for sink_cfg in cfg.sinks:
-                sinks.append(open_sink(sink_cfg, out_dir))
+                # Remote sinks (Redis Streams, webhook) are fed from the outbox by the
+                # delivery worker, never on the analysis path.
+                if isinstance(sink_cfg, SqliteSinkConfig | JsonlSinkConfig):
+                    sinks.append(open_sink(sink_cfg, out_dir))
         except BaseException:
             for s in sinks:
                 s.close()
@@ -78,6 +104,8 @@ class CaseManager:
             ),
             sinks=sinks,
             tz=cfg.site.tz,
+            places=open_dedup_store(cfg, out_dir),
+            radius_m=cfg.dedup.store.radius_m,
         )
 
     def handle(
@@ -88,6 +116,12 @@ class CaseManager:
         `evidence_source` is the same event drawn on another picture (e.g. the camera's
         high-resolution main stream while the sub-stream is analysed).
         """
+        if event.location is not None and self.places is not None:
+            try:
+                if self._merge_on_ground(event):
+                    return None
+            except Exception as exc:  # e.g. Redis down: image-space dedup still holds
+                log.warning("place dedup unavailable (%s); using image-space dedup", exc)
         existing = self.deduper.match(event)
         if existing is not None:
             self.deduper.touch(existing, event)
@@ -95,6 +129,17 @@ class CaseManager:
             log.debug("event merged into case %s", existing.case_id)
             return None
         cid = case_id(event)
+        if event.location is not None and self.places is not None:
+            try:
+                claimed = self.places.claim(
+                    self._place(cid, event), self.radius_m, self.deduper.cooldown.total_seconds()
+                )
+            except Exception as exc:
+                log.warning("place dedup unavailable (%s); case %s not anchored", exc, cid)
+                claimed = True
+            if not claimed:  # another camera or box proposed this place just now
+                self.merged += 1
+                return None
         code = self.codes[event.type]
         case = DraftCase(
             id=cid,
@@ -105,6 +150,10 @@ class CaseManager:
             preset=event.preset,
             zone_id=event.zone_id,
             grid_code=event.grid_code,
+            grid_unit=event.grid_unit,
+            location=Location(lon=event.location[0], lat=event.location[1])
+            if event.location
+            else None,
             first_seen=event.first_seen.astimezone(self.tz),
             confirmed_at=event.confirmed_at.astimezone(self.tz),
             last_seen=event.confirmed_at.astimezone(self.tz),
@@ -119,11 +168,49 @@ class CaseManager:
         self.deduper.remember(cid, event)
         self.emitted[case.type] += 1
         self.cases.append(case)
-        self._submit(case, evidence_source or event)
+        self._submit(("new", case, evidence_source or event))
         return case
 
+    def _place(self, cid: str, event: ViolationEvent) -> PlaceRef:
+        assert event.location is not None
+        return PlaceRef(
+            cid,
+            event.type,
+            event.location[0],
+            event.location[1],
+            event.camera_id,
+            event.first_seen.timestamp(),
+            event.confirmed_at.timestamp(),
+        )
+
+    def _merge_on_ground(self, event: ViolationEvent) -> bool:
+        """A case of this type near this ground point within the cooldown: update it."""
+        assert self.places is not None and event.location is not None
+        t = event.confirmed_at.timestamp()
+        found = self.places.find_near(
+            event.type,
+            event.location[0],
+            event.location[1],
+            self.radius_m,
+            t - self.deduper.cooldown.total_seconds(),
+        )
+        if found is None:
+            return False
+        self.places.touch(found.case_id, t)
+        self.merged += 1
+        # Dwell is anchored to the place: it runs from the first sighting there.
+        seen: _Write = (
+            "seen",
+            found.case_id,
+            event.confirmed_at.astimezone(self.tz),
+            t - found.first_seen,
+        )
+        self._submit(seen)
+        log.debug("event at %s merged into case %s", event.location, found.case_id)
+        return True
+
     # -- writing -------------------------------------------------------------------------
-    def _submit(self, case: DraftCase, picture: ViolationEvent) -> None:
+    def _submit(self, item: _Write) -> None:
         with self._lock:
             if self._writer is None:
                 # A daemon thread: `close()` drains it; it never keeps a dying process up.
@@ -132,14 +219,29 @@ class CaseManager:
                 )
                 self._writer.start()
         try:
-            self._pending.put((case, picture), timeout=WRITE_WAIT_S)
+            self._pending.put(item, timeout=WRITE_WAIT_S)
         except queue.Full:
-            log.warning("case writer behind; writing case %s on the caller's thread", case.id)
-            self._write(case, picture)
+            log.warning("case writer behind; writing on the caller's thread")
+            self._apply(item)
 
     def _write_loop(self) -> None:
         while (item := self._pending.get()) is not None:
-            self._write(*item)
+            self._apply(item)
+
+    def _apply(self, item: _Write) -> None:
+        if item[0] == "new":
+            self._write(item[1], item[2])
+            return
+        _, cid, last_seen, dwell = item
+        for sink in self.sinks:
+            update = getattr(sink, "update_sighting", None)
+            if update is None:
+                continue
+            try:
+                update(cid, last_seen, round(dwell, 3))
+            except Exception as exc:
+                self.sink_errors[sink.name] += 1
+                log.error("case %s: sink %s update failed: %s", cid, sink.name, exc)
 
     def _write(self, case: DraftCase, picture: ViolationEvent) -> None:
         """Evidence first, then every sink (a failing sink does not stop the others)."""
@@ -172,6 +274,8 @@ class CaseManager:
     def close(self) -> None:
         if not self.flush():
             log.error("case writer did not finish in time; some cases may be unwritten")
+        if self.places is not None:
+            self.places.close()
         for sink in self.sinks:
             try:
                 sink.close()

@@ -37,6 +37,9 @@ class DraftCase(BaseModel):
     preset: str | None = Field(description="PTZ preset, null for fixed cameras.")
     zone_id: str = Field(description="Zone whose policy fired.")
     grid_code: str | None = Field(description="Unit grid cell code, null until known.")
+    grid_unit: str | None = Field(
+        default=None, description="Responsible unit of the grid cell (事件属地)."
+    )
     first_seen: datetime = Field(description="When the object became stationary (ISO 8601).")
     confirmed_at: datetime = Field(description="When the rule fired (ISO 8601).")
     last_seen: datetime = Field(description="Latest sighting merged into this case.")

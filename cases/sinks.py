@@ -11,6 +11,7 @@ import json
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -82,6 +83,21 @@ class SqliteOutbox:
                 ),
             )
             return cur.rowcount == 1
+
+    def update_sighting(self, case_id: str, last_seen: datetime, dwell_s: float) -> bool:
+        """A repeat sighting of a case: move `last_seen` on and grow `dwell_s`."""
+        with self._lock, self.conn:
+            row = self.conn.execute("SELECT body FROM cases WHERE id = ?", (case_id,)).fetchone()
+            if row is None:
+                return False
+            case = DraftCase.model_validate_json(row[0])
+            if last_seen <= case.last_seen:
+                return True
+            case = case.model_copy(
+                update={"last_seen": last_seen, "dwell_s": max(case.dwell_s, dwell_s)}
+            )
+            self.conn.execute("UPDATE cases SET body = ? WHERE id = ?", (case.to_json(), case_id))
+            return True
 
     def count(self) -> int:
         with self._lock:

@@ -23,10 +23,12 @@ from pydantic import (
 from shapely.geometry import Polygon
 from shapely.validation import explain_validity
 
+from cases.settings import DedupStoreConfig, RedisStreamSinkConfig, WebhookSinkConfig
 from lookout.assets import expand_path
 from lookout.errors import ConfigError
 from lookout.yamlfile import load_model
 from streams.settings import DaemonConfig, OnvifConfig, StreamConfig
+from zones.settings import CalibrationConfig, GridConfig
 
 EventType = Literal["illegal_parking", "street_vendor", "illegal_construction"]
 EVENT_TYPES: tuple[str, ...] = ("illegal_parking", "street_vendor", "illegal_construction")
@@ -147,6 +149,11 @@ class CameraConfig(_Model):
         default=2.0, gt=0.0, le=60.0, description="Frames analysed per second of footage."
     )
     zones: list[ZoneConfig] = Field(default_factory=list, description="Zones of this camera.")
+    calibration: dict[str, CalibrationConfig] = Field(
+        default_factory=dict,
+        description="Image ↔ ground calibration per PTZ preset token ('default' for a fixed "
+        "camera or any preset without its own).",
+    )
     motion: MotionConfig = Field(
         default_factory=MotionConfig, description="Motion-gated inference."
     )
@@ -272,6 +279,10 @@ class DedupConfig(_Model):
     iou: float = Field(
         default=0.3, gt=0, le=1, description="Box overlap (IoU) that means the same place."
     )
+    store: DedupStoreConfig = Field(
+        default_factory=DedupStoreConfig,
+        description="Place-anchored dedup on the ground (cameras with a calibration).",
+    )
 
 
 class EvidenceConfig(_Model):
@@ -301,10 +312,15 @@ class JsonlSinkConfig(_Model):
     )
 
 
-SinkConfig = Annotated[SqliteSinkConfig | JsonlSinkConfig, Field(discriminator="type")]
+SinkConfig = Annotated[
+    SqliteSinkConfig | JsonlSinkConfig | RedisStreamSinkConfig | WebhookSinkConfig,
+    Field(discriminator="type"),
+]
 
 
-def _default_sinks() -> list[SqliteSinkConfig | JsonlSinkConfig]:
+def _default_sinks() -> list[
+    SqliteSinkConfig | JsonlSinkConfig | RedisStreamSinkConfig | WebhookSinkConfig
+]:
     return [SqliteSinkConfig(type="sqlite"), JsonlSinkConfig(type="jsonl")]
 
 
@@ -338,6 +354,9 @@ class AppConfig(_Model):
 
     site: SiteConfig = Field(default_factory=SiteConfig, description="Site settings.")
     model: ModelConfig = Field(description="Detector model.")
+    grid: GridConfig | None = Field(
+        default=None, description="Unit grid cells: cases get grid_code and responsible unit."
+    )
     tracker: TrackerConfig = Field(default_factory=TrackerConfig, description="Tracker.")
     cameras: list[CameraConfig] = Field(min_length=1, description="Cameras.")
     codes: dict[EventType, CodeEntry] = Field(

@@ -25,6 +25,8 @@ class ViolationEvent:
         support: class names of nearby objects that back the case (e.g. umbrella).
         polygon: the zone polygon in frame pixels, for evidence drawing.
         frame: the frame the rule fired on (evidence source).
+        location: ground (lon, lat) of the anchor point, when the camera is calibrated.
+        grid_unit: responsible unit of the grid cell, when grid cells are configured.
     """
 
     type: str
@@ -42,6 +44,8 @@ class ViolationEvent:
     support: tuple[str, ...]
     polygon: tuple[tuple[float, float], ...]
     frame: Frame
+    location: tuple[float, float] | None = None
+    grid_unit: str | None = None
 
     @property
     def anchor(self) -> tuple[float, float]:

@@ -1,0 +1,55 @@
+"""Configuration models of the geography: unit grid cells and camera calibration."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GridConfig(_Model):
+    """Unit grid cells (单元网格) from the GIS staff's GeoJSON."""
+
+    geojson: str = Field(description="GeoJSON FeatureCollection of cell polygons (lon/lat).")
+    code_pattern: str = Field(
+        default=r"^\d{14}$|^[0-9A-Z]{15}$",
+        description="Regular expression a cell code must match (14 digits or 15 characters).",
+    )
+    code_property: str = Field(default="code", description="Feature property with the code.")
+    name_property: str = Field(default="name", description="Feature property with the name.")
+    unit_property: str = Field(
+        default="unit", description="Feature property with the responsible unit."
+    )
+
+
+class PointPairConfig(_Model):
+    """One image point and the ground point it shows."""
+
+    image: tuple[float, float] = Field(description="Pixel [x, y] in the camera image.")
+    lonlat: tuple[float, float] = Field(description="Ground [lon, lat] in degrees (WGS84).")
+
+    @model_validator(mode="after")
+    def _range(self) -> PointPairConfig:
+        lon, lat = self.lonlat
+        if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+            raise ValueError(f"lonlat {list(self.lonlat)} out of range (want [lon, lat])")
+        return self
+
+
+class CalibrationConfig(_Model):
+    """Image ↔ ground homography of one camera preset, fitted from point pairs."""
+
+    points: list[PointPairConfig] = Field(
+        min_length=4, description="At least 4 image ↔ lon/lat point pairs on the ground."
+    )
+    homography: list[list[float]] | None = Field(
+        default=None, description="Fitted image→metric homography (written by calibrate)."
+    )
+    origin: tuple[float, float] | None = Field(
+        default=None, description="Lon/lat origin of the local metric projection (written)."
+    )
+    rms_px: float | None = Field(
+        default=None, description="RMS reprojection error in pixels (written by calibrate)."
+    )
