@@ -21,6 +21,8 @@ from streams.frame import Frame
 from streams.frame_queue import FrameQueue
 from streams.live_reader import StreamReader, is_file_source
 from streams.settings import OnvifConfig
+from zones.geo import GridIndex
+from zones.locate import Locator
 from zones.rules import ZoneEngine, validate_classes
 
 if TYPE_CHECKING:
@@ -143,6 +145,7 @@ class CameraRuntime:
         class_names: list[str],
         cases: CaseManager,
         signal: threading.Event,
+        grid: GridIndex | None = None,
     ) -> CameraRuntime:
         cam = cfg.camera(camera_id)
         queue: FrameQueue[Frame] = FrameQueue(cam.stream.queue_size, "drop_oldest", signal)
@@ -187,6 +190,7 @@ class CameraRuntime:
             ZoneEngine(cam, class_names, cfg.site.tz),
             cases,
             snapshot=None if snap is None else _latest(snap.queue),
+            locator=Locator.for_camera(cam.id, cam.calibration, grid),
         )
         return cls(cam, reader, queue, analyser, onvif, ptz, snap)
 

@@ -28,8 +28,9 @@ from lookout.camera import CameraRuntime
 from lookout.config import AppConfig, load_config
 from lookout.errors import LookoutError
 from lookout.metrics import HealthServer, Metrics
-from lookout.pipeline import build_detector
+from lookout.pipeline import build_detector, load_app_grid
 from streams.frame import Frame
+from zones.geo import GridIndex
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,7 @@ class Daemon:
         self.frames_ready = threading.Event()
         self.metrics = Metrics(self._snapshots)
         self.http: HealthServer | None = None
+        self.grid: GridIndex | None = None
         self._stop = threading.Event()
         self._reload = threading.Event()
         self.batcher: MicroBatcher[CameraRuntime] = MicroBatcher(
@@ -66,8 +68,11 @@ class Daemon:
         cfg = load_config(config_path)
         detector = build_detector(cfg, str(config_path))
         out_dir = cfg.path(cfg.daemon.out_dir)
+        grid = load_app_grid(cfg, str(config_path))
         cases = CaseManager.from_config(cfg, out_dir)
-        return cls(cfg, config_path, detector, cases)
+        daemon = cls(cfg, config_path, detector, cases)
+        daemon.grid = grid
+        return daemon
 
     # -- lifecycle -------------------------------------------------------------------
     def start(self) -> None:
@@ -132,7 +137,7 @@ class Daemon:
     # -- cameras and reload -------------------------------------------------------------
     def _add_camera(self, camera_id: str, cfg: AppConfig) -> None:
         rt = CameraRuntime.create(
-            cfg, camera_id, self.detector.class_names, self.cases, self.frames_ready
+            cfg, camera_id, self.detector.class_names, self.cases, self.frames_ready, self.grid
         )
         self.cameras = {**self.cameras, camera_id: rt}
         self.batcher.set_sources({r: r.queue for r in self.cameras.values()})
@@ -150,6 +155,8 @@ class Daemon:
         try:
             new = load_config(self.config_path)
             CameraRuntime.validate(new, self.detector.class_names)
+            if new.grid != self.cfg.grid:
+                self.grid = load_app_grid(new, str(self.config_path))
         except LookoutError as exc:
             log.error("reload rejected, keeping the running config: %s", exc)
             return False

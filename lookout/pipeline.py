@@ -24,6 +24,8 @@ from streams.file_reader import FileReader
 from streams.frame import Frame
 from streams.prefetch import prefetch
 from zones.events import ViolationEvent
+from zones.geo import GridIndex
+from zones.locate import Locator, load_grid
 from zones.rules import ZoneEngine, validate_classes
 
 log = logging.getLogger(__name__)
@@ -85,6 +87,25 @@ def build_detector(cfg: AppConfig, config_source: str) -> OnnxDetector:
     return detector
 
 
+def load_app_grid(cfg: AppConfig, config_source: str) -> GridIndex | None:
+    """The unit grid cells named by the config, loaded once per process."""
+    if cfg.grid is None:
+        return None
+    try:
+        return load_grid(cfg.grid, cfg.path(cfg.grid.geojson))
+    except ConfigError as exc:
+        raise ConfigError(f"{config_source}: grid: {exc}") from None
+
+
+def build_locator(
+    cfg: AppConfig, camera: CameraConfig, grid: GridIndex | None, config_source: str
+) -> Locator | None:
+    try:
+        return Locator.for_camera(camera.id, camera.calibration, grid)
+    except ConfigError as exc:
+        raise ConfigError(f"{config_source}: {exc}") from None
+
+
 def batched(frames: Iterable[Frame], size: int) -> Iterator[list[Frame]]:
     batch: list[Frame] = []
     for frame in frames:
@@ -115,8 +136,10 @@ class CameraAnalyser:
         zones: ZoneEngine,
         cases: CaseManager,
         snapshot: Callable[[], Frame | None] | None = None,
+        locator: Locator | None = None,
     ) -> None:
-        """`snapshot`, if given, returns the latest main-stream picture for evidence."""
+        """`snapshot`, if given, returns the latest main-stream picture for evidence;
+        `locator` puts events on the ground (calibration, grid cell)."""
         self.camera = camera
         self.tracker = tracker
         self.zones = zones
@@ -124,6 +147,7 @@ class CameraAnalyser:
         self._preset: str | None = None
         self._last = Detections.empty()
         self.snapshot = snapshot
+        self.locator = locator
         self.times = AnalyserTimes()
         self.motion = MotionSettings(**camera.motion.model_dump())
         self._gates: dict[str | None, MotionGate] = {}
@@ -164,6 +188,8 @@ class CameraAnalyser:
         t2 = time.perf_counter()
         out = []
         for event in events:
+            if self.locator is not None:
+                event = self.locator.locate(event)
             case = self.cases.handle(event, self._on_snapshot(event))
             if case is not None:
                 out.append(case)
@@ -206,8 +232,10 @@ class ReplayPipeline:
         detector = build_detector(cfg, config_source)
         tracker = ByteTracker(tracker_settings(cfg.tracker))
         zones = ZoneEngine(camera, detector.class_names, cfg.site.tz)
+        locator = build_locator(cfg, camera, load_app_grid(cfg, config_source), config_source)
         cases = CaseManager.from_config(cfg, out_dir)
-        return cls(cfg, camera, detector, CameraAnalyser(camera, tracker, zones, cases))
+        analyser = CameraAnalyser(camera, tracker, zones, cases, locator=locator)
+        return cls(cfg, camera, detector, analyser)
 
     def open_reader(self, video: Path, start: datetime | None = None) -> FileReader:
         tz = self.cfg.site.tz

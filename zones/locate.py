@@ -1,0 +1,84 @@
+"""Where an event happened on the ground: calibration (per preset) → lon/lat → unit grid
+cell (单元网格) → grid code and responsible unit ("事件属地": events belong to the
+territory where they happen)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from lookout.errors import ConfigError
+from zones.calibration import Calibration, PointPair
+from zones.events import ViolationEvent
+from zones.geo import GridIndex
+from zones.settings import CalibrationConfig, GridConfig
+
+log = logging.getLogger(__name__)
+
+#: Calibration key for a fixed camera, or any preset without its own calibration.
+DEFAULT_PRESET = "default"
+
+
+def fit_calibration(cfg: CalibrationConfig, where: str) -> Calibration:
+    """Fit the homography from the configured point pairs (a few milliseconds)."""
+    pairs = [PointPair(image=p.image, lonlat=p.lonlat) for p in cfg.points]
+    try:
+        return Calibration.fit(pairs)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def load_grid(cfg: GridConfig, path: Path) -> GridIndex:
+    return GridIndex.load_geojson(
+        path,
+        code_pattern=cfg.code_pattern,
+        code_property=cfg.code_property,
+        name_property=cfg.name_property,
+        unit_property=cfg.unit_property,
+    )
+
+
+class Locator:
+    """Adds `location`, `grid_code` and `grid_unit` to the events of one camera."""
+
+    def __init__(self, calibrations: dict[str, Calibration], grid: GridIndex | None) -> None:
+        self.calibrations = calibrations
+        self.grid = grid
+
+    @classmethod
+    def for_camera(
+        cls, camera_id: str, calibrations: dict[str, CalibrationConfig], grid: GridIndex | None
+    ) -> Locator | None:
+        if not calibrations:
+            return None
+        fitted = {
+            preset: fit_calibration(c, f"cameras[{camera_id}].calibration.{preset}")
+            for preset, c in calibrations.items()
+        }
+        for preset, cal in fitted.items():
+            log.info("camera %s preset %s: calibration rms %.2f px", camera_id, preset, cal.rms_px)
+        return cls(fitted, grid)
+
+    def calibration(self, preset: str | None) -> Calibration | None:
+        if preset is not None and preset in self.calibrations:
+            return self.calibrations[preset]
+        return self.calibrations.get(DEFAULT_PRESET)
+
+    def locate(self, event: ViolationEvent) -> ViolationEvent:
+        """The event with its ground point; the grid cell's code replaces the zone's."""
+        cal = self.calibration(event.preset)
+        if cal is None:
+            return event
+        lonlat = cal.image_to_lonlat(np.array([event.anchor], dtype=np.float64))[0]
+        lon, lat = float(lonlat[0]), float(lonlat[1])
+        grid_code, unit = event.grid_code, event.grid_unit
+        if self.grid is not None:
+            cell = self.grid.lookup(lon, lat)
+            if cell is not None:
+                grid_code, unit = cell.code, cell.unit
+        return replace(
+            event, location=(round(lon, 7), round(lat, 7)), grid_code=grid_code, grid_unit=unit
+        )
