@@ -9,6 +9,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import pytest
 
 from cases.dedup_store import distance_m
 from cases.sinks import SqliteOutbox
