@@ -69,6 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_arguments(b)
 
+    k = sub.add_parser("calibrate", help="Fit a camera's ground calibration from point pairs.")
+    from lookout.calibrate import add_arguments as calibrate_arguments
+
+    calibrate_arguments(k)
+
     c = sub.add_parser("cases", help="Read draft cases from an outbox.")
     csub = c.add_subparsers(dest="cases_command", required=True, parser_class=_Parser)
     cl = csub.add_parser("list", help="List draft cases.")
@@ -203,6 +208,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_run(args)
         if args.command == "bench":
             return cmd_bench(args)
+        if args.command == "calibrate":
+            from lookout.calibrate import run as run_calibrate
+
+            return run_calibrate(args)
         if args.command == "cases":
             return cmd_cases_list(args)
     except LookoutError as exc:

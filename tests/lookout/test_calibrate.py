@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lookout.assets import REPO_ROOT
+from lookout.cli import main
+from lookout.config import load_config
+
+
+def setup(tmp_path: Path, n_points: int = 8) -> tuple[Path, Path]:
+    demo = yaml.safe_load((REPO_ROOT / "configs" / "demo.yaml").read_text())
+    points = demo["cameras"][0]["calibration"]["default"]["points"][:n_points]
+    del demo["cameras"][0]["calibration"]
+    demo["model"]["manifest"] = str(REPO_ROOT / "models" / "yolox_nano.yaml")
+    demo["grid"]["geojson"] = str(REPO_ROOT / "configs" / "demo-grid.geojson")
+    cfg = tmp_path / "site.yaml"
+    cfg.write_text(yaml.safe_dump(demo, allow_unicode=True))
+    pts = tmp_path / "points.yaml"
+    pts.write_text(yaml.safe_dump({"points": points}))
+    return cfg, pts
+
+
+def test_calibrate_prints_errors_and_writes_the_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg, pts = setup(tmp_path)
+    assert load_config(cfg).cameras[0].calibration == {}
+    assert main(["calibrate", str(pts), "--config", str(cfg), "--camera", "vtest", "--write"]) == 0
+    out = capsys.readouterr().out
+    rows = [ln for ln in out.splitlines() if ln.strip()[:1].isdigit()]
+    assert len(rows) == 8 and all(float(r.split()[-2]) < 0.5 for r in rows)
+    cal = load_config(cfg).cameras[0].calibration["default"]
+    assert len(cal.points) == 8 and cal.homography is not None and cal.rms_px is not None
+    assert cal.rms_px < 0.5
+    assert (tmp_path / "site.yaml.bak").is_file()
+
+
+def test_calibrate_with_too_few_points_is_one_line_exit_2(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    cfg, pts = setup(tmp_path, n_points=3)
+    assert main(["calibrate", str(pts), "--config", str(cfg), "--camera", "vtest"]) == 2
+    err = capfd.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "points" in err[0] and "Traceback" not in err[0]
