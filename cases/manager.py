@@ -14,6 +14,7 @@ import logging
 import queue
 import threading
 from collections import Counter, deque
+from collections.abc import Callable
 from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Literal
@@ -79,6 +80,8 @@ class CaseManager:
         self.cases: deque[DraftCase] = deque(maxlen=1000)
         self._pending: queue.Queue[_Write | None] = queue.Queue(WRITE_QUEUE)
         self._writer: threading.Thread | None = None
+        #: Called after a new case reached the sinks (wakes the delivery worker).
+        self.on_written: Callable[[], None] | None = None
         self._lock = threading.Lock()
 
     @classmethod
@@ -256,6 +259,8 @@ class CaseManager:
             except Exception as exc:  # one failing sink must not stop the others
                 self.sink_errors[sink.name] += 1
                 log.error("case %s: sink %s failed: %s", case.id, sink.name, exc)
+        if self.on_written is not None:
+            self.on_written()
 
     def flush(self, timeout: float = 30.0) -> bool:
         """Wait until every submitted case is written; False on timeout."""

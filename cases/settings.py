@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from streams.settings import BackoffConfig
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -18,6 +20,11 @@ class RedisStreamSinkConfig(_Model):
     url: str = Field(description="redis://[user:password@]host:port/db (loopback by default).")
     stream: str = Field(default="lookout:cases", description="Stream key.")
     maxlen: int = Field(default=100_000, ge=1, description="Approximate MAXLEN of the stream.")
+    name: str = Field(default="redis", min_length=1, description="Sink name (delivery state).")
+    socket_timeout_s: float = Field(default=2.0, gt=0, description="Redis socket timeout.")
+    dedup_ttl_s: int = Field(
+        default=7 * 86400, ge=1, description="How long a delivered case id is remembered."
+    )
 
 
 class WebhookSinkConfig(_Model):
@@ -30,6 +37,19 @@ class WebhookSinkConfig(_Model):
         default="path", description="Evidence by relative path, or inline as base64."
     )
     headers: dict[str, str] = Field(default_factory=dict, description="Extra HTTP headers.")
+    name: str = Field(default="webhook", min_length=1, description="Sink name (delivery state).")
+
+
+class DeliveryConfig(_Model):
+    """The worker that delivers outbox cases to the remote sinks."""
+
+    backoff: BackoffConfig = Field(
+        default_factory=lambda: BackoffConfig(initial_s=1.0, max_s=60.0),
+        description="Retry delays per sink after a failure.",
+    )
+    poll_s: float = Field(default=0.5, gt=0, description="How often to look for due cases.")
+    batch: int = Field(default=50, ge=1, description="Cases per delivery round and sink.")
+    rescan_s: float = Field(default=300.0, gt=0, description="Full outbox rescan interval.")
 
 
 class DedupStoreConfig(_Model):

@@ -23,7 +23,12 @@ from pydantic import (
 from shapely.geometry import Polygon
 from shapely.validation import explain_validity
 
-from cases.settings import DedupStoreConfig, RedisStreamSinkConfig, WebhookSinkConfig
+from cases.settings import (
+    DedupStoreConfig,
+    DeliveryConfig,
+    RedisStreamSinkConfig,
+    WebhookSinkConfig,
+)
 from lookout.assets import expand_path
 from lookout.errors import ConfigError
 from lookout.yamlfile import load_model
@@ -363,12 +368,28 @@ class AppConfig(_Model):
         default_factory=_default_codes, description="Event type → case-system code table."
     )
     dedup: DedupConfig = Field(default_factory=DedupConfig, description="Case dedup.")
+    delivery: DeliveryConfig = Field(
+        default_factory=DeliveryConfig, description="Delivery to remote sinks (daemon)."
+    )
     daemon: DaemonConfig = Field(default_factory=DaemonConfig, description="`lookout run`.")
     evidence: EvidenceConfig = Field(default_factory=EvidenceConfig, description="Evidence.")
     sinks: list[SinkConfig] = Field(
         default_factory=_default_sinks, description="Where draft cases go."
     )
     _base_dir: Path = PrivateAttr(default=Path("."))
+
+    @model_validator(mode="after")
+    def _remote_sinks_need_the_outbox(self) -> AppConfig:
+        remote = [s for s in self.sinks if isinstance(s, RedisStreamSinkConfig | WebhookSinkConfig)]
+        if remote and not any(isinstance(s, SqliteSinkConfig) for s in self.sinks):
+            raise ValueError(
+                "sinks: redis_stream and webhook are fed from the sqlite outbox;"
+                " add a {type: sqlite} sink"
+            )
+        names = [s.name for s in remote]
+        if len(set(names)) != len(names):
+            raise ValueError(f"sinks: remote sink names must be unique, got {names}")
+        return self
 
     @model_validator(mode="after")
     def _unique_cameras(self) -> AppConfig:

@@ -20,7 +20,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from cases.delivery import DeliveryWorker
 from cases.manager import CaseManager
+from cases.remote import build_delivery
 from detector.batcher import MicroBatcher
 from detector.detections import Detections
 from detector.onnx_model import OnnxDetector
@@ -47,9 +49,11 @@ class Daemon:
         self.cases = cases
         self.cameras: dict[str, CameraRuntime] = {}
         self.frames_ready = threading.Event()
-        self.metrics = Metrics(self._snapshots)
+        self.metrics = Metrics(self._snapshots, self._delivery_stats)
         self.http: HealthServer | None = None
         self.grid: GridIndex | None = None
+        #: Delivers outbox cases to Redis Streams / webhooks (None without remote sinks).
+        self.delivery: DeliveryWorker | None = None
         self._stop = threading.Event()
         self._reload = threading.Event()
         self.batcher: MicroBatcher[CameraRuntime] = MicroBatcher(
@@ -72,6 +76,9 @@ class Daemon:
         cases = CaseManager.from_config(cfg, out_dir)
         daemon = cls(cfg, config_path, detector, cases)
         daemon.grid = grid
+        daemon.delivery = build_delivery(cfg, out_dir)
+        if daemon.delivery is not None:
+            cases.on_written = daemon.delivery.notify
         return daemon
 
     # -- lifecycle -------------------------------------------------------------------
@@ -81,6 +88,8 @@ class Daemon:
             self.http = HealthServer(http.host, http.port, self.metrics, self._health)
             self.http.start()
             log.info("health and metrics on http://%s:%d/", http.host, self.http.port)
+        if self.delivery is not None:
+            self.delivery.start()  # resumes cases left undelivered by an earlier run
         for cam in self.cfg.cameras:
             self._add_camera(cam.id, self.cfg)
         self.batcher.start()
@@ -130,6 +139,9 @@ class Daemon:
         if not self.batcher.stop(max(0.5, budget - (time.monotonic() - t0) - 0.5)):
             log.warning("detector did not drain within the shutdown budget")
         self.cases.close()
+        if self.delivery is not None:
+            # Undelivered cases stay in the outbox and go out after the next start.
+            self.delivery.close(max(0.5, budget - (time.monotonic() - t0)))
         if self.http is not None:
             self.http.stop()
         log.info("lookout stopped in %.1f s", time.monotonic() - t0)
@@ -185,6 +197,9 @@ class Daemon:
         self.metrics.batch_size.observe(size)
 
     # -- health ------------------------------------------------------------------------
+    def _delivery_stats(self) -> dict[str, dict[str, int]]:
+        return self.delivery.stats() if self.delivery is not None else {}
+
     def _snapshots(self) -> list[Any]:
         return [rt.snapshot() for rt in self.cameras.values()]
 

@@ -83,10 +83,32 @@ class CameraCollector(Collector):
         yield since
 
 
-class Metrics:
-    """The daemon's registry: detector latency, cases emitted, and the camera collector."""
+class DeliveryCollector(Collector):
+    """Outbox delivery state per remote sink, read at scrape time."""
 
-    def __init__(self, snapshots: Callable[[], list[CameraSnapshot]]) -> None:
+    def __init__(self, stats: Callable[[], dict[str, dict[str, int]]]) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterable[Metric]:
+        fam = GaugeMetricFamily(
+            "lookout_deliveries",
+            "Outbox cases per remote sink and delivery state.",
+            labels=["sink", "state"],
+        )
+        for sink, states in self._stats().items():
+            for state, n in states.items():
+                fam.add_metric([sink, state], float(n))
+        yield fam
+
+
+class Metrics:
+    """The daemon's registry: detector latency, cases emitted, cameras, deliveries."""
+
+    def __init__(
+        self,
+        snapshots: Callable[[], list[CameraSnapshot]],
+        deliveries: Callable[[], dict[str, dict[str, int]]] | None = None,
+    ) -> None:
         self.registry = CollectorRegistry()
         self.detector_latency = Histogram(
             "lookout_detector_latency_seconds",
@@ -104,6 +126,8 @@ class Metrics:
             "lookout_cases", "Draft cases emitted, by type.", ["type"], registry=self.registry
         )
         self.registry.register(CameraCollector(snapshots))
+        if deliveries is not None:
+            self.registry.register(DeliveryCollector(deliveries))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

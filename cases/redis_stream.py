@@ -1,0 +1,197 @@
+"""Redis Streams sink: each draft case becomes one entry of the stream `lookout:cases`.
+
+Entry fields (all strings):
+
+    id    the case id: the idempotency key (uuid5, stable across restarts)
+    type  illegal_parking | street_vendor | illegal_construction
+    case  the case as JSON (the DESIGN §4 record)
+
+Delivery is idempotent. One atomic Lua script does
+`SET lookout:delivered:<id> 1 NX EX <dedup_ttl_s>` and only when that succeeds
+`XADD lookout:cases MAXLEN ~ <maxlen> * id ... type ... case ...` (if the XADD fails,
+the guard is deleted again, so a failure never swallows a case). A retry after a lost
+reply, or after the box restarted between sending and recording, finds the guard
+and adds nothing. The stream is capped approximately at `maxlen` entries: consumers
+must keep up (100,000 entries ≈ two years of this centre's cases).
+
+Contract for the case system (consumer group `casesys`):
+
+    XGROUP CREATE lookout:cases casesys $ MKSTREAM        # once; BUSYGROUP = exists
+    XREADGROUP GROUP casesys <consumer> COUNT <n> BLOCK <ms> STREAMS lookout:cases >
+        → store each case (upsert keyed by the `id` field), then
+    XACK lookout:cases casesys <entry-id>                  # only after it is stored
+    XAUTOCLAIM lookout:cases casesys <consumer> <min-idle-ms> 0-0 COUNT <n>
+        → take over entries a crashed consumer read but never acked
+
+A consumer that crashes after storing but before XACK sees the entry again: the `id`
+field is the idempotency key, so storing it twice must be a no-op (upsert by `id`).
+Entry ids are Redis-assigned (`<ms>-<seq>`) and say nothing about the case.
+
+Redis being down, loading, read-only or out of memory is a `TransientError` (the
+delivery worker retries with backoff); credentials in the URL never appear in
+errors or logs.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from cases.delivery import PermanentError, TransientError, one_line
+from streams.redact import redact, split_credentials
+
+DEFAULT_STREAM = "lookout:cases"
+DEFAULT_DEDUP_PREFIX = "lookout:delivered:"
+
+# KEYS[1] dedup guard, KEYS[2] stream; ARGV: ttl, maxlen, id, type, case.
+# Returns the new entry id, or false when the case was already added.
+_ADD_ONCE = """
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
+    return false
+end
+local ok = redis.pcall('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*',
+    'id', ARGV[3], 'type', ARGV[4], 'case', ARGV[5])
+if type(ok) == 'table' and ok.err then
+    redis.call('DEL', KEYS[1])
+    return ok
+end
+return ok
+"""
+
+
+class RedisStreamSink:
+    """Adds each case once to a Redis stream (see the module docstring)."""
+
+    def __init__(
+        self,
+        url: str,
+        stream: str = DEFAULT_STREAM,
+        maxlen: int = 100_000,
+        socket_timeout: float = 2.0,
+        dedup_ttl_s: int = 7 * 86400,
+        *,
+        name: str = "redis",
+        dedup_prefix: str = DEFAULT_DEDUP_PREFIX,
+    ) -> None:
+        if maxlen < 1 or dedup_ttl_s < 1:
+            raise ValueError("maxlen and dedup_ttl_s must be positive")
+        self.name = name
+        self.stream = stream
+        self.maxlen = maxlen
+        self.dedup_ttl_s = int(dedup_ttl_s)
+        self.dedup_prefix = dedup_prefix
+        plain, _user, password = split_credentials(url)
+        self._where = redact(plain)  # for messages: never the user-info
+        self._secrets = [password] if password else []
+        try:
+            self.client: redis.Redis = redis.Redis.from_url(
+                url,
+                socket_timeout=socket_timeout,
+                socket_connect_timeout=socket_timeout,
+                retry=Retry(NoBackoff(), 0),  # the delivery worker owns retries
+                health_check_interval=30,
+            )
+        except ValueError as exc:
+            raise ValueError(f"invalid Redis URL {self._where}: {self._clean(exc)}") from None
+        self._script = self.client.register_script(_ADD_ONCE)
+
+    def __repr__(self) -> str:
+        return f"RedisStreamSink({self._where!r}, stream={self.stream!r})"
+
+    def _clean(self, exc: BaseException | str) -> str:
+        text = str(exc)
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return one_line(text)
+
+    def deliver(self, case_json: str, case_id: str) -> None:
+        """XADD the case unless its guard key exists; TransientError when Redis is
+        unavailable, PermanentError for a body that is not a JSON case."""
+        try:
+            body: Any = json.loads(case_json)
+            case_type = str(body.get("type", "")) if isinstance(body, dict) else ""
+        except ValueError as exc:
+            raise PermanentError(f"case {case_id}: body is not JSON ({exc})") from None
+        try:
+            self.add_once(case_id, case_type, case_json)
+        except redis.RedisError as exc:
+            # Connection refused/reset, timeouts, LOADING, READONLY, OOM, NOAUTH: all
+            # may clear up; a case is never dropped for them.
+            kind = type(exc).__name__
+            raise TransientError(f"redis {self._where}: {kind}: {self._clean(exc)}") from None
+        except OSError as exc:
+            raise TransientError(f"redis {self._where}: {self._clean(exc)}") from None
+
+    def add_once(self, case_id: str, case_type: str, case_json: str) -> str | None:
+        """Run the guard-and-XADD script; the new entry id, or None for a duplicate."""
+        result = self._script(
+            keys=[self.dedup_prefix + case_id, self.stream],
+            args=[self.dedup_ttl_s, self.maxlen, case_id, case_type, case_json],
+        )
+        if result is None:
+            return None
+        return result.decode() if isinstance(result, bytes) else str(result)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class CaseStreamReader:
+    """Reference consumer of the contract above (what the case system does), used by
+    tests and by `lookout` tools to check a deployment end to end."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        stream: str = DEFAULT_STREAM,
+        group: str = "casesys",
+        consumer: str = "lookout-check",
+    ) -> None:
+        self.client = client
+        self.stream = stream
+        self.group = group
+        self.consumer = consumer
+
+    def ensure_group(self, start: str = "$") -> bool:
+        """XGROUP CREATE ... MKSTREAM; False when the group already exists."""
+        try:
+            self.client.xgroup_create(self.stream, self.group, id=start, mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" in str(exc):
+                return False
+            raise
+        return True
+
+    def read(self, count: int = 100, block_ms: int = 100) -> list[tuple[str, dict[str, str]]]:
+        """New entries for this consumer: [(entry id, fields)], not yet acknowledged."""
+        reply: Any = self.client.xreadgroup(
+            self.group, self.consumer, {self.stream: ">"}, count=count, block=block_ms
+        )
+        out: list[tuple[str, dict[str, str]]] = []
+        for _stream, entries in reply or []:
+            for entry_id, fields in entries:
+                out.append((_text(entry_id), {_text(k): _text(v) for k, v in fields.items()}))
+        return out
+
+    def ack(self, *entry_ids: str) -> int:
+        """XACK after the cases are stored."""
+        return int(self.client.xack(self.stream, self.group, *entry_ids))
+
+    def claim_stale(self, min_idle_ms: int, count: int = 100) -> list[str]:
+        """XAUTOCLAIM entries another consumer read but did not ack for `min_idle_ms`."""
+        reply: Any = self.client.xautoclaim(
+            self.stream, self.group, self.consumer, min_idle_ms, "0-0", count=count
+        )
+        return [_text(entry_id) for entry_id, _fields in reply[1]]
+
+    def pending(self) -> int:
+        """How many entries of the group are read but not acknowledged."""
+        return int(self.client.xpending(self.stream, self.group)["pending"])
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -1,0 +1,42 @@
+"""Build the outbox delivery worker and its remote sinks from the configuration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cases.delivery import DeliveryWorker, RemoteSink
+from cases.redis_stream import RedisStreamSink
+from cases.settings import RedisStreamSinkConfig, WebhookSinkConfig
+from cases.webhook import WebhookSink
+from lookout.config import AppConfig, SqliteSinkConfig
+
+
+def outbox_path(cfg: AppConfig, out_dir: Path) -> Path | None:
+    for sink in cfg.sinks:
+        if isinstance(sink, SqliteSinkConfig):
+            p = Path(sink.path).expanduser()
+            return p if p.is_absolute() else out_dir / p
+    return None
+
+
+def build_delivery(cfg: AppConfig, out_dir: Path) -> DeliveryWorker | None:
+    """The worker for the configured Redis Stream / webhook sinks, or None if none."""
+    sinks: list[RemoteSink] = []
+    for s in cfg.sinks:
+        if isinstance(s, RedisStreamSinkConfig):
+            sinks.append(
+                RedisStreamSink(
+                    s.url, s.stream, s.maxlen, s.socket_timeout_s, s.dedup_ttl_s, name=s.name
+                )
+            )
+        elif isinstance(s, WebhookSinkConfig):
+            sinks.append(
+                WebhookSink(s.url, s.timeout_s, s.headers, s.evidence, out_dir, name=s.name)
+            )
+    path = outbox_path(cfg, out_dir)
+    if not sinks or path is None:
+        return None
+    d = cfg.delivery
+    return DeliveryWorker(
+        path, sinks, backoff=d.backoff, poll_s=d.poll_s, batch=d.batch, rescan_s=d.rescan_s
+    )

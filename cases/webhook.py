@@ -1,0 +1,159 @@
+"""HTTP webhook sink: POST each draft case as JSON to the case system.
+
+Request:
+
+    POST <url>
+    Content-Type: application/json
+    Idempotency-Key: <case id>
+    <extra configured headers>
+    body: the case JSON (DESIGN §4); with evidence="inline" also
+          "evidence_inline": [{"path", "content_type", "data_base64"}, ...]
+
+The receiver must treat a repeated Idempotency-Key as the same case (answer 2xx,
+store nothing new): the delivery worker retries until it sees a 2xx, so a request
+whose response was lost is sent again.
+
+Answers: 2xx → delivered; 408, 425, 429, 5xx, other non-4xx answers, timeouts and
+connection errors → `TransientError` (retried with backoff); any other 4xx →
+`PermanentError` (state 'rejected', never retried). User-info in the URL
+(`https://user:pass@host/...`) becomes HTTP Basic auth and never appears in errors.
+Only the standard library is used (`http.client`), one connection per request.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import logging
+import mimetypes
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from cases.delivery import PermanentError, TransientError, one_line
+from streams.redact import split_credentials
+
+log = logging.getLogger(__name__)
+
+#: 4xx answers that mean "not now" rather than "never".
+RETRY_STATUSES = frozenset({408, 425, 429})
+
+
+class WebhookSink:
+    """POSTs cases to one URL (see the module docstring)."""
+
+    def __init__(
+        self,
+        url: str,
+        timeout_s: float = 5.0,
+        headers: Mapping[str, str] | None = None,
+        evidence: Literal["path", "inline"] = "path",
+        evidence_root: Path | None = None,
+        *,
+        name: str = "webhook",
+        retry_statuses: frozenset[int] = RETRY_STATUSES,
+    ) -> None:
+        plain, user, password = split_credentials(url)
+        parts = urlsplit(plain)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"webhook URL must be http(s)://host[:port]/path, got {plain!r}")
+        if evidence not in ("path", "inline"):
+            raise ValueError(f"evidence must be 'path' or 'inline', got {evidence!r}")
+        if evidence == "inline" and evidence_root is None:
+            raise ValueError("evidence='inline' needs evidence_root")
+        self.name = name
+        self.url = plain  # without credentials
+        self.timeout_s = timeout_s
+        self.evidence = evidence
+        self.evidence_root = evidence_root
+        self.retry_statuses = retry_statuses
+        self._https = parts.scheme == "https"
+        self._host = parts.hostname
+        self._port = parts.port
+        self._target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        self._headers = dict(headers or {})
+        self._secrets = [s for s in (password, *self._headers.values()) if s]
+        if user is not None:
+            token = base64.b64encode(f"{user}:{password or ''}".encode()).decode()
+            self._headers.setdefault("Authorization", f"Basic {token}")
+
+    def __repr__(self) -> str:
+        return f"WebhookSink({self.url!r})"
+
+    def _clean(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return one_line(text)
+
+    def body(self, case_json: str) -> bytes:
+        """The request body: the case JSON as is, or with `evidence_inline` added."""
+        if self.evidence == "path":
+            return case_json.encode("utf-8")
+        try:
+            case: Any = json.loads(case_json)
+        except ValueError as exc:
+            raise PermanentError(f"case body is not JSON ({exc})") from None
+        if not isinstance(case, dict):
+            raise PermanentError("case body is not a JSON object")
+        root = (self.evidence_root or Path()).resolve()
+        case["evidence_inline"] = self._inline(root, case.get("evidence") or [])
+        return json.dumps(case, ensure_ascii=False).encode("utf-8")
+
+    def _inline(self, root: Path, paths: list[Any]) -> list[dict[str, str]]:
+        """Evidence files under `root` as base64. A missing file, or a path leading
+        outside the root, is left out (logged): retrying would not bring it back."""
+        out: list[dict[str, str]] = []
+        for rel in paths:
+            path = (root / str(rel)).resolve()
+            if not path.is_relative_to(root):
+                log.warning("webhook %s: evidence %r is outside the evidence root", self.url, rel)
+                continue
+            try:
+                data = path.read_bytes()
+            except OSError as exc:
+                log.warning("webhook %s: evidence %r unreadable: %s", self.url, rel, exc)
+                continue
+            content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+            out.append(
+                {
+                    "path": str(rel),
+                    "content_type": content_type,
+                    "data_base64": base64.b64encode(data).decode("ascii"),
+                }
+            )
+        return out
+
+    def deliver(self, case_json: str, case_id: str) -> None:
+        """POST the case; return on 2xx, raise TransientError / PermanentError."""
+        payload = self.body(case_json)
+        headers = {
+            **self._headers,
+            "Content-Type": "application/json",
+            "Idempotency-Key": case_id,
+            "Content-Length": str(len(payload)),
+        }
+        conn_cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
+        conn = conn_cls(self._host, self._port, timeout=self.timeout_s)
+        try:
+            conn.request("POST", self._target, body=payload, headers=headers)
+            resp = conn.getresponse()
+            status = resp.status
+            detail = resp.read(300).decode("utf-8", "replace")
+        except TimeoutError:
+            raise TransientError(f"POST {self.url}: no answer in {self.timeout_s:g} s") from None
+        except (OSError, http.client.HTTPException) as exc:
+            kind = type(exc).__name__
+            raise TransientError(f"POST {self.url}: {kind}: {self._clean(str(exc))}") from None
+        finally:
+            conn.close()
+        if 200 <= status < 300:
+            return
+        msg = f"POST {self.url}: HTTP {status} {self._clean(detail)}".rstrip()
+        if 400 <= status < 500 and status not in self.retry_statuses:
+            raise PermanentError(msg)
+        raise TransientError(msg)
+
+    def close(self) -> None:
+        """Nothing to release: one connection per request."""

@@ -1,0 +1,110 @@
+"""The daemon killed with undelivered cases, then restarted: the outbox resumes, every
+case reaches the webhook exactly once, and the ongoing violation is not proposed again."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+
+from lookout.assets import REPO_ROOT
+from tests.cases.conftest import CaseEndpoint
+
+
+def wait_for(cond: Callable[[], bool], timeout: float, step: float = 0.2) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            if cond():
+                return True
+        except sqlite3.Error:
+            pass
+        time.sleep(step)
+    return False
+
+
+def rows(db: Path, sql: str) -> list[tuple[object, ...]]:
+    with sqlite3.connect(db, timeout=5) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def start(cfg: Path, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("a") as fh:
+        return subprocess.Popen(
+            [sys.executable, "-m", "lookout.cli", "run", "--config", str(cfg)],
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            cwd=REPO_ROOT,
+            env={**os.environ},
+        )
+
+
+def test_sigkill_then_restart_delivers_once_and_does_not_repropose(
+    assets: Path, tmp_path: Path
+) -> None:
+    endpoint = CaseEndpoint().start()
+    endpoint.set(500)  # the case system is down at first
+    demo = yaml.safe_load((REPO_ROOT / "configs" / "demo.yaml").read_text())
+    cam = demo["cameras"][0]
+    cam["source"] = str(assets / "footage" / "vtest.avi")
+    cam["stream"] = {"loop": True}
+    cam["zones"] = cam["zones"][:1]  # the parking strip
+    cam["zones"][0]["policies"][0]["dwell_s"] = 5
+    out = tmp_path / "out"
+    demo.update(
+        model={**demo["model"], "manifest": str(REPO_ROOT / "models" / "yolox_nano.yaml")},
+        grid={"geojson": str(REPO_ROOT / "configs" / "demo-grid.geojson")},
+        daemon={"out_dir": str(out), "http": {"enabled": False}},
+        sinks=[{"type": "sqlite"}, {"type": "webhook", "url": endpoint.url, "timeout_s": 2}],
+        delivery={"backoff": {"initial_s": 0.2, "max_s": 1.0}, "poll_s": 0.2},
+    )
+    demo["site"].pop("replay_start", None)
+    cfg = tmp_path / "live.yaml"
+    cfg.write_text(yaml.safe_dump(demo, allow_unicode=True))
+    db, log = out / "cases.db", tmp_path / "daemon.log"
+    proc = start(cfg, log)
+    try:
+        assert wait_for(lambda: db.is_file() and bool(rows(db, "SELECT id FROM cases")), 60), (
+            log.read_text()[-2000:]
+        )
+        assert wait_for(lambda: len(endpoint.requests()) >= 2, 15)  # retried, failing
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        ((case_id,),) = rows(db, "SELECT id FROM cases")
+        state = rows(db, "SELECT state FROM deliveries")
+        assert state == [("pending",)], state
+        ((first_last_seen,),) = rows(db, "SELECT json_extract(body, '$.last_seen') FROM cases")
+
+        endpoint.set(200)  # the case system is back
+        proc = start(cfg, log)
+        assert wait_for(lambda: endpoint.accepted_keys()[str(case_id)] == 1, 30), log.read_text()[
+            -2000:
+        ]
+        # The van is still parked: the restarted daemon sees it again (the case's
+        # last_seen moves on), but proposes no new case.
+        assert wait_for(
+            lambda: (
+                rows(db, "SELECT json_extract(body, '$.last_seen') FROM cases")[0][0]
+                != first_last_seen
+            ),
+            40,
+        ), log.read_text()[-2000:]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        endpoint.stop()
+    assert [r[0] for r in rows(db, "SELECT id FROM cases")] == [case_id]
+    assert rows(db, "SELECT state FROM deliveries") == [("delivered",)]
+    accepted = endpoint.accepted_keys()
+    assert dict(accepted) == {case_id: 1}, accepted
+    assert "Traceback" not in log.read_text()
