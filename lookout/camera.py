@@ -22,7 +22,7 @@ from streams.frame_queue import FrameQueue
 from streams.live_reader import StreamReader, is_file_source
 from streams.settings import OnvifConfig
 from zones.geo import GridIndex
-from zones.locate import Locator
+from zones.locate import Locator, project_ground_zones
 from zones.rules import ZoneEngine, validate_classes
 
 if TYPE_CHECKING:
@@ -132,6 +132,7 @@ class CameraRuntime:
         """Checks a config must pass before cameras are (re)started."""
         validate_classes(cfg.cameras, class_names)
         for cam in cfg.cameras:
+            project_ground_zones(cam)  # map zones need a calibration
             if not cam.source and cam.onvif is None:
                 raise ConfigError(f"cameras[{cam.id}]: needs a source or an onvif section")
             if cam.source and is_file_source(cam.source) and not cfg.path(cam.source).is_file():
@@ -147,7 +148,7 @@ class CameraRuntime:
         signal: threading.Event,
         grid: GridIndex | None = None,
     ) -> CameraRuntime:
-        cam = cfg.camera(camera_id)
+        cam = project_ground_zones(cfg.camera(camera_id))
         queue: FrameQueue[Frame] = FrameQueue(cam.stream.queue_size, "drop_oldest", signal)
         onvif = OnvifSource(cam.onvif) if cam.onvif is not None else None
         presets = None

@@ -97,11 +97,18 @@ def _check_polygon(points: list[tuple[float, float]]) -> list[tuple[float, float
 
 
 class ZoneConfig(_Model):
-    """An image-space zone of one camera (and preset) with its policies."""
+    """A zone of one camera (and preset) with its policies: an image polygon, or a map
+    polygon (lon/lat) that the camera's calibration projects into the image."""
 
     id: str = Field(min_length=1, description="Zone id, unique within the camera.")
     polygon: list[tuple[float, float]] = Field(
-        description="Polygon in image pixels of the camera's native resolution, [[x, y], ...]."
+        default_factory=list,
+        description="Polygon in image pixels of the camera's native resolution, [[x, y], ...].",
+    )
+    ground_polygon: list[tuple[float, float]] | None = Field(
+        default=None,
+        description="Or: the zone on the map, [[lon, lat], ...] (e.g. a no-parking street "
+        "segment); needs a calibration of the camera (and preset).",
     )
     preset: str | None = Field(
         default=None, description="PTZ preset the zone belongs to; null for a fixed camera."
@@ -116,10 +123,20 @@ class ZoneConfig(_Model):
     )
     policies: list[PolicyConfig] = Field(min_length=1, description="Policies of the zone.")
 
-    @field_validator("polygon")
+    @field_validator("polygon", "ground_polygon")
     @classmethod
-    def _valid_polygon(cls, v: list[tuple[float, float]]) -> list[tuple[float, float]]:
-        return _check_polygon(v)
+    def _valid_polygon(
+        cls, v: list[tuple[float, float]] | None
+    ) -> list[tuple[float, float]] | None:
+        return None if v is None else _check_polygon(v)
+
+    @model_validator(mode="after")
+    def _one_polygon(self) -> ZoneConfig:
+        if self.ground_polygon is None and not self.polygon:
+            raise ValueError("needs a polygon (image) or a ground_polygon (map)")
+        if self.ground_polygon is not None and self.polygon:
+            raise ValueError("give either polygon (image) or ground_polygon (map), not both")
+        return self
 
 
 class MotionConfig(_Model):

@@ -25,7 +25,7 @@ from streams.frame import Frame
 from streams.prefetch import prefetch
 from zones.events import ViolationEvent
 from zones.geo import GridIndex
-from zones.locate import Locator, load_grid
+from zones.locate import Locator, load_grid, project_ground_zones
 from zones.rules import ZoneEngine, validate_classes
 
 log = logging.getLogger(__name__)
@@ -228,7 +228,10 @@ class ReplayPipeline:
     def from_config(
         cls, cfg: AppConfig, camera_id: str, out_dir: Path, *, config_source: str
     ) -> ReplayPipeline:
-        camera = cfg.camera(camera_id)
+        try:
+            camera = project_ground_zones(cfg.camera(camera_id))
+        except ConfigError as exc:
+            raise ConfigError(f"{config_source}: {exc}") from None
         detector = build_detector(cfg, config_source)
         tracker = ByteTracker(tracker_settings(cfg.tracker))
         zones = ZoneEngine(camera, detector.class_names, cfg.site.tz)

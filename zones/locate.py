@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -15,6 +16,9 @@ from zones.calibration import Calibration, PointPair
 from zones.events import ViolationEvent
 from zones.geo import GridIndex
 from zones.settings import CalibrationConfig, GridConfig
+
+if TYPE_CHECKING:
+    from lookout.config import CameraConfig
 
 log = logging.getLogger(__name__)
 
@@ -82,3 +86,27 @@ class Locator:
         return replace(
             event, location=(round(lon, 7), round(lat, 7)), grid_code=grid_code, grid_unit=unit
         )
+
+
+def project_ground_zones(camera: CameraConfig) -> CameraConfig:
+    """The camera with every map zone (`ground_polygon`) turned into an image polygon
+    through the calibration of its preset. Raises ConfigError without a calibration."""
+    if not any(z.ground_polygon for z in camera.zones):
+        return camera
+    zones = []
+    for i, zone in enumerate(camera.zones):
+        if zone.ground_polygon is None:
+            zones.append(zone)
+            continue
+        where = f"cameras[{camera.id}].zones[{i}].ground_polygon"
+        key = zone.preset if zone.preset in camera.calibration else DEFAULT_PRESET
+        cal_cfg = camera.calibration.get(key)
+        if cal_cfg is None:
+            raise ConfigError(f"{where}: the camera has no calibration for this preset")
+        cal = fit_calibration(cal_cfg, f"cameras[{camera.id}].calibration.{key}")
+        image = cal.lonlat_to_image(np.array(zone.ground_polygon, dtype=np.float64))
+        if not np.isfinite(image).all():
+            raise ConfigError(f"{where}: part of the zone is beyond the camera's horizon")
+        points = [(round(float(x), 1), round(float(y), 1)) for x, y in image]
+        zones.append(zone.model_copy(update={"polygon": points, "ground_polygon": None}))
+    return camera.model_copy(update={"zones": zones})
