@@ -165,6 +165,7 @@ class CaseManager:
             confidence=event.confidence,
             track_id=event.track_id,
             object_class=event.class_name,
+            subtype=event.subtype,
             support=list(event.support),
             evidence=self.evidence.paths(cid),
         )

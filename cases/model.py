@@ -49,6 +49,9 @@ class DraftCase(BaseModel):
     confidence: float = Field(description="Case confidence in [0, 1].")
     track_id: int = Field(description="Tracker id of the object.")
     object_class: str = Field(description="Detector class of the object.")
+    subtype: str | None = Field(
+        default=None, description="e.g. street_vendor: 'fixed' (店外/占道经营) or 'roaming' (游商)."
+    )
     support: list[str] = Field(default_factory=list, description="Supporting objects seen.")
     evidence: list[str] = Field(default_factory=list, description="Evidence paths (relative).")
     status: Literal["draft"] = Field(default="draft", description="Always 'draft' when emitted.")

@@ -78,6 +78,11 @@ class PolicyConfig(_Model):
         default_factory=list,
         description="Daily windows (site local time) when the activity is allowed: no case then.",
     )
+    require_stall_objects: bool = Field(
+        default=True,
+        description="street_vendor: people without stall objects (support_classes) nearby "
+        "are not a stall (waiting, chatting).",
+    )
     support_classes: list[str] = Field(
         default_factory=list,
         description="Classes that make a case more likely when near the object (e.g. umbrella "

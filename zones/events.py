@@ -27,6 +27,7 @@ class ViolationEvent:
         frame: the frame the rule fired on (evidence source).
         location: ground (lon, lat) of the anchor point, when the camera is calibrated.
         grid_unit: responsible unit of the grid cell, when grid cells are configured.
+        subtype: refinement of the type, e.g. "fixed" stall or "roaming" vendor.
     """
 
     type: str
@@ -46,6 +47,7 @@ class ViolationEvent:
     frame: Frame
     location: tuple[float, float] | None = None
     grid_unit: str | None = None
+    subtype: str | None = None
 
     @property
     def anchor(self) -> tuple[float, float]:

@@ -26,6 +26,7 @@ from lookout.errors import ConfigError
 from streams.frame import Frame
 from zones.dwell import DwellBook
 from zones.events import ViolationEvent
+from zones.vendors import TrackedObject, VendorGrouper, VendorSettings
 
 #: How far (in box heights) a support object may be from the object it backs.
 SUPPORT_RADIUS = 1.5
@@ -141,6 +142,82 @@ class _PolicyRule:
         return tuple(sorted({class_names[int(c)] for c in sel.class_id[near]}))
 
 
+class _VendorRule:
+    """`street_vendor`: a stall is a group of stationary people with stall objects
+    (`support_classes`, e.g. umbrella, cart) inside the zone, outside its allowed hours;
+    one event per stall, fixed stalls and roaming vendors told apart (see vendors.py)."""
+
+    def __init__(
+        self, zone: ZoneConfig, policy: PolicyConfig, class_ids: np.ndarray, support_ids: np.ndarray
+    ) -> None:
+        self.zone = zone
+        self.policy = policy
+        self.polygon = Polygon(zone.polygon)
+        shapely.prepare(self.polygon)
+        self.class_ids = class_ids
+        self.support_ids = support_ids
+        self.grouper = VendorGrouper(
+            VendorSettings(
+                dwell_s=policy.dwell_s,
+                require_stall_objects=policy.require_stall_objects,
+                stationary_radius=policy.stationary_radius,
+            )
+        )
+
+    def update(
+        self, frame: Frame, t: float, dets: Detections, class_names: list[str], tz: tzinfo
+    ) -> list[ViolationEvent]:
+        ok = (dets.confidence >= self.policy.min_confidence) & (dets.tracker_id >= 0)
+        points = dets.bottom_center()
+        inside = shapely.contains_xy(self.polygon, points[:, 0], points[:, 1])
+        people_mask = ok & inside & np.isin(dets.class_id, self.class_ids)
+        stall_mask = ok & np.isin(dets.class_id, self.support_ids)
+
+        def objects(mask: np.ndarray, kind: str) -> list[TrackedObject]:
+            sel = dets[mask]
+            return [
+                TrackedObject(
+                    int(sel.tracker_id[i]),
+                    kind,
+                    tuple(float(v) for v in sel.xyxy[i]),  # type: ignore[arg-type]
+                    float(sel.confidence[i]),
+                )
+                for i in range(len(sel))
+            ]
+
+        allowed = _allowed(self.policy, frame, tz)
+        stall_name = self.policy.support_classes[0] if self.policy.support_classes else "stall"
+        found = self.grouper.update(
+            t, objects(people_mask, "person"), objects(stall_mask, stall_name), allowed
+        )
+        return [
+            ViolationEvent(
+                type=self.policy.type,
+                camera_id=frame.camera_id,
+                preset=frame.preset,
+                zone_id=self.zone.id,
+                grid_code=self.zone.grid_code,
+                track_id=ev.track_id,
+                class_name="person",
+                bbox=ev.bbox,
+                confidence=round(ev.confidence, 4),
+                first_seen=frame.captured_at - timedelta(seconds=ev.dwell_s),
+                confirmed_at=frame.captured_at,
+                dwell_s=round(ev.dwell_s, 3),
+                support=tuple(sorted({class_names[int(c)] for c in dets[stall_mask].class_id})),
+                polygon=tuple((float(x), float(y)) for x, y in self.zone.polygon),
+                frame=frame,
+                subtype=ev.kind,
+            )
+            for ev in found
+        ]
+
+
+def _allowed(policy: PolicyConfig, frame: Frame, tz: tzinfo) -> bool:
+    local = frame.captured_at.astimezone(tz).time()
+    return any(w.contains(local) for w in policy.allowed)
+
+
 class ZoneEngine:
     """All zone policies of one camera. Feed it tracked detections frame by frame."""
 
@@ -156,13 +233,16 @@ class ZoneEngine:
         self.tz = tz
         settings = settings or ZoneRuleSettings()
         index = {name: i for i, name in enumerate(class_names)}
-        self.rules: list[_PolicyRule] = []
+        self.rules: list[_PolicyRule | _VendorRule] = []
         for zi, zone in enumerate(camera.zones):
             for pi, policy in enumerate(zone.policies):
                 where = f"cameras[{camera.id}].zones[{zi}].policies[{pi}]"
                 ids = _class_ids(policy.classes, index, f"{where}.classes")
                 support = _class_ids(policy.support_classes, index, f"{where}.support_classes")
-                self.rules.append(_PolicyRule(zone, policy, ids, support, settings))
+                if policy.type == "street_vendor":
+                    self.rules.append(_VendorRule(zone, policy, ids, support))
+                else:
+                    self.rules.append(_PolicyRule(zone, policy, ids, support, settings))
 
     def update(self, frame: Frame, dets: Detections) -> list[ViolationEvent]:
         """Run every rule whose zone belongs to the frame's preset; return new events."""

@@ -124,8 +124,24 @@ def test_vendor_outside_allowed_window_with_umbrella_support() -> None:
     rows = [(40, 30, 50, 60, 0.7, 0, 4), (30, 10, 60, 30, 0.6, 2, 5)]
     events = run(eng, 10, 0.5, lambda t: rows)
     assert len(events) == 1
-    assert events[0].support == ("umbrella",)
-    assert events[0].confidence == pytest.approx(0.85)
+    ev = events[0]
+    assert ev.support == ("umbrella",) and ev.subtype == "fixed"
+    assert 0.4 < ev.confidence < 1.0
+    assert ev.bbox[0] <= 40 and ev.bbox[2] >= 50  # the stall's box covers the vendor
+
+
+def test_a_person_standing_without_stall_objects_is_not_a_vendor() -> None:
+    vendor = {
+        "type": "street_vendor",
+        "classes": ["person"],
+        "support_classes": ["umbrella"],
+        "dwell_s": 5,
+    }
+    rows = [(40, 30, 50, 60, 0.7, 0, 4)]
+    assert run(engine(camera(vendor)), 20, 0.5, lambda t: rows) == []
+    # ...unless the zone's policy says so.
+    loose = engine(camera({**vendor, "require_stall_objects": False}))
+    assert len(run(loose, 20, 0.5, lambda t: rows)) == 1
 
 
 def test_vendor_inside_allowed_window_is_not_a_case() -> None:
@@ -174,7 +190,8 @@ def test_walker_over_a_lost_stop_does_not_inherit_its_dwell() -> None:
 
     from zones.rules import ZoneRuleSettings
 
-    vendor = {"type": "street_vendor", "classes": ["person"], "dwell_s": 20}
+    # The place memory of the dwell rule (a person class stands in for any object).
+    vendor = {"type": "illegal_parking", "classes": ["person"], "dwell_s": 20}
     eng = ZoneEngine(
         camera(vendor),
         CLASSES,
