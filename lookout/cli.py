@@ -74,6 +74,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     calibrate_arguments(k)
 
+    e = sub.add_parser("eval", help="Score scenarios against their ground truth.")
+    e.add_argument("scenarios", nargs="+", type=Path, help="Scenario YAML files.")
+    e.add_argument("--json", type=Path, help="Write the scores as JSON here.")
+    e.add_argument(
+        "--baseline",
+        type=Path,
+        help="Fail (exit 1) when a precision or recall is below this baseline.",
+    )
+    e.add_argument(
+        "--update-baseline",
+        action="store_true",
+        help="Write the scores as the new baseline (with --baseline).",
+    )
+
     c = sub.add_parser("cases", help="Read draft cases from an outbox.")
     csub = c.add_subparsers(dest="cases_command", required=True, parser_class=_Parser)
     cl = csub.add_parser("list", help="List draft cases.")
@@ -172,6 +186,37 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    import json
+
+    from lookout.evaluate import below_baseline, dump, run_scenario, table
+
+    results = [run_scenario(p) for p in args.scenarios]
+    print(table(results))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(dump(results))
+    if args.baseline is None:
+        return 0
+    if args.update_baseline:
+        base = {
+            str(r["scenario"]): {
+                t: {"precision": row["precision"], "recall": row["recall"]}
+                for t, row in r["types"].items()  # type: ignore[attr-defined]
+            }
+            for r in results
+        }
+        args.baseline.write_text(json.dumps(base, indent=2, ensure_ascii=False) + "\n")
+        print(f"baseline written: {args.baseline}")
+        return 0
+    if not args.baseline.is_file():
+        raise SourceError(f"{args.baseline}: baseline not found")
+    problems = below_baseline(results, json.loads(args.baseline.read_text()))
+    for p in problems:
+        print(f"REGRESSION: {p}", file=sys.stderr)
+    return 1 if problems else 0
+
+
 def cmd_cases_list(args: argparse.Namespace) -> int:
     from cases.sinks import SqliteOutbox
 
@@ -208,6 +253,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_run(args)
         if args.command == "bench":
             return cmd_bench(args)
+        if args.command == "eval":
+            return cmd_eval(args)
         if args.command == "calibrate":
             from lookout.calibrate import run as run_calibrate
 
