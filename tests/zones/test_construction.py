@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
+from zones import simulate
 from zones.alignment import align, ecc_align
 from zones.construction import (
     ConstructionEvent,
@@ -20,6 +21,7 @@ from zones.construction import (
     structure_change,
 )
 from zones.dwell import box_iou
+from zones.simulate import lighting, move, rigid
 
 Image = NDArray[np.uint8]
 SHED = (150.0, 380.0, 230.0, 430.0)  # 80x50 px on the lawn
@@ -41,22 +43,6 @@ def zone_mask(shape: tuple[int, ...]) -> NDArray[np.bool_]:
     return mask > 0
 
 
-def rigid(angle_deg: float, dx: float, dy: float, shape: tuple[int, ...]) -> NDArray[np.float64]:
-    """3x3 rotation about the image centre followed by a shift."""
-    h, w = shape[:2]
-    m = cv2.getRotationMatrix2D((w / 2, h / 2), angle_deg, 1.0)
-    m[:, 2] += np.array([dx, dy])
-    return np.vstack([m, [0.0, 0.0, 1.0]])
-
-
-def move(image: Image, m: NDArray[np.float64]) -> Image:
-    h, w = image.shape[:2]
-    out = cv2.warpAffine(
-        image, m[:2], (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
-    )
-    return np.asarray(out, np.uint8)
-
-
 def corner_error(
     recovered: NDArray[np.float64], m: NDArray[np.float64], shape: tuple[int, ...]
 ) -> float:
@@ -68,20 +54,7 @@ def corner_error(
 
 
 def add_shed(image: Image) -> Image:
-    """Composite a blue colour-steel shed: ribbed sheet, darker eave, dark outline."""
-    out = image.copy()
-    x1, y1, x2, y2 = (int(v) for v in SHED)
-    cv2.rectangle(out, (x1, y1), (x2, y2), (185, 115, 40), -1)
-    for x in range(x1 + 4, x2, 8):
-        cv2.line(out, (x, y1), (x, y2), (150, 90, 30), 2)
-    cv2.rectangle(out, (x1, y1), (x2, y1 + 8), (120, 70, 25), -1)
-    cv2.rectangle(out, (x1, y1), (x2, y2), (40, 30, 20), 2)
-    return out
-
-
-def lighting(image: Image, gain: float, offset: float, gamma: float) -> Image:
-    x = np.clip(image.astype(np.float32) * gain + offset, 0, 255) / 255.0
-    return np.asarray(np.clip(255.0 * x**gamma, 0, 255), np.uint8)
+    return simulate.add_shed(image, SHED)
 
 
 def soft_shadow(image: Image) -> Image:
@@ -143,18 +116,9 @@ def visits(
     frame: Image, with_shed: bool, days: int = 4, seed: int = 7
 ) -> list[tuple[datetime, Image]]:
     """A visit every 12 h: lighting, a ±5 px / ±0.5° return error and sensor noise."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for k in range(2 * days + 1):
-        at = T0 + timedelta(hours=12 * k)
-        scene = add_shed(frame) if with_shed and k >= 2 else frame
-        m = rigid(rng.uniform(-0.5, 0.5), rng.uniform(-5, 5), rng.uniform(-5, 5), frame.shape)
-        image = lighting(
-            move(scene, m), rng.uniform(0.8, 1.2), rng.uniform(-30, 30), rng.uniform(0.8, 1.25)
-        )
-        noisy = image.astype(np.float32) + rng.normal(0.0, 3.0, image.shape)
-        out.append((at, np.asarray(np.clip(noisy, 0, 255), np.uint8)))
-    return out
+    return simulate.visits(
+        frame, T0, shed=SHED if with_shed else None, count=2 * days + 1, seed=seed
+    )
 
 
 def run(watch: ConstructionWatch, seq: list[tuple[datetime, Image]]) -> list[ConstructionEvent]:
