@@ -21,6 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from cases.model import DraftCase
@@ -40,16 +41,35 @@ class TruthEvent(BaseModel):
     to_s: float = Field(ge=0, description="End, seconds from the footage start.")
 
 
+class SurveyConfig(BaseModel):
+    """A construction scenario: one real frame re-visited over simulated days."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    frame_index: int = Field(default=0, ge=0, description="Frame of the video to survey.")
+    zone: str = Field(description="Id of the construction-watch zone.")
+    polygon: list[tuple[float, float]] = Field(description="Watch zone, image pixels.")
+    shed: tuple[float, float, float, float] | None = Field(
+        default=None, description="Box of a composited structure; null: lighting only."
+    )
+    shed_from: int = Field(default=2, ge=0, description="First visit showing the structure.")
+    visits: int = Field(default=9, ge=2, description="Number of visits.")
+    every_h: float = Field(default=12.0, gt=0, description="Hours between visits.")
+    seed: int = Field(default=7, description="Random seed of lighting and shifts.")
+    min_visits: int = Field(default=3, ge=1, description="Persistence: visits (K).")
+    min_span_h: float = Field(default=48.0, ge=0, description="Persistence: hours (D).")
+
+
 class Scenario(BaseModel):
     """A scored scenario."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: str = Field(description="Scenario name.")
-    kind: Literal["video"] = Field(default="video", description="Scenario kind.")
+    kind: Literal["video", "construction"] = Field(default="video", description="Kind.")
     description: str = Field(default="", description="What it shows.")
     video: str = Field(description="Footage (relative: the scenario file; ${LOOKOUT_ASSETS}).")
-    config: str = Field(description="Config file (relative: the scenario file).")
-    camera: str = Field(description="Camera id in the config.")
+    config: str | None = Field(default=None, description="Config file (video scenarios).")
+    camera: str | None = Field(default=None, description="Camera id (video scenarios).")
+    survey: SurveyConfig | None = Field(default=None, description="Construction scenarios.")
     start: datetime = Field(description="Wall-clock time of the first frame.")
     tolerance_s: float = Field(default=5.0, ge=0, description="Slack after an event's end.")
     truth: list[TruthEvent] = Field(default_factory=list, description="Ground-truth events.")
@@ -127,20 +147,86 @@ def run_scenario(path: Path) -> dict[str, object]:
     sc = load_model(path, Scenario, "scenario")
     base = path.resolve().parent
     video = expand_path(sc.video, base)
-    config = expand_path(sc.config, base)
     if not video.is_file():
         raise ConfigError(f"{path}: video: file not found: {video}")
-    cfg = load_config(config)
-    with tempfile.TemporaryDirectory() as tmp:
-        pipe = ReplayPipeline.from_config(cfg, sc.camera, Path(tmp), config_source=str(config))
-        stats = pipe.run(pipe.open_reader(video, sc.start))
-    scores = score(stats.cases, sc.truth, sc.start, sc.tolerance_s)
+    extra: dict[str, object] = {}
+    if sc.kind == "construction":
+        if sc.survey is None:
+            raise ConfigError(f"{path}: survey: needed for a construction scenario")
+        cases, pairs = _run_survey(sc, sc.survey, video)
+        extra["before_after_pairs"] = pairs
+    else:
+        if sc.config is None or sc.camera is None:
+            raise ConfigError(f"{path}: config and camera are needed for a video scenario")
+        config = expand_path(sc.config, base)
+        cfg = load_config(config)
+        with tempfile.TemporaryDirectory() as tmp:
+            pipe = ReplayPipeline.from_config(cfg, sc.camera, Path(tmp), config_source=str(config))
+            cases = pipe.run(pipe.open_reader(video, sc.start)).cases
+    scores = score(cases, sc.truth, sc.start, sc.tolerance_s)
     return {
         "scenario": sc.name,
         "description": sc.description,
-        "cases": len(stats.cases),
+        "cases": len(cases),
         "types": {t: s.row() for t, s in scores.items()},
+        **extra,
     }
+
+
+def _run_survey(sc: Scenario, survey: SurveyConfig, video: Path) -> tuple[list[DraftCase], int]:
+    """Run a construction watch over simulated visits; the first visit is the reference."""
+    import av
+
+    from zones.construction import ConstructionSettings, ConstructionWatch
+    from zones.simulate import visits
+
+    with av.open(str(video)) as container:
+        for i, vf in enumerate(container.decode(video=0)):
+            if i == survey.frame_index:
+                frame = np.asarray(vf.to_ndarray(format="bgr24"), dtype=np.uint8)
+                break
+        else:
+            raise ConfigError(f"{video}: has no frame {survey.frame_index}")
+    seq = visits(
+        frame,
+        sc.start,
+        shed=survey.shed,
+        shed_from=survey.shed_from,
+        count=survey.visits,
+        every_h=survey.every_h,
+        seed=survey.seed,
+    )
+    settings = ConstructionSettings(min_visits=survey.min_visits, min_span_h=survey.min_span_h)
+    (t0, reference), rest = seq[0], seq[1:]
+    watch = ConstructionWatch(settings, survey.polygon, reference, t0)
+    cases: list[DraftCase] = []
+    pairs = 0
+    for at, image in rest:
+        ev = watch.observe(image, at)
+        if ev is None:
+            continue
+        pairs += int(ev.before.size > 0 and ev.after.size > 0)
+        cases.append(
+            DraftCase(
+                id=f"{sc.name}-{len(cases)}",
+                type="illegal_construction",
+                code="",
+                code_name="",
+                camera_id=sc.name,
+                preset=None,
+                zone_id=survey.zone,
+                grid_code=None,
+                first_seen=ev.first_seen,
+                confirmed_at=ev.confirmed_at,
+                last_seen=ev.confirmed_at,
+                dwell_s=(ev.confirmed_at - ev.first_seen).total_seconds(),
+                bbox=[float(v) for v in ev.bbox],
+                confidence=ev.confidence,
+                track_id=0,
+                object_class="structure",
+            )
+        )
+    return cases, pairs
 
 
 def table(results: Sequence[dict[str, object]]) -> str:

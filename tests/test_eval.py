@@ -70,7 +70,7 @@ def test_gate_flags_a_negative_scenario_that_starts_producing_cases() -> None:
 def test_every_scenario_holds_its_baseline(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert len(SCENARIOS) >= 3
+    assert len(SCENARIOS) >= 5
     baseline = REPO_ROOT / "scenarios" / "baseline.json"
     out = tmp_path / "eval.json"
     code = main(["eval", *map(str, SCENARIOS), "--baseline", str(baseline), "--json", str(out)])
@@ -79,4 +79,10 @@ def test_every_scenario_holds_its_baseline(
     results = {r["scenario"]: r for r in json.loads(out.read_text())}
     assert set(results) == set(json.loads(baseline.read_text()))
     assert results["vtest-parking"]["types"]["illegal_parking"]["tp"] == 1
+    shed = results["construction-shed"]
+    row = shed["types"]["illegal_construction"]
+    # One case, with its before/after pair, once the shed has stood K=3 visits / 48 h.
+    assert (shed["cases"], row["tp"], shed["before_after_pairs"]) == (1, 1, 1)
+    assert row["time_to_detect_s"] >= 48 * 3600
+    assert results["construction-lighting"]["cases"] == 0
     assert "| scenario |" in captured.out
