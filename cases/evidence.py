@@ -59,16 +59,20 @@ class EvidenceWriter:
             return img.copy()
         return img[cy1:cy2, cx1:cx2].copy()
 
-    def paths(self, case_id: str) -> list[str]:
+    def paths(self, case_id: str, pair: bool = False) -> list[str]:
         """The evidence paths `write` produces for a case, relative to root."""
-        return [f"evidence/{case_id}_{suffix}.jpg" for suffix in ("full", "crop")]
+        suffixes = ("full", "crop", "before", "after") if pair else ("full", "crop")
+        return [f"evidence/{case_id}_{suffix}.jpg" for suffix in suffixes]
 
     def write(self, case_id: str, event: ViolationEvent) -> list[str]:
         """Write `<id>_full.jpg` and `<id>_crop.jpg`; return their paths relative to root."""
         self.folder.mkdir(parents=True, exist_ok=True)
         params = [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality]
         out = []
-        for suffix, img in (("full", self.annotate(event)), ("crop", self.crop(event))):
+        pictures = [("full", self.annotate(event)), ("crop", self.crop(event))]
+        if event.before is not None and event.after is not None:
+            pictures += [("before", event.before), ("after", event.after)]
+        for suffix, img in pictures:
             path = self.folder / f"{case_id}_{suffix}.jpg"
             ok, buf = cv2.imencode(".jpg", img, params)
             if not ok:

@@ -167,7 +167,7 @@ class CaseManager:
             object_class=event.class_name,
             subtype=event.subtype,
             support=list(event.support),
-            evidence=self.evidence.paths(cid),
+            evidence=self.evidence.paths(cid, pair=event.before is not None),
         )
         self.deduper.remember(cid, event)
         self.emitted[case.type] += 1

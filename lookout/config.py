@@ -60,13 +60,29 @@ class PolicyConfig(_Model):
 
     type: EventType = Field(description="Event type this policy raises.")
     classes: list[str] = Field(
-        min_length=1, description="Model class names the policy watches (see the model manifest)."
+        default_factory=list,
+        description="Model class names the policy watches (see the model manifest); not "
+        "used by illegal_construction, which compares the view with a reference.",
     )
     min_confidence: float = Field(
         default=0.35, ge=0.0, le=1.0, description="Detections below this score are ignored."
     )
     dwell_s: float = Field(
-        ge=0.0, description="Seconds an object must stay stationary in the zone to be a violation."
+        default=0.0,
+        ge=0.0,
+        description="Seconds an object must stay stationary in the zone to be a violation.",
+    )
+    survey_interval_s: float = Field(
+        default=3600.0,
+        gt=0,
+        description="illegal_construction: compare the view with the reference at most this "
+        "often (and on each PTZ visit of the preset).",
+    )
+    min_visits: int = Field(
+        default=3, ge=1, description="illegal_construction: visits the change must be seen on."
+    )
+    min_span_h: float = Field(
+        default=48.0, ge=0, description="illegal_construction: hours the change must span."
     )
     stationary_radius: float = Field(
         default=0.35,
@@ -88,6 +104,12 @@ class PolicyConfig(_Model):
         description="Classes that make a case more likely when near the object (e.g. umbrella "
         "for a street vendor); they raise the case confidence.",
     )
+
+    @model_validator(mode="after")
+    def _classes_for_object_rules(self) -> PolicyConfig:
+        if self.type != "illegal_construction" and not self.classes:
+            raise ValueError(f"classes: {self.type} needs at least one class")
+        return self
 
 
 def _check_polygon(points: list[tuple[float, float]]) -> list[tuple[float, float]]:

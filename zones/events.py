@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+
+import numpy as np
 
 from streams.frame import Frame
 
@@ -28,6 +30,7 @@ class ViolationEvent:
         location: ground (lon, lat) of the anchor point, when the camera is calibrated.
         grid_unit: responsible unit of the grid cell, when grid cells are configured.
         subtype: refinement of the type, e.g. "fixed" stall or "roaming" vendor.
+        before, after: the reference and current crops of a construction change (BGR).
     """
 
     type: str
@@ -48,6 +51,8 @@ class ViolationEvent:
     location: tuple[float, float] | None = None
     grid_unit: str | None = None
     subtype: str | None = None
+    before: np.ndarray | None = field(default=None, repr=False)
+    after: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def anchor(self) -> tuple[float, float]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta, tzinfo
+from pathlib import Path
 
 import numpy as np
 import shapely
@@ -24,6 +25,7 @@ from detector.detections import Detections
 from lookout.config import CameraConfig, PolicyConfig, ZoneConfig
 from lookout.errors import ConfigError
 from streams.frame import Frame
+from zones.construction_rule import ConstructionRule
 from zones.dwell import DwellBook
 from zones.events import ViolationEvent
 from zones.vendors import TrackedObject, VendorGrouper, VendorSettings
@@ -227,19 +229,23 @@ class ZoneEngine:
         class_names: list[str],
         tz: tzinfo,
         settings: ZoneRuleSettings | None = None,
+        references: Path | None = None,
     ) -> None:
+        """`references`: folder for construction reference views (None: memory only)."""
         self.camera = camera
         self.class_names = class_names
         self.tz = tz
         settings = settings or ZoneRuleSettings()
         index = {name: i for i, name in enumerate(class_names)}
-        self.rules: list[_PolicyRule | _VendorRule] = []
+        self.rules: list[_PolicyRule | _VendorRule | ConstructionRule] = []
         for zi, zone in enumerate(camera.zones):
             for pi, policy in enumerate(zone.policies):
                 where = f"cameras[{camera.id}].zones[{zi}].policies[{pi}]"
                 ids = _class_ids(policy.classes, index, f"{where}.classes")
                 support = _class_ids(policy.support_classes, index, f"{where}.support_classes")
-                if policy.type == "street_vendor":
+                if policy.type == "illegal_construction":
+                    self.rules.append(ConstructionRule(zone, policy, references))
+                elif policy.type == "street_vendor":
                     self.rules.append(_VendorRule(zone, policy, ids, support))
                 else:
                     self.rules.append(_PolicyRule(zone, policy, ids, support, settings))

@@ -1,0 +1,88 @@
+"""illegal_construction as a zone rule, on a real frame surveyed over simulated days."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import av
+import numpy as np
+import pytest
+
+from cases.dedup import CaseDeduper
+from cases.evidence import EvidenceWriter
+from cases.manager import CaseManager
+from cases.sinks import JsonlSink
+from detector.detections import Detections
+from lookout.config import CameraConfig, CodeEntry
+from streams.frame import Frame
+from zones import simulate
+from zones.rules import ZoneEngine
+
+T0 = datetime(2026, 11, 20, 1, 0, tzinfo=UTC)
+SHED = (150.0, 380.0, 230.0, 430.0)
+LAWN = [[0, 250], [330, 300], [480, 420], [700, 500], [767, 575], [0, 575]]
+
+
+@pytest.fixture(scope="module")
+def still(assets: Path) -> np.ndarray:
+    with av.open(str(assets / "footage" / "vtest.avi")) as c:
+        return np.asarray(next(c.decode(video=0)).to_ndarray(format="bgr24"), np.uint8)
+
+
+def camera() -> CameraConfig:
+    return CameraConfig.model_validate(
+        {
+            "id": "roof",
+            "zones": [
+                {
+                    "id": "lawn-watch",
+                    "polygon": LAWN,
+                    "policies": [{"type": "illegal_construction", "survey_interval_s": 3600}],
+                }
+            ],
+        }
+    )
+
+
+def frames(still: np.ndarray, shed: bool) -> list[Frame]:
+    seq = simulate.visits(still, T0, shed=SHED if shed else None, count=9, every_h=12)
+    return [Frame("roof", i, float(i), at, float(i), img) for i, (at, img) in enumerate(seq)]
+
+
+def test_a_persistent_shed_becomes_one_case_with_a_before_after_pair(
+    still: np.ndarray, tmp_path: Path
+) -> None:
+    eng = ZoneEngine(camera(), ["person"], ZoneInfo("Asia/Shanghai"), references=tmp_path / "refs")
+    events = []
+    for f in frames(still, shed=True):
+        events += [(f.captured_at, ev) for ev in eng.update(f, Detections.empty())]
+    assert len(events) == 1
+    at, ev = events[0]
+    assert (at - T0).total_seconds() >= 72 * 3600  # K=3 visits spanning 48 h after +24 h
+    assert ev.type == "illegal_construction" and ev.zone_id == "lawn-watch"
+    assert ev.before is not None and ev.after is not None and ev.before.size > 0
+    assert (tmp_path / "refs" / "roof_default_lawn-watch.jpg").is_file()
+    # Evidence: full frame, crop, and the before/after pair.
+    manager = CaseManager(
+        {"illegal_construction": CodeEntry(code="10001", name="违法建设")},
+        CaseDeduper(cooldown_s=3600, iou=0.3),
+        EvidenceWriter(tmp_path),
+        [JsonlSink.open(tmp_path / "c.jsonl")],
+        ZoneInfo("Asia/Shanghai"),
+    )
+    case = manager.handle(ev)
+    manager.close()
+    assert case is not None and [p.split("_")[-1] for p in case.evidence] == [
+        "full.jpg",
+        "crop.jpg",
+        "before.jpg",
+        "after.jpg",
+    ]
+    assert all((tmp_path / p).is_file() for p in case.evidence)
+
+
+def test_lighting_and_camera_shifts_alone_give_no_case(still: np.ndarray) -> None:
+    eng = ZoneEngine(camera(), ["person"], ZoneInfo("Asia/Shanghai"))
+    assert not [ev for f in frames(still, shed=False) for ev in eng.update(f, Detections.empty())]

@@ -1,0 +1,111 @@
+"""`illegal_construction` as a zone rule: survey the zone against a reference view.
+
+The first settled frame of a (camera, preset) becomes the reference (saved under
+`references/` in the output folder, reused after a restart) unless one exists. After
+that, at most every `survey_interval_s` — and on each new PTZ visit of the preset — the
+current view is aligned to the reference and compared (see construction.py); a change
+present on `min_visits` visits spanning `min_span_h` hours becomes one event with a
+before/after pair. Surveying costs ~70 ms, so it runs rarely, not per frame.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from detector.detections import Detections
+from lookout.config import PolicyConfig, ZoneConfig
+from streams.frame import Frame
+from zones.construction import ConstructionSettings, ConstructionWatch
+from zones.events import ViolationEvent
+
+log = logging.getLogger(__name__)
+
+#: Share of the changed box in colour-steel blue that names the roofing as support.
+BLUE_SUPPORT = 0.3
+
+
+class ConstructionRule:
+    """One construction-watch zone of one camera (its presets each get a watch)."""
+
+    def __init__(self, zone: ZoneConfig, policy: PolicyConfig, references: Path | None) -> None:
+        self.zone = zone
+        self.policy = policy
+        self.references = references
+        self.settings = ConstructionSettings(
+            min_visits=policy.min_visits, min_span_h=policy.min_span_h
+        )
+        self._watches: dict[str | None, ConstructionWatch] = {}
+        self._last: dict[str | None, float] = {}
+
+    def _reference_path(self, frame: Frame) -> Path | None:
+        if self.references is None:
+            return None
+        name = f"{frame.camera_id}_{frame.preset or 'default'}_{self.zone.id}.jpg"
+        return self.references / name
+
+    def _watch(self, frame: Frame) -> ConstructionWatch | None:
+        watch = self._watches.get(frame.preset)
+        if watch is not None:
+            return watch
+        path = self._reference_path(frame)
+        image = cv2.imread(str(path)) if path is not None and path.is_file() else None
+        if image is None or image.shape != frame.image.shape:
+            image = frame.image
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                cv2.imwrite(str(path), image)
+            log.info("camera %s zone %s: reference view taken", frame.camera_id, self.zone.id)
+        self._watches[frame.preset] = ConstructionWatch(
+            self.settings,
+            list(self.zone.polygon),
+            np.asarray(image, np.uint8),
+            frame.captured_at,
+        )
+        self._last[frame.preset] = frame.captured_at.timestamp()
+        return None  # the reference frame itself is not a survey
+
+    def update(
+        self, frame: Frame, t: float, dets: Detections, class_names: list[str], tz: object
+    ) -> list[ViolationEvent]:
+        watch = self._watch(frame)
+        if watch is None or t - self._last.get(frame.preset, 0.0) < self.policy.survey_interval_s:
+            return []
+        self._last[frame.preset] = t
+        ev = watch.observe(frame.image, frame.captured_at)
+        if ev is None:
+            return []
+        support = ("blue_roofing",) if ev.blue_fraction >= BLUE_SUPPORT else ()
+        return [
+            ViolationEvent(
+                type="illegal_construction",
+                camera_id=frame.camera_id,
+                preset=frame.preset,
+                zone_id=self.zone.id,
+                grid_code=self.zone.grid_code,
+                track_id=0,
+                class_name="structure",
+                bbox=tuple(float(v) for v in ev.bbox),  # type: ignore[arg-type]
+                confidence=round(ev.confidence, 4),
+                first_seen=ev.first_seen,
+                confirmed_at=frame.captured_at,
+                dwell_s=round((ev.confirmed_at - ev.first_seen).total_seconds(), 1),
+                support=support,
+                polygon=tuple((float(x), float(y)) for x, y in self.zone.polygon),
+                frame=frame,
+                before=ev.before,
+                after=ev.after,
+            )
+        ]
+
+    def rebase(self, frame: Frame) -> None:
+        """After an operator rejects or closes a case: the current view is the reference."""
+        watch = self._watches.get(frame.preset)
+        if watch is not None:
+            watch.rebase(frame.image, frame.captured_at)
+            path = self._reference_path(frame)
+            if path is not None:
+                cv2.imwrite(str(path), frame.image)
