@@ -188,8 +188,12 @@ class CameraRuntime:
         analyser = CameraAnalyser(
             cam,
             ByteTracker(tracker_settings(cfg.tracker)),
-            ZoneEngine(cam, class_names, cfg.site.tz,
-                       references=cfg.path(cfg.daemon.out_dir) / "references"),
+            ZoneEngine(
+                cam,
+                class_names,
+                cfg.site.tz,
+                references=cfg.path(cfg.daemon.out_dir) / "references",
+            ),
             cases,
             snapshot=None if snap is None else _latest(snap.queue),
             locator=Locator.for_camera(cam.id, cam.calibration, grid),

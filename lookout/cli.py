@@ -88,6 +88,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="Write the scores as the new baseline (with --baseline).",
     )
 
+    ref = sub.add_parser("reference", help="Construction reference views.")
+    rsub = ref.add_subparsers(dest="reference_command", required=True, parser_class=_Parser)
+    from lookout.reference import add_arguments as reference_arguments
+
+    reference_arguments(
+        rsub.add_parser("capture", help="Take the camera's current view as the reference.")
+    )
+
     c = sub.add_parser("cases", help="Read draft cases from an outbox.")
     csub = c.add_subparsers(dest="cases_command", required=True, parser_class=_Parser)
     cl = csub.add_parser("list", help="List draft cases.")
@@ -255,6 +263,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_bench(args)
         if args.command == "eval":
             return cmd_eval(args)
+        if args.command == "reference":
+            from lookout.reference import run as run_reference
+
+            return run_reference(args)
         if args.command == "calibrate":
             from lookout.calibrate import run as run_calibrate
 

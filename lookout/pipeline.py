@@ -234,8 +234,9 @@ class ReplayPipeline:
             raise ConfigError(f"{config_source}: {exc}") from None
         detector = build_detector(cfg, config_source)
         tracker = ByteTracker(tracker_settings(cfg.tracker))
-        zones = ZoneEngine(camera, detector.class_names, cfg.site.tz,
-                           references=out_dir / "references")
+        zones = ZoneEngine(
+            camera, detector.class_names, cfg.site.tz, references=out_dir / "references"
+        )
         locator = build_locator(cfg, camera, load_app_grid(cfg, config_source), config_source)
         cases = CaseManager.from_config(cfg, out_dir)
         analyser = CameraAnalyser(camera, tracker, zones, cases, locator=locator)

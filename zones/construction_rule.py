@@ -40,6 +40,7 @@ class ConstructionRule:
         )
         self._watches: dict[str | None, ConstructionWatch] = {}
         self._last: dict[str | None, float] = {}
+        self._mtime: dict[str | None, float] = {}
 
     def _reference_path(self, frame: Frame) -> Path | None:
         if self.references is None:
@@ -49,9 +50,24 @@ class ConstructionRule:
 
     def _watch(self, frame: Frame) -> ConstructionWatch | None:
         watch = self._watches.get(frame.preset)
-        if watch is not None:
-            return watch
         path = self._reference_path(frame)
+        if watch is not None:
+            # A new reference file (`lookout reference capture`, e.g. after an operator
+            # rejected or closed a case) replaces the old reference at the next survey.
+            if path is not None and path.is_file():
+                mtime = path.stat().st_mtime
+                if mtime != self._mtime.get(frame.preset):
+                    image = cv2.imread(str(path))
+                    if image is not None and image.shape == frame.image.shape:
+                        watch.rebase(np.asarray(image, np.uint8), frame.captured_at)
+                        log.info(
+                            "camera %s zone %s: new reference from %s",
+                            frame.camera_id,
+                            self.zone.id,
+                            path,
+                        )
+                    self._mtime[frame.preset] = mtime
+            return watch
         image = cv2.imread(str(path)) if path is not None and path.is_file() else None
         if image is None or image.shape != frame.image.shape:
             image = frame.image
@@ -59,6 +75,8 @@ class ConstructionRule:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 cv2.imwrite(str(path), image)
             log.info("camera %s zone %s: reference view taken", frame.camera_id, self.zone.id)
+        if path is not None and path.is_file():
+            self._mtime[frame.preset] = path.stat().st_mtime
         self._watches[frame.preset] = ConstructionWatch(
             self.settings,
             list(self.zone.polygon),
@@ -78,7 +96,12 @@ class ConstructionRule:
         ev = watch.observe(frame.image, frame.captured_at)
         if ev is None:
             return []
-        support = ("blue_roofing",) if ev.blue_fraction >= BLUE_SUPPORT else ()
+        support = ["blue_roofing"] if ev.blue_fraction >= BLUE_SUPPORT else []
+        confidence = ev.confidence
+        seen = self._detected_classes(dets, class_names, ev.bbox)
+        if seen:  # a custom model's construction classes (e.g. scaffold) back the change
+            support += seen
+            confidence = min(1.0, confidence + 0.1)
         return [
             ViolationEvent(
                 type="illegal_construction",
@@ -89,17 +112,34 @@ class ConstructionRule:
                 track_id=0,
                 class_name="structure",
                 bbox=tuple(float(v) for v in ev.bbox),  # type: ignore[arg-type]
-                confidence=round(ev.confidence, 4),
+                confidence=round(confidence, 4),
                 first_seen=ev.first_seen,
                 confirmed_at=frame.captured_at,
                 dwell_s=round((ev.confirmed_at - ev.first_seen).total_seconds(), 1),
-                support=support,
+                support=tuple(support),
                 polygon=tuple((float(x), float(y)) for x, y in self.zone.polygon),
                 frame=frame,
                 before=ev.before,
                 after=ev.after,
             )
         ]
+
+    def _detected_classes(
+        self, dets: Detections, class_names: list[str], bbox: tuple[float, float, float, float]
+    ) -> list[str]:
+        """Policy classes (e.g. scaffold) detected over the changed area."""
+        if not self.policy.classes or len(dets) == 0:
+            return []
+        wanted = [class_names.index(c) for c in self.policy.classes if c in class_names]
+        sel = dets[np.isin(dets.class_id, wanted) & (dets.confidence >= self.policy.min_confidence)]
+        x1, y1, x2, y2 = bbox
+        over = (
+            (sel.xyxy[:, 0] < x2)
+            & (sel.xyxy[:, 2] > x1)
+            & (sel.xyxy[:, 1] < y2)
+            & (sel.xyxy[:, 3] > y1)
+        )
+        return sorted({class_names[int(c)] for c in sel.class_id[over]})
 
     def rebase(self, frame: Frame) -> None:
         """After an operator rejects or closes a case: the current view is the reference."""

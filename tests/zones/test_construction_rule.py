@@ -83,6 +83,62 @@ def test_a_persistent_shed_becomes_one_case_with_a_before_after_pair(
     assert all((tmp_path / p).is_file() for p in case.evidence)
 
 
+def test_detector_classes_back_the_change(still: np.ndarray) -> None:
+    # A custom model's "scaffold" class (here: class 1) detected over the shed.
+    cam = camera().model_copy(deep=True)
+    policy = cam.zones[0].policies[0].model_copy(update={"classes": ["scaffold"]})
+    zone = cam.zones[0].model_copy(update={"policies": [policy]})
+    cam = cam.model_copy(update={"zones": [zone]})
+    eng = ZoneEngine(cam, ["person", "scaffold"], ZoneInfo("Asia/Shanghai"))
+    scaffold = Detections.create([SHED], [0.8], [1], [7])
+    events = [ev for f in frames(still, shed=True) for ev in eng.update(f, scaffold)]
+    assert len(events) == 1 and "scaffold" in events[0].support
+
+
 def test_lighting_and_camera_shifts_alone_give_no_case(still: np.ndarray) -> None:
     eng = ZoneEngine(camera(), ["person"], ZoneInfo("Asia/Shanghai"))
     assert not [ev for f in frames(still, shed=False) for ev in eng.update(f, Detections.empty())]
+
+
+def test_reference_capture_replaces_the_reference_at_the_next_survey(
+    still: np.ndarray, tmp_path: Path, assets: Path
+) -> None:
+    import yaml
+
+    from lookout.cli import main
+
+    cfg = tmp_path / "roof.yaml"
+    cfg.write_text(
+        yaml.safe_dump(
+            {
+                "model": {
+                    "manifest": str(Path(__file__).parents[2] / "models" / "yolox_nano.yaml")
+                },
+                "daemon": {"out_dir": str(tmp_path / "out")},
+                "cameras": [
+                    {
+                        **camera().model_dump(mode="json", exclude_none=True),
+                        "source": str(assets / "footage" / "vtest.avi"),
+                    }
+                ],
+            }
+        )
+    )
+    assert main(["reference", "capture", "--config", str(cfg), "--camera", "roof"]) == 0
+    ref = tmp_path / "out" / "references" / "roof_default_lawn-watch.jpg"
+    assert ref.is_file()
+    # The shed is built, then accepted (e.g. a permit exists): an operator re-references
+    # on the current view, and the watch stops proposing it.
+    eng = ZoneEngine(
+        camera(), ["person"], ZoneInfo("Asia/Shanghai"), references=tmp_path / "out" / "references"
+    )
+    seq = frames(still, shed=True)
+    for f in seq[:3]:
+        assert eng.update(f, Detections.empty()) == []
+    import cv2
+
+    cv2.imwrite(str(ref), seq[3].image)  # what `reference capture` would take now
+    import os
+
+    os.utime(ref, (ref.stat().st_atime + 5, ref.stat().st_mtime + 5))
+    assert not [ev for f in seq[4:] for ev in eng.update(f, Detections.empty())]

@@ -1,0 +1,94 @@
+"""`lookout reference capture`: take a camera's current view as the reference of its
+construction-watch zones (at commissioning, or after an operator rejected or closed a
+construction case). A running daemon picks the new file up at its next survey."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, datetime
+from pathlib import Path
+
+import cv2
+
+from lookout.config import load_config
+from lookout.errors import ConfigError, SourceError
+from streams.file_reader import FileReader
+from streams.frame import Frame
+from streams.frame_queue import FrameQueue
+from streams.live_reader import StreamReader, is_file_source
+from streams.settings import StreamConfig
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", required=True, type=Path, help="Configuration YAML.")
+    p.add_argument("--camera", required=True, help="Camera id in the config.")
+    p.add_argument("--preset", help="PTZ preset the camera is at (default: fixed camera).")
+    p.add_argument("--source", help="Video file or stream URL (default: the camera's).")
+    p.add_argument("--out", type=Path, help="Output folder (default: daemon.out_dir).")
+    p.add_argument("--timeout", type=float, default=20.0, help="Seconds to wait for a frame.")
+
+
+def grab(source: str, camera_id: str, timeout: float, cfg_stream: StreamConfig) -> Frame:
+    """One decoded frame of a file or a live stream."""
+    if is_file_source(source):
+        reader = FileReader(
+            Path(source.removeprefix("file:")),
+            camera_id,
+            analysis_fps=1.0,
+            start_time=datetime.now(UTC),
+        )
+        frame = next(iter(reader), None)
+        if frame is None:
+            raise SourceError(f"{source}: no frame")
+        return frame
+    queue: FrameQueue[Frame] = FrameQueue(1)
+    live = StreamReader(
+        camera_id,
+        source,
+        cfg_stream,
+        analysis_fps=1.0,
+        tz=UTC,
+        queue=queue,
+    )
+    live.start()
+    try:
+        frame = queue.get(timeout)
+    finally:
+        live.stop()
+        live.join(5)
+    if frame is None:
+        raise SourceError(
+            f"camera {camera_id}: no frame within {timeout:g} s "
+            f"({live.stats.last_error or 'no answer'})"
+        )
+    return frame
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = load_config(args.config)
+    cam = cfg.camera(args.camera)
+    zones = [
+        z
+        for z in cam.zones
+        if z.preset == args.preset and any(p.type == "illegal_construction" for p in z.policies)
+    ]
+    if not zones:
+        raise ConfigError(
+            f"{args.config}: camera {cam.id} has no illegal_construction zone"
+            f" for preset {args.preset or 'default'}"
+        )
+    source = args.source or cam.source
+    if not source:
+        raise ConfigError(f"{args.config}: camera {cam.id} has no source; give --source")
+    if is_file_source(source) and not args.source:
+        source = str(cfg.path(source))
+    frame = grab(source, cam.id, args.timeout, cam.stream)
+    out = (args.out or cfg.path(cfg.daemon.out_dir)) / "references"
+    out.mkdir(parents=True, exist_ok=True)
+    for zone in zones:
+        path = out / f"{cam.id}_{args.preset or 'default'}_{zone.id}.jpg"
+        tmp = path.with_suffix(".tmp.jpg")
+        cv2.imwrite(str(tmp), frame.image)
+        tmp.replace(path)
+        print(f"reference for {cam.id} zone {zone.id}: {path}")
+    return 0
