@@ -45,8 +45,23 @@ class ZoneRuleSettings:
     place_iou: float = 0.5
 
 
-class _PolicyRule:
-    """One policy of one zone, with its object states."""
+class _ZoneRule:
+    """What every object rule of a zone holds: the zone, its policy, the prepared
+    polygon and the model class ids it watches."""
+
+    def __init__(
+        self, zone: ZoneConfig, policy: PolicyConfig, class_ids: np.ndarray, support_ids: np.ndarray
+    ) -> None:
+        self.zone = zone
+        self.policy = policy
+        self.polygon = Polygon(zone.polygon)
+        shapely.prepare(self.polygon)
+        self.class_ids = class_ids
+        self.support_ids = support_ids
+
+
+class _PolicyRule(_ZoneRule):
+    """One dwell policy of one zone (parking), with its object states."""
 
     def __init__(
         self,
@@ -56,21 +71,12 @@ class _PolicyRule:
         support_ids: np.ndarray,
         settings: ZoneRuleSettings,
     ) -> None:
-        self.zone = zone
-        self.policy = policy
-        self.polygon = Polygon(zone.polygon)
-        shapely.prepare(self.polygon)
-        self.class_ids = class_ids
-        self.support_ids = support_ids
+        super().__init__(zone, policy, class_ids, support_ids)
         self.book = DwellBook(
             forget_after_s=settings.forget_after_s,
             place_memory_s=settings.place_memory_s,
             place_iou=settings.place_iou,
         )
-
-    def allowed_at(self, frame: Frame, tz: tzinfo) -> bool:
-        local = frame.captured_at.astimezone(tz).time()
-        return any(w.contains(local) for w in self.policy.allowed)
 
     def update(
         self, frame: Frame, t: float, dets: Detections, class_names: list[str], tz: tzinfo
@@ -84,7 +90,7 @@ class _PolicyRule:
         points = watched.bottom_center()
         inside = shapely.contains_xy(self.polygon, points[:, 0], points[:, 1])
         events: list[ViolationEvent] = []
-        allowed = self.allowed_at(frame, tz) if self.policy.allowed else False
+        allowed = _allowed(self.policy, frame, tz)
         for i in range(len(watched)):
             bbox = tuple(float(v) for v in watched.xyxy[i])
             box = (bbox[0], bbox[1], bbox[2], bbox[3])
@@ -144,7 +150,7 @@ class _PolicyRule:
         return tuple(sorted({class_names[int(c)] for c in sel.class_id[near]}))
 
 
-class _VendorRule:
+class _VendorRule(_ZoneRule):
     """`street_vendor`: a stall is a group of stationary people with stall objects
     (`support_classes`, e.g. umbrella, cart) inside the zone, outside its allowed hours;
     one event per stall, fixed stalls and roaming vendors told apart (see vendors.py)."""
@@ -152,12 +158,7 @@ class _VendorRule:
     def __init__(
         self, zone: ZoneConfig, policy: PolicyConfig, class_ids: np.ndarray, support_ids: np.ndarray
     ) -> None:
-        self.zone = zone
-        self.policy = policy
-        self.polygon = Polygon(zone.polygon)
-        shapely.prepare(self.polygon)
-        self.class_ids = class_ids
-        self.support_ids = support_ids
+        super().__init__(zone, policy, class_ids, support_ids)
         self.grouper = VendorGrouper(
             VendorSettings(
                 dwell_s=policy.dwell_s,
