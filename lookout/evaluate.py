@@ -28,6 +28,7 @@ from cases.model import DraftCase
 from lookout.assets import expand_path
 from lookout.config import EventType, load_config
 from lookout.errors import ConfigError
+from lookout.eval_tracks import TracksConfig, run_tracks
 from lookout.yamlfile import load_model
 
 
@@ -64,12 +65,16 @@ class Scenario(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: str = Field(description="Scenario name.")
-    kind: Literal["video", "construction"] = Field(default="video", description="Kind.")
+    kind: Literal["video", "construction", "tracks"] = Field(default="video", description="Kind.")
     description: str = Field(default="", description="What it shows.")
-    video: str = Field(description="Footage (relative: the scenario file; ${LOOKOUT_ASSETS}).")
+    video: str = Field(
+        default="${LOOKOUT_ASSETS}/footage/vtest.avi",
+        description="Footage (relative: the scenario file; ${LOOKOUT_ASSETS}).",
+    )
     config: str | None = Field(default=None, description="Config file (video scenarios).")
     camera: str | None = Field(default=None, description="Camera id (video scenarios).")
     survey: SurveyConfig | None = Field(default=None, description="Construction scenarios.")
+    tracks: TracksConfig | None = Field(default=None, description="Synthetic-track scenes.")
     start: datetime = Field(description="Wall-clock time of the first frame.")
     tolerance_s: float = Field(default=5.0, ge=0, description="Slack after an event's end.")
     truth: list[TruthEvent] = Field(default_factory=list, description="Ground-truth events.")
@@ -115,16 +120,16 @@ def score(
     matched: dict[int, bool] = {}
     for case in sorted(cases, key=lambda c: c.confirmed_at):
         at = (case.confirmed_at - start).total_seconds()
-        hit = next(
-            (
-                i
-                for i, ev in enumerate(truth)
-                if ev.type == case.type
-                and ev.zone == case.zone_id
-                and ev.from_s <= at <= ev.to_s + tolerance_s
-            ),
-            None,
-        )
+        fits = [
+            i
+            for i, ev in enumerate(truth)
+            if ev.type == case.type
+            and ev.zone == case.zone_id
+            and ev.from_s <= at <= ev.to_s + tolerance_s
+        ]
+        # Prefer an event not matched yet, then the one that started last (most specific).
+        fits.sort(key=lambda i: (bool(matched.get(i)), -truth[i].from_s))
+        hit = fits[0] if fits else None
         s = out[case.type]
         if hit is None:
             s.fp += 1
@@ -150,7 +155,11 @@ def run_scenario(path: Path) -> dict[str, object]:
     if not video.is_file():
         raise ConfigError(f"{path}: video: file not found: {video}")
     extra: dict[str, object] = {}
-    if sc.kind == "construction":
+    if sc.kind == "tracks":
+        if sc.tracks is None:
+            raise ConfigError(f"{path}: tracks: needed for a tracks scenario")
+        cases = run_tracks(sc.name, sc.tracks, sc.start)
+    elif sc.kind == "construction":
         if sc.survey is None:
             raise ConfigError(f"{path}: survey: needed for a construction scenario")
         cases, pairs = _run_survey(sc, sc.survey, video)

@@ -70,7 +70,7 @@ def test_gate_flags_a_negative_scenario_that_starts_producing_cases() -> None:
 def test_every_scenario_holds_its_baseline(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert len(SCENARIOS) >= 5
+    assert len(SCENARIOS) >= 6
     baseline = REPO_ROOT / "scenarios" / "baseline.json"
     out = tmp_path / "eval.json"
     code = main(["eval", *map(str, SCENARIOS), "--baseline", str(baseline), "--json", str(out)])
@@ -85,4 +85,7 @@ def test_every_scenario_holds_its_baseline(
     assert (shed["cases"], row["tp"], shed["before_after_pairs"]) == (1, 1, 1)
     assert row["time_to_detect_s"] >= 48 * 3600
     assert results["construction-lighting"]["cases"] == 0
+    # One case per stall, not per person: two stalls (three vendors), a chatting group.
+    stalls = results["vendor-stalls-synthetic"]
+    assert stalls["cases"] == 2 and stalls["types"]["street_vendor"]["tp"] == 2
     assert "| scenario |" in captured.out
