@@ -195,3 +195,12 @@ def test_restart_keeps_the_port(rtsp_server: RtspServer) -> None:
 def test_missing_clip_fails_loudly(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="no such file"):
         start_rtsp_server({"/cam": tmp_path / "absent.mp4"})
+
+
+def test_unservable_file_fails_loudly(tmp_path: Path) -> None:
+    """A file that is not an MP4 with an H.264/H.265 track: exit 2 before READY, the
+    reason in the error."""
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"\x00\x00\x00\x10ftypisom\x00\x00\x02\x00" + b"\x00" * 64)
+    with pytest.raises(RuntimeError, match="no moov box"):
+        start_rtsp_server({"/cam": junk})
