@@ -207,7 +207,10 @@ class OnvifResponder:
         with self._lock:
             t = self.clock() if now is None else now
             self._advance_tour_locked(t)
-            return self._move.at(t)
+            pos, moving = self._move.at(t)
+            # As GetStatus reports it: a "move" to where the camera already is (a
+            # GotoPreset of the current preset) is no movement.
+            return pos, moving and self._move.end != self._move.start
 
     def _advance_tour_locked(self, now: float) -> None:
         tour = self._tour
