@@ -4,7 +4,7 @@ Entry fields (all strings):
 
     id    the case id: the idempotency key (uuid5, stable across restarts)
     type  illegal_parking | street_vendor | illegal_construction
-    case  the case as JSON (the DESIGN §4 record)
+    case  the case as JSON (the record of README "Case JSON")
 
 Delivery is idempotent. One atomic Lua script does
 `SET lookout:delivered:<id> 1 NX EX <dedup_ttl_s>` and only when that succeeds

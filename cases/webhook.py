@@ -6,7 +6,7 @@ Request:
     Content-Type: application/json
     Idempotency-Key: <case id>
     <extra configured headers>
-    body: the case JSON (DESIGN §4); with evidence="inline" also
+    body: the case JSON (README "Case JSON"); with evidence="inline" also
           "evidence_inline": [{"path", "content_type", "data_base64"}, ...]
 
 The receiver must treat a repeated Idempotency-Key as the same case (answer 2xx,

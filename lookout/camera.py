@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -122,6 +123,7 @@ class CameraRuntime:
         self.ptz = ptz
         self.snapshot_reader = snapshot_reader
         self.frames_analysed = 0
+        self.first_frame_at: datetime | None = None
 
     @property
     def camera_id(self) -> str:
@@ -168,11 +170,10 @@ class CameraRuntime:
                 queue=queue,
                 presets=presets,
             )
-        else:
-            assert onvif is not None  # validate() guarantees a source or onvif
+        elif onvif is not None and cam.onvif is not None:
             reader = StreamReader(
                 cam.id,
-                f"onvif://{cam.onvif.host}:{cam.onvif.port}" if cam.onvif else "",
+                f"onvif://{cam.onvif.host}:{cam.onvif.port}",
                 cam.stream,
                 analysis_fps=cam.analysis_fps,
                 tz=cfg.site.tz,
@@ -180,6 +181,8 @@ class CameraRuntime:
                 presets=presets,
                 resolver=onvif,
             )
+        else:  # validate() refuses such a config before cameras start
+            raise ConfigError(f"cameras[{cam.id}]: needs a source or an onvif section")
         if presets is not None and onvif is not None and cam.onvif is not None:
             from streams.ptz import PtzController
 
@@ -259,6 +262,8 @@ class CameraRuntime:
     def process(self, frame: Frame, detections: Detections | None) -> list[DraftCase]:
         """Analyse a frame; `None` detections (gated frame) reuse the last ones."""
         self.frames_analysed += 1
+        if self.first_frame_at is None:
+            self.first_frame_at = frame.captured_at
         return self.analyser.process(frame, detections)
 
     def snapshot(self) -> CameraSnapshot:
@@ -267,6 +272,8 @@ class CameraRuntime:
             camera_id=self.camera_id,
             state=self.reader.state.value,
             frames_received=stats.frames_received,
+            pictures_decoded=stats.pictures_decoded,
+            pictures_corrupt=self.reader.decoder_stats.corrupt_dropped,
             frames_analysed=self.frames_analysed,
             frames_dropped=self.queue.dropped,
             frames_skipped_moving=stats.frames_skipped_moving,
@@ -274,4 +281,5 @@ class CameraRuntime:
             seconds_since_last_frame=self.reader.seconds_since_last_frame(),
             preset=self.reader.presets.current() if self.reader.presets else None,
             last_error=stats.last_error,
+            first_frame_at=None if self.first_frame_at is None else self.first_frame_at.isoformat(),
         )

@@ -28,13 +28,22 @@ from detector.detections import Detections
 from detector.onnx_model import OnnxDetector
 from lookout.camera import CameraRuntime
 from lookout.config import AppConfig, load_config
-from lookout.errors import LookoutError
+from lookout.errors import ConfigError, LookoutError
 from lookout.metrics import HealthServer, Metrics
 from lookout.pipeline import build_detector, load_app_grid
 from streams.frame import Frame
 from zones.geo import GridIndex
 
 log = logging.getLogger(__name__)
+
+
+def validate_cameras(cfg: AppConfig, config_path: Path, class_names: list[str]) -> None:
+    """`CameraRuntime.validate` (cameras and zones of `cfg`), with a ConfigError naming
+    the config file; run at startup and on every reload."""
+    try:
+        CameraRuntime.validate(cfg, class_names)
+    except ConfigError as exc:
+        raise ConfigError(f"{config_path}: {exc}") from None
 
 
 class Daemon:
@@ -71,6 +80,8 @@ class Daemon:
     def from_config(cls, config_path: Path) -> Daemon:
         cfg = load_config(config_path)
         detector = build_detector(cfg, str(config_path))
+        # The checks a SIGHUP reload runs, before anything starts or is written.
+        validate_cameras(cfg, config_path, detector.class_names)
         out_dir = cfg.path(cfg.daemon.out_dir)
         grid = load_app_grid(cfg, str(config_path))
         cases = CaseManager.from_config(cfg, out_dir)
@@ -166,7 +177,7 @@ class Daemon:
         """Apply a new config file; keep the running one if it is invalid."""
         try:
             new = load_config(self.config_path)
-            CameraRuntime.validate(new, self.detector.class_names)
+            validate_cameras(new, self.config_path, self.detector.class_names)
             if new.grid != self.cfg.grid:
                 self.grid = load_app_grid(new, str(self.config_path))
         except LookoutError as exc:
@@ -216,6 +227,10 @@ class Daemon:
                     "preset": s.preset,
                     "seconds_since_last_frame": s.seconds_since_last_frame,
                     "frames_analysed": s.frames_analysed,
+                    "frames_received": s.frames_received,
+                    "pictures_decoded": s.pictures_decoded,
+                    "pictures_corrupt": s.pictures_corrupt,
+                    "first_frame_at": s.first_frame_at,
                     "last_error": s.last_error,
                 }
                 for s in snaps

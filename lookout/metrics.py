@@ -33,6 +33,8 @@ class CameraSnapshot:
     camera_id: str
     state: str
     frames_received: int
+    pictures_decoded: int
+    pictures_corrupt: int
     frames_analysed: int
     frames_dropped: int
     frames_skipped_moving: int
@@ -40,6 +42,7 @@ class CameraSnapshot:
     seconds_since_last_frame: float | None
     preset: str | None
     last_error: str | None
+    first_frame_at: str | None = None  # ISO wall time of the first analysed frame
 
 
 class CameraCollector(Collector):
@@ -56,7 +59,10 @@ class CameraCollector(Collector):
             labels=["camera", "state"],
         )
         counters = {
-            "frames_received": "Frames decoded from the source.",
+            "frames_received": "Pictures received from the source (decoded or not).",
+            "pictures_decoded": "Pictures decoded (keyframes mode decodes few).",
+            "pictures_corrupt": "Damaged pictures dropped (cut or lost data, and pictures "
+            "predicted from them, until the next clean keyframe).",
             "frames_analysed": "Frames run through the detector and rules.",
             "frames_dropped": "Frames dropped because analysis fell behind (drop-oldest).",
             "frames_skipped_moving": "Frames not analysed because the PTZ camera was moving.",

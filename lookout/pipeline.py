@@ -164,7 +164,7 @@ class CameraAnalyser:
             ] or None
             gate = MotionGate(self.motion, (frame.height, frame.width), regions)
             self._gates[frame.preset] = gate
-        return gate.update(frame.image, frame.captured_at.timestamp()).run_detector
+        return gate.update(frame.image, frame.monotonic_s).run_detector
 
     def process(self, frame: Frame, detections: Detections | None) -> list[DraftCase]:
         """Track, geofence and case one frame's detections; return the new cases.
@@ -182,7 +182,7 @@ class CameraAnalyser:
         else:
             self._last = detections
         t0 = time.perf_counter()
-        tracked = self.tracker.update(detections, frame.captured_at.timestamp())
+        tracked = self.tracker.update(detections, frame.monotonic_s)
         t1 = time.perf_counter()
         events = self.zones.update(frame, tracked)
         t2 = time.perf_counter()

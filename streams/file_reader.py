@@ -7,7 +7,6 @@ speed. Only sampled frames are converted to BGR (the costly step after decoding)
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -175,7 +174,7 @@ class FileReader:
                         index=index,
                         pts_s=t,
                         captured_at=self.start_time + timedelta(seconds=t),
-                        monotonic_s=time.monotonic(),
+                        monotonic_s=t,  # replay durations run on footage time
                         image=vf.to_ndarray(format="bgr24"),
                         preset=self.preset,
                     )

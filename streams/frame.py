@@ -19,7 +19,10 @@ class Frame:
         pts_s: stream presentation time in seconds from the start of the source.
         captured_at: wall-clock capture time, timezone-aware. For replays this is the
             configured start time plus `pts_s`, so replays are deterministic.
-        monotonic_s: `time.monotonic()` when the frame was produced by its reader.
+        monotonic_s: seconds on the source's duration axis, which never jumps: the
+            footage time (`pts_s`) in replay, `time.monotonic()` at arrival in live
+            operation. Dwell, stationarity, track expiry and motion re-checks use only
+            differences of it (docs/ARCHITECTURE.md, "Time").
         image: BGR picture, shape (H, W, 3), dtype uint8.
         preset: active PTZ preset token, or None for a fixed camera.
     """

@@ -2,13 +2,16 @@
 
 The reader owns its connection and survives outages by itself:
 
-    CONNECTING → STREAMING → (no frame for stall_timeout_s, stream ended, error)
+    CONNECTING → STREAMING → (no packet for stall_timeout_s, no whole picture for
+        keyframe_timeout_s, stream ended, error)
         → STALLED → BACKOFF (exponential delay with jitter) → CONNECTING ...
     any state → STOPPED when `stop()` is called (or a non-looping file ends).
 
-Frames go into a bounded `FrameQueue` that drops the oldest frame when the consumer
-falls behind. Nothing blocks forever: opening and reading use PyAV timeouts, waits use
-the stop event. URLs are redacted in every log line and error.
+Packets are joined into whole pictures and decoded by streams/decode.py (every
+picture, or keyframe-first in `keyframes` mode). Frames go into a bounded
+`FrameQueue` that drops the oldest frame when the consumer falls behind. Nothing
+blocks forever: opening and reading use PyAV timeouts, waits use the stop event.
+URLs are redacted in every log line and error.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
+from datetime import tzinfo
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -28,6 +31,8 @@ import av
 import av.error
 
 from streams.backoff import Backoff
+from streams.clock import SYSTEM_CLOCK, Clock
+from streams.decode import DecodeStats, FullDecoder, SparseDecoder, access_units
 from streams.file_reader import RateSampler
 from streams.frame import Frame
 from streams.frame_queue import FrameQueue
@@ -55,12 +60,16 @@ class PresetSource(Protocol):
 class ReaderStats:
     """Counters of one reader; read by metrics and /healthz."""
 
+    #: Pictures (access units) that arrived; the no-frames watchdog counts these.
     frames_received: int = 0
+    #: Whole pictures that came out of the decoder (keyframes mode decodes few).
+    pictures_decoded: int = 0
     frames_sampled: int = 0
     frames_skipped_moving: int = 0
     reconnects: int = 0
     connects: int = 0
     last_frame_monotonic: float | None = None
+    last_picture_monotonic: float | None = None
     last_error: str | None = None
     recoveries_s: list[float] = field(default_factory=list)
     #: CPU-bound stage times (seconds, summed): reading packets, decoding, to BGR.
@@ -95,10 +104,14 @@ def describe_error(exc: BaseException) -> str:
 
 
 def ffmpeg_options(cfg: StreamConfig) -> dict[str, str]:
-    """Fast-open RTSP options (DESIGN §5: ~0.15 s to open instead of ~2.8 s)."""
+    """Fast-open RTSP options: ~0.15 s to open instead of ~2.8 s with the defaults.
+
+    No `fflags=nobuffer`: it throws away the packets read while probing, which are the
+    start of the first keyframe, so the first whole picture would wait a whole GOP
+    (10 s on a long I-frame interval) — docs/ARCHITECTURE.md, "Live streams".
+    """
     return {
         "rtsp_transport": cfg.transport,
-        "fflags": "nobuffer",
         "analyzeduration": "0",
         "probesize": "32768",
     }
@@ -120,7 +133,7 @@ class StreamReader:
         resolver: Callable[[], str] | None = None,
         realtime: bool = True,
         opener: Callable[..., Any] = av.open,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock = SYSTEM_CLOCK,
         rng: Callable[[], float] = random.random,
     ) -> None:
         self.camera_id = camera_id
@@ -141,7 +154,8 @@ class StreamReader:
         self.stats = ReaderStats()
         self.is_file = resolver is None and is_file_source(source)
         self._state = ReaderState.STOPPED
-        self.state_since = clock()
+        self.state_since = clock.monotonic()
+        self.decoder_stats = DecodeStats()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -157,7 +171,7 @@ class StreamReader:
             if state is not self._state:
                 log.debug("camera %s: %s -> %s", self.camera_id, self._state.value, state.value)
                 self._state = state
-                self.state_since = self._clock()
+                self.state_since = self._clock.monotonic()
 
     def start(self) -> None:
         if self._thread is not None:
@@ -186,7 +200,7 @@ class StreamReader:
 
     def seconds_since_last_frame(self) -> float | None:
         last = self.stats.last_frame_monotonic
-        return None if last is None else self._clock() - last
+        return None if last is None else self._clock.monotonic() - last
 
     # -- the thread ----------------------------------------------------------------
     def _run(self) -> None:
@@ -201,7 +215,7 @@ class StreamReader:
                     if self._stop.is_set():
                         break
                     if self._down_since is None:
-                        self._down_since = self._clock()
+                        self._down_since = self._clock.monotonic()
                     self._set_state(ReaderState.STALLED)
                     delay = self.backoff.next_delay()
                     log.warning(
@@ -233,13 +247,14 @@ class StreamReader:
         timeout = (self.cfg.open_timeout_s, self.cfg.stall_timeout_s)
         container = self._open(path, mode="r", options=opts, timeout=timeout)
         try:
-            stream = container.streams.video[0]
+            if not container.streams.video:
+                raise StreamStalled("no video stream in the source")
+            stream = container.streams.video[0]  # audio and data streams are ignored
             if self.cfg.analysis_mode == "keyframes":
-                # Lone keyframes gain nothing from frame threading, and it holds pictures
-                # back (a frame per thread) and costs more CPU: decode them in-line.
+                # Sparse decoding runs the decoder in short bursts: frame threading
+                # would hold pictures back (one per thread) and cost more CPU.
                 stream.thread_count = 1
             else:
-                # Frame threading; slice threading can emit an RTSP keyframe twice.
                 stream.thread_type = "AUTO"
             if self.cfg.skip_loop_filter:
                 stream.codec_context.options = {"skip_loop_filter": "all"}
@@ -256,77 +271,102 @@ class StreamReader:
         finally:
             container.close()
 
-    def _frames(self, container: Any, stream: Any) -> Iterator[Frame]:
-        keyframes = self.cfg.analysis_mode == "keyframes"
-        sampler = RateSampler(self.analysis_fps)
-        every_n = self.cfg.every_n
-        t_open = self._clock()
-        first_pts: float | None = None
-        index = -1
-        last_frame_at = self._clock()
-        # The first picture waits for the next keyframe (up to a GOP) plus decoder
-        # latency, so the first frame of a session gets the open timeout on top.
+    def _units(self, container: Any, stream: Any) -> Iterator[av.Packet]:
+        """Whole pictures (access units), watched: no packet for `stall_timeout_s`
+        (plus `open_timeout_s` before the first), or packets but no whole picture for
+        `keyframe_timeout_s`, ends the session."""
+        clock = self._clock.monotonic
+        t0 = time.perf_counter()
+        started = clock()
+        last_packet = started
         limit = self.cfg.stall_timeout_s + self.cfg.open_timeout_s
-        packets = container.demux(stream)
-        while True:
-            t0 = time.perf_counter()
-            packet = next(packets, None)
-            self.stats.demux_s += time.perf_counter() - t0
-            if packet is None:
-                return
-            now = self._clock()
-            if now - last_frame_at > limit:
-                raise StreamStalled(f"no frame for {now - last_frame_at:.1f} s")
+        # Keyframes mode decodes a picture once per analysis period only.
+        allowed = self.cfg.keyframe_timeout_s + 1.0 / self.analysis_fps
+
+        def watched() -> Iterator[av.Packet]:
+            nonlocal last_packet, limit, t0
+            for packet in container.demux(stream):
+                self.stats.demux_s += time.perf_counter() - t0
+                now = clock()
+                if now - last_packet > limit:
+                    raise StreamStalled(f"no packet for {now - last_packet:.1f} s")
+                last_packet, limit = now, self.cfg.stall_timeout_s
+                yield packet
+                t0 = time.perf_counter()
+
+        for unit in access_units(watched()):
+            now = clock()
+            since = self.stats.last_picture_monotonic
+            if since is None or since < started:
+                since = started
+            if now - since > allowed + limit:
+                raise StreamStalled(f"no whole picture for {now - since:.1f} s")
+            yield unit
             if self._stop.is_set():
                 return
-            if packet.size == 0 or (keyframes and not packet.is_keyframe):
-                continue
+
+    def _frames(self, container: Any, stream: Any) -> Iterator[Frame]:
+        sparse = self.cfg.analysis_mode == "keyframes"
+        ctx = stream.codec_context
+        stats = self.decoder_stats  # kept across sessions
+        decoder: SparseDecoder | FullDecoder = (
+            SparseDecoder(ctx.decode, self.analysis_fps, stats=stats)
+            if sparse
+            else FullDecoder(ctx.decode, stats)
+        )
+        sampler = RateSampler(self.analysis_fps)
+        tb = stream.time_base
+        t_open = self._clock.monotonic()
+        first_t: float | None = None
+        index = -1
+        for unit in self._units(container, stream):
+            index += 1
+            now = self._clock.monotonic()
+            self.stats.frames_received += 1
+            self.stats.last_frame_monotonic = now
+            t = float(unit.pts * tb) if unit.pts is not None and tb else now - t_open
+            if first_t is None:
+                first_t = t
+            if self.is_file and self.realtime:
+                self._pace(t_open + t - first_t)
             t0 = time.perf_counter()
-            try:
-                decoded = packet.decode()
-            except av.error.InvalidDataError:
-                continue
-            finally:
-                self.stats.decode_s += time.perf_counter() - t0
-            for vf in decoded:
-                index += 1
-                now = self._clock()
-                last_frame_at = now
-                limit = self.cfg.stall_timeout_s
-                self._on_frame(now)
-                t = float(vf.time) if vf.time is not None else now - t_open
-                if first_pts is None:
-                    first_pts = t
-                t -= first_pts
-                if self.is_file and self.realtime:
-                    self._pace(t_open + t)
-                if self.cfg.analysis_mode == "every_nth":
-                    if index % every_n:
+            if isinstance(decoder, SparseDecoder):
+                picked = decoder.push(unit, t)
+                pictures = [] if picked is None else [picked]
+            else:
+                pictures = decoder.push(unit, t)
+            self.stats.decode_s += time.perf_counter() - t0
+            for vf in pictures:
+                self._on_picture(self._clock.monotonic())
+                pt = float(vf.time) if vf.time is not None else t
+                if not sparse:
+                    if self.cfg.analysis_mode == "every_nth":
+                        if index % self.cfg.every_n:
+                            continue
+                    elif not sampler.take(pt):
                         continue
-                elif not keyframes and not sampler.take(t):
-                    continue
                 preset = None
                 if self.presets is not None:
                     preset = self.presets.current()
                     if preset is None:
                         self.stats.frames_skipped_moving += 1
                         continue
-                t0 = time.perf_counter()
+                t1 = time.perf_counter()
                 image = vf.to_ndarray(format="bgr24")
-                self.stats.convert_s += time.perf_counter() - t0
+                self.stats.convert_s += time.perf_counter() - t1
                 yield Frame(
                     camera_id=self.camera_id,
                     index=index,
-                    pts_s=t,
-                    captured_at=datetime.now(self.tz),
-                    monotonic_s=self._clock(),
+                    pts_s=pt - first_t,
+                    captured_at=self._clock.now(self.tz),
+                    monotonic_s=self._clock.monotonic(),
                     image=image,
                     preset=preset,
                 )
 
-    def _on_frame(self, now: float) -> None:
-        self.stats.frames_received += 1
-        self.stats.last_frame_monotonic = now
+    def _on_picture(self, now: float) -> None:
+        self.stats.pictures_decoded += 1
+        self.stats.last_picture_monotonic = now
         if self._state is not ReaderState.STREAMING:
             self._set_state(ReaderState.STREAMING)
             if self._down_since is not None:
@@ -339,7 +379,7 @@ class StreamReader:
             self.stats.last_error = None
 
     def _pace(self, due: float) -> None:
-        delay = due - self._clock()
+        delay = due - self._clock.monotonic()
         if delay > 0:
             self._stop.wait(delay)
 

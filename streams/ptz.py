@@ -1,8 +1,9 @@
 """PTZ presets: which preset a tower camera is settled at, and the thread that knows it.
 
-Nothing is analysed while the camera moves (DESIGN §3), so frames carry the preset
-token from `PresetState.current()`, which is None while the camera moves, while its
-position matches no preset, and for `settle_s` after it arrives.
+Nothing is analysed while the camera moves (docs/ARCHITECTURE.md, "A frame's
+journey"), so frames carry the preset token from `PresetState.current()`, which is
+None while the camera moves, while its position matches no preset, and for
+`settle_s` after it arrives.
 
 `PtzController` keeps a `PresetState` up to date, in one of two modes (`PtzConfig.mode`):
 

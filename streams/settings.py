@@ -38,13 +38,25 @@ class StreamConfig(_Model):
     transport: Literal["tcp", "udp"] = Field(default="tcp", description="RTSP transport.")
     analysis_mode: Literal["rate", "every_nth", "keyframes"] = Field(
         default="rate",
-        description="rate: about `analysis_fps` frames/s; every_nth: one frame in `every_n`; "
-        "keyframes: decode keyframe packets only (cheapest, ~1 frame per GOP).",
+        description="rate: decode every picture, analyse about `analysis_fps` frames/s; "
+        "every_nth: one picture in `every_n`; keyframes: about `analysis_fps` frames/s, "
+        "decoding keyframes when they come often enough and decoding forward from the "
+        "last keyframe only when a picture is due (cheapest; the rate holds on long "
+        "I-frame intervals).",
     )
     every_n: int = Field(default=25, ge=1, description="For every_nth: analyse one frame in N.")
     open_timeout_s: float = Field(default=5.0, gt=0, description="Time allowed to connect.")
     stall_timeout_s: float = Field(
-        default=5.0, gt=0, description="No frame for this long: the stream is stalled, reconnect."
+        default=5.0,
+        gt=0,
+        description="No packet for this long: the stream is stalled, reconnect.",
+    )
+    keyframe_timeout_s: float = Field(
+        default=12.0,
+        gt=0,
+        description="Packets arrive but no whole picture is decoded for this long (plus "
+        "`stall_timeout_s`): reconnect. Above the longest I-frame interval the cameras "
+        "use (up to 10 s in static scenes).",
     )
     queue_size: int = Field(
         default=4, ge=1, le=1000, description="Frames buffered; the oldest is dropped when full."

@@ -89,10 +89,13 @@ class ConstructionRule:
     def update(
         self, frame: Frame, t: float, dets: Detections, class_names: list[str], tz: object
     ) -> list[ViolationEvent]:
+        # Surveys and persistence span days and restarts: they run on the wall clock
+        # (docs/ARCHITECTURE.md, Time), not on the engine's monotonic `t`.
+        now = frame.captured_at.timestamp()
         watch = self._watch(frame)
-        if watch is None or t - self._last.get(frame.preset, 0.0) < self.policy.survey_interval_s:
+        if watch is None or now - self._last.get(frame.preset, 0.0) < self.policy.survey_interval_s:
             return []
-        self._last[frame.preset] = t
+        self._last[frame.preset] = now
         ev = watch.observe(frame.image, frame.captured_at)
         if ev is None:
             return []

@@ -28,9 +28,9 @@ def box_iou(a: tuple[float, float, float, float], b: tuple[float, float, float, 
 class ObjectState:
     """What a policy remembers about one tracked object.
 
-    Times are footage/wall seconds on one monotonic axis (the frame's `pts_s` for a
-    replay, capture time for live cameras), so dwell is measured in real seconds
-    whatever the analysis rate.
+    Times are seconds on the frame's monotonic axis (`Frame.monotonic_s`: footage
+    time in replay, the monotonic clock live), so dwell is measured in real seconds
+    whatever the analysis rate, and a wall-clock jump does not change it.
     """
 
     track_id: int

@@ -163,6 +163,9 @@ class _VendorRule(_ZoneRule):
             VendorSettings(
                 dwell_s=policy.dwell_s,
                 require_stall_objects=policy.require_stall_objects,
+                # The grouper drops stall objects outside `stall_classes` (default
+                # umbrella only): give it the policy's own stall classes.
+                stall_classes=tuple(policy.support_classes),
                 stationary_radius=policy.stationary_radius,
             )
         )
@@ -176,12 +179,13 @@ class _VendorRule(_ZoneRule):
         people_mask = ok & inside & np.isin(dets.class_id, self.class_ids)
         stall_mask = ok & np.isin(dets.class_id, self.support_ids)
 
-        def objects(mask: np.ndarray, kind: str) -> list[TrackedObject]:
+        def objects(mask: np.ndarray, kind: str | None) -> list[TrackedObject]:
+            """Tracked objects of `mask`, named `kind`, or their own class when None."""
             sel = dets[mask]
             return [
                 TrackedObject(
                     int(sel.tracker_id[i]),
-                    kind,
+                    kind if kind is not None else class_names[int(sel.class_id[i])],
                     tuple(float(v) for v in sel.xyxy[i]),  # type: ignore[arg-type]
                     float(sel.confidence[i]),
                 )
@@ -189,9 +193,8 @@ class _VendorRule(_ZoneRule):
             ]
 
         allowed = _allowed(self.policy, frame, tz)
-        stall_name = self.policy.support_classes[0] if self.policy.support_classes else "stall"
         found = self.grouper.update(
-            t, objects(people_mask, "person"), objects(stall_mask, stall_name), allowed
+            t, objects(people_mask, "person"), objects(stall_mask, None), allowed
         )
         return [
             ViolationEvent(
@@ -207,7 +210,7 @@ class _VendorRule(_ZoneRule):
                 first_seen=frame.captured_at - timedelta(seconds=ev.dwell_s),
                 confirmed_at=frame.captured_at,
                 dwell_s=round(ev.dwell_s, 3),
-                support=tuple(sorted({class_names[int(c)] for c in dets[stall_mask].class_id})),
+                support=ev.stall_classes,  # this stall's objects, not every one in view
                 polygon=tuple((float(x), float(y)) for x, y in self.zone.polygon),
                 frame=frame,
                 subtype=ev.kind,
@@ -253,8 +256,9 @@ class ZoneEngine:
 
     def update(self, frame: Frame, dets: Detections) -> list[ViolationEvent]:
         """Run every rule whose zone belongs to the frame's preset; return new events."""
-        # One time axis for replay (start + footage time) and live (wall clock).
-        t = frame.captured_at.timestamp()
+        # Durations run on the frame's monotonic axis: footage time in replay, the
+        # monotonic clock live; never wall-clock differences (docs/ARCHITECTURE.md, Time).
+        t = frame.monotonic_s
         events: list[ViolationEvent] = []
         for rule in self.rules:
             if rule.zone.preset is not None and rule.zone.preset != frame.preset:

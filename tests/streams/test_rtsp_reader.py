@@ -33,10 +33,6 @@ FAST = StreamConfig(
 DOWN = (ReaderState.STALLED, ReaderState.BACKOFF, ReaderState.CONNECTING)
 
 
-def more_frames(r: StreamReader, than: int) -> Callable[[], bool]:
-    return lambda: r.stats.frames_received > than
-
-
 def reader(url: str, cfg: StreamConfig = FAST, fps: float = 100.0) -> StreamReader:
     q: FrameQueue[Frame] = FrameQueue(cfg.queue_size)
     return StreamReader("cam1", url, cfg, analysis_fps=fps, tz=TZ, queue=q)
@@ -98,9 +94,10 @@ def test_frames_over_rtsp_match_the_source_clip(h264_clip_3s: Path) -> None:
     assert r.state is ReaderState.STOPPED
 
 
-def test_keyframes_mode_reads_one_frame_per_gop(rtsp_server: RtspServer) -> None:
+def test_keyframes_mode_reads_one_keyframe_per_gop(rtsp_server: RtspServer) -> None:
+    # 1 s GOP at 1 analysed frame/s: only keyframes are decoded, one per GOP.
     cfg = StreamConfig(**{**FAST.model_dump(), "analysis_mode": "keyframes"})
-    r = reader(rtsp_server.url("/cam"), cfg)
+    r = reader(rtsp_server.url("/cam"), cfg, fps=1.0)
     r.start()
     try:
         frames = drain(r, 4, timeout=10)
@@ -109,6 +106,9 @@ def test_keyframes_mode_reads_one_frame_per_gop(rtsp_server: RtspServer) -> None
         r.join(5)
     gaps = [b.pts_s - a.pts_s for a, b in itertools.pairwise(frames)]
     assert len(frames) == 4 and all(abs(g - 1.0) < 0.05 for g in gaps), gaps  # 1 s GOP
+    assert all(f.index % 10 == frames[0].index % 10 for f in frames)
+    # The decoder ran on keyframes only (the first, cut short at the join, is dropped).
+    assert r.decoder_stats.decoded <= len(frames) + 2, r.decoder_stats
 
 
 def _rss_kib() -> int:
@@ -119,14 +119,26 @@ def _rss_kib() -> int:
     return 0
 
 
+@pytest.mark.slow
+@pytest.mark.timing
 def test_outage_cycles_recover_without_leaks(
     h264_clip: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     cycles = 20
     server = start_rtsp_server({"/cam": h264_clip})
-    r = reader(server.url("/cam"), fps=5.0)
+    # Timeouts as in the field (5 s to open, 2 s without a packet), a short backoff
+    # cap: on a loaded 2-core machine the server's new pipeline can take seconds to
+    # preroll, and a 2 s open timeout then gave up on every attempt.
+    cfg = StreamConfig(
+        open_timeout_s=5.0,
+        stall_timeout_s=2.0,
+        queue_size=1000,
+        backoff=BackoffConfig(initial_s=0.1, max_s=0.5, jitter=0.2),
+    )
+    r = reader(server.url("/cam"), cfg, fps=5.0)
     r.start()
     recoveries: list[float] = []
+    crashes: list[list[str]] = []
     try:
         assert wait_for(lambda: r.stats.frames_received > 5, 10)
         threads0, rss0 = threading.active_count(), _rss_kib()
@@ -140,8 +152,25 @@ def test_outage_cycles_recover_without_leaks(
             ), r.state
             server.restart()
             t0 = time.monotonic()
-            before = r.stats.frames_received
-            assert wait_for(more_frames(r, before), 10), r.stats
+            before = r.stats.pictures_decoded
+
+            def back(b: int = before) -> bool:
+                return r.stats.pictures_decoded > b
+
+            wait_for(lambda: back() or not server.running, 15)
+            if not server.running and r.stats.pictures_decoded == before:
+                # Debian's gst-rtsp-server can abort on a PLAY that races its own
+                # preroll on a loaded machine (g_assert in gst_rtsp_media_get_rates):
+                # the test server died, not the reader. Start it again and measure
+                # the reader's recovery from then.
+                crashes.append(server.log_text().splitlines()[-1:])
+                server.restart()
+                t0 = time.monotonic()
+            assert wait_for(back, 15), (
+                r.stats,
+                r.state,
+                server.log_text()[-2000:],
+            )
             recoveries.append(time.monotonic() - t0)
             r.queue.clear()
         threads1, rss1 = threading.active_count(), _rss_kib()
@@ -152,11 +181,15 @@ def test_outage_cycles_recover_without_leaks(
     assert threads1 <= threads0, (threads0, threads1)
     assert rss1 - rss0 < 50_000, f"RSS grew {rss1 - rss0} KiB over {cycles} outages"
     assert r.stats.reconnects >= cycles
+    # Back within the backoff cap (+ jitter) plus one GOP (1 s) plus opening: the
+    # typical cycle; single cycles may take longer on a loaded machine.
+    assert statistics.median(recoveries) < 0.5 * 1.2 + 1.0 + 1.0, recoveries
+    assert len(crashes) <= 2, crashes  # the server itself must be mostly stable
     with capsys.disabled():
         print(
             f"\n[outage] {cycles} cycles: recovery median {statistics.median(recoveries):.2f} s,"
             f" max {max(recoveries):.2f} s; threads {threads0}->{threads1};"
-            f" RSS {rss0}->{rss1} KiB"
+            f" RSS {rss0}->{rss1} KiB; test-server crashes {len(crashes)}"
         )
 
 

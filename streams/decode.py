@@ -1,0 +1,204 @@
+"""From packets to whole pictures: access units, corrupt pictures, keyframe-first decoding.
+
+Three things real cameras do that a naive `packet.decode()` loop gets wrong
+(docs/ARCHITECTURE.md, "Live streams"):
+
+- **Several slices per picture.** Over RTSP, FFmpeg can hand one picture over as
+  several packets with the same timestamp (one per slice group). Decoding each as a
+  picture yields 2–4 partial pictures per keyframe. `access_units` joins consecutive
+  packets of one timestamp into one packet before anything is decoded.
+- **Pictures that are not whole.** A client that joins mid-picture, or a lost RTP
+  packet, gives a picture the decoder had to conceal (`VideoFrame.is_corrupt`), and
+  every picture predicted from it is damaged too. Both decoders drop such pictures
+  until the next clean keyframe, and count them.
+- **Long and irregular I-frame intervals.** Cameras stretch the GOP up to 10 s in
+  static scenes. `SparseDecoder` (the `keyframes` analysis mode) decodes a keyframe
+  when one is due and otherwise keeps the GOP's packets since the last decode, and
+  decodes forward through them only when an analysed picture is due. On a short GOP
+  that is keyframes only; on a long one the analysis rate still holds.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+import av
+
+log = logging.getLogger(__name__)
+
+#: Packets kept while waiting for the next due picture; beyond this they are decoded
+#: at once (pictures discarded), so memory stays bounded whatever the GOP length.
+MAX_PENDING_BYTES = 32 * 1024 * 1024
+#: A joined access unit larger than this is passed on as it is (a broken stream).
+MAX_UNIT_BYTES = 16 * 1024 * 1024
+
+
+def _join(parts: list[av.Packet]) -> av.Packet:
+    first = parts[0]
+    if len(parts) == 1:
+        return first
+    joined = av.Packet(b"".join(bytes(p) for p in parts))
+    joined.pts = first.pts
+    joined.dts = first.dts
+    joined.time_base = first.time_base
+    joined.is_keyframe = any(p.is_keyframe for p in parts)
+    return joined
+
+
+def access_units(packets: Iterable[av.Packet]) -> Iterator[av.Packet]:
+    """Join consecutive packets that share a timestamp into one packet per picture.
+
+    A unit is passed on when the next picture's first packet arrives (one picture of
+    latency) or at the end. Empty packets (demuxer flushes) are skipped; packets
+    without a timestamp are units of their own.
+    """
+    pending: list[av.Packet] = []
+    size = 0
+    for packet in packets:
+        if packet.size == 0:
+            continue
+        if (
+            pending
+            and packet.pts is not None
+            and packet.pts == pending[0].pts
+            and packet.dts == pending[0].dts
+            and size + packet.size <= MAX_UNIT_BYTES
+        ):
+            pending.append(packet)
+            size += packet.size
+            continue
+        if pending:
+            yield _join(pending)
+        pending = [packet]
+        size = packet.size
+    if pending:
+        yield _join(pending)
+
+
+@dataclass(slots=True)
+class DecodeStats:
+    """Counters of one session's decoding."""
+
+    units: int = 0  # pictures received (access units)
+    decoded: int = 0  # pictures the decoder produced
+    corrupt_dropped: int = 0  # concealed pictures and those predicted from them
+    errors: int = 0  # packets the decoder refused
+
+
+Decode = Callable[[av.Packet], list[av.VideoFrame]]
+
+
+class _Base:
+    def __init__(self, decode: Decode, stats: DecodeStats | None = None) -> None:
+        """`stats`: counters to add to (a reader keeps one across its sessions)."""
+        self._decode = decode
+        self.stats = stats if stats is not None else DecodeStats()
+        #: False from a corrupt keyframe (or the start) until the next clean keyframe.
+        self.clean = False
+
+    def _run(self, packet: av.Packet) -> list[av.VideoFrame]:
+        try:
+            pictures = self._decode(packet)
+        except av.error.InvalidDataError:
+            self.stats.errors += 1
+            return []
+        out = []
+        for vf in pictures:
+            self.stats.decoded += 1
+            if vf.key_frame:
+                self.clean = not vf.is_corrupt
+            if vf.is_corrupt or not self.clean:
+                self.stats.corrupt_dropped += 1
+                continue
+            out.append(vf)
+        return out
+
+
+class FullDecoder(_Base):
+    """Decodes every picture (`rate` and `every_nth` modes); drops damaged ones."""
+
+    def push(self, unit: av.Packet, t: float) -> list[av.VideoFrame]:
+        self.stats.units += 1
+        return self._run(unit)
+
+
+class SparseDecoder(_Base):
+    """`keyframes` mode: decode as little as the analysis rate allows.
+
+    `push` takes every access unit with its time `t` (seconds on the stream's axis)
+    and returns the picture to analyse, or None. A picture is due every `1/fps` s on
+    a fixed grid; a keyframe up to a quarter period early counts as due, so a GOP of
+    about the period costs one keyframe decode per analysed picture. Units that are
+    not due wait (bounded) until one is; then the decoder runs forward through them
+    and the last picture is returned.
+    """
+
+    def __init__(
+        self,
+        decode: Decode,
+        fps: float,
+        *,
+        stats: DecodeStats | None = None,
+        max_pending_bytes: int = MAX_PENDING_BYTES,
+    ) -> None:
+        super().__init__(decode, stats)
+        if fps <= 0:
+            raise ValueError("analysis rate must be positive")
+        self.period = 1.0 / fps
+        self.max_pending_bytes = max_pending_bytes
+        self._pending: list[av.Packet] = []
+        self._pending_bytes = 0
+        self._next: float | None = None
+        self._last_t: float | None = None
+        self._owed = False  # a due picture is still inside the decoder (reordering)
+
+    def _due(self, t: float, key: bool) -> bool:
+        if self._next is None:
+            return True
+        early = (0.25 if key else 0.01) * self.period
+        return t + early >= self._next
+
+    def _advance(self, t: float) -> None:
+        if self._next is None or t >= self._next:
+            nxt = t + self.period if self._next is None else self._next
+            while nxt <= t + 0.01 * self.period:
+                nxt += self.period
+            self._next = nxt
+        else:  # an early keyframe takes the coming slot
+            self._next += self.period
+
+    def push(self, unit: av.Packet, t: float) -> av.VideoFrame | None:
+        self.stats.units += 1
+        if self._last_t is not None and t < self._last_t - 1.0:
+            self._next = None  # the stream's clock went back: start a new grid
+        self._last_t = t
+        key = bool(unit.is_keyframe)
+        if key:
+            self._pending.clear()  # a keyframe needs nothing before it
+            self._pending_bytes = 0
+        elif not self._pending and not self.clean and not self._owed:
+            # Nothing decodable before the first (clean) keyframe.
+            self.stats.corrupt_dropped += 1
+            return None
+        self._pending.append(unit)
+        self._pending_bytes += unit.size
+        due = self._owed or self._due(t, key)
+        if not due:
+            if self._pending_bytes > self.max_pending_bytes:
+                self._flush()
+            return None
+        self._advance(t)
+        pictures = self._flush()
+        # Nothing came out of a clean stream: the decoder holds it back (reordering),
+        # so the next unit is decoded at once. After a corrupt keyframe: wait for a key.
+        self._owed = not pictures and self.clean
+        return pictures[-1] if pictures else None
+
+    def _flush(self) -> list[av.VideoFrame]:
+        units, self._pending, self._pending_bytes = self._pending, [], 0
+        out: list[av.VideoFrame] = []
+        for unit in units:
+            out = self._run(unit) or out
+        return out

@@ -1,0 +1,75 @@
+"""One time model (docs/ARCHITECTURE.md, "Time"): durations from the monotonic axis,
+case timestamps from the wall clock — a jumping wall clock never changes a dwell."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from lookout.config import CameraConfig
+from tests.helpers import dets, frame
+from zones.rules import ZoneEngine
+
+PARKING = {"type": "illegal_parking", "classes": ["car"], "dwell_s": 10, "min_confidence": 0.3}
+CAR = (40, 40, 60, 60, 0.8, 1, 7)
+
+
+def engine() -> ZoneEngine:
+    cam = CameraConfig.model_validate(
+        {
+            "id": "cam",
+            "zones": [
+                {
+                    "id": "z1",
+                    "polygon": [[0, 0], [100, 0], [100, 100], [0, 100]],
+                    "inertia_frames": 2,
+                    "policies": [PARKING],
+                }
+            ],
+        }
+    )
+    return ZoneEngine(cam, ["person", "car", "umbrella"], ZoneInfo("Asia/Shanghai"))
+
+
+def run_with_wall_jump(jump: timedelta, at: float) -> list:
+    """A car parked from t=0; at `at` seconds the wall clock jumps by `jump`."""
+    eng = engine()
+    events = []
+    for i in range(61):
+        t = i * 0.5
+        f = frame(t)
+        if t >= at:
+            f = replace(f, captured_at=f.captured_at + jump)
+        events.extend(eng.update(f, dets(CAR)))
+    return events
+
+
+def test_wall_clock_jumping_forward_does_not_confirm_early() -> None:
+    # An NTP step of +1 h after 3 s: wall-clock differences would say "parked 1 h".
+    events = run_with_wall_jump(timedelta(hours=1), at=3.0)
+    assert len(events) == 1
+    ev = events[0]
+    assert 10.0 <= ev.dwell_s < 10.6
+    # The case is stamped with the (new) wall clock; first_seen = confirmed - dwell.
+    assert ev.confirmed_at == frame(ev.frame.monotonic_s).captured_at + timedelta(hours=1)
+    assert (ev.confirmed_at - ev.first_seen).total_seconds() == ev.dwell_s
+
+
+def test_wall_clock_jumping_back_does_not_delay_or_lose_the_case() -> None:
+    events = run_with_wall_jump(timedelta(hours=-2), at=4.0)
+    assert len(events) == 1 and 10.0 <= events[0].dwell_s < 10.6
+
+
+def test_monotonic_gap_counts_as_time_passed() -> None:
+    # Frames 0-2 s, then a 9 s gap (a long I-frame interval, a dropped feed): dwell
+    # comes from the monotonic axis across the gap.
+    eng = engine()
+    times = [0.0, 0.5, 1.0, 1.5, 2.0, 11.0, 11.5, 12.0]
+    events = []
+    for t in times:
+        events.extend(eng.update(frame(t), dets(CAR)))
+    assert len(events) == 1 and events[0].frame.monotonic_s == 11.0
+    assert np.isclose(events[0].dwell_s, 11.0)
