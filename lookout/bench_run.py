@@ -48,7 +48,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--scale-deblock",
         action="store_true",
-        help="Keep H.264 deblocking in the scale search (default: skipped, ~15% less decode).",
+        help="Keep H.264 deblocking in the scale search (default: skipped, ~15%% less decode).",
     )
     p.add_argument("--no-sweep", action="store_true", help="Only the headline and scale.")
     p.add_argument(

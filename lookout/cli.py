@@ -16,6 +16,7 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from lookout.config import EVENT_TYPES, load_config
 from lookout.errors import LookoutError, SourceError
@@ -31,6 +32,45 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"lookout: error: {message} (see --help)\n")
 
 
+VERBOSE_HELP = "More log output (-v info, -vv debug); also after the subcommand."
+
+
+def _verbosity() -> argparse.ArgumentParser:
+    """Parent parser of every subcommand: -v/--verbose after the subcommand too. SUPPRESS
+    keeps a subcommand from resetting the count given before it."""
+    v = argparse.ArgumentParser(add_help=False)
+    v.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS, help=VERBOSE_HELP)
+    return v
+
+
+if TYPE_CHECKING:
+    _SubParsersAction = argparse._SubParsersAction[argparse.ArgumentParser]
+else:
+    _SubParsersAction = argparse._SubParsersAction
+
+
+class _Subcommands(_SubParsersAction):
+    """Subcommands that all take -v/--verbose, its counts adding up across levels
+    (`lookout -v cases -v list -v` is 3). argparse parses a subcommand into a fresh
+    namespace and copies it over the parent's, which would replace the count."""
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        kwargs.setdefault("parents", [_verbosity()])
+        return super().add_parser(name, **kwargs)
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        before = getattr(namespace, "verbose", 0)
+        namespace.verbose = 0  # stays 0 unless the subcommand's own -v sets it
+        super().__call__(parser, namespace, values, option_string)
+        namespace.verbose += before
+
+
 def _iso(value: str) -> datetime:
     try:
         return datetime.fromisoformat(value)
@@ -40,8 +80,8 @@ def _iso(value: str) -> datetime:
 
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="lookout", description="Rooftop camera analytics → draft cases.")
-    p.add_argument("-v", "--verbose", action="count", default=0, help="More log output.")
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    p.add_argument("-v", "--verbose", action="count", default=0, help=VERBOSE_HELP)
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser, action=_Subcommands)
 
     r = sub.add_parser("replay", help="Analyse a recorded video file.")
     r.add_argument("video", type=Path, help="Video file (anything FFmpeg reads).")
@@ -89,7 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     ref = sub.add_parser("reference", help="Construction reference views.")
-    rsub = ref.add_subparsers(dest="reference_command", required=True, parser_class=_Parser)
+    rsub = ref.add_subparsers(
+        dest="reference_command", required=True, parser_class=_Parser, action=_Subcommands
+    )
     from lookout.reference import add_arguments as reference_arguments
 
     reference_arguments(
@@ -97,7 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     c = sub.add_parser("cases", help="Read draft cases from an outbox.")
-    csub = c.add_subparsers(dest="cases_command", required=True, parser_class=_Parser)
+    csub = c.add_subparsers(
+        dest="cases_command", required=True, parser_class=_Parser, action=_Subcommands
+    )
     cl = csub.add_parser("list", help="List draft cases.")
     cl.add_argument("--out", type=Path, default=Path("out"), help="Output folder of a replay.")
     cl.add_argument("--db", type=Path, help="SQLite outbox file (default: OUT/cases.db).")

@@ -1,4 +1,4 @@
-"""The CLI's bad-input contract (DESIGN.md §4): one line on stderr, exit 2, no traceback.
+"""The CLI's bad-input contract: one line on stderr, exit 2, no traceback.
 
 Most cases call `lookout.cli.main()` in-process (fast); a few run the installed
 `lookout` console script to prove the real entry point prints no traceback either.
@@ -7,16 +7,18 @@ Every failing case passes `--out` and checks that nothing was written there.
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from lookout.assets import REPO_ROOT
-from lookout.cli import main
+from lookout.cli import build_parser, main
 
 MANIFEST = REPO_ROOT / "models" / "yolox_nano.yaml"
 POLYGON = "[[0, 0], [100, 0], [100, 100], [0, 100]]"
@@ -327,3 +329,152 @@ def test_minimal_config_replays(
     assert "Traceback" not in err
     assert (out / "cases.jsonl").is_file()
     assert "frames analysed:" in stdout
+
+
+# -- `lookout run`: startup validates the config like a SIGHUP reload ---------------------
+
+
+def _daemon_config(tmp_path: Path, camera: str) -> str:
+    return (
+        "site: {timezone: Asia/Shanghai}\n"
+        f"model: {{manifest: {MANIFEST}}}\n"
+        f"daemon: {{out_dir: {tmp_path / 'out'}, http: {{enabled: false}}}}\n"
+        "cameras:\n" + camera
+    )
+
+
+BAD_DAEMON_CAMERAS: list[tuple[str, str, tuple[str, ...]]] = [
+    # (case id, camera entry, strings the error line must contain besides the file name)
+    ("no_source_no_onvif", CAMERA, ("cameras[cam1]", "source", "onvif")),
+    (
+        "unknown_class",
+        CAMERA.replace(
+            "  - id: cam1\n", "  - id: cam1\n    source: rtsp://127.0.0.1:1/x\n"
+        ).replace("classes: [car]", "classes: [spaceship]"),
+        ("cameras[cam1].zones[0].policies[0].classes", "spaceship"),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("camera", "needles"),
+    [pytest.param(camera, needles, id=case) for case, camera, needles in BAD_DAEMON_CAMERAS],
+)
+def test_run_bad_config_fails_before_starting(
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+    request: pytest.FixtureRequest,
+    camera: str,
+    needles: tuple[str, ...],
+) -> None:
+    name = f"{request.node.callspec.id}.yaml"
+    config = write_config(tmp_path, name, _daemon_config(tmp_path, camera))
+    code, stdout, err = run_main(["run", "--config", str(config)], capfd)
+    assert_one_line_error(code, err, name, *needles)
+    assert stdout == ""
+    assert not (tmp_path / "out").exists()  # nothing started, nothing written
+
+
+@pytest.mark.parametrize(
+    ("camera", "needles"),
+    [
+        pytest.param(CAMERA, ("cameras[cam1]", "source", "onvif"), id="no_source_no_onvif"),
+        # Before startup validated, this daemon ran, retrying the missing file forever
+        # (run_script's timeout ends such a regression).
+        pytest.param(
+            CAMERA.replace("  - id: cam1\n", "  - id: cam1\n    source: missing.mp4\n"),
+            ("cameras[cam1].source", "missing.mp4", "not found"),
+            id="source_file_missing",
+        ),
+    ],
+)
+def test_script_run_bad_camera(tmp_path: Path, camera: str, needles: tuple[str, ...]) -> None:
+    config = write_config(tmp_path, "bad.yaml", _daemon_config(tmp_path, camera))
+    proc = run_script(["run", "--config", str(config)], tmp_path)
+    assert_one_line_error(proc.returncode, proc.stderr, "bad.yaml", *needles)
+    assert proc.stdout == ""
+    assert not (tmp_path / "out").exists()
+
+
+def test_camera_runtime_without_source_or_onvif_is_a_config_error(tmp_path: Path) -> None:
+    """`CameraRuntime.create` itself refuses such a camera with a ConfigError (not an
+    assert, which `python -O` strips)."""
+    import threading
+
+    from lookout.camera import CameraRuntime
+    from lookout.config import load_config
+    from lookout.errors import ConfigError
+
+    cfg = load_config(write_config(tmp_path, "c.yaml", _daemon_config(tmp_path, CAMERA)))
+    cases: Any = None  # never reached: the camera is refused first
+    with pytest.raises(ConfigError, match=r"cameras\[cam1\].*source.*onvif"):
+        CameraRuntime.create(cfg, "cam1", ["person", "car"], cases, threading.Event())
+
+
+# -- --help of every subcommand ---------------------------------------------------------
+
+
+def _subcommand_paths(
+    parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()
+) -> list[tuple[str, ...]]:
+    """Every (sub)command path of the parser tree, e.g. ("cases", "list")."""
+    paths: list[tuple[str, ...]] = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                paths.append((*prefix, name))
+                paths.extend(_subcommand_paths(sub, (*prefix, name)))
+    return paths
+
+
+SUBCOMMANDS = _subcommand_paths(build_parser())
+
+
+def test_subcommand_tree_is_found() -> None:
+    for path in [("replay",), ("run",), ("bench",), ("cases",), ("cases", "list")]:
+        assert path in SUBCOMMANDS
+
+
+@pytest.mark.parametrize("path", [pytest.param(p, id=" ".join(p)) for p in SUBCOMMANDS])
+def test_help_of_every_subcommand(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], path: tuple[str, ...]
+) -> None:
+    code, stdout, err = run_main([*path, "--help"], capfd)
+    assert code == 0, err
+    assert "Traceback" not in err and err == "", err
+    assert stdout.startswith("usage: lookout " + " ".join(path)), stdout
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_script_bench_help(tmp_path: Path) -> None:
+    proc = run_script(["bench", "--help"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr and "usage: lookout bench" in proc.stdout
+
+
+# -- -v / -vv before and after the subcommand -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "count"),
+    [
+        pytest.param(["run", "--config", "x.yaml"], 0, id="none"),
+        pytest.param(["-v", "run", "--config", "x.yaml"], 1, id="before"),
+        pytest.param(["run", "-v", "--config", "x.yaml"], 1, id="after"),
+        pytest.param(["-v", "run", "-v", "--config", "x.yaml"], 2, id="both"),
+        pytest.param(["-vv", "run", "--verbose", "--config", "x.yaml"], 3, id="both_long"),
+        pytest.param(["replay", "v.avi", "--config", "F", "-vv"], 2, id="replay_after"),
+        pytest.param(["--verbose", "replay", "v.avi", "--config", "F"], 1, id="replay_before"),
+        pytest.param(["cases", "list", "-v"], 1, id="nested_after"),
+        pytest.param(["-v", "cases", "-v", "list", "-v"], 3, id="nested_everywhere"),
+    ],
+)
+def test_verbose_before_and_after_subcommand(argv: list[str], count: int) -> None:
+    assert build_parser().parse_args(argv).verbose == count
+
+
+def test_script_verbose_after_subcommand(tmp_path: Path) -> None:
+    """-vv after the subcommand reaches the logging setup (the real entry point): the
+    error is still one line."""
+    proc = run_script(["replay", "missing.avi", "--config", "c.yaml", "-vv"], tmp_path)
+    assert_one_line_error(proc.returncode, proc.stderr, "missing.avi", "not found")

@@ -208,3 +208,53 @@ def test_walker_over_a_lost_stop_does_not_inherit_its_dwell() -> None:
         return []
 
     assert run(eng, 40, 0.5, rows) == []
+
+
+CART_CLASSES = ["person", "cart", "umbrella", "tricycle"]  # a custom model's names
+
+
+def cart_engine(policy: dict) -> ZoneEngine:
+    from zoneinfo import ZoneInfo
+
+    return ZoneEngine(camera(policy), CART_CLASSES, ZoneInfo(TZ_NAME))
+
+
+def test_vendor_with_cart_support_class_gives_a_case() -> None:
+    vendor = {"type": "street_vendor", "classes": ["person"], "support_classes": ["cart"]}
+    eng = cart_engine({**vendor, "dwell_s": 5})
+    # Two people standing still with a cart between them.
+    rows = [(20, 30, 30, 60, 0.7, 0, 4), (55, 30, 65, 60, 0.7, 0, 5), (32, 40, 52, 60, 0.6, 1, 9)]
+    events = run(eng, 12, 0.5, lambda t: rows)
+    assert len(events) == 1
+    ev = events[0]
+    assert ev.type == "street_vendor" and ev.support == ("cart",) and ev.subtype == "fixed"
+
+
+def test_vendor_with_two_support_classes_keeps_each_objects_class() -> None:
+    vendor = {
+        "type": "street_vendor",
+        "classes": ["person"],
+        "support_classes": ["cart", "tricycle"],
+        "dwell_s": 5,
+    }
+    eng = cart_engine(vendor)
+    # One vendor with a tricycle only: the tricycle alone must make the stall.
+    rows = [(40, 30, 50, 60, 0.7, 0, 4), (52, 40, 72, 60, 0.6, 3, 8)]
+    events = run(eng, 12, 0.5, lambda t: rows)
+    assert len(events) == 1 and events[0].support == ("tricycle",)
+    # Cart and tricycle at the same stall: both classes, each under its own name.
+    eng = cart_engine(vendor)
+    rows = [*rows, (20, 40, 38, 60, 0.6, 1, 9)]
+    events = run(eng, 12, 0.5, lambda t: rows)
+    assert len(events) == 1 and events[0].support == ("cart", "tricycle")
+    # Two stalls in the zone, a cart at one and a tricycle at the other: each case
+    # names its own stall object, under its own class.
+    eng = cart_engine(vendor)
+    rows = [
+        (5, 15, 15, 45, 0.7, 0, 4),  # vendor A ...
+        (17, 25, 35, 45, 0.6, 1, 9),  # ... with a cart
+        (80, 65, 90, 95, 0.7, 0, 5),  # vendor B ...
+        (62, 75, 78, 95, 0.6, 3, 8),  # ... with a tricycle
+    ]
+    events = run(eng, 12, 0.5, lambda t: rows)
+    assert sorted(ev.support for ev in events) == [("cart",), ("tricycle",)]
