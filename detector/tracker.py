@@ -198,6 +198,7 @@ class _Tracks:
     hits: np.ndarray  # (T,) int64, consecutive matched frames
     class_id: np.ndarray  # (T,) int32, class of the last matched detection
     last_seen: np.ndarray  # (T,) float64, timestamp of the last match
+    born: np.ndarray  # (T,) float64, timestamp of the first (tentative) detection
 
     @classmethod
     def create(cls, z: np.ndarray, class_id: np.ndarray, t: float) -> _Tracks:
@@ -212,6 +213,7 @@ class _Tracks:
             hits=np.ones(n, dtype=np.int64),
             class_id=np.asarray(class_id, dtype=np.int32).copy(),
             last_seen=np.full(n, t, dtype=np.float64),
+            born=np.full(n, t, dtype=np.float64),
         )
 
     def __len__(self) -> int:
@@ -323,3 +325,17 @@ class ByteTracker:
         ids[assigned] = tr.track_id[det_track[assigned]]
         self._tracks = tr.take(~drop)
         return detections.with_tracker_id(ids)
+
+    def first_seen(self, track_ids: np.ndarray) -> np.ndarray:
+        """Timestamps (float64) of the first detection of each confirmed track id, from
+        before it was confirmed (`min_hits`); NaN for ids not tracked (e.g. -1)."""
+        ids = np.asarray(track_ids, dtype=np.int64)
+        out = np.full(len(ids), np.nan)
+        tr = self._tracks
+        if len(tr) and len(ids):
+            order = np.argsort(tr.track_id)
+            pos = np.searchsorted(tr.track_id[order], ids)
+            pos = np.minimum(pos, len(tr) - 1)
+            hit = (tr.track_id[order][pos] == ids) & (ids >= 0)
+            out[hit] = tr.born[order][pos][hit]
+        return out

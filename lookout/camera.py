@@ -17,7 +17,7 @@ from detector.tracker import ByteTracker
 from lookout.config import AppConfig, CameraConfig
 from lookout.errors import ConfigError, LookoutError
 from lookout.metrics import CameraSnapshot
-from lookout.pipeline import CameraAnalyser, tracker_settings
+from lookout.pipeline import CameraAnalyser, tracker_settings, zone_settings
 from streams.frame import Frame
 from streams.frame_queue import FrameQueue
 from streams.live_reader import StreamReader, is_file_source
@@ -195,6 +195,7 @@ class CameraRuntime:
                 cam,
                 class_names,
                 cfg.site.tz,
+                zone_settings(cfg.tracker),
                 references=cfg.path(cfg.daemon.out_dir) / "references",
             ),
             cases,

@@ -26,7 +26,7 @@ from streams.prefetch import prefetch
 from zones.events import ViolationEvent
 from zones.geo import GridIndex
 from zones.locate import Locator, load_grid, project_ground_zones
-from zones.rules import ZoneEngine, validate_classes
+from zones.rules import ZoneEngine, ZoneRuleSettings, validate_classes
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,11 @@ class ReplayStats:
 def tracker_settings(cfg: TrackerConfig) -> TrackerSettings:
     """The config's tracker section (same field names) as the tracker's settings."""
     return TrackerSettings(**cfg.model_dump())
+
+
+def zone_settings(cfg: TrackerConfig) -> ZoneRuleSettings:
+    """Zone-rule timing that must agree with the tracker (see ZoneRuleSettings)."""
+    return ZoneRuleSettings(forget_after_s=cfg.lost_track_buffer_s)
 
 
 def build_detector(cfg: AppConfig, config_source: str) -> OnnxDetector:
@@ -184,7 +189,9 @@ class CameraAnalyser:
         t0 = time.perf_counter()
         tracked = self.tracker.update(detections, frame.monotonic_s)
         t1 = time.perf_counter()
-        events = self.zones.update(frame, tracked)
+        ids = tracked.tracker_id[tracked.tracker_id >= 0]
+        born = dict(zip(ids.tolist(), self.tracker.first_seen(ids).tolist(), strict=True))
+        events = self.zones.update(frame, tracked, born)
         t2 = time.perf_counter()
         out = []
         for event in events:
@@ -235,7 +242,11 @@ class ReplayPipeline:
         detector = build_detector(cfg, config_source)
         tracker = ByteTracker(tracker_settings(cfg.tracker))
         zones = ZoneEngine(
-            camera, detector.class_names, cfg.site.tz, references=out_dir / "references"
+            camera,
+            detector.class_names,
+            cfg.site.tz,
+            zone_settings(cfg.tracker),
+            references=out_dir / "references",
         )
         locator = build_locator(cfg, camera, load_app_grid(cfg, config_source), config_source)
         cases = CaseManager.from_config(cfg, out_dir)

@@ -263,6 +263,8 @@ class StreamReader:
                 if self._stop.is_set():
                     return False
                 self._deliver(frame)
+            if self._stop.is_set():
+                return False
             if self.is_file and not self.cfg.loop:
                 return True
             if self.is_file:

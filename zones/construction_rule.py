@@ -87,8 +87,15 @@ class ConstructionRule:
         return None  # the reference frame itself is not a survey
 
     def update(
-        self, frame: Frame, t: float, dets: Detections, class_names: list[str], tz: object
+        self,
+        frame: Frame,
+        t: float,
+        dets: Detections,
+        class_names: list[str],
+        tz: object,
+        born: object = None,
     ) -> list[ViolationEvent]:
+        """`born` (first detection times of tracks) is not used: surveys compare views."""
         # Surveys and persistence span days and restarts: they run on the wall clock
         # (docs/ARCHITECTURE.md, Time), not on the engine's monotonic `t`.
         now = frame.captured_at.timestamp()

@@ -42,6 +42,7 @@ class ObjectState:
     bbox: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
     confidences: list[float] = field(default_factory=list)
     fired: bool = False
+    observations: int = 0
     #: A lost stop on the same spot this track may take over once it stands still.
     candidate: ObjectState | None = None
 
@@ -53,8 +54,12 @@ class ObjectState:
         confidence: float,
         inside: bool,
         radius_frac: float,
+        born: float | None = None,
     ) -> None:
-        """Update with one observation at time `t` (seconds)."""
+        """Update with one observation at time `t` (seconds). `born`: when the tracker
+        first detected the object; the first stop of a new track starts there."""
+        first = self.observations == 0
+        self.observations += 1
         self.last_seen = t
         self.bbox = bbox
         self.inside_streak = self.inside_streak + 1 if inside else 0
@@ -67,7 +72,10 @@ class ObjectState:
         self.confidences.append(confidence)
         del self.confidences[:-50]
         if self.anchor is None:
-            self._restart(t, point, height)
+            start = t
+            if first and born is not None and born == born and born < t:  # (not NaN)
+                start = born
+            self._restart(start, point, height)
             return
         dist = float(np.hypot(point[0] - self.anchor[0], point[1] - self.anchor[1]))
         if dist > radius_frac * max(height, self.anchor_height):

@@ -13,6 +13,7 @@ The geofencing point is the bottom-centre of the box; an object counts as inside
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta, tzinfo
 from pathlib import Path
@@ -34,13 +35,22 @@ from zones.vendors import TrackedObject, VendorGrouper, VendorSettings
 SUPPORT_RADIUS = 1.5
 #: Confidence added per distinct support class found, capped at 1.
 SUPPORT_BONUS = 0.15
+#: Live frame times are arrival times, which jitter by tens of milliseconds: a dwell
+#: this much short of the threshold counts, so a 20 s dwell analysed at 1 frame/s
+#: fires on the 20th second, not one frame later (docs/ARCHITECTURE.md, "Time").
+DWELL_JITTER_S = 0.1
 
 
 @dataclass(frozen=True, slots=True)
 class ZoneRuleSettings:
-    """Timing knobs shared by all rules of a camera."""
+    """Timing knobs shared by all rules of a camera.
 
-    forget_after_s: float = 10.0
+    `forget_after_s` is the tracker's `lost_track_buffer_s`: a track unseen longer has
+    been dropped by the tracker (ids are never reused), so its stop moves to the place
+    memory at once, where a new track on the same spot takes it over (a long I-frame
+    interval, a reconnect, a PTZ revisit keep the dwell)."""
+
+    forget_after_s: float = 5.0
     place_memory_s: float = 120.0
     place_iou: float = 0.5
 
@@ -79,7 +89,13 @@ class _PolicyRule(_ZoneRule):
         )
 
     def update(
-        self, frame: Frame, t: float, dets: Detections, class_names: list[str], tz: tzinfo
+        self,
+        frame: Frame,
+        t: float,
+        dets: Detections,
+        class_names: list[str],
+        tz: tzinfo,
+        born: Mapping[int, float] | None = None,
     ) -> list[ViolationEvent]:
         mask = (
             np.isin(dets.class_id, self.class_ids)
@@ -94,7 +110,8 @@ class _PolicyRule(_ZoneRule):
         for i in range(len(watched)):
             bbox = tuple(float(v) for v in watched.xyxy[i])
             box = (bbox[0], bbox[1], bbox[2], bbox[3])
-            state = self.book.get(int(watched.tracker_id[i]), box)
+            tid = int(watched.tracker_id[i])
+            state = self.book.get(tid, box)
             state.observe(
                 t,
                 (float(points[i, 0]), float(points[i, 1])),
@@ -102,12 +119,13 @@ class _PolicyRule(_ZoneRule):
                 float(watched.confidence[i]),
                 bool(inside[i]),
                 self.policy.stationary_radius,
+                born=None if born is None else born.get(tid),
             )
             self.book.settle(state, t, self.policy.stationary_radius)
             if state.fired or state.inside_streak < self.zone.inertia_frames or allowed:
                 continue
             dwell = state.dwell(t)
-            if dwell < self.policy.dwell_s or state.stationary_since is None:
+            if dwell < self.policy.dwell_s - DWELL_JITTER_S or state.stationary_since is None:
                 continue
             state.fired = True
             support = self._support(dets, box, class_names)
@@ -171,7 +189,13 @@ class _VendorRule(_ZoneRule):
         )
 
     def update(
-        self, frame: Frame, t: float, dets: Detections, class_names: list[str], tz: tzinfo
+        self,
+        frame: Frame,
+        t: float,
+        dets: Detections,
+        class_names: list[str],
+        tz: tzinfo,
+        born: Mapping[int, float] | None = None,
     ) -> list[ViolationEvent]:
         ok = (dets.confidence >= self.policy.min_confidence) & (dets.tracker_id >= 0)
         points = dets.bottom_center()
@@ -254,8 +278,13 @@ class ZoneEngine:
                 else:
                     self.rules.append(_PolicyRule(zone, policy, ids, support, settings))
 
-    def update(self, frame: Frame, dets: Detections) -> list[ViolationEvent]:
-        """Run every rule whose zone belongs to the frame's preset; return new events."""
+    def update(
+        self, frame: Frame, dets: Detections, born: Mapping[int, float] | None = None
+    ) -> list[ViolationEvent]:
+        """Run every rule whose zone belongs to the frame's preset; return new events.
+
+        `born`: the time each track id was first detected, before the tracker confirmed
+        it; a stop starts then, not one or two analysed frames later."""
         # Durations run on the frame's monotonic axis: footage time in replay, the
         # monotonic clock live; never wall-clock differences (docs/ARCHITECTURE.md, Time).
         t = frame.monotonic_s
@@ -263,7 +292,7 @@ class ZoneEngine:
         for rule in self.rules:
             if rule.zone.preset is not None and rule.zone.preset != frame.preset:
                 continue
-            events.extend(rule.update(frame, t, dets, self.class_names, self.tz))
+            events.extend(rule.update(frame, t, dets, self.class_names, self.tz, born))
         return events
 
 

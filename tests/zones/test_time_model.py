@@ -73,3 +73,38 @@ def test_monotonic_gap_counts_as_time_passed() -> None:
         events.extend(eng.update(frame(t), dets(CAR)))
     assert len(events) == 1 and events[0].frame.monotonic_s == 11.0
     assert np.isclose(events[0].dwell_s, 11.0)
+
+
+def track_and_zone(times: list[float]) -> list:
+    """The analyser's order: ByteTrack (config defaults) → first-seen times → zones."""
+    from detector.tracker import ByteTracker
+    from lookout.config import TrackerConfig
+    from lookout.pipeline import tracker_settings
+
+    tracker = ByteTracker(tracker_settings(TrackerConfig()))
+    eng = engine()
+    events = []
+    for t in times:
+        tracked = tracker.update(dets((40, 40, 60, 60, 0.8, 1, -1)), t)
+        ids = tracked.tracker_id[tracked.tracker_id >= 0]
+        born = dict(zip(ids.tolist(), tracker.first_seen(ids).tolist(), strict=True))
+        events.extend(eng.update(frame(t), tracked, born))
+    return events
+
+
+def test_a_stop_starts_at_the_first_detection_not_at_track_confirmation() -> None:
+    # 1 analysed frame/s: the tracker confirms the car on its 2nd frame (min_hits 2);
+    # the stop still starts at the first, so a 10 s dwell fires at 10 s, not 11 s.
+    events = track_and_zone([float(i) for i in range(15)])
+    assert len(events) == 1
+    assert events[0].frame.monotonic_s == 10.0 and events[0].dwell_s == 10.0
+
+
+def test_tracks_and_dwell_survive_a_gap_longer_than_the_track_buffer() -> None:
+    # 0-4 s seen, then nothing for 8 s (a 10 s I-frame interval, a reconnect): the
+    # track is lost (lost_track_buffer_s 5 s) and a new one takes over the stop from
+    # the place memory, so the dwell counts from 0 s.
+    events = track_and_zone([0.0, 1.0, 2.0, 3.0, 4.0, 12.0, 13.0, 14.0, 15.0])
+    assert len(events) == 1
+    assert events[0].dwell_s >= 10.0 and events[0].frame.monotonic_s <= 15.0
+    assert events[0].first_seen == frame(0.0).captured_at
