@@ -66,7 +66,7 @@ def measure(clip: Path, mode: dict[str, object], seconds: float) -> dict[str, fl
         reader.join(0.2)
         q.clear()
     cpu = time.process_time() - cpu0
-    # Pictures the decoder produced: DecodeStats since b078979 (stats.pictures_decoded
+    # Pictures the decoder produced: DecodeStats since b078979 (stats.pictures_delivered
     # counts only those handed on); before it, frames_received counted them.
     dstats = getattr(reader, "decoder_stats", None)
     decoded = dstats.decoded if dstats is not None else reader.stats.frames_received

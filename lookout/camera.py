@@ -273,7 +273,7 @@ class CameraRuntime:
             camera_id=self.camera_id,
             state=self.reader.state.value,
             frames_received=stats.frames_received,
-            pictures_decoded=stats.pictures_decoded,
+            pictures_decoded=self.reader.decoder_stats.decoded,
             pictures_corrupt=self.reader.decoder_stats.corrupt_dropped,
             frames_analysed=self.frames_analysed,
             frames_dropped=self.queue.dropped,

@@ -60,7 +60,7 @@ class CameraCollector(Collector):
         )
         counters = {
             "frames_received": "Pictures received from the source (decoded or not).",
-            "pictures_decoded": "Pictures decoded (keyframes mode decodes few).",
+            "pictures_decoded": "Pictures the decoder produced (keyframes mode decodes few).",
             "pictures_corrupt": "Damaged pictures dropped (cut or lost data, and pictures "
             "predicted from them, until the next clean keyframe).",
             "frames_analysed": "Frames run through the detector and rules.",

@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 #: Packets kept while waiting for the next due picture; beyond this they are decoded
 #: at once (pictures discarded), so memory stays bounded whatever the GOP length.
 MAX_PENDING_BYTES = 32 * 1024 * 1024
+#: Timestamp rounding absorbed when deciding whether a picture is due (seconds).
+_ROUNDING_S = 0.002
 #: A joined access unit larger than this is passed on as it is (a broken stream).
 MAX_UNIT_BYTES = 16 * 1024 * 1024
 
@@ -42,6 +44,7 @@ def _join(parts: list[av.Packet]) -> av.Packet:
     joined = av.Packet(b"".join(bytes(p) for p in parts))
     joined.pts = first.pts
     joined.dts = first.dts
+    joined.duration = first.duration
     joined.time_base = first.time_base
     joined.is_keyframe = any(p.is_keyframe for p in parts)
     return joined
@@ -52,7 +55,8 @@ def access_units(packets: Iterable[av.Packet]) -> Iterator[av.Packet]:
 
     A unit is passed on when the next picture's first packet arrives (one picture of
     latency) or at the end. Empty packets (demuxer flushes) are skipped; packets
-    without a timestamp are units of their own.
+    without a timestamp are units of their own. A unit without a timestamp (FFmpeg's
+    first picture over RTSP) is given the next one's minus its own duration.
     """
     pending: list[av.Packet] = []
     size = 0
@@ -70,7 +74,12 @@ def access_units(packets: Iterable[av.Packet]) -> Iterator[av.Packet]:
             size += packet.size
             continue
         if pending:
-            yield _join(pending)
+            unit = _join(pending)
+            if unit.pts is None and packet.pts is not None and unit.duration:
+                unit.pts = packet.pts - unit.duration
+                if unit.dts is None and packet.dts is not None:
+                    unit.dts = packet.dts - unit.duration
+            yield unit
         pending = [packet]
         size = packet.size
     if pending:
@@ -157,13 +166,16 @@ class SparseDecoder(_Base):
     def _due(self, t: float, key: bool) -> bool:
         if self._next is None:
             return True
-        early = (0.25 if key else 0.01) * self.period
+        # A keyframe may come up to a quarter period early; any other picture only by
+        # timestamp rounding (else, at low rates, the picture just before a keyframe
+        # would take its slot and cost a decode of the whole GOP).
+        early = 0.25 * self.period if key else min(0.01 * self.period, _ROUNDING_S)
         return t + early >= self._next
 
     def _advance(self, t: float) -> None:
         if self._next is None or t >= self._next:
             nxt = t + self.period if self._next is None else self._next
-            while nxt <= t + 0.01 * self.period:
+            while nxt <= t + min(0.01 * self.period, _ROUNDING_S):
                 nxt += self.period
             self._next = nxt
         else:  # an early keyframe takes the coming slot

@@ -62,8 +62,9 @@ class ReaderStats:
 
     #: Pictures (access units) that arrived; the no-frames watchdog counts these.
     frames_received: int = 0
-    #: Whole pictures that came out of the decoder (keyframes mode decodes few).
-    pictures_decoded: int = 0
+    #: Whole pictures handed on for sampling: every decoded one in rate modes, the due
+    #: ones in keyframes mode (what the decoder produced: `decoder_stats.decoded`).
+    pictures_delivered: int = 0
     frames_sampled: int = 0
     frames_skipped_moving: int = 0
     reconnects: int = 0
@@ -320,13 +321,27 @@ class StreamReader:
         tb = stream.time_base
         t_open = self._clock.monotonic()
         first_t: float | None = None
+        prev: tuple[float, float] | None = None  # (t, arrival) of the last unit
+        # Picture index by timestamp: the decoder hands pictures back later (frame
+        # threads, reordering), so a picture's index is its own unit's, not the latest.
+        indices: dict[int, int] = {}
         index = -1
         for unit in self._units(container, stream):
             index += 1
             now = self._clock.monotonic()
             self.stats.frames_received += 1
             self.stats.last_frame_monotonic = now
-            t = float(unit.pts * tb) if unit.pts is not None and tb else now - t_open
+            if unit.pts is not None and tb:
+                t = float(unit.pts * tb)
+            elif prev is not None:  # no timestamp: time passed since the last unit
+                t = prev[0] + (now - prev[1])
+            else:
+                t = now - t_open
+            prev = (t, now)
+            if unit.pts is not None:
+                indices[unit.pts] = index
+                if len(indices) > 256:
+                    del indices[next(iter(indices))]
             if first_t is None:
                 first_t = t
             if self.is_file and self.realtime:
@@ -341,9 +356,10 @@ class StreamReader:
             for vf in pictures:
                 self._on_picture(self._clock.monotonic())
                 pt = float(vf.time) if vf.time is not None else t
+                n = index if vf.pts is None else indices.get(vf.pts, index)
                 if not sparse:
                     if self.cfg.analysis_mode == "every_nth":
-                        if index % self.cfg.every_n:
+                        if n % self.cfg.every_n:
                             continue
                     elif not sampler.take(pt):
                         continue
@@ -358,7 +374,7 @@ class StreamReader:
                 self.stats.convert_s += time.perf_counter() - t1
                 yield Frame(
                     camera_id=self.camera_id,
-                    index=index,
+                    index=n,
                     pts_s=pt - first_t,
                     captured_at=self._clock.now(self.tz),
                     monotonic_s=self._clock.monotonic(),
@@ -367,7 +383,7 @@ class StreamReader:
                 )
 
     def _on_picture(self, now: float) -> None:
-        self.stats.pictures_decoded += 1
+        self.stats.pictures_delivered += 1
         self.stats.last_picture_monotonic = now
         if self._state is not ReaderState.STREAMING:
             self._set_state(ReaderState.STREAMING)

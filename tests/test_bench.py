@@ -12,6 +12,7 @@ import pytest
 from lookout.cli import main
 
 
+@pytest.mark.slow
 def test_bench_runner_writes_its_reports(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

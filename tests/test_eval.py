@@ -67,6 +67,7 @@ def test_gate_flags_a_negative_scenario_that_starts_producing_cases() -> None:
     )
 
 
+@pytest.mark.slow
 def test_every_scenario_holds_its_baseline(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -85,6 +85,7 @@ def two_camera_config(tmp_path: Path) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_overlapping_cameras_and_a_preset_revisit_make_one_case(
     assets: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

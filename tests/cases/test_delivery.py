@@ -54,6 +54,8 @@ def delivered(worker: DeliveryWorker, sink: str, n: int) -> Callable[[], bool]:
     return lambda: worker.stats()[sink]["delivered"] == n
 
 
+@pytest.mark.slow
+@pytest.mark.timing
 def test_redis_down_30s_while_producing_loses_and_duplicates_nothing(
     tmp_path: Path, redis_server: RedisServer, make_case: MakeCase
 ) -> None:

@@ -31,6 +31,8 @@ from tests.support.media import (
 )
 from tests.support.onvif_responder import OnvifResponder
 
+pytestmark = [pytest.mark.slow, pytest.mark.timing]
+
 MANIFEST = REPO_ROOT / "models" / "yolox_nano.yaml"
 VAN_ZONE = "[[600, 62], [730, 62], [730, 118], [600, 118]]"
 

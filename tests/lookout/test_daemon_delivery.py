@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 import yaml
 
 from lookout.assets import REPO_ROOT
@@ -46,6 +47,8 @@ def start(cfg: Path, log: Path) -> subprocess.Popen[bytes]:
         )
 
 
+@pytest.mark.slow
+@pytest.mark.timing
 def test_sigkill_then_restart_delivers_once_and_does_not_repropose(
     assets: Path, tmp_path: Path
 ) -> None:

@@ -215,3 +215,18 @@ def test_reader_takes_its_clocks_from_the_injected_clock(gop1: Path) -> None:
     assert max(mono_gaps) < 1.0
     assert max(wall_gaps) > 3000  # the jump shows in timestamps only
     assert frames[0].captured_at.utcoffset() == timedelta(hours=8)
+
+
+@pytest.mark.parametrize("fps", [0.1, 0.2])
+def test_a_low_rate_on_a_long_gop_waits_for_keyframes(gop10: Path, fps: float) -> None:
+    # At 0.1 frame/s a 10 s GOP needs keyframes only; the picture just before a
+    # keyframe must not take its slot (and cost a decode of the whole GOP).
+    packets, stream, c = units(gop10)
+    with c:
+        dec = SparseDecoder(stream.codec_context.decode, fps=fps)
+        got = [vf for p in packets if (vf := dec.push(p, tsec(p))) is not None]
+    keys = sum(p.is_keyframe for p in packets)  # 3: at 0, 10, 20 s
+    if fps == 0.1:
+        assert len(got) == keys == 3 and dec.stats.decoded == keys
+    else:  # due at 0, 5, 10, 15, 20 s: forward to 5 and 15 s only
+        assert len(got) == 5 and dec.stats.decoded == keys + 2 * 50

@@ -114,6 +114,8 @@ def assert_steady(got: Received) -> None:
     assert min(steps) == pytest.approx(FRAME_S, abs=2e-3), f"frames repeated: {steps}"
 
 
+@pytest.mark.slow
+@pytest.mark.timing
 def test_two_clients_each_stream_the_clip_from_the_start(
     rtsp_server: RtspServer, h264_clip: Path
 ) -> None:
@@ -152,6 +154,8 @@ def test_two_clients_each_stream_the_clip_from_the_start(
     assert len(a.digests) >= 149 and len(b.digests) >= 14
 
 
+@pytest.mark.slow
+@pytest.mark.timing
 def test_a_short_clip_loops_with_increasing_timestamps(h264_clip_3s: Path) -> None:
     """A 3 s clip read for 5+ s: pts go on increasing one frame apart across the loop
     point, and the second pass shows the same pictures as the first."""
