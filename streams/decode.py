@@ -38,13 +38,13 @@ MAX_UNIT_BYTES = 16 * 1024 * 1024
 
 
 def _join(parts: list[av.Packet]) -> av.Packet:
-    first = parts[0]
+    first, last = parts[0], parts[-1]
     if len(parts) == 1:
         return first
     joined = av.Packet(b"".join(bytes(p) for p in parts))
-    joined.pts = first.pts
-    joined.dts = first.dts
-    joined.duration = first.duration
+    joined.pts = last.pts  # (the first part of the stream's first picture has none)
+    joined.dts = last.dts
+    joined.duration = last.duration
     joined.time_base = first.time_base
     joined.is_keyframe = any(p.is_keyframe for p in parts)
     return joined
@@ -63,13 +63,16 @@ def access_units(packets: Iterable[av.Packet]) -> Iterator[av.Packet]:
     for packet in packets:
         if packet.size == 0:
             continue
-        if (
-            pending
+        same = (
+            bool(pending)
             and packet.pts is not None
-            and packet.pts == pending[0].pts
-            and packet.dts == pending[0].dts
-            and size + packet.size <= MAX_UNIT_BYTES
-        ):
+            and (
+                (packet.pts == pending[0].pts and packet.dts == pending[0].dts)
+                # The stream's first picture: FFmpeg gives its first part no timestamp.
+                or (pending[0].pts is None and pending[0].is_keyframe and packet.is_keyframe)
+            )
+        )
+        if same and size + packet.size <= MAX_UNIT_BYTES:
             pending.append(packet)
             size += packet.size
             continue
@@ -137,11 +140,15 @@ class SparseDecoder(_Base):
     """`keyframes` mode: decode as little as the analysis rate allows.
 
     `push` takes every access unit with its time `t` (seconds on the stream's axis)
-    and returns the picture to analyse, or None. A picture is due every `1/fps` s on
-    a fixed grid; a keyframe up to a quarter period early counts as due, so a GOP of
-    about the period costs one keyframe decode per analysed picture. Units that are
-    not due wait (bounded) until one is; then the decoder runs forward through them
-    and the last picture is returned.
+    and returns the picture to analyse, or None. A picture is due every `1/fps` s:
+
+    - a keyframe up to a quarter period early counts as due, and a taken keyframe
+      re-anchors the schedule, so a GOP of about the period costs one keyframe decode
+      per analysed picture (a 1.04 s GOP at 1 frame/s: keyframes only, 0.96/s);
+    - a due picture that is not a keyframe waits for the next keyframe when one is
+      expected (from the last interval) within a quarter period;
+    - otherwise the units since the last decode, kept (bounded) for this, are
+      decoded forward and the last picture is returned: on a 10 s GOP the rate holds.
     """
 
     def __init__(
@@ -161,6 +168,8 @@ class SparseDecoder(_Base):
         self._pending_bytes = 0
         self._next: float | None = None
         self._last_t: float | None = None
+        self._last_key: float | None = None
+        self._key_interval: float | None = None
         self._owed = False  # a due picture is still inside the decoder (reordering)
 
     def _due(self, t: float, key: bool) -> bool:
@@ -172,22 +181,34 @@ class SparseDecoder(_Base):
         early = 0.25 * self.period if key else min(0.01 * self.period, _ROUNDING_S)
         return t + early >= self._next
 
-    def _advance(self, t: float) -> None:
-        if self._next is None or t >= self._next:
-            nxt = t + self.period if self._next is None else self._next
-            while nxt <= t + min(0.01 * self.period, _ROUNDING_S):
-                nxt += self.period
-            self._next = nxt
-        else:  # an early keyframe takes the coming slot
+    def _key_soon(self, t: float) -> bool:
+        """The next keyframe is expected within a quarter period after `t`."""
+        if self._last_key is None or self._key_interval is None:
+            return False
+        wait = self._last_key + self._key_interval - t
+        return 0.0 < wait <= 0.25 * self.period
+
+    def _advance(self, t: float, key: bool) -> None:
+        if key or self._next is None:
+            self._next = t + self.period
+            return
+        while self._next <= t + min(0.01 * self.period, _ROUNDING_S):
             self._next += self.period
+
+    def _keyframe(self, t: float) -> None:
+        if self._last_key is not None and t > self._last_key:
+            self._key_interval = t - self._last_key
+        self._last_key = t
 
     def push(self, unit: av.Packet, t: float) -> av.VideoFrame | None:
         self.stats.units += 1
         if self._last_t is not None and t < self._last_t - 1.0:
-            self._next = None  # the stream's clock went back: start a new grid
+            # The stream's clock went back: start a new schedule.
+            self._next = self._last_key = self._key_interval = None
         self._last_t = t
         key = bool(unit.is_keyframe)
         if key:
+            self._keyframe(t)
             self._pending.clear()  # a keyframe needs nothing before it
             self._pending_bytes = 0
         elif not self._pending and not self.clean and not self._owed:
@@ -196,13 +217,14 @@ class SparseDecoder(_Base):
             return None
         self._pending.append(unit)
         self._pending_bytes += unit.size
-        due = self._owed or self._due(t, key)
+        due = self._owed or (self._due(t, key) and (key or not self._key_soon(t)))
         if not due:
             if self._pending_bytes > self.max_pending_bytes:
                 self._flush()
             return None
-        self._advance(t)
         pictures = self._flush()
+        if pictures:  # the schedule follows pictures that came out, not damaged ones
+            self._advance(t, key)
         # Nothing came out of a clean stream: the decoder holds it back (reordering),
         # so the next unit is decoded at once. After a corrupt keyframe: wait for a key.
         self._owed = not pictures and self.clean

@@ -230,3 +230,18 @@ def test_a_low_rate_on_a_long_gop_waits_for_keyframes(gop10: Path, fps: float) -
         assert len(got) == keys == 3 and dec.stats.decoded == keys
     else:  # due at 0, 5, 10, 15, 20 s: forward to 5 and 15 s only
         assert len(got) == 5 and dec.stats.decoded == keys + 2 * 50
+
+
+def test_a_gop_a_little_longer_than_the_period_costs_keyframes_only() -> None:
+    # 1.1 s GOP at 1 frame/s: once the interval is known, a due picture waits 0.1 s
+    # for the keyframe instead of decoding the GOP forward.
+    clip = cached_h264_mp4(vtest_avi(), "vtest_gop1.1", gop_s=1.1, seconds=12.0)
+    packets, stream, c = units(clip)
+    with c:
+        dec = SparseDecoder(stream.codec_context.decode, fps=1.0)
+        got = [vf for p in packets if (vf := dec.push(p, tsec(p))) is not None]
+    keys = [tsec(p) for p in packets if p.is_keyframe]
+    assert len(keys) == 11
+    # The first interval is unknown: one forward decode (to 1.0 s), then keyframes.
+    assert dec.stats.decoded <= len(keys) + 10, dec.stats
+    assert [round(float(vf.time), 1) for vf in got] == pytest.approx([0.0, 1.0, *keys[2:]])
