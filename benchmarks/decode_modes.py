@@ -23,13 +23,12 @@ import time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import streams.live_reader
 from lookout.assets import REPO_ROOT
 from lookout.media import cached_h264_mp4, make_1080p25, vtest_avi
-from streams.frame import Frame
-from streams.frame_queue import FrameQueue
-from streams.live_reader import StreamReader
-from streams.settings import StreamConfig
+from lookout.streams.frame import Frame
+from lookout.streams.frame_queue import FrameQueue
+from lookout.streams.live_reader import StreamReader
+from lookout.streams.settings import StreamConfig
 
 MODES: dict[str, dict[str, object]] = {
     "every_frame_1fps": {"analysis_mode": "rate"},  # decode all, convert 1 frame/s
@@ -105,13 +104,13 @@ def main(argv: list[str] | None = None) -> int:
         for r in by_mode.values():
             r["share_of_every_frame"] = r["cpu_ms_per_stream_s"] / full
     out = {
-        "reader": streams.live_reader.__file__,
+        "reader": sys.modules[StreamReader.__module__].__file__,
         "seconds": args.seconds,
         "gops": {f"{g:g}": {"clip": str(clips[g]), "modes": results[g]} for g in args.gop},
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(out, indent=2))
-    print(f"reader: {streams.live_reader.__file__}, {args.seconds:g} s of stream")
+    print(f"reader: {sys.modules[StreamReader.__module__].__file__}, {args.seconds:g} s of stream")
     print(
         f"{'GOP s':>5} {'mode':<18} {'CPU ms/stream-s':>16} {'share':>6} {'analysed/s':>11}"
         f" {'decoded/s':>10}"

@@ -37,11 +37,11 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
-from detector.manifest import ModelManifest, load_manifest
-from detector.onnx_model import OnnxDetector, prepare_model
-from detector.preprocess import letterbox_batch
-from detector.providers import CPU, CUDA, resolve_name
 from lookout.assets import REPO_ROOT, assets_dir
+from lookout.detector.manifest import ModelManifest, load_manifest
+from lookout.detector.onnx_model import OnnxDetector, prepare_model
+from lookout.detector.preprocess import letterbox_batch
+from lookout.detector.providers import CPU, CUDA, resolve_name
 from lookout.errors import LookoutError
 
 # Provider alias -> preference list passed to the detector.

@@ -13,8 +13,8 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from zones.dwell import box_iou
-from zones.events import ViolationEvent
+from lookout.zones.dwell import box_iou
+from lookout.zones.events import ViolationEvent
 
 
 @dataclass(slots=True)

@@ -33,9 +33,9 @@ from pathlib import Path
 from typing import Protocol
 
 from lookout.errors import SinkError
-from streams.backoff import Backoff
-from streams.redact import redact
-from streams.settings import BackoffConfig
+from lookout.streams.backoff import Backoff
+from lookout.streams.redact import redact
+from lookout.streams.settings import BackoffConfig
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +149,7 @@ class DeliveryWorker:
         except (sqlite3.Error, OSError) as exc:
             raise SinkError(f"{path}: cannot open the outbox for delivery ({exc})") from None
         if not has_cases:  # worker started before anything wrote: create the outbox schema
-            from cases.sinks import SqliteOutbox
+            from lookout.cases.sinks import SqliteOutbox
 
             SqliteOutbox.open(path).close()
         return conn

@@ -7,7 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from zones.events import ViolationEvent
+from lookout.zones.events import ViolationEvent
 
 ZONE_COLOUR = (0, 200, 255)  # BGR amber
 BOX_COLOUR = (0, 0, 255)  # BGR red

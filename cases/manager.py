@@ -19,14 +19,14 @@ from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Literal
 
-from cases.dedup import CaseDeduper
-from cases.dedup_store import DedupStore, PlaceRef, RedisDedupStore, SqliteDedupStore
-from cases.evidence import EvidenceWriter
-from cases.model import DraftCase, Location, case_id
-from cases.sinks import CaseSink, open_sink
+from lookout.cases.dedup import CaseDeduper
+from lookout.cases.dedup_store import DedupStore, PlaceRef, RedisDedupStore, SqliteDedupStore
+from lookout.cases.evidence import EvidenceWriter
+from lookout.cases.model import DraftCase, Location, case_id
+from lookout.cases.sinks import CaseSink, open_sink
 from lookout.config import AppConfig, CodeEntry, JsonlSinkConfig, SqliteSinkConfig
 from lookout.errors import ConfigError
-from zones.events import ViolationEvent
+from lookout.zones.events import ViolationEvent
 
 log = logging.getLogger(__name__)
 

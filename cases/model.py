@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from zones.events import ViolationEvent
+from lookout.zones.events import ViolationEvent
 
 #: Namespace of case ids: uuid5(namespace, key) is stable across runs and machines.
 CASE_NAMESPACE = uuid.UUID("6f1c4d2e-8a55-4c1b-9a61-1d7f3c0b9e42")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cases.delivery import DeliveryWorker, RemoteSink
-from cases.redis_stream import RedisStreamSink
-from cases.settings import RedisStreamSinkConfig, WebhookSinkConfig
-from cases.webhook import WebhookSink
+from lookout.cases.delivery import DeliveryWorker, RemoteSink
+from lookout.cases.redis_stream import RedisStreamSink
+from lookout.cases.settings import RedisStreamSinkConfig, WebhookSinkConfig
+from lookout.cases.webhook import WebhookSink
 from lookout.config import AppConfig, SqliteSinkConfig
 
 

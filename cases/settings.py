@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from streams.settings import BackoffConfig
+from lookout.streams.settings import BackoffConfig
 
 
 class _Model(BaseModel):

@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
-from cases.model import DraftCase
+from lookout.cases.model import DraftCase
 from lookout.config import JsonlSinkConfig, SqliteSinkConfig
 from lookout.errors import SinkError
 

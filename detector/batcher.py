@@ -22,9 +22,9 @@ from typing import Generic, TypeVar
 
 import numpy as np
 
-from detector.detections import Detections
-from streams.frame import Frame
-from streams.frame_queue import FrameQueue
+from lookout.detector.detections import Detections
+from lookout.streams.frame import Frame
+from lookout.streams.frame_queue import FrameQueue
 
 log = logging.getLogger(__name__)
 

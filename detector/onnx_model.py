@@ -27,12 +27,12 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from detector.detections import Detections
-from detector.manifest import ModelManifest
-from detector.postprocess import postprocess, yolox_grid
-from detector.preprocess import letterbox_batch
-from detector.providers import TENSORRT, describe_session, plan_providers, tensorrt_profile
 from lookout.assets import cache_dir
+from lookout.detector.detections import Detections
+from lookout.detector.manifest import ModelManifest
+from lookout.detector.postprocess import postprocess, yolox_grid
+from lookout.detector.preprocess import letterbox_batch
+from lookout.detector.providers import TENSORRT, describe_session, plan_providers, tensorrt_profile
 from lookout.errors import ModelError
 
 log = logging.getLogger(__name__)

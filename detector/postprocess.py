@@ -21,8 +21,8 @@ from typing import Any, Literal
 import cv2
 import numpy as np
 
-from detector.detections import Detections
-from detector.preprocess import Letterbox
+from lookout.detector.detections import Detections
+from lookout.detector.preprocess import Letterbox
 
 Layout = Literal["yolox", "ultralytics"]
 YOLOX_STRIDES: tuple[int, ...] = (8, 16, 32)

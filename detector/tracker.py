@@ -24,7 +24,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from detector.detections import Detections
+from lookout.detector.detections import Detections
 
 _TENTATIVE, _TRACKED, _LOST = 0, 1, 2
 

@@ -25,20 +25,20 @@ from typing import Any
 
 import numpy as np
 
-from cases.manager import CaseManager
-from detector.batcher import MicroBatcher
-from detector.detections import Detections
-from detector.manifest import load_manifest
-from detector.onnx_model import OnnxDetector
-from detector.tracker import ByteTracker
 from lookout.assets import REPO_ROOT, assets_dir
+from lookout.cases.manager import CaseManager
 from lookout.config import AppConfig, CameraConfig, TrackerConfig
+from lookout.detector.batcher import MicroBatcher
+from lookout.detector.detections import Detections
+from lookout.detector.manifest import load_manifest
+from lookout.detector.onnx_model import OnnxDetector
+from lookout.detector.tracker import ByteTracker
 from lookout.pipeline import CameraAnalyser, ReplayPipeline, tracker_settings
-from streams.frame import Frame
-from streams.frame_queue import FrameQueue
-from streams.live_reader import StreamReader
-from streams.settings import StreamConfig
-from zones.rules import ZoneEngine
+from lookout.streams.frame import Frame
+from lookout.streams.frame_queue import FrameQueue
+from lookout.streams.live_reader import StreamReader
+from lookout.streams.settings import StreamConfig
+from lookout.zones.rules import ZoneEngine
 
 log = logging.getLogger(__name__)
 
@@ -150,8 +150,8 @@ class DetectorPool:
 
 def bare_ort(detector: OnnxDetector, batch: int, seconds: float) -> float:
     """Images/s of `infer_raw` alone on a real letterboxed batch of vtest frames."""
-    from detector.preprocess import letterbox_batch
-    from streams.file_reader import FileReader
+    from lookout.detector.preprocess import letterbox_batch
+    from lookout.streams.file_reader import FileReader
 
     m = detector.manifest
     reader = FileReader(

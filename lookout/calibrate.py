@@ -13,8 +13,8 @@ import yaml
 from lookout.config import load_config
 from lookout.errors import ConfigError
 from lookout.yamlfile import load_model, read_mapping
-from zones.locate import DEFAULT_PRESET, fit_calibration
-from zones.settings import CalibrationConfig
+from lookout.zones.locate import DEFAULT_PRESET, fit_calibration
+from lookout.zones.settings import CalibrationConfig
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -10,25 +10,25 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from cases.manager import CaseManager
-from cases.model import DraftCase
-from detector.detections import Detections
-from detector.tracker import ByteTracker
+from lookout.cases.manager import CaseManager
+from lookout.cases.model import DraftCase
 from lookout.config import AppConfig, CameraConfig
+from lookout.detector.detections import Detections
+from lookout.detector.tracker import ByteTracker
 from lookout.errors import ConfigError, LookoutError
 from lookout.metrics import CameraSnapshot
 from lookout.pipeline import CameraAnalyser, tracker_settings, zone_settings
-from streams.frame import Frame
-from streams.frame_queue import FrameQueue
-from streams.live_reader import StreamReader, is_file_source
-from streams.settings import OnvifConfig
-from zones.geo import GridIndex
-from zones.locate import Locator, project_ground_zones
-from zones.rules import ZoneEngine, validate_classes
+from lookout.streams.frame import Frame
+from lookout.streams.frame_queue import FrameQueue
+from lookout.streams.live_reader import StreamReader, is_file_source
+from lookout.streams.settings import OnvifConfig
+from lookout.zones.geo import GridIndex
+from lookout.zones.locate import Locator, project_ground_zones
+from lookout.zones.rules import ZoneEngine, validate_classes
 
 if TYPE_CHECKING:
-    from streams.onvif_client import OnvifClient, Preset, PtzStatus
-    from streams.ptz import PtzController
+    from lookout.streams.onvif_client import OnvifClient, Preset, PtzStatus
+    from lookout.streams.ptz import PtzController
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class OnvifSource:
         self._lock = threading.Lock()
 
     def connect(self) -> OnvifClient:
-        from streams.onvif_client import OnvifClient
+        from lookout.streams.onvif_client import OnvifClient
 
         with self._lock:
             if self.client is None:
@@ -156,7 +156,7 @@ class CameraRuntime:
         presets = None
         ptz = None
         if cam.onvif is not None and cam.onvif.ptz.mode != "none":
-            from streams.ptz import PresetState
+            from lookout.streams.ptz import PresetState
 
             presets = PresetState(cam.onvif.ptz.settle_s)
         if cam.source:
@@ -184,7 +184,7 @@ class CameraRuntime:
         else:  # validate() refuses such a config before cameras start
             raise ConfigError(f"cameras[{cam.id}]: needs a source or an onvif section")
         if presets is not None and onvif is not None and cam.onvif is not None:
-            from streams.ptz import PtzController
+            from lookout.streams.ptz import PtzController
 
             ptz = PtzController(onvif, cam.onvif.ptz, state=presets, camera_id=cam.id)
         snap = cls._snapshot_reader(cfg, cam, onvif)

@@ -171,7 +171,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from lookout.pipeline import ReplayPipeline
-    from streams.file_reader import FileReader
+    from lookout.streams.file_reader import FileReader
 
     video: Path = args.video
     FileReader.probe(video)  # fail fast on a missing or unreadable file
@@ -270,7 +270,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_cases_list(args: argparse.Namespace) -> int:
-    from cases.sinks import SqliteOutbox
+    from lookout.cases.sinks import SqliteOutbox
 
     db: Path = args.db or args.out / "cases.db"
     if not db.is_file():

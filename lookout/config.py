@@ -23,17 +23,17 @@ from pydantic import (
 from shapely.geometry import Polygon
 from shapely.validation import explain_validity
 
-from cases.settings import (
+from lookout.assets import expand_path
+from lookout.cases.settings import (
     DedupStoreConfig,
     DeliveryConfig,
     RedisStreamSinkConfig,
     WebhookSinkConfig,
 )
-from lookout.assets import expand_path
 from lookout.errors import ConfigError
+from lookout.streams.settings import DaemonConfig, OnvifConfig, StreamConfig
 from lookout.yamlfile import load_model
-from streams.settings import DaemonConfig, OnvifConfig, StreamConfig
-from zones.settings import CalibrationConfig, GridConfig
+from lookout.zones.settings import CalibrationConfig, GridConfig
 
 EventType = Literal["illegal_parking", "street_vendor", "illegal_construction"]
 EVENT_TYPES: tuple[str, ...] = ("illegal_parking", "street_vendor", "illegal_construction")
@@ -252,7 +252,7 @@ class RuntimeConfig(_Model):
     @field_validator("providers")
     @classmethod
     def _known_providers(cls, v: list[str]) -> list[str]:
-        from detector.providers import resolve_name
+        from lookout.detector.providers import resolve_name
         from lookout.errors import ModelError
 
         for name in v:

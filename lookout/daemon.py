@@ -20,19 +20,19 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from cases.delivery import DeliveryWorker
-from cases.manager import CaseManager
-from cases.remote import build_delivery
-from detector.batcher import MicroBatcher
-from detector.detections import Detections
-from detector.onnx_model import OnnxDetector
 from lookout.camera import CameraRuntime
+from lookout.cases.delivery import DeliveryWorker
+from lookout.cases.manager import CaseManager
+from lookout.cases.remote import build_delivery
 from lookout.config import AppConfig, load_config
+from lookout.detector.batcher import MicroBatcher
+from lookout.detector.detections import Detections
+from lookout.detector.onnx_model import OnnxDetector
 from lookout.errors import ConfigError, LookoutError
 from lookout.metrics import HealthServer, Metrics
 from lookout.pipeline import build_detector, load_app_grid
-from streams.frame import Frame
-from zones.geo import GridIndex
+from lookout.streams.frame import Frame
+from lookout.zones.geo import GridIndex
 
 log = logging.getLogger(__name__)
 

@@ -10,11 +10,11 @@ from zoneinfo import ZoneInfo
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from cases.model import DraftCase
-from detector.detections import Detections
+from lookout.cases.model import DraftCase
 from lookout.config import CameraConfig
-from streams.frame import Frame
-from zones.rules import ZoneEngine
+from lookout.detector.detections import Detections
+from lookout.streams.frame import Frame
+from lookout.zones.rules import ZoneEngine
 
 CLASSES = ["person", "umbrella"]
 PERSON_W, PERSON_H = 40.0, 100.0

@@ -24,8 +24,8 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from cases.model import DraftCase
 from lookout.assets import expand_path
+from lookout.cases.model import DraftCase
 from lookout.config import EventType, load_config
 from lookout.errors import ConfigError
 from lookout.eval_tracks import TracksConfig, run_tracks
@@ -186,8 +186,8 @@ def _run_survey(sc: Scenario, survey: SurveyConfig, video: Path) -> tuple[list[D
     """Run a construction watch over simulated visits; the first visit is the reference."""
     import av
 
-    from zones.construction import ConstructionSettings, ConstructionWatch
-    from zones.simulate import visits
+    from lookout.zones.construction import ConstructionSettings, ConstructionWatch
+    from lookout.zones.simulate import visits
 
     with av.open(str(video)) as container:
         for i, vf in enumerate(container.decode(video=0)):

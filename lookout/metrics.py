@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from streams.live_reader import ReaderState
+from lookout.streams.live_reader import ReaderState
 
 log = logging.getLogger(__name__)
 

@@ -10,23 +10,23 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
-from cases.manager import CaseManager
-from cases.model import DraftCase
-from detector.batcher import MicroBatcher
-from detector.detections import Detections
-from detector.manifest import load_manifest
-from detector.motion import MotionGate, MotionSettings
-from detector.onnx_model import OnnxDetector
-from detector.tracker import ByteTracker, TrackerSettings
+from lookout.cases.manager import CaseManager
+from lookout.cases.model import DraftCase
 from lookout.config import AppConfig, CameraConfig, TrackerConfig
+from lookout.detector.batcher import MicroBatcher
+from lookout.detector.detections import Detections
+from lookout.detector.manifest import load_manifest
+from lookout.detector.motion import MotionGate, MotionSettings
+from lookout.detector.onnx_model import OnnxDetector
+from lookout.detector.tracker import ByteTracker, TrackerSettings
 from lookout.errors import ConfigError
-from streams.file_reader import FileReader
-from streams.frame import Frame
-from streams.prefetch import prefetch
-from zones.events import ViolationEvent
-from zones.geo import GridIndex
-from zones.locate import Locator, load_grid, project_ground_zones
-from zones.rules import ZoneEngine, ZoneRuleSettings, validate_classes
+from lookout.streams.file_reader import FileReader
+from lookout.streams.frame import Frame
+from lookout.streams.prefetch import prefetch
+from lookout.zones.events import ViolationEvent
+from lookout.zones.geo import GridIndex
+from lookout.zones.locate import Locator, load_grid, project_ground_zones
+from lookout.zones.rules import ZoneEngine, ZoneRuleSettings, validate_classes
 
 log = logging.getLogger(__name__)
 

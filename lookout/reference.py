@@ -12,11 +12,11 @@ import cv2
 
 from lookout.config import load_config
 from lookout.errors import ConfigError, SourceError
-from streams.file_reader import FileReader
-from streams.frame import Frame
-from streams.frame_queue import FrameQueue
-from streams.live_reader import StreamReader, is_file_source
-from streams.settings import StreamConfig
+from lookout.streams.file_reader import FileReader
+from lookout.streams.frame import Frame
+from lookout.streams.frame_queue import FrameQueue
+from lookout.streams.live_reader import StreamReader, is_file_source
+from lookout.streams.settings import StreamConfig
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

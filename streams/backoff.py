@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from streams.settings import BackoffConfig
+from lookout.streams.settings import BackoffConfig
 
 
 class Backoff:

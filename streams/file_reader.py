@@ -17,7 +17,7 @@ import av
 import av.error
 
 from lookout.errors import SourceError
-from streams.frame import Frame
+from lookout.streams.frame import Frame
 
 log = logging.getLogger(__name__)
 

@@ -30,14 +30,14 @@ from typing import Any, Protocol
 import av
 import av.error
 
-from streams.backoff import Backoff
-from streams.clock import SYSTEM_CLOCK, Clock
-from streams.decode import DecodeStats, FullDecoder, SparseDecoder, access_units
-from streams.file_reader import RateSampler
-from streams.frame import Frame
-from streams.frame_queue import FrameQueue
-from streams.redact import redact
-from streams.settings import StreamConfig
+from lookout.streams.backoff import Backoff
+from lookout.streams.clock import SYSTEM_CLOCK, Clock
+from lookout.streams.decode import DecodeStats, FullDecoder, SparseDecoder, access_units
+from lookout.streams.file_reader import RateSampler
+from lookout.streams.frame import Frame
+from lookout.streams.frame_queue import FrameQueue
+from lookout.streams.redact import redact
+from lookout.streams.settings import StreamConfig
 
 log = logging.getLogger(__name__)
 

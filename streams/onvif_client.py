@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from lookout.errors import SourceError
-from streams.settings import OnvifConfig
+from lookout.streams.settings import OnvifConfig
 
 log = logging.getLogger(__name__)
 

@@ -26,8 +26,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Protocol, TypeVar
 
-from streams.onvif_client import Preset, PtzStatus
-from streams.settings import PtzConfig
+from lookout.streams.onvif_client import Preset, PtzStatus
+from lookout.streams.settings import PtzConfig
 
 log = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from detector.detections import Detections
-from streams.frame import Frame
+from lookout.detector.detections import Detections
+from lookout.streams.frame import Frame
 
 T0 = datetime(2026, 11, 26, 1, 0, tzinfo=UTC)  # 09:00 in Asia/Shanghai
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from cases.model import DraftCase
 from lookout.assets import REPO_ROOT
+from lookout.cases.model import DraftCase
 from lookout.cli import main
 from lookout.config import EventType
 from lookout.evaluate import TruthEvent, below_baseline, score

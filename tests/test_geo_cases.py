@@ -12,9 +12,9 @@ import av
 import pytest
 import yaml
 
-from cases.dedup_store import distance_m
-from cases.sinks import SqliteOutbox
 from lookout.assets import REPO_ROOT
+from lookout.cases.dedup_store import distance_m
+from lookout.cases.sinks import SqliteOutbox
 from lookout.cli import main
 
 DEMO = REPO_ROOT / "configs" / "demo.yaml"

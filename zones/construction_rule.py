@@ -16,11 +16,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from detector.detections import Detections
 from lookout.config import PolicyConfig, ZoneConfig
-from streams.frame import Frame
-from zones.construction import ConstructionSettings, ConstructionWatch
-from zones.events import ViolationEvent
+from lookout.detector.detections import Detections
+from lookout.streams.frame import Frame
+from lookout.zones.construction import ConstructionSettings, ConstructionWatch
+from lookout.zones.events import ViolationEvent
 
 log = logging.getLogger(__name__)
 

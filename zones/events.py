@@ -7,7 +7,7 @@ from datetime import datetime
 
 import numpy as np
 
-from streams.frame import Frame
+from lookout.streams.frame import Frame
 
 
 @dataclass(frozen=True, slots=True)

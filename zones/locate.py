@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from lookout.errors import ConfigError
-from zones.calibration import Calibration, PointPair
-from zones.events import ViolationEvent
-from zones.geo import GridIndex
-from zones.settings import CalibrationConfig, GridConfig
+from lookout.zones.calibration import Calibration, PointPair
+from lookout.zones.events import ViolationEvent
+from lookout.zones.geo import GridIndex
+from lookout.zones.settings import CalibrationConfig, GridConfig
 
 if TYPE_CHECKING:
     from lookout.config import CameraConfig

@@ -22,14 +22,14 @@ import numpy as np
 import shapely
 from shapely.geometry import Polygon
 
-from detector.detections import Detections
 from lookout.config import CameraConfig, PolicyConfig, ZoneConfig
+from lookout.detector.detections import Detections
 from lookout.errors import ConfigError
-from streams.frame import Frame
-from zones.construction_rule import ConstructionRule
-from zones.dwell import DwellBook
-from zones.events import ViolationEvent
-from zones.vendors import TrackedObject, VendorGrouper, VendorSettings
+from lookout.streams.frame import Frame
+from lookout.zones.construction_rule import ConstructionRule
+from lookout.zones.dwell import DwellBook
+from lookout.zones.events import ViolationEvent
+from lookout.zones.vendors import TrackedObject, VendorGrouper, VendorSettings
 
 #: How far (in box heights) a support object may be from the object it backs.
 SUPPORT_RADIUS = 1.5

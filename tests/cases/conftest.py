@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from cases.model import DraftCase, Location
+from lookout.cases.model import DraftCase, Location
 from tests.support.redis_server import RedisServer
 
 T0 = datetime(2025, 5, 6, 9, 30, tzinfo=ZoneInfo("Asia/Shanghai"))

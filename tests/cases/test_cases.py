@@ -9,14 +9,14 @@ from zoneinfo import ZoneInfo
 import cv2
 import numpy as np
 
-from cases.dedup import CaseDeduper
-from cases.evidence import EvidenceWriter
-from cases.manager import CaseManager
-from cases.model import DraftCase, case_id
-from cases.sinks import JsonlSink, SqliteOutbox
+from lookout.cases.dedup import CaseDeduper
+from lookout.cases.evidence import EvidenceWriter
+from lookout.cases.manager import CaseManager
+from lookout.cases.model import DraftCase, case_id
+from lookout.cases.sinks import JsonlSink, SqliteOutbox
 from lookout.config import CodeEntry
+from lookout.zones.events import ViolationEvent
 from tests.helpers import T0, frame
-from zones.events import ViolationEvent
 
 
 def event(bbox=(40.0, 40.0, 80.0, 70.0), t: float = 30.0, track: int = 1, **kw) -> ViolationEvent:

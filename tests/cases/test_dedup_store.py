@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from cases.dedup_store import DedupStore, PlaceRef, RedisDedupStore, SqliteDedupStore, distance_m
+from lookout.cases.dedup_store import (
+    DedupStore,
+    PlaceRef,
+    RedisDedupStore,
+    SqliteDedupStore,
+    distance_m,
+)
 from tests.support.redis_server import RedisServer
 
 LON, LAT = 114.0500, 22.5400

@@ -8,10 +8,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from detector.batcher import MicroBatcher
-from detector.detections import Detections
-from streams.frame import Frame
-from streams.frame_queue import FrameQueue
+from lookout.detector.batcher import MicroBatcher
+from lookout.detector.detections import Detections
+from lookout.streams.frame import Frame
+from lookout.streams.frame_queue import FrameQueue
 from tests.helpers import frame
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from detector.manifest import ModelManifest, load_manifest
 from lookout.assets import REPO_ROOT
+from lookout.detector.manifest import ModelManifest, load_manifest
 from lookout.errors import ConfigError, ModelError
 
 MODELS = REPO_ROOT / "models"

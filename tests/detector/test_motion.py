@@ -11,8 +11,8 @@ import cv2
 import numpy as np
 import pytest
 
-from detector.motion import MotionDecision, MotionGate, MotionSettings
-from streams.file_reader import FileReader
+from lookout.detector.motion import MotionDecision, MotionGate, MotionSettings
+from lookout.streams.file_reader import FileReader
 
 H, W = 240, 320
 ON = MotionSettings(enabled=True, max_interval_s=5.0)

@@ -10,10 +10,10 @@ import numpy as np
 import onnx
 import pytest
 
-from detector.detections import Detections
-from detector.manifest import load_manifest
-from detector.onnx_model import OnnxDetector, class_names_from_metadata, prepare_model
 from lookout.assets import REPO_ROOT
+from lookout.detector.detections import Detections
+from lookout.detector.manifest import load_manifest
+from lookout.detector.onnx_model import OnnxDetector, class_names_from_metadata, prepare_model
 from lookout.errors import ModelError
 
 MODELS = REPO_ROOT / "models"

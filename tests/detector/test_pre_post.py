@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from detector.postprocess import (
+from lookout.detector.postprocess import (
     decode_ultralytics,
     decode_yolox,
     nms,
@@ -13,7 +13,7 @@ from detector.postprocess import (
     undo_letterbox,
     yolox_grid,
 )
-from detector.preprocess import Letterbox, Placement, letterbox_batch, letterbox_into
+from lookout.detector.preprocess import Letterbox, Placement, letterbox_batch, letterbox_into
 
 
 @pytest.mark.parametrize("placement", ["top_left", "center"])

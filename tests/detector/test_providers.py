@@ -10,9 +10,10 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from detector.manifest import load_manifest
-from detector.onnx_model import OnnxDetector, _tensorrt_batch_profile, prepare_model
-from detector.providers import (
+from lookout.assets import REPO_ROOT
+from lookout.detector.manifest import load_manifest
+from lookout.detector.onnx_model import OnnxDetector, _tensorrt_batch_profile, prepare_model
+from lookout.detector.providers import (
     CPU,
     CUDA,
     TENSORRT,
@@ -22,7 +23,6 @@ from detector.providers import (
     resolve_name,
     tensorrt_profile,
 )
-from lookout.assets import REPO_ROOT
 from lookout.errors import ModelError
 
 CPU_ONLY = ["CPUExecutionProvider"]
@@ -145,11 +145,11 @@ def test_real_detector_prefers_cuda_and_runs_on_cpu(
     if CUDA in ort.get_available_providers():
         pytest.skip("this ONNX Runtime has CUDA; the fallback is tested on CPU-only builds")
     manifest = load_manifest(REPO_ROOT / "models" / "yolox_nano.yaml")
-    with caplog.at_level(logging.INFO, logger="detector.onnx_model"):
+    with caplog.at_level(logging.INFO, logger="lookout.detector.onnx_model"):
         detector = OnnxDetector.from_manifest(manifest, providers=["cuda", "cpu"], max_batch=2)
     assert detector.providers == [CPU]
     assert detector.warmup_s > 0
-    lines = [r.getMessage() for r in caplog.records if r.name == "detector.onnx_model"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "lookout.detector.onnx_model"]
     provider_lines = [line for line in lines if line.startswith("detector: using")]
     assert provider_lines == [
         "detector: using CPUExecutionProvider; unavailable: CUDAExecutionProvider"

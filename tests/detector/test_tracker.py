@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from detector.detections import Detections
-from detector.tracker import ByteTracker, TrackerSettings, _match, box_iou
+from lookout.detector.detections import Detections
+from lookout.detector.tracker import ByteTracker, TrackerSettings, _match, box_iou
 
 W, H = 60.0, 120.0
 

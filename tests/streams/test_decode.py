@@ -16,12 +16,12 @@ from av.container import InputContainer
 from av.video.stream import VideoStream
 
 from lookout.media import cached_h264_mp4, vtest_avi, vtest_clip
-from streams.clock import Clock
-from streams.decode import FullDecoder, SparseDecoder, access_units
-from streams.frame import Frame
-from streams.frame_queue import FrameQueue
-from streams.live_reader import StreamReader
-from streams.settings import StreamConfig
+from lookout.streams.clock import Clock
+from lookout.streams.decode import FullDecoder, SparseDecoder, access_units
+from lookout.streams.frame import Frame
+from lookout.streams.frame_queue import FrameQueue
+from lookout.streams.live_reader import StreamReader
+from lookout.streams.settings import StreamConfig
 
 
 @pytest.fixture(scope="module")

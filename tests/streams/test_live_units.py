@@ -7,11 +7,11 @@ import threading
 
 import pytest
 
-from streams.backoff import Backoff
-from streams.frame_queue import FrameQueue
-from streams.live_reader import describe_error
-from streams.redact import RedactingFilter, redact, split_credentials
-from streams.settings import BackoffConfig
+from lookout.streams.backoff import Backoff
+from lookout.streams.frame_queue import FrameQueue
+from lookout.streams.live_reader import describe_error
+from lookout.streams.redact import RedactingFilter, redact, split_credentials
+from lookout.streams.settings import BackoffConfig
 
 
 def test_backoff_grows_caps_and_resets() -> None:

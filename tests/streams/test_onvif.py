@@ -14,8 +14,14 @@ import pytest
 from pydantic import SecretStr
 
 from lookout.errors import SourceError
-from streams.onvif_client import DeviceInfo, MediaProfile, OnvifClient, Preset, _source_error
-from streams.settings import OnvifConfig
+from lookout.streams.onvif_client import (
+    DeviceInfo,
+    MediaProfile,
+    OnvifClient,
+    Preset,
+    _source_error,
+)
+from lookout.streams.settings import OnvifConfig
 from tests.support.onvif_responder import OnvifResponder
 
 PASSWORD = "s3cret-Pw!"

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import pytest
 from pydantic import SecretStr
 
-from streams.onvif_client import OnvifClient, Preset, PtzStatus
-from streams.ptz import PresetState, PtzController, nearest_preset, resolve_preset
-from streams.settings import OnvifConfig, PtzConfig, TourStop
+from lookout.streams.onvif_client import OnvifClient, Preset, PtzStatus
+from lookout.streams.ptz import PresetState, PtzController, nearest_preset, resolve_preset
+from lookout.streams.settings import OnvifConfig, PtzConfig, TourStop
 from tests.support.onvif_responder import OnvifResponder
 
 PRESETS = [
@@ -149,7 +149,7 @@ def test_drive_visits_stops_in_order_and_loops() -> None:
 def test_unknown_stop_is_skipped_and_logged(caplog: pytest.LogCaptureFixture) -> None:
     cam = FakeCamera()
     ctl = PtzController(cam, cfg(tour=tour("2", "Z", "1")), camera_id="t2")
-    with caplog.at_level(logging.INFO, logger="streams.ptz"):
+    with caplog.at_level(logging.INFO, logger="lookout.streams.ptz"):
         ctl.start()
         wait_for(lambda: len(cam.gotos) >= 3)
         ctl.stop()
@@ -162,7 +162,7 @@ def test_stop_that_never_arrives_is_skipped(caplog: pytest.LogCaptureFixture) ->
     cam = FakeCamera(never_arrive=frozenset({"2"}))
     ctl = PtzController(cam, cfg(tour=tour("2", "3")), max_move_s=0.1)
     arrived: list[str] = []
-    with caplog.at_level(logging.WARNING, logger="streams.ptz"):
+    with caplog.at_level(logging.WARNING, logger="lookout.streams.ptz"):
         ctl.start()
         while len(cam.gotos) < 3:
             token = ctl.state.current()
@@ -191,7 +191,7 @@ def test_follow_step_maps_position_to_presets(caplog: pytest.LogCaptureFixture) 
     clock = FakeClock()
     cam = FakeCamera()
     ctl = PtzController(cam, cfg(mode="follow", settle_s=1.0), clock=clock, camera_id="f")
-    with caplog.at_level(logging.INFO, logger="streams.ptz"):
+    with caplog.at_level(logging.INFO, logger="lookout.streams.ptz"):
         assert ctl.follow_step() == "1"  # starts at A
         assert ctl.state.current() is None  # settling
         clock.t += 1.0

@@ -15,10 +15,10 @@ import av
 import numpy as np
 import pytest
 
-from streams.frame import Frame
-from streams.frame_queue import FrameQueue
-from streams.live_reader import ReaderState, StreamReader
-from streams.settings import BackoffConfig, StreamConfig
+from lookout.streams.frame import Frame
+from lookout.streams.frame_queue import FrameQueue
+from lookout.streams.live_reader import ReaderState, StreamReader
+from lookout.streams.settings import BackoffConfig, StreamConfig
 from tests.support.media import RtspServer, start_rtsp_server
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -214,8 +214,8 @@ def test_bad_sources_end_in_backoff_with_a_clear_redacted_line(
             "wrong_path": f"rtsp://admin:s3cret-pw@127.0.0.1:{port}/nope",
             "bad_credentials": f"rtsp://admin:wrong-pw@127.0.0.1:{port}/cam",
         }[kind]
-        caplog.set_level(logging.WARNING, logger="streams.live_reader")
-        from streams.redact import RedactingFilter
+        caplog.set_level(logging.WARNING, logger="lookout.streams.live_reader")
+        from lookout.streams.redact import RedactingFilter
 
         caplog.handler.addFilter(RedactingFilter())
         r = reader(url)
@@ -227,7 +227,8 @@ def test_bad_sources_end_in_backoff_with_a_clear_redacted_line(
         finally:
             r.stop()
             assert r.join(5)
-    lines = [rec.getMessage() for rec in caplog.records if rec.name == "streams.live_reader"]
+    name = "lookout.streams.live_reader"
+    lines = [rec.getMessage() for rec in caplog.records if rec.name == name]
     assert lines, "a log line per failure"
     assert all("s3cret-pw" not in ln and "wrong-pw" not in ln for ln in lines), lines
     assert expect in lines[0] and "cam1" in lines[0] and "rtsp://***@" in lines[0], lines[0]

@@ -13,10 +13,10 @@ import av
 import numpy as np
 import pytest
 
-from streams.frame import Frame
-from streams.frame_queue import FrameQueue
-from streams.live_reader import StreamReader
-from streams.settings import BackoffConfig, StreamConfig
+from lookout.streams.frame import Frame
+from lookout.streams.frame_queue import FrameQueue
+from lookout.streams.live_reader import StreamReader
+from lookout.streams.settings import BackoffConfig, StreamConfig
 from tests.support.media import start_rtsp_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.timing]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import yaml
 
-from zones.calibration import Calibration, LocalProjection, PointPair
+from lookout.zones.calibration import Calibration, LocalProjection, PointPair
 
 LON0, LAT0 = 114.05, 22.54
 WIDTH, HEIGHT = 1920, 1080

@@ -11,17 +11,17 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from zones import simulate
-from zones.alignment import align, ecc_align
-from zones.construction import (
+from lookout.zones import simulate
+from lookout.zones.alignment import align, ecc_align
+from lookout.zones.construction import (
     ConstructionEvent,
     ConstructionSettings,
     ConstructionWatch,
     blue_roof_fraction,
     structure_change,
 )
-from zones.dwell import box_iou
-from zones.simulate import lighting, move, rigid
+from lookout.zones.dwell import box_iou
+from lookout.zones.simulate import lighting, move, rigid
 
 Image = NDArray[np.uint8]
 SHED = (150.0, 380.0, 230.0, 430.0)  # 80x50 px on the lawn

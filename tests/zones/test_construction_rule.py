@@ -10,15 +10,15 @@ import av
 import numpy as np
 import pytest
 
-from cases.dedup import CaseDeduper
-from cases.evidence import EvidenceWriter
-from cases.manager import CaseManager
-from cases.sinks import JsonlSink
-from detector.detections import Detections
+from lookout.cases.dedup import CaseDeduper
+from lookout.cases.evidence import EvidenceWriter
+from lookout.cases.manager import CaseManager
+from lookout.cases.sinks import JsonlSink
 from lookout.config import CameraConfig, CodeEntry
-from streams.frame import Frame
-from zones import simulate
-from zones.rules import ZoneEngine
+from lookout.detector.detections import Detections
+from lookout.streams.frame import Frame
+from lookout.zones import simulate
+from lookout.zones.rules import ZoneEngine
 
 T0 = datetime(2026, 11, 20, 1, 0, tzinfo=UTC)
 SHED = (150.0, 380.0, 230.0, 430.0)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from lookout.errors import ConfigError
-from zones.geo import GridCell, GridIndex
+from lookout.zones.geo import GridCell, GridIndex
 
 LON0, LAT0 = 114.05, 22.54
 STEP = 0.005  # ~500 m

@@ -7,8 +7,8 @@ import pytest
 
 from lookout.config import CameraConfig
 from lookout.errors import ConfigError
+from lookout.zones.rules import ZoneEngine
 from tests.helpers import T0, dets, frame
-from zones.rules import ZoneEngine
 
 CLASSES = ["person", "car", "umbrella"]
 TZ_NAME = "Asia/Shanghai"
@@ -90,7 +90,7 @@ def test_track_switch_on_same_spot_keeps_dwell_and_does_not_fire_twice() -> None
 
     from zoneinfo import ZoneInfo
 
-    from zones.rules import ZoneRuleSettings
+    from lookout.zones.rules import ZoneRuleSettings
 
     eng = ZoneEngine(
         camera(PARKING),
@@ -188,7 +188,7 @@ def test_contains_is_vectorised_for_many_objects() -> None:
 def test_walker_over_a_lost_stop_does_not_inherit_its_dwell() -> None:
     from zoneinfo import ZoneInfo
 
-    from zones.rules import ZoneRuleSettings
+    from lookout.zones.rules import ZoneRuleSettings
 
     # The place memory of the dwell rule (a person class stands in for any object).
     vendor = {"type": "illegal_parking", "classes": ["person"], "dwell_s": 20}

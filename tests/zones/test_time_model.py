@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from lookout.config import CameraConfig
+from lookout.zones.rules import ZoneEngine
 from tests.helpers import dets, frame
-from zones.rules import ZoneEngine
 
 PARKING = {"type": "illegal_parking", "classes": ["car"], "dwell_s": 10, "min_confidence": 0.3}
 CAR = (40, 40, 60, 60, 0.8, 1, 7)
@@ -77,8 +77,8 @@ def test_monotonic_gap_counts_as_time_passed() -> None:
 
 def track_and_zone(times: list[float]) -> list:
     """The analyser's order: ByteTrack (config defaults) → first-seen times → zones."""
-    from detector.tracker import ByteTracker
     from lookout.config import TrackerConfig
+    from lookout.detector.tracker import ByteTracker
     from lookout.pipeline import tracker_settings
 
     tracker = ByteTracker(tracker_settings(TrackerConfig()))

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from zones.vendors import TrackedObject, VendorEvent, VendorGrouper, VendorSettings
+from lookout.zones.vendors import TrackedObject, VendorEvent, VendorGrouper, VendorSettings
 
 H = 100.0  # person box height in pixels
 Frame = tuple[list[TrackedObject], list[TrackedObject]]
