@@ -22,7 +22,6 @@ The gate is not thread-safe: one gate per camera, used by that camera's consumer
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -30,56 +29,14 @@ from typing import Literal
 import cv2
 import numpy as np
 
+from lookout.detector.settings import MotionConfig
+
 MotionReason = Literal["motion", "interval", "first", "disabled", "still"]
 
 # The frame is subsampled to this many times the small size before area averaging.
 _PRESCALE = 4
 # Fixed-point bits for cv2.fillPoly, so region corners keep sub-pixel precision.
 _SHIFT = 4
-
-
-@dataclass(frozen=True)
-class MotionSettings:
-    """Parameters of a `MotionGate`.
-
-    Attributes:
-        enabled: if False the gate lets every frame through without measuring anything.
-        width: width in pixels of the small grey image; its height keeps the frame's
-            aspect ratio (at least 1 pixel).
-        threshold: absolute difference, on the 0..255 grey scale, between a small pixel
-            and the background for that pixel to count as changed.
-        min_area: fraction (0..1) of the watched area that must change for the frame to
-            count as motion (at least one changed pixel is always required).
-        alpha: running-average update rate of the background (0 < alpha <= 1); the
-            background forgets a change after roughly ``3 / alpha`` frames.
-        max_interval_s: the detector runs at least this often (seconds, on the ``t``
-            clock given to `MotionGate.update`), even without motion; 0 runs every frame.
-        blur: odd Gaussian kernel size applied to the small image; 0 or 1 for none.
-    """
-
-    enabled: bool = False
-    width: int = 96
-    threshold: int = 25
-    min_area: float = 0.002
-    alpha: float = 0.2
-    max_interval_s: float = 5.0
-    blur: int = 3
-
-    def __post_init__(self) -> None:
-        if self.width < 4:
-            raise ValueError(f"motion width must be at least 4 pixels, got {self.width}")
-        if not 0 <= self.threshold <= 255:
-            raise ValueError(f"motion threshold must be in 0..255, got {self.threshold}")
-        if not 0.0 <= self.min_area <= 1.0:
-            raise ValueError(f"motion min_area must be in [0, 1], got {self.min_area}")
-        if not 0.0 < self.alpha <= 1.0:
-            raise ValueError(f"motion alpha must be in (0, 1], got {self.alpha}")
-        if not (self.max_interval_s >= 0.0 and math.isfinite(self.max_interval_s)):
-            raise ValueError(
-                f"motion max_interval_s must be a finite number >= 0, got {self.max_interval_s}"
-            )
-        if self.blur < 0 or (self.blur > 1 and self.blur % 2 == 0):
-            raise ValueError(f"motion blur must be 0, 1 or an odd kernel size, got {self.blur}")
 
 
 @dataclass(frozen=True)
@@ -115,7 +72,7 @@ class MotionGate:
                 detections = model(frame.image)
 
     Attributes:
-        settings: the `MotionSettings`.
+        settings: the `MotionConfig`.
         frame_shape: (H, W) of the full frames the regions refer to; follows the frames
             when their size changes.
         small_shape: (h, w) of the small grey image.
@@ -127,7 +84,7 @@ class MotionGate:
 
     def __init__(
         self,
-        settings: MotionSettings,
+        settings: MotionConfig,
         frame_shape: tuple[int, int],
         regions: Sequence[Sequence[tuple[float, float]]] | None = None,
     ) -> None:

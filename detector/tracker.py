@@ -25,6 +25,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from lookout.detector.detections import Detections
+from lookout.detector.settings import TrackerConfig
 
 _TENTATIVE, _TRACKED, _LOST = 0, 1, 2
 
@@ -36,48 +37,6 @@ _INIT_VEL, _INIT_VEL_ASPECT = 1.0, 0.01  # initial velocity uncertainty, per sec
 _ACCEL, _ACCEL_ASPECT = 1.0, 0.01  # white acceleration: velocity drift per sqrt(second)
 _WALK, _WALK_ASPECT = 0.05, 0.02  # extra position random walk per sqrt(second)
 _MIN_SIZE = 1e-3  # smallest box side (pixels) used in divisions and noise scaling
-
-
-@dataclass(frozen=True)
-class TrackerSettings:
-    """ByteTrack parameters.
-
-    Attributes:
-        high_threshold: detections scoring at least this take part in the first association.
-        low_threshold: detections scoring in [low_threshold, high_threshold) take part in the
-            second association only; lower ones are ignored.
-        new_track_threshold: minimum score of an unmatched detection to start a new track.
-        match_iou: minimum IoU between a predicted track box and a detection to match them
-            in the first association and for tentative tracks (cost 1 - IoU <= 1 - match_iou).
-        low_match_iou: minimum IoU in the second (low-score) association; stricter, as in
-            ByteTrack, because low-score boxes are often false positives.
-        lost_track_buffer_s: seconds a confirmed track is kept after its last match.
-        min_hits: consecutive matched frames before a new track is confirmed and gets an id.
-        class_aware: if True a track is never matched to a detection of another class.
-    """
-
-    high_threshold: float = 0.5
-    low_threshold: float = 0.1
-    new_track_threshold: float = 0.6
-    match_iou: float = 0.2
-    low_match_iou: float = 0.5
-    lost_track_buffer_s: float = 3.0
-    min_hits: int = 2
-    class_aware: bool = True
-
-    def __post_init__(self) -> None:
-        for name in ("high_threshold", "low_threshold", "new_track_threshold"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
-        if self.low_threshold > self.high_threshold:
-            raise ValueError("low_threshold must not exceed high_threshold")
-        for name in ("match_iou", "low_match_iou"):
-            if not 0.0 < getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must be in (0, 1], got {getattr(self, name)}")
-        if not self.lost_track_buffer_s >= 0.0:
-            raise ValueError(f"lost_track_buffer_s must be >= 0, got {self.lost_track_buffer_s}")
-        if self.min_hits < 1:
-            raise ValueError(f"min_hits must be >= 1, got {self.min_hits}")
 
 
 def _per_dim(h: np.ndarray, rel: float, aspect: float) -> np.ndarray:
@@ -236,8 +195,8 @@ class _Tracks:
 class ByteTracker:
     """ByteTrack over timestamped frames; see the module docstring for the algorithm."""
 
-    def __init__(self, settings: TrackerSettings | None = None) -> None:
-        self.settings = settings or TrackerSettings()
+    def __init__(self, settings: TrackerConfig | None = None) -> None:
+        self.settings = settings or TrackerConfig()
         self._next_id = 1
         self.reset()
 

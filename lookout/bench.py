@@ -33,7 +33,7 @@ from lookout.detector.detections import Detections
 from lookout.detector.manifest import load_manifest
 from lookout.detector.onnx_model import OnnxDetector
 from lookout.detector.tracker import ByteTracker
-from lookout.pipeline import CameraAnalyser, ReplayPipeline, tracker_settings
+from lookout.pipeline import CameraAnalyser, ReplayPipeline
 from lookout.streams.frame import Frame
 from lookout.streams.frame_queue import FrameQueue
 from lookout.streams.live_reader import StreamReader
@@ -235,7 +235,7 @@ def run_live(
             cam = _camera(i, s.motion)
             analysers[i] = CameraAnalyser(
                 cam,
-                ByteTracker(tracker_settings(TrackerConfig())),
+                ByteTracker(TrackerConfig()),
                 ZoneEngine(cam, detector.class_names, tz),
                 cases,
             )
@@ -349,7 +349,7 @@ def replay_throughput(detector: OnnxDetector, batch: int) -> tuple[float, float]
         cases = CaseManager.from_config(cfg, Path(tmp))
         analyser = CameraAnalyser(
             cam,
-            ByteTracker(tracker_settings(cfg.tracker)),
+            ByteTracker(cfg.tracker),
             ZoneEngine(cam, detector.class_names, cfg.site.tz),
             cases,
         )

@@ -17,7 +17,7 @@ from lookout.detector.detections import Detections
 from lookout.detector.tracker import ByteTracker
 from lookout.errors import ConfigError, LookoutError
 from lookout.metrics import CameraSnapshot
-from lookout.pipeline import CameraAnalyser, tracker_settings, zone_settings
+from lookout.pipeline import CameraAnalyser, zone_settings
 from lookout.streams.frame import Frame
 from lookout.streams.frame_queue import FrameQueue
 from lookout.streams.live_reader import StreamReader, is_file_source
@@ -190,7 +190,7 @@ class CameraRuntime:
         snap = cls._snapshot_reader(cfg, cam, onvif)
         analyser = CameraAnalyser(
             cam,
-            ByteTracker(tracker_settings(cfg.tracker)),
+            ByteTracker(cfg.tracker),
             ZoneEngine(
                 cam,
                 class_names,

@@ -30,6 +30,7 @@ from lookout.cases.settings import (
     RedisStreamSinkConfig,
     WebhookSinkConfig,
 )
+from lookout.detector.settings import MotionConfig, TrackerConfig
 from lookout.errors import ConfigError
 from lookout.streams.settings import DaemonConfig, OnvifConfig, StreamConfig
 from lookout.yamlfile import load_model
@@ -166,25 +167,6 @@ class ZoneConfig(_Model):
         return self
 
 
-class MotionConfig(_Model):
-    """Motion-gated inference: skip the detector while nothing moves in the zones."""
-
-    enabled: bool = Field(default=False, description="Gate inference on motion.")
-    width: int = Field(default=96, ge=16, le=640, description="Width of the motion image.")
-    threshold: int = Field(
-        default=25, ge=1, le=255, description="Grey-level change that counts as motion."
-    )
-    min_area: float = Field(
-        default=0.002, ge=0, le=1, description="Changed fraction of the zones that is motion."
-    )
-    alpha: float = Field(default=0.2, gt=0, le=1, description="Background update rate.")
-    max_interval_s: float = Field(
-        default=5.0,
-        gt=0,
-        description="Run the detector at least this often anyway (parked vehicles don't move).",
-    )
-
-
 class CameraConfig(_Model):
     """One camera: a live source or a recording, and its zones."""
 
@@ -281,27 +263,6 @@ class ModelConfig(_Model):
     nms_iou: float = Field(default=0.45, gt=0.0, le=1.0, description="IoU threshold of NMS.")
     batch_size: int = Field(default=4, ge=1, le=256, description="Frames per inference call.")
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig, description="Runtime settings.")
-
-
-class TrackerConfig(_Model):
-    """Multi-object tracker (ByteTrack) settings."""
-
-    high_threshold: float = Field(default=0.5, ge=0, le=1, description="First-stage score.")
-    low_threshold: float = Field(default=0.1, ge=0, le=1, description="Second-stage score.")
-    new_track_threshold: float = Field(
-        default=0.5, ge=0, le=1, description="Score to start a track."
-    )
-    match_iou: float = Field(default=0.2, gt=0, le=1, description="Minimum IoU to match.")
-    low_match_iou: float = Field(
-        default=0.5, gt=0, le=1, description="Minimum IoU in the low-score second association."
-    )
-    class_aware: bool = Field(
-        default=False,
-        description="Never match a track to another class. Off by default: detectors often "
-        "flip a van between car and truck.",
-    )
-    lost_track_buffer_s: float = Field(default=5.0, ge=0, description="Seconds a lost track lives.")
-    min_hits: int = Field(default=2, ge=1, description="Frames before a track gets an id.")
 
 
 class CodeEntry(_Model):

@@ -12,13 +12,14 @@ from pathlib import Path
 
 from lookout.cases.manager import CaseManager
 from lookout.cases.model import DraftCase
-from lookout.config import AppConfig, CameraConfig, TrackerConfig
+from lookout.config import AppConfig, CameraConfig
 from lookout.detector.batcher import MicroBatcher
 from lookout.detector.detections import Detections
 from lookout.detector.manifest import load_manifest
-from lookout.detector.motion import MotionGate, MotionSettings
+from lookout.detector.motion import MotionGate
 from lookout.detector.onnx_model import OnnxDetector
-from lookout.detector.tracker import ByteTracker, TrackerSettings
+from lookout.detector.settings import TrackerConfig
+from lookout.detector.tracker import ByteTracker
 from lookout.errors import ConfigError
 from lookout.streams.file_reader import FileReader
 from lookout.streams.frame import Frame
@@ -53,11 +54,6 @@ class ReplayStats:
     @property
     def analysed_fps(self) -> float:
         return self.frames_analysed / self.elapsed_s if self.elapsed_s > 0 else 0.0
-
-
-def tracker_settings(cfg: TrackerConfig) -> TrackerSettings:
-    """The config's tracker section (same field names) as the tracker's settings."""
-    return TrackerSettings(**cfg.model_dump())
 
 
 def zone_settings(cfg: TrackerConfig) -> ZoneRuleSettings:
@@ -154,7 +150,7 @@ class CameraAnalyser:
         self.snapshot = snapshot
         self.locator = locator
         self.times = AnalyserTimes()
-        self.motion = MotionSettings(**camera.motion.model_dump())
+        self.motion = camera.motion
         self._gates: dict[str | None, MotionGate] = {}
 
     def needs_inference(self, frame: Frame) -> bool:
@@ -240,7 +236,7 @@ class ReplayPipeline:
         except ConfigError as exc:
             raise ConfigError(f"{config_source}: {exc}") from None
         detector = build_detector(cfg, config_source)
-        tracker = ByteTracker(tracker_settings(cfg.tracker))
+        tracker = ByteTracker(cfg.tracker)
         zones = ZoneEngine(
             camera,
             detector.class_names,

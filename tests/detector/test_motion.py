@@ -11,11 +11,11 @@ import cv2
 import numpy as np
 import pytest
 
-from lookout.detector.motion import MotionDecision, MotionGate, MotionSettings
+from lookout.detector.motion import MotionConfig, MotionDecision, MotionGate
 from lookout.streams.file_reader import FileReader
 
 H, W = 240, 320
-ON = MotionSettings(enabled=True, max_interval_s=5.0)
+ON = MotionConfig(enabled=True, max_interval_s=5.0)
 
 
 def scene(shape: tuple[int, int] = (H, W)) -> np.ndarray:
@@ -47,7 +47,7 @@ def run_sequence(
 
 
 def test_defaults_are_disabled_and_documented_values() -> None:
-    s = MotionSettings()
+    s = MotionConfig()
     assert (s.enabled, s.width, s.threshold, s.min_area) == (False, 96, 25, 0.002)
     assert (s.alpha, s.max_interval_s, s.blur) == (0.2, 5.0, 3)
 
@@ -68,8 +68,8 @@ def test_defaults_are_disabled_and_documented_values() -> None:
     ],
 )
 def test_invalid_settings_are_rejected(kwargs: dict[str, float]) -> None:
-    with pytest.raises(ValueError, match="motion"):
-        MotionSettings(**kwargs)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=next(iter(kwargs))):
+        MotionConfig(**kwargs)  # type: ignore[arg-type]
 
 
 def test_polygon_with_fewer_than_three_points_is_rejected() -> None:
@@ -197,8 +197,8 @@ def test_motion_only_counts_inside_the_regions() -> None:
 def test_min_area_is_a_fraction_of_the_watched_area() -> None:
     base = scene()
     moved = with_square(base, 100, 100, size=20)  # ~0.5% of the frame
-    loose = MotionGate(MotionSettings(enabled=True, min_area=0.002), (H, W))
-    strict = MotionGate(MotionSettings(enabled=True, min_area=0.05), (H, W))
+    loose = MotionGate(MotionConfig(enabled=True, min_area=0.002), (H, W))
+    strict = MotionGate(MotionConfig(enabled=True, min_area=0.05), (H, W))
     for gate in (loose, strict):
         gate.update(base, 0.0)
     assert loose.update(moved, 0.5).reason == "motion"
@@ -207,7 +207,7 @@ def test_min_area_is_a_fraction_of_the_watched_area() -> None:
 
 
 def test_disabled_gate_always_runs() -> None:
-    gate = MotionGate(MotionSettings(enabled=False), (H, W))
+    gate = MotionGate(MotionConfig(enabled=False), (H, W))
     img = scene()
     decisions = [gate.update(img, 0.1 * i) for i in range(5)]
     assert all(d.run_detector and d.reason == "disabled" for d in decisions)
@@ -269,7 +269,7 @@ def test_vtest_parked_van_region_is_mostly_skipped(assets: Path) -> None:
         analysis_fps=2.0,
         start_time=datetime(2024, 5, 1, 8, 0, tzinfo=UTC),
     )
-    settings = MotionSettings(enabled=True, max_interval_s=5.0)
+    settings = MotionConfig(enabled=True, max_interval_s=5.0)
     strip = [[(600.0, 62.0), (730.0, 62.0), (730.0, 118.0), (600.0, 118.0)]]
     van = MotionGate(settings, (576, 768), strip)
     whole = MotionGate(settings, (576, 768))

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from lookout.detector.detections import Detections
-from lookout.detector.tracker import ByteTracker, TrackerSettings, _match, box_iou
+from lookout.detector.settings import TrackerConfig
+from lookout.detector.tracker import ByteTracker, _match, box_iou
 
 W, H = 60.0, 120.0
 
@@ -96,7 +97,7 @@ def test_parallel_same_class_boxes_keep_distinct_ids() -> None:
 def test_missing_box_recovers_only_within_lost_buffer(
     gap_s: float, same_id: bool, call_during_gap: bool
 ) -> None:
-    tracker = ByteTracker(TrackerSettings(lost_track_buffer_s=3.0))
+    tracker = ByteTracker(TrackerConfig(lost_track_buffer_s=3.0))
 
     def at(t: float) -> Detections:  # moves a box width per second: needs the velocity
         return dets([box(100 + 60 * t, 400 - 10 * t)])
@@ -147,7 +148,7 @@ def test_detection_below_low_threshold_is_ignored() -> None:
 
 @pytest.mark.parametrize("min_hits", [1, 2, 3])
 def test_new_track_gets_an_id_after_min_hits_frames(min_hits: int) -> None:
-    tracker = ByteTracker(TrackerSettings(min_hits=min_hits))
+    tracker = ByteTracker(TrackerConfig(min_hits=min_hits))
     ids = [int(tracker.update(dets([box(10 * k, 50)]), 0.25 * k).tracker_id[0]) for k in range(6)]
     assert ids == [-1] * (min_hits - 1) + [1] * (6 - min_hits + 1)
 
@@ -163,7 +164,7 @@ def test_tentative_track_missed_in_next_frame_is_dropped() -> None:
 
 
 def test_detection_between_high_and_new_track_threshold_starts_no_track() -> None:
-    tracker = ByteTracker()
+    tracker = ByteTracker(TrackerConfig(high_threshold=0.5, new_track_threshold=0.6))
     ids = [
         int(tracker.update(dets([box(300, 30)], conf=0.55), 0.3 * k).tracker_id[0])
         for k in range(5)
@@ -233,7 +234,7 @@ def test_stationary_box_with_jitter_keeps_one_id() -> None:
 
 @pytest.mark.parametrize(("class_aware", "expected_second_half"), [(True, 2), (False, 1)])
 def test_class_aware_setting(class_aware: bool, expected_second_half: int) -> None:
-    tracker = ByteTracker(TrackerSettings(class_aware=class_aware))
+    tracker = ByteTracker(TrackerConfig(class_aware=class_aware))
     ids = []
     for k in range(20):
         out = tracker.update(dets([box(300 + 5 * k, 300)], cls=0 if k < 10 else 1), 0.25 * k)
@@ -276,7 +277,7 @@ def test_timestamps_must_not_go_backwards() -> None:
 )
 def test_invalid_settings_are_rejected(kwargs: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
-        TrackerSettings(**kwargs)
+        TrackerConfig(**kwargs)
 
 
 def test_box_iou() -> None:

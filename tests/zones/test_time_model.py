@@ -79,9 +79,8 @@ def track_and_zone(times: list[float]) -> list:
     """The analyser's order: ByteTrack (config defaults) → first-seen times → zones."""
     from lookout.config import TrackerConfig
     from lookout.detector.tracker import ByteTracker
-    from lookout.pipeline import tracker_settings
 
-    tracker = ByteTracker(tracker_settings(TrackerConfig()))
+    tracker = ByteTracker(TrackerConfig())
     eng = engine()
     events = []
     for t in times:
