@@ -301,6 +301,7 @@ class OnnxDetector:
                     "metadata has no readable 'names'"
                 )
             names = found
+            manifest = manifest.with_class_names(names)  # roles checked against them
         detector = cls(
             session,
             manifest,
@@ -389,6 +390,11 @@ class OnnxDetector:
     @property
     def manifest(self) -> ModelManifest:
         return self._manifest
+
+    @property
+    def roles(self) -> dict[str, list[str]]:
+        """The manifest's roles (vehicle, person, stall_object, structure) → classes."""
+        return {str(role): list(names) for role, names in self._manifest.roles.items()}
 
     @property
     def class_names(self) -> list[str]:
