@@ -18,13 +18,20 @@ from collections.abc import Callable
 from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from lookout.cases.dedup import CaseDeduper
 from lookout.cases.dedup_store import DedupStore, PlaceRef, RedisDedupStore, SqliteDedupStore
 from lookout.cases.evidence import EvidenceWriter
 from lookout.cases.model import DraftCase, Location, case_id
+from lookout.cases.settings import (
+    CasesSettings,
+    CodeEntry,
+    DedupStoreConfig,
+    JsonlSinkConfig,
+    SqliteSinkConfig,
+)
 from lookout.cases.sinks import CaseSink, open_sink
-from lookout.config import AppConfig, CodeEntry, JsonlSinkConfig, SqliteSinkConfig
 from lookout.errors import ConfigError
 from lookout.zones.events import ViolationEvent
 
@@ -36,8 +43,7 @@ _Write = (
 )
 
 
-def open_dedup_store(cfg: AppConfig, out_dir: Path) -> DedupStore:
-    store = cfg.dedup.store
+def open_dedup_store(store: DedupStoreConfig, out_dir: Path) -> DedupStore:
     if store.type == "redis":
         if not store.url:
             raise ConfigError("dedup.store.url: needed for a redis dedup store")
@@ -85,7 +91,9 @@ class CaseManager:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_config(cls, cfg: AppConfig, out_dir: Path) -> CaseManager:
+    def open(cls, cfg: CasesSettings) -> CaseManager:
+        """Open the local sinks and the dedup store under `cfg.out_dir`."""
+        out_dir = Path(cfg.out_dir)
         sinks: list[CaseSink] = []
         try:
             for sink_cfg in cfg.sinks:
@@ -98,7 +106,7 @@ class CaseManager:
                 s.close()
             raise
         return cls(
-            codes={str(k): v for k, v in cfg.codes.items()},
+            codes=dict(cfg.codes),
             deduper=CaseDeduper(cooldown_s=cfg.dedup.cooldown_s, iou=cfg.dedup.iou),
             evidence=EvidenceWriter(
                 out_dir,
@@ -106,8 +114,8 @@ class CaseManager:
                 crop_margin=cfg.evidence.crop_margin,
             ),
             sinks=sinks,
-            tz=cfg.site.tz,
-            places=open_dedup_store(cfg, out_dir),
+            tz=ZoneInfo(cfg.timezone),
+            places=open_dedup_store(cfg.dedup.store, out_dir),
             radius_m=cfg.dedup.store.radius_m,
         )
 

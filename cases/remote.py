@@ -2,27 +2,35 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from lookout.cases.delivery import DeliveryWorker, RemoteSink
 from lookout.cases.redis_stream import RedisStreamSink
-from lookout.cases.settings import RedisStreamSinkConfig, WebhookSinkConfig
+from lookout.cases.settings import (
+    DeliveryConfig,
+    RedisStreamSinkConfig,
+    SinkConfig,
+    SqliteSinkConfig,
+    WebhookSinkConfig,
+)
 from lookout.cases.webhook import WebhookSink
-from lookout.config import AppConfig, SqliteSinkConfig
 
 
-def outbox_path(cfg: AppConfig, out_dir: Path) -> Path | None:
-    for sink in cfg.sinks:
+def outbox_path(sinks: Sequence[SinkConfig], out_dir: Path) -> Path | None:
+    for sink in sinks:
         if isinstance(sink, SqliteSinkConfig):
             p = Path(sink.path).expanduser()
             return p if p.is_absolute() else out_dir / p
     return None
 
 
-def build_delivery(cfg: AppConfig, out_dir: Path) -> DeliveryWorker | None:
+def build_delivery(
+    configured: Sequence[SinkConfig], d: DeliveryConfig, out_dir: Path
+) -> DeliveryWorker | None:
     """The worker for the configured Redis Stream / webhook sinks, or None if none."""
     sinks: list[RemoteSink] = []
-    for s in cfg.sinks:
+    for s in configured:
         if isinstance(s, RedisStreamSinkConfig):
             sinks.append(
                 RedisStreamSink(
@@ -33,10 +41,9 @@ def build_delivery(cfg: AppConfig, out_dir: Path) -> DeliveryWorker | None:
             sinks.append(
                 WebhookSink(s.url, s.timeout_s, s.headers, s.evidence, out_dir, name=s.name)
             )
-    path = outbox_path(cfg, out_dir)
+    path = outbox_path(configured, out_dir)
     if not sinks or path is None:
         return None
-    d = cfg.delivery
     return DeliveryWorker(
         path, sinks, backoff=d.backoff, poll_s=d.poll_s, batch=d.batch, rescan_s=d.rescan_s
     )

@@ -1,11 +1,14 @@
-"""Configuration models of case delivery (remote sinks) and place-anchored dedup."""
+"""Settings the cases layer owns: codes, dedup, evidence, sinks and delivery (YAML
+`codes`, `dedup`, `evidence`, `sinks`, `delivery`). lookout/config.py only composes
+them into the application config."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from lookout.base.events import EventType
 from lookout.streams.settings import BackoffConfig
 
 
@@ -63,3 +66,84 @@ class DedupStoreConfig(_Model):
     radius_m: float = Field(
         default=5.0, gt=0, description="Cases of one type closer than this are one case."
     )
+
+
+class CodeEntry(_Model):
+    """Case-system classification of one event type."""
+
+    code: str = Field(description="Event code of the case system (e.g. 大类+小类).")
+    name: str = Field(description="Human-readable name of the event category.")
+
+
+def default_codes() -> dict[EventType, CodeEntry]:
+    return {
+        "illegal_parking": CodeEntry(code="09001", name="机动车乱停放"),
+        "street_vendor": CodeEntry(code="09006", name="占道经营"),
+        "illegal_construction": CodeEntry(code="10001", name="违法建设"),
+    }
+
+
+class DedupConfig(_Model):
+    """How repeated events become one case."""
+
+    cooldown_s: float = Field(
+        default=1800.0, ge=0, description="An event matching a case seen this recently merges."
+    )
+    iou: float = Field(
+        default=0.3, gt=0, le=1, description="Box overlap (IoU) that means the same place."
+    )
+    store: DedupStoreConfig = Field(
+        default_factory=DedupStoreConfig,
+        description="Place-anchored dedup on the ground (cameras with a calibration).",
+    )
+
+
+class EvidenceConfig(_Model):
+    """Evidence pictures attached to each case."""
+
+    jpeg_quality: int = Field(default=88, ge=10, le=100, description="JPEG quality.")
+    crop_margin: float = Field(
+        default=0.5, ge=0, description="Margin around the crop, as a fraction of the box size."
+    )
+
+
+class SqliteSinkConfig(_Model):
+    """Embedded SQLite outbox (the default sink)."""
+
+    type: Literal["sqlite"] = Field(description="Sink kind.")
+    path: str = Field(
+        default="cases.db", description="Database file; relative paths go under the output dir."
+    )
+
+
+class JsonlSinkConfig(_Model):
+    """One JSON object per line, appended; ids already in the file are not written again."""
+
+    type: Literal["jsonl"] = Field(description="Sink kind.")
+    path: str = Field(
+        default="cases.jsonl", description="File; relative paths go under the output dir."
+    )
+
+
+SinkConfig = Annotated[
+    SqliteSinkConfig | JsonlSinkConfig | RedisStreamSinkConfig | WebhookSinkConfig,
+    Field(discriminator="type"),
+]
+
+
+def default_sinks() -> list[
+    SqliteSinkConfig | JsonlSinkConfig | RedisStreamSinkConfig | WebhookSinkConfig
+]:
+    return [SqliteSinkConfig(type="sqlite"), JsonlSinkConfig(type="jsonl")]
+
+
+class CasesSettings(_Model):
+    """Everything the case stage needs, as the application hands it over (paths
+    already resolved): codes, dedup, evidence, the local sinks, the site's time zone."""
+
+    codes: dict[str, CodeEntry] = Field(description="Event type → case-system code.")
+    dedup: DedupConfig = Field(description="Dedup settings.")
+    evidence: EvidenceConfig = Field(description="Evidence settings.")
+    sinks: list[SinkConfig] = Field(description="Sinks (remote ones are fed by the outbox).")
+    timezone: str = Field(description="IANA time zone of the site.")
+    out_dir: str = Field(description="Output folder: outbox, evidence, dedup store.")

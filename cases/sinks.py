@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Protocol
 
 from lookout.cases.model import DraftCase
-from lookout.config import JsonlSinkConfig, SqliteSinkConfig
+from lookout.cases.settings import JsonlSinkConfig, SqliteSinkConfig
 from lookout.errors import SinkError
 
 

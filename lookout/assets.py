@@ -8,11 +8,11 @@ relative to the working directory. Read at call time, never at import time.
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
+from lookout.errors import ConfigError
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
-_VAR = re.compile(r"\$\{(LOOKOUT_ASSETS|LOOKOUT_ROOT)\}")
 
 
 def assets_dir() -> Path:
@@ -37,13 +37,17 @@ def cache_dir() -> Path:
 
 
 def expand_path(value: str, base: Path) -> Path:
-    """Expand `${LOOKOUT_ASSETS}` / `${LOOKOUT_ROOT}` and `~`, then resolve a relative
-    path against `base` (the folder of the file that named it)."""
+    """Expand `${…}` references (`lookout.secrets`: `${LOOKOUT_ASSETS}`,
+    `${LOOKOUT_ROOT}`, any `${VAR}`; values read from YAML files arrive already
+    expanded) and `~`, then resolve a relative path against `base` (the folder of the
+    file that named it). Raises ConfigError for an unset variable."""
+    from lookout.secrets import substitute  # imports this module
 
-    def repl(m: re.Match[str]) -> str:
-        return str(assets_dir() if m.group(1) == "LOOKOUT_ASSETS" else REPO_ROOT)
-
-    path = Path(_VAR.sub(repl, value)).expanduser()
+    try:
+        value = substitute(value, base)
+    except ValueError as exc:
+        raise ConfigError(f"{value}: {exc}") from None
+    path = Path(value).expanduser()
     if not path.is_absolute():
         path = base / path
     return path.resolve()

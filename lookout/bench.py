@@ -18,27 +18,26 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from lookout.analysis import CameraAnalyser, build_analyser, load_app_grid, open_cases
 from lookout.assets import REPO_ROOT, assets_dir
 from lookout.cases.manager import CaseManager
-from lookout.config import AppConfig, CameraConfig, TrackerConfig
+from lookout.config import AppConfig, CameraConfig, ModelConfig
 from lookout.detector.batcher import MicroBatcher
 from lookout.detector.detections import Detections
 from lookout.detector.manifest import load_manifest
 from lookout.detector.onnx_model import OnnxDetector
-from lookout.detector.tracker import ByteTracker
-from lookout.pipeline import CameraAnalyser, ReplayPipeline
+from lookout.pipeline import ReplayPipeline
 from lookout.streams.frame import Frame
 from lookout.streams.frame_queue import FrameQueue
 from lookout.streams.live_reader import StreamReader
 from lookout.streams.settings import StreamConfig
-from lookout.zones.rules import ZoneEngine
 
 log = logging.getLogger(__name__)
 
@@ -202,9 +201,8 @@ def _camera(i: int, motion: bool) -> CameraConfig:
 
 
 @contextmanager
-def _cases(out: Path) -> Iterator[CaseManager]:
-    cfg = AppConfig.model_validate({"model": {"manifest": str(MANIFEST)}, "cameras": [{"id": "x"}]})
-    manager = CaseManager.from_config(cfg, out)
+def _cases(cfg: AppConfig, out: Path) -> Iterator[CaseManager]:
+    manager = open_cases(cfg, out)
     try:
         yield manager
     finally:
@@ -225,19 +223,24 @@ def run_live(
     latencies: list[float] = []
     counts = {"analysed": 0, "inferred": 0}
     measuring = False
-    tz = datetime.now().astimezone().tzinfo or UTC
-    with tempfile.TemporaryDirectory() as tmp, _cases(Path(tmp)) as cases:
+    cameras = [_camera(i, s.motion) for i in range(s.cameras)]
+    cfg = AppConfig(model=ModelConfig(manifest=str(MANIFEST)), cameras=cameras)
+    tz = cfg.site.tz
+    with tempfile.TemporaryDirectory() as tmp, _cases(cfg, Path(tmp)) as cases:
         analysers: dict[int, CameraAnalyser] = {}
         readers: list[StreamReader] = []
         queues: dict[int, FrameQueue[Frame]] = {}
         signal_ev = threading.Event()
-        for i in range(s.cameras):
-            cam = _camera(i, s.motion)
-            analysers[i] = CameraAnalyser(
-                cam,
-                ByteTracker(TrackerConfig()),
-                ZoneEngine(cam, detector.class_names, tz),
-                cases,
+        for i, cam in enumerate(cameras):
+            analysers[i] = build_analyser(
+                cfg,
+                cam.id,
+                class_names=detector.class_names,
+                roles=detector.roles,
+                cases=cases,
+                out_dir=Path(tmp),
+                grid=None,
+                config_source="bench",
             )
             queues[i] = FrameQueue(stream.queue_size, signal=signal_ev)
             readers.append(
@@ -344,19 +347,19 @@ def replay_throughput(detector: OnnxDetector, batch: int) -> tuple[float, float]
     cfg = load_config(REPO_ROOT / "configs" / "demo.yaml")
     cfg = cfg.model_copy(update={"model": cfg.model.model_copy(update={"batch_size": batch})})
     cfg._base_dir = REPO_ROOT / "configs"
-    cam = cfg.cameras[0]
-    with tempfile.TemporaryDirectory() as tmp:
-        cases = CaseManager.from_config(cfg, Path(tmp))
-        analyser = CameraAnalyser(
-            cam,
-            ByteTracker(cfg.tracker),
-            ZoneEngine(cam, detector.class_names, cfg.site.tz),
-            cases,
+    source = str(REPO_ROOT / "configs" / "demo.yaml")
+    with tempfile.TemporaryDirectory() as tmp, _cases(cfg, Path(tmp)) as cases:
+        # Exactly what `lookout replay` builds: ground zones, locator, references.
+        analyser = build_analyser(
+            cfg,
+            cfg.cameras[0].id,
+            class_names=detector.class_names,
+            roles=detector.roles,
+            cases=cases,
+            out_dir=Path(tmp),
+            grid=load_app_grid(cfg, source),
+            config_source=source,
         )
-        pipe = ReplayPipeline(cfg, cam, detector, analyser)
+        pipe = ReplayPipeline(cfg, analyser.camera, detector, analyser)
         stats = pipe.run(pipe.open_reader(assets_dir() / "footage" / "vtest.avi"))
     return stats.frames_inferred / stats.elapsed_s, stats.speed_x_realtime
-
-
-def with_(s: Setting, **kw: Any) -> Setting:
-    return replace(s, **kw)

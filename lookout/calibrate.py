@@ -1,18 +1,16 @@
 """`lookout calibrate`: fit a camera preset's image ↔ ground homography from surveyed
-point pairs, print the error of every point, and write the result into the config."""
+point pairs, print the error of every point, and write the points into the config
+(`lookout.config_writer`: comments and `${…}` references kept, validated before
+writing)."""
 
 from __future__ import annotations
 
 import argparse
-import shutil
 from pathlib import Path
-from typing import Any
-
-import yaml
 
 from lookout.config import load_config
-from lookout.errors import ConfigError
-from lookout.yamlfile import load_model, read_mapping
+from lookout.config_writer import ConfigDocument, edit_config, flow
+from lookout.yamlfile import load_model
 from lookout.zones.locate import DEFAULT_PRESET, fit_calibration
 from lookout.zones.settings import CalibrationConfig
 
@@ -33,7 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--write",
         action="store_true",
-        help="Write the calibration into the config (the old file is kept as .bak).",
+        help="Write the points into the config (comments kept; the old file is kept as .bak).",
     )
 
 
@@ -55,22 +53,27 @@ def run(args: argparse.Namespace) -> int:
     if not args.write:
         print("(not written; add --write to store it in the config)")
         return 0
-    data = read_mapping(args.config, "config")
-    cameras = data.get("cameras") or []
-    entry: dict[str, Any] = {
-        "points": [{"image": list(p.image), "lonlat": list(p.lonlat)} for p in cal_cfg.points],
-        "homography": [[float(v) for v in row] for row in cal.H],
-        "origin": [cal.projection.lon0, cal.projection.lat0],
-        "rms_px": round(cal.rms_px, 4),
+    # Only the points are stored: the homography is refitted from them when the config
+    # is loaded (a few milliseconds), so a stored fit could never disagree with them.
+    entry = {
+        "points": [
+            flow({"image": [_num(v) for v in p.image], "lonlat": [_num(v) for v in p.lonlat]})
+            for p in cal_cfg.points
+        ]
     }
-    for cam in cameras:
-        if isinstance(cam, dict) and cam.get("id") == args.camera:
-            cam.setdefault("calibration", {})[args.preset] = entry
-            break
-    else:  # cfg.camera() passed, so this cannot happen for a valid file
-        raise ConfigError(f"{args.config}: camera {args.camera!r} not found")
-    shutil.copy2(args.config, args.config.with_suffix(args.config.suffix + ".bak"))
-    args.config.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
-    load_config(args.config)  # the written file must still be valid
-    print(f"written to {args.config} (previous version: {args.config}.bak; comments are not kept)")
+
+    def set_calibration(doc: ConfigDocument) -> None:
+        index = doc.camera_index(args.camera)
+        doc.set(["cameras", index, "calibration", args.preset], entry, insert_before=["zones"])
+
+    result = edit_config(args.config, set_calibration)
+    if not result.changed:
+        print(f"{args.config} already holds these points (not rewritten)")
+    else:
+        print(f"written to {args.config} (previous version: {result.backup})")
     return 0
+
+
+def _num(v: float) -> int | float:
+    """40.0 → 40 (as surveyors write pixels), other floats unchanged."""
+    return int(v) if float(v).is_integer() else float(v)

@@ -10,21 +10,20 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from lookout.analysis import CameraAnalyser, build_analyser
 from lookout.cases.manager import CaseManager
 from lookout.cases.model import DraftCase
 from lookout.config import AppConfig, CameraConfig
 from lookout.detector.detections import Detections
-from lookout.detector.tracker import ByteTracker
+from lookout.detector.onnx_model import OnnxDetector
 from lookout.errors import ConfigError, LookoutError
 from lookout.metrics import CameraSnapshot
-from lookout.pipeline import CameraAnalyser, zone_settings
 from lookout.streams.frame import Frame
 from lookout.streams.frame_queue import FrameQueue
 from lookout.streams.live_reader import StreamReader, is_file_source
 from lookout.streams.settings import OnvifConfig
 from lookout.zones.geo import GridIndex
-from lookout.zones.locate import Locator, project_ground_zones
-from lookout.zones.rules import ZoneEngine, validate_classes
+from lookout.zones.locate import project_ground_zones
 
 if TYPE_CHECKING:
     from lookout.streams.onvif_client import OnvifClient, Preset, PtzStatus
@@ -129,27 +128,18 @@ class CameraRuntime:
     def camera_id(self) -> str:
         return self.camera.id
 
-    @staticmethod
-    def validate(cfg: AppConfig, class_names: list[str]) -> None:
-        """Checks a config must pass before cameras are (re)started."""
-        validate_classes(cfg.cameras, class_names)
-        for cam in cfg.cameras:
-            project_ground_zones(cam)  # map zones need a calibration
-            if not cam.source and cam.onvif is None:
-                raise ConfigError(f"cameras[{cam.id}]: needs a source or an onvif section")
-            if cam.source and is_file_source(cam.source) and not cfg.path(cam.source).is_file():
-                raise ConfigError(f"cameras[{cam.id}].source: file not found: {cam.source}")
-
     @classmethod
     def create(
         cls,
         cfg: AppConfig,
         camera_id: str,
-        class_names: list[str],
+        detector: OnnxDetector,
         cases: CaseManager,
         signal: threading.Event,
         grid: GridIndex | None = None,
     ) -> CameraRuntime:
+        """Reader, queue, ONVIF/PTZ and the analysis (`build_analyser`) of a camera of a
+        config that passed `validate_app(..., live=True)`."""
         cam = project_ground_zones(cfg.camera(camera_id))
         queue: FrameQueue[Frame] = FrameQueue(cam.stream.queue_size, "drop_oldest", signal)
         onvif = OnvifSource(cam.onvif) if cam.onvif is not None else None
@@ -181,26 +171,23 @@ class CameraRuntime:
                 presets=presets,
                 resolver=onvif,
             )
-        else:  # validate() refuses such a config before cameras start
+        else:  # validate_app(live=True) refuses such a config before cameras start
             raise ConfigError(f"cameras[{cam.id}]: needs a source or an onvif section")
         if presets is not None and onvif is not None and cam.onvif is not None:
             from lookout.streams.ptz import PtzController
 
             ptz = PtzController(onvif, cam.onvif.ptz, state=presets, camera_id=cam.id)
         snap = cls._snapshot_reader(cfg, cam, onvif)
-        analyser = CameraAnalyser(
-            cam,
-            ByteTracker(cfg.tracker),
-            ZoneEngine(
-                cam,
-                class_names,
-                cfg.site.tz,
-                zone_settings(cfg.tracker),
-                references=cfg.path(cfg.daemon.out_dir) / "references",
-            ),
-            cases,
+        analyser = build_analyser(
+            cfg,
+            camera_id,
+            class_names=detector.class_names,
+            roles=detector.roles,
+            cases=cases,
+            out_dir=cfg.path(cfg.daemon.out_dir),
+            grid=grid,
+            config_source="config",
             snapshot=None if snap is None else _latest(snap.queue),
-            locator=Locator.for_camera(cam.id, cam.calibration, grid),
         )
         return cls(cam, reader, queue, analyser, onvif, ptz, snap)
 

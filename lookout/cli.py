@@ -18,7 +18,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lookout.config import EVENT_TYPES, load_config
+from lookout.base.events import EVENT_TYPES
+from lookout.config import load_config
 from lookout.errors import LookoutError, SourceError
 from lookout.logs import setup_logging
 

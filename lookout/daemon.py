@@ -20,6 +20,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from lookout.analysis import build_detector, load_app_grid, open_cases, validate_app
 from lookout.camera import CameraRuntime
 from lookout.cases.delivery import DeliveryWorker
 from lookout.cases.manager import CaseManager
@@ -28,22 +29,12 @@ from lookout.config import AppConfig, load_config
 from lookout.detector.batcher import MicroBatcher
 from lookout.detector.detections import Detections
 from lookout.detector.onnx_model import OnnxDetector
-from lookout.errors import ConfigError, LookoutError
+from lookout.errors import LookoutError
 from lookout.metrics import HealthServer, Metrics
-from lookout.pipeline import build_detector, load_app_grid
 from lookout.streams.frame import Frame
 from lookout.zones.geo import GridIndex
 
 log = logging.getLogger(__name__)
-
-
-def validate_cameras(cfg: AppConfig, config_path: Path, class_names: list[str]) -> None:
-    """`CameraRuntime.validate` (cameras and zones of `cfg`), with a ConfigError naming
-    the config file; run at startup and on every reload."""
-    try:
-        CameraRuntime.validate(cfg, class_names)
-    except ConfigError as exc:
-        raise ConfigError(f"{config_path}: {exc}") from None
 
 
 class Daemon:
@@ -81,13 +72,13 @@ class Daemon:
         cfg = load_config(config_path)
         detector = build_detector(cfg, str(config_path))
         # The checks a SIGHUP reload runs, before anything starts or is written.
-        validate_cameras(cfg, config_path, detector.class_names)
+        validate_app(cfg, detector.class_names, detector.roles, str(config_path), live=True)
         out_dir = cfg.path(cfg.daemon.out_dir)
         grid = load_app_grid(cfg, str(config_path))
-        cases = CaseManager.from_config(cfg, out_dir)
+        cases = open_cases(cfg, out_dir)
         daemon = cls(cfg, config_path, detector, cases)
         daemon.grid = grid
-        daemon.delivery = build_delivery(cfg, out_dir)
+        daemon.delivery = build_delivery(cfg.sinks, cfg.delivery, out_dir)
         if daemon.delivery is not None:
             cases.on_written = daemon.delivery.notify
         return daemon
@@ -160,7 +151,7 @@ class Daemon:
     # -- cameras and reload -------------------------------------------------------------
     def _add_camera(self, camera_id: str, cfg: AppConfig) -> None:
         rt = CameraRuntime.create(
-            cfg, camera_id, self.detector.class_names, self.cases, self.frames_ready, self.grid
+            cfg, camera_id, self.detector, self.cases, self.frames_ready, self.grid
         )
         self.cameras = {**self.cameras, camera_id: rt}
         self.batcher.set_sources({r: r.queue for r in self.cameras.values()})
@@ -177,7 +168,13 @@ class Daemon:
         """Apply a new config file; keep the running one if it is invalid."""
         try:
             new = load_config(self.config_path)
-            validate_cameras(new, self.config_path, self.detector.class_names)
+            validate_app(
+                new,
+                self.detector.class_names,
+                self.detector.roles,
+                str(self.config_path),
+                live=True,
+            )
             if new.grid != self.cfg.grid:
                 self.grid = load_app_grid(new, str(self.config_path))
         except LookoutError as exc:

@@ -1,20 +1,26 @@
 """Synthetic-track scenarios for the evaluation harness: stalls, chatting groups and
 walkers as tracked detections (no footage in the shared assets shows street vending),
-run through the real zone rules of a street_vendor policy."""
+run through the production analysis (tracker, zone rules of a street_vendor policy,
+case manager with its dedup) that replay and the daemon build."""
 
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from lookout.analysis import CameraAnalyser, build_analyser, open_cases
 from lookout.cases.model import DraftCase
-from lookout.config import CameraConfig
+from lookout.config import AppConfig
 from lookout.detector.detections import Detections
 from lookout.streams.frame import Frame
-from lookout.zones.rules import ZoneEngine
 
 CLASSES = ["person", "umbrella"]
 PERSON_W, PERSON_H = 40.0, 100.0
@@ -81,54 +87,57 @@ def _detections(cfg: TracksConfig, t: float, rng: np.random.Generator) -> Detect
     return Detections.create(a[:, :4], a[:, 4], a[:, 5], a[:, 6])
 
 
-def run_tracks(name: str, cfg: TracksConfig, start: datetime) -> list[DraftCase]:
-    """Feed the scene to a ZoneEngine with a street_vendor policy; events → cases."""
-    camera = CameraConfig.model_validate(
+@contextmanager
+def scenario_analyser(
+    name: str,
+    zones: list[dict[str, Any]],
+    class_names: list[str],
+    roles: dict[str, list[str]],
+    start: datetime,
+) -> Iterator[CameraAnalyser]:
+    """The production analysis of one synthetic camera (`build_analyser`: tracker,
+    zone engine, rules; the case manager with its dedup), in the scenario's time zone,
+    writing into a temporary folder."""
+    # Scenario times carry an offset (+08:00); the site's zone is Asia/Shanghai's.
+    tz = start.tzinfo.key if isinstance(start.tzinfo, ZoneInfo) else "Asia/Shanghai"
+    cfg = AppConfig.model_validate(
         {
-            "id": name,
-            "zones": [
-                {
-                    "id": cfg.zone,
-                    "polygon": cfg.polygon,
-                    "policies": [
-                        {
-                            "type": "street_vendor",
-                            "classes": ["person"],
-                            "support_classes": ["umbrella"],
-                            "dwell_s": cfg.dwell_s,
-                        }
-                    ],
-                }
-            ],
+            "site": {"timezone": tz},
+            "model": {"manifest": "(synthetic)"},
+            "cameras": [{"id": name, "zones": zones}],
         }
     )
-    engine = ZoneEngine(camera, CLASSES, ZoneInfo("Asia/Shanghai"))
+    with tempfile.TemporaryDirectory() as tmp:
+        cases = open_cases(cfg, Path(tmp))
+        try:
+            yield build_analyser(
+                cfg,
+                name,
+                class_names=class_names,
+                roles=roles,
+                cases=cases,
+                out_dir=Path(tmp),
+                grid=None,
+                config_source=f"scenario {name}",
+            )
+        finally:
+            cases.close()
+
+
+def run_tracks(name: str, cfg: TracksConfig, start: datetime) -> list[DraftCase]:
+    """The scene's detections through the production tracker, zone rules (a
+    street_vendor policy) and case manager; returns the draft cases."""
+    zone = {
+        "id": cfg.zone,
+        "polygon": cfg.polygon,
+        "policies": [{"type": "street_vendor", "classes": ["person"], "dwell_s": cfg.dwell_s}],
+    }
+    roles = {"person": ["person"], "stall_object": ["umbrella"]}
     image = np.zeros((cfg.size[1], cfg.size[0], 3), np.uint8)
     rng = np.random.default_rng(0)
     cases: list[DraftCase] = []
-    for i in range(int(cfg.seconds) + 1):
-        at = start + timedelta(seconds=i)
-        frame = Frame(name, i, float(i), at, float(i), image)
-        for ev in engine.update(frame, _detections(cfg, float(i), rng)):
-            cases.append(
-                DraftCase(
-                    id=f"{name}-{len(cases)}",
-                    type="street_vendor",
-                    code="",
-                    code_name="",
-                    camera_id=name,
-                    preset=None,
-                    zone_id=ev.zone_id,
-                    grid_code=None,
-                    first_seen=ev.first_seen,
-                    confirmed_at=ev.confirmed_at,
-                    last_seen=ev.confirmed_at,
-                    dwell_s=ev.dwell_s,
-                    bbox=list(ev.bbox),
-                    confidence=ev.confidence,
-                    track_id=ev.track_id,
-                    object_class="person",
-                    subtype=ev.subtype,
-                )
-            )
+    with scenario_analyser(name, [zone], CLASSES, roles, start) as analyser:
+        for i in range(int(cfg.seconds) + 1):
+            frame = Frame(name, i, float(i), start + timedelta(seconds=i), float(i), image)
+            cases += analyser.process(frame, _detections(cfg, float(i), rng))
     return cases

@@ -183,10 +183,13 @@ def run_scenario(path: Path) -> dict[str, object]:
 
 
 def _run_survey(sc: Scenario, survey: SurveyConfig, video: Path) -> tuple[list[DraftCase], int]:
-    """Run a construction watch over simulated visits; the first visit is the reference."""
+    """Simulated visits through the production analysis (a construction policy in the
+    zone engine, the case manager); the first visit becomes the reference."""
     import av
 
-    from lookout.zones.construction import ConstructionSettings, ConstructionWatch
+    from lookout.detector.detections import Detections
+    from lookout.eval_tracks import scenario_analyser
+    from lookout.streams.frame import Frame
     from lookout.zones.simulate import visits
 
     with av.open(str(video)) as container:
@@ -205,36 +208,28 @@ def _run_survey(sc: Scenario, survey: SurveyConfig, video: Path) -> tuple[list[D
         every_h=survey.every_h,
         seed=survey.seed,
     )
-    settings = ConstructionSettings(min_visits=survey.min_visits, min_span_h=survey.min_span_h)
-    (t0, reference), rest = seq[0], seq[1:]
-    watch = ConstructionWatch(settings, survey.polygon, reference, t0)
+    zone = {
+        "id": survey.zone,
+        "polygon": survey.polygon,
+        "policies": [
+            {
+                "type": "illegal_construction",
+                "survey_interval_s": 60,  # every visit is a survey
+                "min_visits": survey.min_visits,
+                "min_span_h": survey.min_span_h,
+            }
+        ],
+    }
     cases: list[DraftCase] = []
-    pairs = 0
-    for at, image in rest:
-        ev = watch.observe(image, at)
-        if ev is None:
-            continue
-        pairs += int(ev.before.size > 0 and ev.after.size > 0)
-        cases.append(
-            DraftCase(
-                id=f"{sc.name}-{len(cases)}",
-                type="illegal_construction",
-                code="",
-                code_name="",
-                camera_id=sc.name,
-                preset=None,
-                zone_id=survey.zone,
-                grid_code=None,
-                first_seen=ev.first_seen,
-                confirmed_at=ev.confirmed_at,
-                last_seen=ev.confirmed_at,
-                dwell_s=(ev.confirmed_at - ev.first_seen).total_seconds(),
-                bbox=[float(v) for v in ev.bbox],
-                confidence=ev.confidence,
-                track_id=0,
-                object_class="structure",
-            )
-        )
+    with scenario_analyser(sc.name, [zone], ["person"], {}, sc.start) as analyser:
+        for i, (at, image) in enumerate(seq):
+            t = (at - seq[0][0]).total_seconds()
+            cases += analyser.process(Frame(sc.name, i, t, at, t, image), Detections.empty())
+    pairs = sum(
+        1
+        for c in cases
+        if any("before" in e for e in c.evidence) and any("after" in e for e in c.evidence)
+    )
     return cases, pairs
 
 

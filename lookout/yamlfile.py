@@ -1,5 +1,9 @@
 """Reading YAML files into pydantic models, with one-line errors that name the file,
-the line (for syntax errors) and the key path (for validation errors)."""
+the line (for syntax errors) and the key path (for validation errors).
+
+`${VAR}`, `${VAR:-default}` and `${file:PATH}` references in string values are
+resolved right after parsing (`lookout.secrets`); resolved values never appear in
+an error message."""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from lookout.errors import ConfigError
+from lookout.secrets import mask, resolve
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -24,24 +29,48 @@ def _loc(loc: tuple[int | str, ...]) -> str:
     return out or "(top level)"
 
 
-def format_validation_error(source: str, exc: ValidationError) -> str:
-    """One line: `file: key.path: problem; key2: problem2`."""
+def _without_tags(loc: tuple[int | str, ...], data: Any) -> tuple[int | str, ...]:
+    """Drop the tags pydantic puts into the path of a discriminated union
+    (`policies[0].illegal_parking.dwell_s` → `policies[0].dwell_s`): a key that the
+    mapping at that point does not have but names its `type`."""
+    out: list[int | str] = []
+    node = data
+    for part in loc:
+        tag = isinstance(node, dict) and part not in node and node.get("type") == part
+        if isinstance(part, str) and tag:
+            continue
+        out.append(part)
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            node = None
+    return tuple(out)
+
+
+def format_validation_error(source: str, exc: ValidationError, data: Any = None) -> str:
+    """One line: `file: key.path: problem; key2: problem2`. `data`: the validated
+    input, to drop discriminated-union tags from the paths."""
     parts = []
     for err in exc.errors():
         # Drop pydantic's union-branch tags such as "function-after[...]".
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and "[" in p))
+        loc = _without_tags(loc, data)
         msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
         parts.append(f"{_loc(loc)}: {msg.removeprefix('Value error, ')}")
-    return f"{source}: " + "; ".join(parts)
+    return f"{source}: " + mask("; ".join(parts))
 
 
-def read_mapping(path: Path, what: str) -> dict[str, Any]:
-    """Parse a YAML file whose top level must be a mapping. `what` names the file's
-    role in messages ("config", "manifest")."""
-    if not path.is_file():
+def read_mapping(path: Path, what: str, *, text: str | None = None) -> dict[str, Any]:
+    """Parse a YAML file whose top level must be a mapping and resolve the `${…}`
+    references in its values. `what` names the file's role in messages ("config",
+    "manifest"). With `text`, parse that as if it were the file's content (the file
+    need not exist; relative `${file:…}` paths still start at its folder)."""
+    if text is None and not path.is_file():
         raise ConfigError(f"{path}: {what} file not found")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.safe_load(path.read_text(encoding="utf-8") if text is None else text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
@@ -51,13 +80,15 @@ def read_mapping(path: Path, what: str) -> dict[str, Any]:
         raise ConfigError(f"{path}: cannot read {what}: {exc}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: {what} must be a YAML mapping at the top level")
-    return data
+    resolved: dict[str, Any] = resolve(data, str(path), path.parent)
+    return resolved
 
 
-def load_model(path: Path, model: type[M], what: str) -> M:
-    """Read `path` and validate it as `model`; raise `ConfigError` with one line."""
-    data = read_mapping(path, what)
+def load_model(path: Path, model: type[M], what: str, *, text: str | None = None) -> M:
+    """Read `path` (or `text` as its content) and validate it as `model`; raise
+    `ConfigError` with one line."""
+    data = read_mapping(path, what, text=text)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(str(path), exc)) from None
+        raise ConfigError(format_validation_error(str(path), exc, data)) from None

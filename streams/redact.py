@@ -11,6 +11,8 @@ import logging
 import re
 from urllib.parse import urlsplit, urlunsplit
 
+from lookout.secrets import mask
+
 _USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/@\s]+)@")
 
 
@@ -36,12 +38,12 @@ class RedactingFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         msg = record.getMessage()
-        clean = redact(msg)
+        clean = mask(redact(msg))  # URL credentials, and every `${…}` secret's value
         if clean != msg or record.args:
             record.msg = clean
             record.args = None
         if record.exc_info and record.exc_info[1] is not None:
-            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+            record.exc_text = mask(redact(logging.Formatter().formatException(record.exc_info)))
             record.exc_info = None
         return True
 

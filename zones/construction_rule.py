@@ -11,16 +11,17 @@ before/after pair. Surveying costs ~70 ms, so it runs rarely, not per frame.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from lookout.config import PolicyConfig, ZoneConfig
 from lookout.detector.detections import Detections
 from lookout.streams.frame import Frame
 from lookout.zones.construction import ConstructionSettings, ConstructionWatch
-from lookout.zones.events import ViolationEvent
+from lookout.zones.events import RuleContext, ViolationEvent, make_event, register
+from lookout.zones.policies import ConstructionPolicy
 
 log = logging.getLogger(__name__)
 
@@ -28,13 +29,19 @@ log = logging.getLogger(__name__)
 BLUE_SUPPORT = 0.3
 
 
+@register("illegal_construction")
 class ConstructionRule:
-    """One construction-watch zone of one camera (its presets each get a watch)."""
+    """One construction-watch zone of one camera (its presets each get a watch).
 
-    def __init__(self, zone: ZoneConfig, policy: PolicyConfig, references: Path | None) -> None:
-        self.zone = zone
+    Reference files are handled here only (`_watch`), and read only when a survey is
+    due: the first frame of a preset, then at most every `survey_interval_s`."""
+
+    def __init__(self, policy: ConstructionPolicy, ctx: RuleContext) -> None:
+        self.zone = ctx.zone
         self.policy = policy
-        self.references = references
+        self.references = ctx.references
+        self.class_names = ctx.class_names
+        self.backing_ids = ctx.class_ids(policy.classes, f"{ctx.where}.classes")
         self.settings = ConstructionSettings(
             min_visits=policy.min_visits, min_span_h=policy.min_span_h
         )
@@ -87,20 +94,16 @@ class ConstructionRule:
         return None  # the reference frame itself is not a survey
 
     def update(
-        self,
-        frame: Frame,
-        t: float,
-        dets: Detections,
-        class_names: list[str],
-        tz: object,
-        born: object = None,
+        self, frame: Frame, t: float, dets: Detections, born: Mapping[int, float]
     ) -> list[ViolationEvent]:
-        """`born` (first detection times of tracks) is not used: surveys compare views."""
         # Surveys and persistence span days and restarts: they run on the wall clock
         # (docs/ARCHITECTURE.md, Time), not on the engine's monotonic `t`.
         now = frame.captured_at.timestamp()
+        known = frame.preset in self._watches
+        if known and now - self._last.get(frame.preset, 0.0) < self.policy.survey_interval_s:
+            return []  # not due: no file is touched
         watch = self._watch(frame)
-        if watch is None or now - self._last.get(frame.preset, 0.0) < self.policy.survey_interval_s:
+        if watch is None:
             return []
         self._last[frame.preset] = now
         ev = watch.observe(frame.image, frame.captured_at)
@@ -108,40 +111,37 @@ class ConstructionRule:
             return []
         support = ["blue_roofing"] if ev.blue_fraction >= BLUE_SUPPORT else []
         confidence = ev.confidence
-        seen = self._detected_classes(dets, class_names, ev.bbox)
+        seen = self._detected_classes(dets, ev.bbox)
         if seen:  # a custom model's construction classes (e.g. scaffold) back the change
             support += seen
             confidence = min(1.0, confidence + 0.1)
         return [
-            ViolationEvent(
-                type="illegal_construction",
-                camera_id=frame.camera_id,
-                preset=frame.preset,
-                zone_id=self.zone.id,
-                grid_code=self.zone.grid_code,
+            make_event(
+                frame,
+                self.zone,
+                "illegal_construction",
                 track_id=0,
                 class_name="structure",
-                bbox=tuple(float(v) for v in ev.bbox),  # type: ignore[arg-type]
-                confidence=round(confidence, 4),
-                first_seen=ev.first_seen,
-                confirmed_at=frame.captured_at,
+                bbox=(float(ev.bbox[0]), float(ev.bbox[1]), float(ev.bbox[2]), float(ev.bbox[3])),
+                confidence=confidence,
                 dwell_s=round((ev.confirmed_at - ev.first_seen).total_seconds(), 1),
+                first_seen=ev.first_seen,
                 support=tuple(support),
-                polygon=tuple((float(x), float(y)) for x, y in self.zone.polygon),
-                frame=frame,
                 before=ev.before,
                 after=ev.after,
             )
         ]
 
     def _detected_classes(
-        self, dets: Detections, class_names: list[str], bbox: tuple[float, float, float, float]
+        self, dets: Detections, bbox: tuple[float, float, float, float]
     ) -> list[str]:
-        """Policy classes (e.g. scaffold) detected over the changed area."""
-        if not self.policy.classes or len(dets) == 0:
+        """Policy classes or roles (e.g. scaffold, structure) detected over the change."""
+        if self.backing_ids.size == 0 or len(dets) == 0:
             return []
-        wanted = [class_names.index(c) for c in self.policy.classes if c in class_names]
-        sel = dets[np.isin(dets.class_id, wanted) & (dets.confidence >= self.policy.min_confidence)]
+        ok = np.isin(dets.class_id, self.backing_ids) & (
+            dets.confidence >= self.policy.min_confidence
+        )
+        sel = dets[ok]
         x1, y1, x2, y2 = bbox
         over = (
             (sel.xyxy[:, 0] < x2)
@@ -149,7 +149,7 @@ class ConstructionRule:
             & (sel.xyxy[:, 1] < y2)
             & (sel.xyxy[:, 3] > y1)
         )
-        return sorted({class_names[int(c)] for c in sel.class_id[over]})
+        return sorted({self.class_names[int(c)] for c in sel.class_id[over]})
 
     def rebase(self, frame: Frame) -> None:
         """After an operator rejects or closes a case: the current view is the reference."""

@@ -1,13 +1,19 @@
-"""`ViolationEvent`: what a zone rule hands to the case stage."""
+"""`ViolationEvent`, what a zone rule hands to the case stage; the one event builder;
+the `ZoneRule` protocol and the registry of rules by policy type."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, tzinfo
+from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 
+from lookout.detector.detections import Detections
 from lookout.streams.frame import Frame
+from lookout.zones.policies import ZoneConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,3 +69,84 @@ class ViolationEvent:
     @property
     def height(self) -> float:
         return self.bbox[3] - self.bbox[1]
+
+
+def make_event(
+    frame: Frame,
+    zone: ZoneConfig,
+    event_type: str,
+    *,
+    track_id: int,
+    class_name: str,
+    bbox: tuple[float, float, float, float],
+    confidence: float,
+    dwell_s: float,
+    support: tuple[str, ...] = (),
+    first_seen: datetime | None = None,
+    subtype: str | None = None,
+    before: np.ndarray | None = None,
+    after: np.ndarray | None = None,
+) -> ViolationEvent:
+    """The one way a rule makes an event: confirmed at the frame's wall-clock time,
+    first seen `dwell_s` earlier unless given, the zone's polygon for evidence."""
+    return ViolationEvent(
+        type=event_type,
+        camera_id=frame.camera_id,
+        preset=frame.preset,
+        zone_id=zone.id,
+        grid_code=zone.grid_code,
+        track_id=track_id,
+        class_name=class_name,
+        bbox=(float(bbox[0]), float(bbox[1]), float(bbox[2]), float(bbox[3])),
+        confidence=round(confidence, 4),
+        first_seen=first_seen or frame.captured_at - timedelta(seconds=dwell_s),
+        confirmed_at=frame.captured_at,
+        dwell_s=round(dwell_s, 3),
+        support=support,
+        polygon=tuple((float(x), float(y)) for x, y in zone.polygon),
+        frame=frame,
+        subtype=subtype,
+        before=before,
+        after=after,
+    )
+
+
+class ZoneRule(Protocol):
+    """One policy of one zone. `update` sees every frame of the zone's preset; `t` is
+    the frame's monotonic time (docs/ARCHITECTURE.md, "Time"), `born` the first
+    detection time of each track id."""
+
+    zone: ZoneConfig
+
+    def update(
+        self, frame: Frame, t: float, dets: Detections, born: Mapping[int, float]
+    ) -> list[ViolationEvent]: ...
+
+
+@dataclass(frozen=True)
+class RuleContext:
+    """What a rule factory gets besides its policy."""
+
+    zone: ZoneConfig
+    where: str  # config path of the policy, for errors
+    class_names: list[str]
+    class_ids: Callable[[Sequence[str], str], np.ndarray]  # classes or roles -> ids
+    tz: tzinfo
+    forget_after_s: float
+    place_memory_s: float
+    place_iou: float
+    references: Path | None
+
+
+RuleFactory = Callable[[Any, RuleContext], ZoneRule]
+#: Rule factories by policy `type` (zones/rules.py and zones/construction_rule.py
+#: register theirs); docs/ARCHITECTURE.md, "Adding things".
+RULES: dict[str, RuleFactory] = {}
+
+
+def register(policy_type: str) -> Callable[[RuleFactory], RuleFactory]:
+    def add(factory: RuleFactory) -> RuleFactory:
+        RULES[policy_type] = factory
+        return factory
+
+    return add

@@ -5,9 +5,10 @@ territory where they happen)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, Protocol, Self, TypeVar
 
 import numpy as np
 
@@ -15,10 +16,26 @@ from lookout.errors import ConfigError
 from lookout.zones.calibration import Calibration, PointPair
 from lookout.zones.events import ViolationEvent
 from lookout.zones.geo import GridIndex
+from lookout.zones.policies import ZoneConfig
 from lookout.zones.settings import CalibrationConfig, GridConfig
 
-if TYPE_CHECKING:
-    from lookout.config import CameraConfig
+
+class _Camera(Protocol):
+    """What map-zone projection needs of a camera's config (lookout/config.py's)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def zones(self) -> Sequence[ZoneConfig]: ...
+
+    @property
+    def calibration(self) -> Mapping[str, CalibrationConfig]: ...
+
+    def model_copy(self, *, update: dict[str, Any] | None = None, deep: bool = False) -> Self: ...
+
+
+C = TypeVar("C", bound=_Camera)
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +105,7 @@ class Locator:
         )
 
 
-def project_ground_zones(camera: CameraConfig) -> CameraConfig:
+def project_ground_zones(camera: C) -> C:
     """The camera with every map zone (`ground_polygon`) turned into an image polygon
     through the calibration of its preset. Raises ConfigError without a calibration."""
     if not any(z.ground_polygon for z in camera.zones):
@@ -99,7 +116,7 @@ def project_ground_zones(camera: CameraConfig) -> CameraConfig:
             zones.append(zone)
             continue
         where = f"cameras[{camera.id}].zones[{i}].ground_polygon"
-        key = zone.preset if zone.preset in camera.calibration else DEFAULT_PRESET
+        key = zone.preset if zone.preset and zone.preset in camera.calibration else DEFAULT_PRESET
         cal_cfg = camera.calibration.get(key)
         if cal_cfg is None:
             raise ConfigError(f"{where}: the camera has no calibration for this preset")

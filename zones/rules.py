@@ -1,11 +1,11 @@
 """Zone rules of one camera: geofence tracked detections and decide violations.
 
-Rules implemented here:
-- `illegal_parking`: a vehicle (policy classes, e.g. car/truck/bus/motorcycle) stays
+Rules implemented here (each registered by policy type, zones/events.py `RULES`):
+- `illegal_parking`: a vehicle (policy classes or roles, e.g. [vehicle]) stays
   stationary inside a no-parking zone for at least `dwell_s`.
-- `street_vendor` (first version): a person stays stationary inside a no-vending zone
-  for at least `dwell_s` outside the zone's allowed windows; stall objects
-  (`support_classes`, e.g. umbrella) near the person raise the case confidence.
+- `street_vendor`: a stall is a group of stationary people with stall objects
+  (`support_classes`, default the `stall_object` role) outside the allowed windows.
+- `illegal_construction` is in construction_rule.py.
 
 The geofencing point is the bottom-centre of the box; an object counts as inside after
 `inertia_frames` consecutive analysed frames.
@@ -13,22 +13,29 @@ The geofencing point is the bottom-centre of the box; an object counts as inside
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta, tzinfo
+from datetime import tzinfo
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import shapely
 from shapely.geometry import Polygon
 
-from lookout.config import CameraConfig, PolicyConfig, ZoneConfig
 from lookout.detector.detections import Detections
 from lookout.errors import ConfigError
 from lookout.streams.frame import Frame
-from lookout.zones.construction_rule import ConstructionRule
+from lookout.zones import construction_rule as _construction  # noqa: F401  (registers)
 from lookout.zones.dwell import DwellBook
-from lookout.zones.events import ViolationEvent
+from lookout.zones.events import RULES, RuleContext, ViolationEvent, ZoneRule, make_event, register
+from lookout.zones.policies import (
+    ConstructionPolicy,
+    ParkingPolicy,
+    TimeWindow,
+    VendorPolicy,
+    ZoneConfig,
+)
 from lookout.zones.vendors import TrackedObject, VendorGrouper, VendorSettings
 
 #: How far (in box heights) a support object may be from the object it backs.
@@ -59,43 +66,31 @@ class _ZoneRule:
     """What every object rule of a zone holds: the zone, its policy, the prepared
     polygon and the model class ids it watches."""
 
-    def __init__(
-        self, zone: ZoneConfig, policy: PolicyConfig, class_ids: np.ndarray, support_ids: np.ndarray
-    ) -> None:
-        self.zone = zone
-        self.policy = policy
-        self.polygon = Polygon(zone.polygon)
+    def __init__(self, policy: ParkingPolicy | VendorPolicy, ctx: RuleContext) -> None:
+        self.zone = ctx.zone
+        self.polygon = Polygon(ctx.zone.polygon)
         shapely.prepare(self.polygon)
-        self.class_ids = class_ids
-        self.support_ids = support_ids
+        self.class_names = ctx.class_names
+        self.tz = ctx.tz
+        self.class_ids = ctx.class_ids(policy.classes, f"{ctx.where}.classes")
+        self.support_ids = ctx.class_ids(policy.support_classes, f"{ctx.where}.support_classes")
 
 
-class _PolicyRule(_ZoneRule):
+@register("illegal_parking")
+class ParkingRule(_ZoneRule):
     """One dwell policy of one zone (parking), with its object states."""
 
-    def __init__(
-        self,
-        zone: ZoneConfig,
-        policy: PolicyConfig,
-        class_ids: np.ndarray,
-        support_ids: np.ndarray,
-        settings: ZoneRuleSettings,
-    ) -> None:
-        super().__init__(zone, policy, class_ids, support_ids)
+    def __init__(self, policy: ParkingPolicy, ctx: RuleContext) -> None:
+        super().__init__(policy, ctx)
+        self.policy = policy
         self.book = DwellBook(
-            forget_after_s=settings.forget_after_s,
-            place_memory_s=settings.place_memory_s,
-            place_iou=settings.place_iou,
+            forget_after_s=ctx.forget_after_s,
+            place_memory_s=ctx.place_memory_s,
+            place_iou=ctx.place_iou,
         )
 
     def update(
-        self,
-        frame: Frame,
-        t: float,
-        dets: Detections,
-        class_names: list[str],
-        tz: tzinfo,
-        born: Mapping[int, float] | None = None,
+        self, frame: Frame, t: float, dets: Detections, born: Mapping[int, float]
     ) -> list[ViolationEvent]:
         mask = (
             np.isin(dets.class_id, self.class_ids)
@@ -106,7 +101,7 @@ class _PolicyRule(_ZoneRule):
         points = watched.bottom_center()
         inside = shapely.contains_xy(self.polygon, points[:, 0], points[:, 1])
         events: list[ViolationEvent] = []
-        allowed = _allowed(self.policy, frame, tz)
+        allowed = _allowed(self.policy.allowed, frame, self.tz)
         for i in range(len(watched)):
             bbox = tuple(float(v) for v in watched.xyxy[i])
             box = (bbox[0], bbox[1], bbox[2], bbox[3])
@@ -119,7 +114,7 @@ class _PolicyRule(_ZoneRule):
                 float(watched.confidence[i]),
                 bool(inside[i]),
                 self.policy.stationary_radius,
-                born=None if born is None else born.get(tid),
+                born=born.get(tid),
             )
             self.book.settle(state, t, self.policy.stationary_radius)
             if state.fired or state.inside_streak < self.zone.inertia_frames or allowed:
@@ -128,34 +123,26 @@ class _PolicyRule(_ZoneRule):
             if dwell < self.policy.dwell_s - DWELL_JITTER_S or state.stationary_since is None:
                 continue
             state.fired = True
-            support = self._support(dets, box, class_names)
+            support = self._support(dets, box)
             conf = float(np.median(state.confidences)) if state.confidences else 0.0
             conf = min(1.0, conf + SUPPORT_BONUS * len(support))
             events.append(
-                ViolationEvent(
-                    type=self.policy.type,
-                    camera_id=frame.camera_id,
-                    preset=frame.preset,
-                    zone_id=self.zone.id,
-                    grid_code=self.zone.grid_code,
+                make_event(
+                    frame,
+                    self.zone,
+                    self.policy.type,
                     track_id=state.track_id,
-                    class_name=class_names[int(watched.class_id[i])],
+                    class_name=self.class_names[int(watched.class_id[i])],
                     bbox=box,
-                    confidence=round(conf, 4),
-                    first_seen=frame.captured_at - timedelta(seconds=dwell),
-                    confirmed_at=frame.captured_at,
-                    dwell_s=round(dwell, 3),
+                    confidence=conf,
+                    dwell_s=dwell,
                     support=support,
-                    polygon=tuple((float(x), float(y)) for x, y in self.zone.polygon),
-                    frame=frame,
                 )
             )
         self.book.expire(t)
         return events
 
-    def _support(
-        self, dets: Detections, box: tuple[float, float, float, float], class_names: list[str]
-    ) -> tuple[str, ...]:
+    def _support(self, dets: Detections, box: tuple[float, float, float, float]) -> tuple[str, ...]:
         if self.support_ids.size == 0 or len(dets) == 0:
             return ()
         sel = dets[np.isin(dets.class_id, self.support_ids)]
@@ -165,37 +152,31 @@ class _PolicyRule(_ZoneRule):
         radius = SUPPORT_RADIUS * max(1.0, box[3] - box[1])
         centres = (sel.xyxy[:, :2] + sel.xyxy[:, 2:]) / 2
         near = np.hypot(centres[:, 0] - cx, centres[:, 1] - cy) <= radius
-        return tuple(sorted({class_names[int(c)] for c in sel.class_id[near]}))
+        return tuple(sorted({self.class_names[int(c)] for c in sel.class_id[near]}))
 
 
-class _VendorRule(_ZoneRule):
+@register("street_vendor")
+class VendorRule(_ZoneRule):
     """`street_vendor`: a stall is a group of stationary people with stall objects
     (`support_classes`, e.g. umbrella, cart) inside the zone, outside its allowed hours;
     one event per stall, fixed stalls and roaming vendors told apart (see vendors.py)."""
 
-    def __init__(
-        self, zone: ZoneConfig, policy: PolicyConfig, class_ids: np.ndarray, support_ids: np.ndarray
-    ) -> None:
-        super().__init__(zone, policy, class_ids, support_ids)
+    def __init__(self, policy: VendorPolicy, ctx: RuleContext) -> None:
+        super().__init__(policy, ctx)
+        self.policy = policy
         self.grouper = VendorGrouper(
             VendorSettings(
                 dwell_s=policy.dwell_s,
                 require_stall_objects=policy.require_stall_objects,
-                # The grouper drops stall objects outside `stall_classes` (default
-                # umbrella only): give it the policy's own stall classes.
-                stall_classes=tuple(policy.support_classes),
+                # The grouper drops stall objects outside `stall_classes`: give it the
+                # policy's own stall classes (roles resolved to the model's classes).
+                stall_classes=tuple(ctx.class_names[int(i)] for i in self.support_ids),
                 stationary_radius=policy.stationary_radius,
             )
         )
 
     def update(
-        self,
-        frame: Frame,
-        t: float,
-        dets: Detections,
-        class_names: list[str],
-        tz: tzinfo,
-        born: Mapping[int, float] | None = None,
+        self, frame: Frame, t: float, dets: Detections, born: Mapping[int, float]
     ) -> list[ViolationEvent]:
         ok = (dets.confidence >= self.policy.min_confidence) & (dets.tracker_id >= 0)
         points = dets.bottom_center()
@@ -209,43 +190,73 @@ class _VendorRule(_ZoneRule):
             return [
                 TrackedObject(
                     int(sel.tracker_id[i]),
-                    kind if kind is not None else class_names[int(sel.class_id[i])],
+                    kind if kind is not None else self.class_names[int(sel.class_id[i])],
                     tuple(float(v) for v in sel.xyxy[i]),  # type: ignore[arg-type]
                     float(sel.confidence[i]),
                 )
                 for i in range(len(sel))
             ]
 
-        allowed = _allowed(self.policy, frame, tz)
+        allowed = _allowed(self.policy.allowed, frame, self.tz)
         found = self.grouper.update(
             t, objects(people_mask, "person"), objects(stall_mask, None), allowed
         )
         return [
-            ViolationEvent(
-                type=self.policy.type,
-                camera_id=frame.camera_id,
-                preset=frame.preset,
-                zone_id=self.zone.id,
-                grid_code=self.zone.grid_code,
+            make_event(
+                frame,
+                self.zone,
+                self.policy.type,
                 track_id=ev.track_id,
                 class_name="person",
                 bbox=ev.bbox,
-                confidence=round(ev.confidence, 4),
-                first_seen=frame.captured_at - timedelta(seconds=ev.dwell_s),
-                confirmed_at=frame.captured_at,
-                dwell_s=round(ev.dwell_s, 3),
+                confidence=ev.confidence,
+                dwell_s=ev.dwell_s,
                 support=ev.stall_classes,  # this stall's objects, not every one in view
-                polygon=tuple((float(x), float(y)) for x, y in self.zone.polygon),
-                frame=frame,
                 subtype=ev.kind,
             )
             for ev in found
         ]
 
 
-def _allowed(policy: PolicyConfig, frame: Frame, tz: tzinfo) -> bool:
+def _allowed(windows: Sequence[TimeWindow], frame: Frame, tz: tzinfo) -> bool:
     local = frame.captured_at.astimezone(tz).time()
-    return any(w.contains(local) for w in policy.allowed)
+    return any(w.contains(local) for w in windows)
+
+
+class CameraZones(Protocol):
+    """What the zone engine needs of a camera's config."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def zones(self) -> Sequence[ZoneConfig]: ...
+
+
+class ClassResolver:
+    """Class names and roles (vehicle, person, stall_object, structure) → model class
+    ids, with one-line errors naming the config key."""
+
+    def __init__(
+        self, class_names: list[str], roles: Mapping[str, Sequence[str]] | None = None
+    ) -> None:
+        self.class_names = class_names
+        self.index = {name: i for i, name in enumerate(class_names)}
+        self.roles = dict(roles or {})
+
+    def __call__(self, names: Sequence[str], where: str) -> np.ndarray:
+        ids: set[int] = set()
+        for name in names:
+            if name in self.index:
+                ids.add(self.index[name])
+            elif name in self.roles:
+                ids.update(self.index[c] for c in self.roles[name] if c in self.index)
+            else:
+                raise ConfigError(
+                    f"{where}: class {name!r} is unknown to the model (neither a class nor "
+                    "a role of its manifest)"
+                )
+        return np.array(sorted(ids), dtype=np.int32)
 
 
 class ZoneEngine:
@@ -253,30 +264,35 @@ class ZoneEngine:
 
     def __init__(
         self,
-        camera: CameraConfig,
+        camera: CameraZones,
         class_names: list[str],
         tz: tzinfo,
         settings: ZoneRuleSettings | None = None,
         references: Path | None = None,
+        roles: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
-        """`references`: folder for construction reference views (None: memory only)."""
+        """`references`: folder for construction reference views (None: memory only);
+        `roles`: the manifest's role → classes, for policies that name roles."""
         self.camera = camera
         self.class_names = class_names
         self.tz = tz
         settings = settings or ZoneRuleSettings()
-        index = {name: i for i, name in enumerate(class_names)}
-        self.rules: list[_PolicyRule | _VendorRule | ConstructionRule] = []
+        resolve = ClassResolver(class_names, roles)
+        self.rules: list[ZoneRule] = []
         for zi, zone in enumerate(camera.zones):
             for pi, policy in enumerate(zone.policies):
-                where = f"cameras[{camera.id}].zones[{zi}].policies[{pi}]"
-                ids = _class_ids(policy.classes, index, f"{where}.classes")
-                support = _class_ids(policy.support_classes, index, f"{where}.support_classes")
-                if policy.type == "illegal_construction":
-                    self.rules.append(ConstructionRule(zone, policy, references))
-                elif policy.type == "street_vendor":
-                    self.rules.append(_VendorRule(zone, policy, ids, support))
-                else:
-                    self.rules.append(_PolicyRule(zone, policy, ids, support, settings))
+                ctx = RuleContext(
+                    zone=zone,
+                    where=f"cameras[{camera.id}].zones[{zi}].policies[{pi}]",
+                    class_names=class_names,
+                    class_ids=resolve,
+                    tz=tz,
+                    forget_after_s=settings.forget_after_s,
+                    place_memory_s=settings.place_memory_s,
+                    place_iou=settings.place_iou,
+                    references=references,
+                )
+                self.rules.append(RULES[policy.type](policy, ctx))
 
     def update(
         self, frame: Frame, dets: Detections, born: Mapping[int, float] | None = None
@@ -292,23 +308,21 @@ class ZoneEngine:
         for rule in self.rules:
             if rule.zone.preset is not None and rule.zone.preset != frame.preset:
                 continue
-            events.extend(rule.update(frame, t, dets, self.class_names, self.tz, born))
+            events.extend(rule.update(frame, t, dets, born or {}))
         return events
 
 
-def _class_ids(names: list[str], index: dict[str, int], where: str) -> np.ndarray:
-    missing = [n for n in names if n not in index]
-    if missing:
-        raise ConfigError(f"{where}: class {missing[0]!r} is unknown to the model")
-    return np.array([index[n] for n in names], dtype=np.int32)
-
-
-def validate_classes(cameras: list[CameraConfig], class_names: list[str]) -> None:
-    """Check every class named in the zones exists in the model (raises ConfigError)."""
-    index = {name: i for i, name in enumerate(class_names)}
+def validate_classes(
+    cameras: Sequence[CameraZones],
+    class_names: list[str],
+    roles: Mapping[str, Sequence[str]] | None = None,
+) -> None:
+    """Check every class or role named in the zones exists in the model (ConfigError)."""
+    resolve = ClassResolver(class_names, roles)
     for camera in cameras:
         for zi, zone in enumerate(camera.zones):
             for pi, policy in enumerate(zone.policies):
                 where = f"cameras[{camera.id}].zones[{zi}].policies[{pi}]"
-                _class_ids(policy.classes, index, f"{where}.classes")
-                _class_ids(policy.support_classes, index, f"{where}.support_classes")
+                resolve(policy.classes, f"{where}.classes")
+                if not isinstance(policy, ConstructionPolicy):
+                    resolve(policy.support_classes, f"{where}.support_classes")

@@ -407,8 +407,9 @@ def test_camera_runtime_without_source_or_onvif_is_a_config_error(tmp_path: Path
 
     cfg = load_config(write_config(tmp_path, "c.yaml", _daemon_config(tmp_path, CAMERA)))
     cases: Any = None  # never reached: the camera is refused first
+    detector: Any = None
     with pytest.raises(ConfigError, match=r"cameras\[cam1\].*source.*onvif"):
-        CameraRuntime.create(cfg, "cam1", ["person", "car"], cases, threading.Event())
+        CameraRuntime.create(cfg, "cam1", detector, cases, threading.Event())
 
 
 # -- --help of every subcommand ---------------------------------------------------------

@@ -148,6 +148,8 @@ def test_vendor_inside_allowed_window_is_not_a_case() -> None:
     vendor = {
         "type": "street_vendor",
         "classes": ["person"],
+        "support_classes": ["umbrella"],
+        "require_stall_objects": False,
         "dwell_s": 5,
         # 09:00 local is when tests.helpers.T0 is.
         "allowed": [{"start": "08:00", "end": "12:00"}],

@@ -1,0 +1,232 @@
+"""The one place a camera's analysis is built and an application config validated.
+
+`build_analyser` makes detector-side tracking, zones with ground projection, rules,
+construction references and the locator for one camera; `validate_app` checks a
+config against the model. Replay, daemon start and reload, the benchmark runner and
+`lookout eval` all use them (docs/ARCHITECTURE.md, "A frame's journey").
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from lookout.cases.manager import CaseManager
+from lookout.cases.model import DraftCase
+from lookout.config import AppConfig, CameraConfig
+from lookout.detector.detections import Detections
+from lookout.detector.manifest import load_manifest
+from lookout.detector.motion import MotionGate
+from lookout.detector.onnx_model import OnnxDetector
+from lookout.detector.settings import TrackerConfig
+from lookout.detector.tracker import ByteTracker
+from lookout.errors import ConfigError
+from lookout.streams.frame import Frame
+from lookout.streams.live_reader import is_file_source
+from lookout.zones.events import ViolationEvent
+from lookout.zones.geo import GridIndex
+from lookout.zones.locate import Locator, load_grid, project_ground_zones
+from lookout.zones.rules import ZoneEngine, ZoneRuleSettings, validate_classes
+
+Roles = Mapping[str, Sequence[str]]
+
+
+def validate_app(
+    cfg: AppConfig,
+    class_names: list[str],
+    roles: Roles | None,
+    config_source: str,
+    *,
+    live: bool = False,
+) -> None:
+    """Every check a config must pass before cameras are (re)started, one line each:
+    classes and roles against the model, map zones against calibrations; for the
+    daemon (`live`) also a source or ONVIF per camera and existing file sources."""
+    try:
+        validate_classes(cfg.cameras, class_names, roles)
+        for cam in cfg.cameras:
+            project_ground_zones(cam)  # map zones need a calibration
+            if not live:
+                continue
+            if not cam.source and cam.onvif is None:
+                raise ConfigError(f"cameras[{cam.id}]: needs a source or an onvif section")
+            if cam.source and is_file_source(cam.source) and not cfg.path(cam.source).is_file():
+                raise ConfigError(f"cameras[{cam.id}].source: file not found: {cam.source}")
+    except ConfigError as exc:
+        raise ConfigError(f"{config_source}: {exc}") from None
+
+
+def open_cases(cfg: AppConfig, out_dir: Path) -> CaseManager:
+    """The case manager (local sinks, dedup store) writing under `out_dir`."""
+    return CaseManager.open(cfg.cases_settings(out_dir))
+
+
+def build_analyser(
+    cfg: AppConfig,
+    camera_id: str,
+    *,
+    class_names: list[str],
+    roles: Roles | None,
+    cases: CaseManager,
+    out_dir: Path,
+    grid: GridIndex | None,
+    config_source: str,
+    snapshot: Callable[[], Frame | None] | None = None,
+) -> CameraAnalyser:
+    """A camera's analysis after detection: tracker, zones (map zones projected),
+    rules and construction references (under `out_dir/references`), locator."""
+    try:
+        camera = project_ground_zones(cfg.camera(camera_id))
+        locator = Locator.for_camera(camera.id, camera.calibration, grid)
+        zones = ZoneEngine(
+            camera,
+            class_names,
+            cfg.site.tz,
+            zone_settings(cfg.tracker),
+            references=out_dir / "references",
+            roles=roles,
+        )
+    except ConfigError as exc:
+        raise ConfigError(f"{config_source}: {exc}") from None
+    return CameraAnalyser(
+        camera, ByteTracker(cfg.tracker), zones, cases, snapshot=snapshot, locator=locator
+    )
+
+
+def zone_settings(cfg: TrackerConfig) -> ZoneRuleSettings:
+    """Zone-rule timing that must agree with the tracker (see ZoneRuleSettings)."""
+    return ZoneRuleSettings(forget_after_s=cfg.lost_track_buffer_s)
+
+
+def build_detector(cfg: AppConfig, config_source: str) -> OnnxDetector:
+    """Load the manifest and model named by the config; check zone classes against it."""
+    manifest_path = cfg.path(cfg.model.manifest)
+    if not manifest_path.is_file():
+        raise ConfigError(f"{config_source}: model.manifest: file not found: {manifest_path}")
+    manifest = load_manifest(manifest_path)
+    rt = cfg.model.runtime
+    detector = OnnxDetector.from_manifest(
+        manifest,
+        conf_threshold=cfg.model.confidence,
+        iou_threshold=cfg.model.nms_iou,
+        intra_op_threads=rt.intra_op_threads,
+        inter_op_threads=rt.inter_op_threads,
+        allow_spinning=rt.allow_spinning,
+        provider_options=rt.provider_options,
+        engine_cache_dir=cfg.path(rt.engine_cache_dir) if rt.engine_cache_dir else None,
+        warmup=rt.warmup,
+        providers=tuple(rt.providers),
+        max_batch=cfg.model.batch_size,
+    )
+    validate_app(cfg, detector.class_names, detector.roles, config_source)
+    return detector
+
+
+def load_app_grid(cfg: AppConfig, config_source: str) -> GridIndex | None:
+    """The unit grid cells named by the config, loaded once per process."""
+    if cfg.grid is None:
+        return None
+    try:
+        return load_grid(cfg.grid, cfg.path(cfg.grid.geojson))
+    except ConfigError as exc:
+        raise ConfigError(f"{config_source}: grid: {exc}") from None
+
+
+@dataclass(slots=True)
+class AnalyserTimes:
+    """Seconds spent per stage after detection (summed; read by the benchmark)."""
+
+    tracking: float = 0.0
+    zones: float = 0.0
+    cases: float = 0.0
+
+
+class CameraAnalyser:
+    """Per-camera state after detection: tracker, zone rules, and the case manager."""
+
+    def __init__(
+        self,
+        camera: CameraConfig,
+        tracker: ByteTracker,
+        zones: ZoneEngine,
+        cases: CaseManager,
+        snapshot: Callable[[], Frame | None] | None = None,
+        locator: Locator | None = None,
+    ) -> None:
+        """`snapshot`, if given, returns the latest main-stream picture for evidence;
+        `locator` puts events on the ground (calibration, grid cell)."""
+        self.camera = camera
+        self.tracker = tracker
+        self.zones = zones
+        self.cases = cases
+        self._preset: str | None = None
+        self._last = Detections.empty()
+        self.snapshot = snapshot
+        self.locator = locator
+        self.times = AnalyserTimes()
+        self.motion = camera.motion
+        self._gates: dict[str | None, MotionGate] = {}
+
+    def needs_inference(self, frame: Frame) -> bool:
+        """Motion gate (one per preset, watching that preset's zones): False when nothing
+        moved since the last detector run and the re-check interval has not passed."""
+        if not self.motion.enabled:
+            return True
+        gate = self._gates.get(frame.preset)
+        if gate is None:
+            regions = [
+                z.polygon for z in self.camera.zones if z.preset in (None, frame.preset)
+            ] or None
+            gate = MotionGate(self.motion, (frame.height, frame.width), regions)
+            self._gates[frame.preset] = gate
+        return gate.update(frame.image, frame.monotonic_s).run_detector
+
+    def process(self, frame: Frame, detections: Detections | None) -> list[DraftCase]:
+        """Track, geofence and case one frame's detections; return the new cases.
+
+        `None` means the detector was skipped (no motion): the last detections stand
+        for this frame, so tracks and dwell carry on.
+        """
+        if frame.preset != self._preset:
+            # A PTZ camera at another preset sees another scene: tracks do not carry over.
+            self.tracker.reset()
+            self._last = Detections.empty()
+            self._preset = frame.preset
+        if detections is None:
+            detections = self._last
+        else:
+            self._last = detections
+        t0 = time.perf_counter()
+        tracked = self.tracker.update(detections, frame.monotonic_s)
+        t1 = time.perf_counter()
+        ids = tracked.tracker_id[tracked.tracker_id >= 0]
+        born = dict(zip(ids.tolist(), self.tracker.first_seen(ids).tolist(), strict=True))
+        events = self.zones.update(frame, tracked, born)
+        t2 = time.perf_counter()
+        out = []
+        for event in events:
+            if self.locator is not None:
+                event = self.locator.locate(event)
+            case = self.cases.handle(event, self._on_snapshot(event))
+            if case is not None:
+                out.append(case)
+        self.times.tracking += t1 - t0
+        self.times.zones += t2 - t1
+        self.times.cases += time.perf_counter() - t2
+        return out
+
+    def _on_snapshot(self, event: ViolationEvent) -> ViolationEvent | None:
+        """The event redrawn on the latest main-stream picture, boxes scaled to it."""
+        main = self.snapshot() if self.snapshot is not None else None
+        if main is None:
+            return None
+        sx, sy = main.width / event.frame.width, main.height / event.frame.height
+        x1, y1, x2, y2 = event.bbox
+        return replace(
+            event,
+            frame=main,
+            bbox=(x1 * sx, y1 * sy, x2 * sx, y2 * sy),
+            polygon=tuple((x * sx, y * sy) for x, y in event.polygon),
+        )
