@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 from datetime import time
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
 
 from lookout.config import CameraConfig
 from lookout.errors import ConfigError
+from lookout.zones.policies import VendorPolicy
 from lookout.zones.rules import ZoneEngine
 from tests.helpers import T0, dets, frame
 
@@ -260,3 +262,44 @@ def test_vendor_with_two_support_classes_keeps_each_objects_class() -> None:
     ]
     events = run(eng, 12, 0.5, lambda t: rows)
     assert sorted(ev.support for ev in events) == [("cart",), ("tricycle",)]
+
+
+def test_a_vendor_policy_naming_the_stall_object_role_gives_the_same_case() -> None:
+    """`stall_object` resolves through the model manifest's roles (models/yolox_nano.yaml:
+    umbrella), so the policy gives the case a policy naming `umbrella` gives."""
+    from lookout.assets import REPO_ROOT
+    from lookout.detector.manifest import load_manifest
+
+    manifest = load_manifest(REPO_ROOT / "models" / "yolox_nano.yaml")
+    names = list(manifest.class_names)
+    roles = {str(k): list(v) for k, v in manifest.roles.items()}
+    person, umbrella = names.index("person"), names.index("umbrella")
+    rows = [
+        (20, 30, 30, 60, 0.7, person, 4),
+        (55, 30, 65, 60, 0.7, person, 5),
+        (32, 20, 52, 40, 0.6, umbrella, 9),
+    ]
+
+    def events(support: list[str]) -> list:
+        vendor = {"type": "street_vendor", "support_classes": support, "dwell_s": 5}
+        eng = ZoneEngine(camera(vendor), names, ZoneInfo(TZ_NAME), roles=roles)
+        return run(eng, 12, 0.5, lambda t: rows)
+
+    by_role, by_class = events(["stall_object"]), events(["umbrella"])
+    assert len(by_role) == len(by_class) == 1
+    a, b = by_role[0], by_class[0]
+    assert (a.bbox, a.support, a.dwell_s, a.confirmed_at) == (
+        b.bbox,
+        b.support,
+        b.dwell_s,
+        b.confirmed_at,
+    )
+    assert a.support == ("umbrella",)
+    # The default stall classes of a vendor policy are the role.
+    assert VendorPolicy(type="street_vendor").support_classes == ["stall_object"]
+
+
+def test_an_unknown_role_or_class_is_one_line_naming_the_key() -> None:
+    vendor = {"type": "street_vendor", "support_classes": ["stall_objects"], "dwell_s": 5}
+    with pytest.raises(ConfigError, match=r"policies\[0\]\.support_classes: class 'stall_objects'"):
+        ZoneEngine(camera(vendor), ["person", "umbrella"], ZoneInfo(TZ_NAME), roles={})
