@@ -45,11 +45,13 @@ class CalibrationConfig(_Model):
         min_length=4, description="At least 4 image ↔ lon/lat point pairs on the ground."
     )
     homography: list[list[float]] | None = Field(
-        default=None, description="Fitted image→metric homography (written by calibrate)."
+        default=None,
+        description="Not used: the fit is redone from `points` at load (a few ms); older "
+        "versions of `lookout calibrate` wrote it.",
     )
     origin: tuple[float, float] | None = Field(
-        default=None, description="Lon/lat origin of the local metric projection (written)."
+        default=None, description="Not used (written by older versions of calibrate)."
     )
     rms_px: float | None = Field(
-        default=None, description="RMS reprojection error in pixels (written by calibrate)."
+        default=None, description="Not used (written by older versions of calibrate)."
     )
