@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from lookout.zones.dwell import box_iou
+from lookout.base.geometry import box_iou
 from lookout.zones.events import ViolationEvent
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from lookout.base.geometry import box_ious
 from lookout.detector.detections import Detections
 from lookout.detector.settings import TrackerConfig
 
@@ -106,19 +107,6 @@ def _kf_update(mean: np.ndarray, cov: np.ndarray, z: np.ndarray) -> tuple[np.nda
     mean = mean + np.einsum("mij,mj->mi", gain, z - mean[:, :4])
     cov = cov - gain @ cov[:, :4, :]
     return mean, (cov + cov.transpose(0, 2, 1)) / 2
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise IoU of boxes a (A, 4) and b (B, 4), xyxy: shape (A, B), float64."""
-    a = a.astype(np.float64)
-    b = b.astype(np.float64)
-    tl = np.maximum(a[:, None, :2], b[None, :, :2])
-    br = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(br - tl, 0.0, None), axis=2)
-    area_a = np.prod(np.clip(a[:, 2:] - a[:, :2], 0.0, None), axis=1)
-    area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0.0, None), axis=1)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
 def _match(iou: np.ndarray, min_iou: float) -> tuple[np.ndarray, np.ndarray]:
@@ -238,7 +226,7 @@ class ByteTracker:
         conf = detections.confidence
         high = conf >= s.high_threshold
         low = (conf >= s.low_threshold) & ~high
-        iou = box_iou(_xyah_to_xyxy(tr.mean[:, :4]), detections.xyxy)
+        iou = box_ious(_xyah_to_xyxy(tr.mean[:, :4]), detections.xyxy)
         if s.class_aware:
             iou[tr.class_id[:, None] != detections.class_id[None, :]] = 0.0
         det_track = np.full(n, -1, dtype=np.intp)  # index into tr of each detection's track

@@ -21,8 +21,8 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from lookout.base.geometry import box_iou
 from lookout.zones.alignment import align
-from lookout.zones.dwell import box_iou
 
 Box = tuple[float, float, float, float]
 

@@ -8,9 +8,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+from lookout.base.geometry import box_ious
 from lookout.detector.detections import Detections
 from lookout.detector.settings import TrackerConfig
-from lookout.detector.tracker import ByteTracker, _match, box_iou
+from lookout.detector.tracker import ByteTracker, _match
 
 W, H = 60.0, 120.0
 
@@ -283,4 +284,4 @@ def test_invalid_settings_are_rejected(kwargs: dict[str, Any]) -> None:
 def test_box_iou() -> None:
     a = np.array([[0, 0, 10, 10], [0, 0, 0, 0]], dtype=np.float32)
     b = np.array([[0, 0, 10, 10], [5, 0, 15, 10], [20, 20, 30, 30]], dtype=np.float32)
-    np.testing.assert_allclose(box_iou(a, b), [[1.0, 1 / 3, 0.0], [0.0, 0.0, 0.0]])
+    np.testing.assert_allclose(box_ious(a, b), [[1.0, 1 / 3, 0.0], [0.0, 0.0, 0.0]])
