@@ -1,8 +1,11 @@
-"""Small builders shared by unit tests."""
+"""Small builders and a polling helper shared by the tests."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 import numpy as np
 
@@ -10,6 +13,47 @@ from lookout.detector.detections import Detections
 from lookout.streams.frame import Frame
 
 T0 = datetime(2026, 11, 26, 1, 0, tzinfo=UTC)  # 09:00 in Asia/Shanghai
+R = TypeVar("R")
+
+
+class FakeClock:
+    """A monotonic clock (`clock()` -> seconds) that moves only when a test moves it:
+    `clock.t += 2.0`."""
+
+    def __init__(self, t: float = 100.0) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def wait_until(
+    cond: Callable[[], R],
+    timeout: float,
+    step: float = 0.05,
+    *,
+    ignore: tuple[type[Exception], ...] = (OSError,),
+) -> R | bool:
+    """Poll `cond` every `step` s until it returns something true or `timeout` s pass.
+
+    Returns the first true value, else the value of one last call after the timeout
+    (so `assert wait_until(...)` reports the final state). Exceptions of the types in
+    `ignore` (by default OSError: a server or file not there yet) count as False.
+    """
+
+    def poll() -> R | bool:
+        try:
+            return cond()
+        except ignore:
+            return False
+
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = poll()
+        if value:
+            return value
+        time.sleep(step)
+    return poll()
 
 
 def frame(t: float, camera: str = "cam", preset: str | None = None, size=(120, 160)) -> Frame:

@@ -31,9 +31,8 @@ def replay(video: Path, config: Path, out: Path, *extra: str) -> None:
     assert main([*argv, *extra]) == 0
 
 
-def test_every_demo_case_is_located_in_a_grid_cell(assets: Path, tmp_path: Path) -> None:
-    replay(assets / "footage" / "vtest.avi", DEMO, tmp_path)
-    cases = read_jsonl(tmp_path / "cases.jsonl")
+def test_every_demo_case_is_located_in_a_grid_cell(demo_replay: Path) -> None:
+    cases = read_jsonl(demo_replay / "cases.jsonl")
     assert cases
     for case in cases:
         assert case["location"] is not None

@@ -1,8 +1,13 @@
-"""End to end: the real model on the real footage through the `lookout replay` CLI."""
+"""End to end: the real model on the real footage through the `lookout replay` CLI.
+
+The demo replay (`demo_replay`, tests/conftest.py) runs once per session and is only
+read here; every other replay writes to its test's own folder, so the tests run alone
+and in any order."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -28,18 +33,8 @@ def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-@pytest.fixture(scope="module")
-def vtest_run(assets: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int, str]:
-    out = tmp_path_factory.mktemp("vtest")
-    video = assets / "footage" / "vtest.avi"
-    code = main(["replay", str(video), "--config", str(DEMO), "--out", str(out), "--no-progress"])
-    return out, code, ""
-
-
-def test_vtest_gives_exactly_one_parking_case_for_the_van(vtest_run) -> None:
-    out, code, _ = vtest_run
-    assert code == 0
-    cases = read_jsonl(out / "cases.jsonl")
+def test_vtest_gives_exactly_one_parking_case_for_the_van(demo_replay: Path) -> None:
+    cases = read_jsonl(demo_replay / "cases.jsonl")
     assert [c["type"] for c in cases] == ["illegal_parking"], cases
     case = cases[0]
     assert iou(case["bbox"], VAN_BOX) > 0.6, case["bbox"]
@@ -52,8 +47,8 @@ def test_vtest_gives_exactly_one_parking_case_for_the_van(vtest_run) -> None:
     assert case["confirmed_at"].endswith("+08:00")
 
 
-def test_vtest_case_has_evidence_pictures(vtest_run) -> None:
-    out, _, _ = vtest_run
+def test_vtest_case_has_evidence_pictures(demo_replay: Path) -> None:
+    out = demo_replay
     case = read_jsonl(out / "cases.jsonl")[0]
     assert len(case["evidence"]) == 2
     full = cv2.imread(str(out / case["evidence"][0]))
@@ -62,8 +57,8 @@ def test_vtest_case_has_evidence_pictures(vtest_run) -> None:
     assert crop is not None and crop.shape[0] < 576 and crop.shape[1] < 768
 
 
-def test_vtest_replay_again_adds_no_row(vtest_run, assets: Path) -> None:
-    out, _, _ = vtest_run
+def test_vtest_replay_again_adds_no_row(demo_replay: Path, assets: Path, tmp_path: Path) -> None:
+    out = shutil.copytree(demo_replay, tmp_path / "out")  # the session's output stays as it was
     db = out / "cases.db"
     with sqlite3.connect(db) as conn:
         before = conn.execute("SELECT id FROM cases").fetchall()
@@ -77,10 +72,9 @@ def test_vtest_replay_again_adds_no_row(vtest_run, assets: Path) -> None:
     assert len(read_jsonl(out / "cases.jsonl")) == 1
 
 
-def test_cases_list_reads_the_outbox(vtest_run, capsys: pytest.CaptureFixture[str]) -> None:
-    out, _, _ = vtest_run
+def test_cases_list_reads_the_outbox(demo_replay: Path, capsys: pytest.CaptureFixture[str]) -> None:
     capsys.readouterr()
-    assert main(["cases", "list", "--out", str(out), "--json"]) == 0
+    assert main(["cases", "list", "--out", str(demo_replay), "--json"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 1 and json.loads(lines[0])["type"] == "illegal_parking"
 
@@ -117,6 +111,7 @@ cameras:
     assert int(summary["detections"]) > 10
 
 
+@pytest.mark.slow  # two full replays: 3-3.5 s on an idle machine, 6-6.6 s on a busy one
 def test_motion_gating_halves_inference_with_the_same_case(
     assets: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

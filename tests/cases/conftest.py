@@ -155,13 +155,3 @@ def make_case() -> Callable[..., DraftCase]:
         return DraftCase.model_validate(fields)
 
     return build
-
-
-def wait_until(pred: Callable[[], bool], timeout: float, step: float = 0.05) -> bool:
-    """Poll `pred` until it holds or `timeout` seconds pass; return its last value."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(step)
-    return pred()

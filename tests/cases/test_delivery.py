@@ -21,7 +21,8 @@ from lookout.cases.redis_stream import CaseStreamReader, RedisStreamSink
 from lookout.cases.sinks import SqliteOutbox
 from lookout.cases.webhook import WebhookSink
 from lookout.streams.settings import BackoffConfig
-from tests.cases.conftest import CaseEndpoint, wait_until
+from tests.cases.conftest import CaseEndpoint
+from tests.helpers import wait_until
 from tests.support.redis_server import RedisServer, free_port
 
 FAST = BackoffConfig(initial_s=0.2, max_s=2.0)

@@ -12,7 +12,7 @@ from lookout.detector.batcher import MicroBatcher
 from lookout.detector.detections import Detections
 from lookout.streams.frame import Frame
 from lookout.streams.frame_queue import FrameQueue
-from tests.helpers import frame
+from tests.helpers import frame, wait_until
 
 
 def tagged(cam: int, i: int) -> Frame:
@@ -103,8 +103,7 @@ def test_max_wait_flushes_a_partial_batch_from_one_slow_camera() -> None:
     try:
         t0 = time.monotonic()
         queues[2].put(tagged(2, 0))  # the only camera with a frame
-        while not sink.got and time.monotonic() - t0 < 2:
-            time.sleep(0.005)
+        wait_until(lambda: bool(sink.got), 2, step=0.005)
         waited = time.monotonic() - t0
     finally:
         b.stop(timeout=2)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -19,9 +18,11 @@ from lookout.errors import ModelError
 MODELS = REPO_ROOT / "models"
 
 
-@pytest.fixture(scope="module")
-def yolox(assets: Path) -> Iterator[OnnxDetector]:
-    yield OnnxDetector.from_manifest(load_manifest(MODELS / "yolox_nano.yaml"), max_batch=4)
+@pytest.fixture
+def yolox(yolox_detector: OnnxDetector) -> OnnxDetector:
+    """The session's YOLOX-Nano detector (tests/conftest.py): batch 4, default thresholds."""
+    assert yolox_detector.max_batch == 4
+    return yolox_detector
 
 
 @pytest.fixture(scope="module")

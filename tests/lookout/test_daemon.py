@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from lookout.assets import REPO_ROOT
 from lookout.daemon import Daemon
+from tests.helpers import wait_until
 from tests.support.media import (
     RtspServer,
     cached_h264_mp4,
@@ -41,18 +42,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def wait_for(cond: Callable[[], bool], timeout: float, step: float = 0.2) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        try:
-            if cond():
-                return True
-        except OSError:
-            pass
-        time.sleep(step)
-    return False
 
 
 def camera_yaml(cam_id: str, source: str, extra: str = "") -> str:
@@ -138,7 +127,7 @@ def test_daemon_reload_metrics_and_clean_stop(
                 cams[c]["state"] == "streaming" and cams[c]["frames_analysed"] > 0 for c in live
             )
 
-        assert wait_for(all_streaming, 40), log_path.read_text()[-3000:]
+        assert wait_until(all_streaming, 40), log_path.read_text()[-3000:]
         # A camera with a wrong path is in backoff; the others keep running.
         h = health(port)
         assert h["cameras"]["broken"]["state"] in {"backoff", "connecting", "stalled"}
@@ -151,7 +140,7 @@ def test_daemon_reload_metrics_and_clean_stop(
                 v for (n, _), v in metric_samples(port).items() if n == "lookout_cases_total"
             )
 
-        assert wait_for(lambda: cases_total() >= 4, 40), log_path.read_text()[-3000:]
+        assert wait_until(lambda: cases_total() >= 4, 40), log_path.read_text()[-3000:]
 
         # SIGHUP: remove rtsp3 and the broken camera, add rtsp5 (a second viewer of /cam1).
         new_cams = [
@@ -162,13 +151,13 @@ def test_daemon_reload_metrics_and_clean_stop(
         cfg_path.write_text(config_yaml(out, port, new_cams))
         proc.send_signal(signal.SIGHUP)
         expected = {"rtsp1", "rtsp2", "file1", "rtsp5"}
-        assert wait_for(lambda: set(health(port)["cameras"]) == expected, 15)
-        assert wait_for(lambda: health(port)["cameras"]["rtsp5"]["state"] == "streaming", 20)
+        assert wait_until(lambda: set(health(port)["cameras"]) == expected, 15)
+        assert wait_until(lambda: health(port)["cameras"]["rtsp5"]["state"] == "streaming", 20)
 
         # An invalid config is rejected and the running one kept.
         cfg_path.write_text("cameras: [\n")
         proc.send_signal(signal.SIGHUP)
-        assert wait_for(lambda: "reload rejected" in log_path.read_text(), 10)
+        assert wait_until(lambda: "reload rejected" in log_path.read_text(), 10)
         assert set(health(port)["cameras"]) == expected
 
         samples = metric_samples(port)
@@ -260,9 +249,9 @@ cameras:
                 return original(frame, dets)
 
             rt.process = spy  # type: ignore[method-assign,assignment]
-            assert wait_for(lambda: {p for p, _ in seen} >= {"1", "2"}, 30)
-            assert wait_for(lambda: {c.preset for c in daemon.cases.cases} >= {"1", "2"}, 30)
-            assert wait_for(lambda: rt.reader.stats.frames_skipped_moving > 0, 10)
+            assert wait_until(lambda: {p for p, _ in seen} >= {"1", "2"}, 30)
+            assert wait_until(lambda: {c.preset for c in daemon.cases.cases} >= {"1", "2"}, 30)
+            assert wait_until(lambda: rt.reader.stats.frames_skipped_moving > 0, 10)
         finally:
             daemon.shutdown()
     assert "GetStreamUri" in cam.operations and "GotoPreset" in cam.operations

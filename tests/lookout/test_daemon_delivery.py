@@ -8,8 +8,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,18 +15,9 @@ import yaml
 
 from lookout.assets import REPO_ROOT
 from tests.cases.conftest import CaseEndpoint
+from tests.helpers import wait_until
 
-
-def wait_for(cond: Callable[[], bool], timeout: float, step: float = 0.2) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        try:
-            if cond():
-                return True
-        except sqlite3.Error:
-            pass
-        time.sleep(step)
-    return False
+DB_BUSY = (OSError, sqlite3.Error)  # the daemon is creating or writing the outbox
 
 
 def rows(db: Path, sql: str) -> list[tuple[object, ...]]:
@@ -74,10 +63,10 @@ def test_sigkill_then_restart_delivers_once_and_does_not_repropose(
     db, log = out / "cases.db", tmp_path / "daemon.log"
     proc = start(cfg, log)
     try:
-        assert wait_for(lambda: db.is_file() and bool(rows(db, "SELECT id FROM cases")), 60), (
-            log.read_text()[-2000:]
-        )
-        assert wait_for(lambda: len(endpoint.requests()) >= 2, 15)  # retried, failing
+        assert wait_until(
+            lambda: db.is_file() and bool(rows(db, "SELECT id FROM cases")), 60, ignore=DB_BUSY
+        ), log.read_text()[-2000:]
+        assert wait_until(lambda: len(endpoint.requests()) >= 2, 15)  # retried, failing
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
         ((case_id,),) = rows(db, "SELECT id FROM cases")
@@ -87,17 +76,18 @@ def test_sigkill_then_restart_delivers_once_and_does_not_repropose(
 
         endpoint.set(200)  # the case system is back
         proc = start(cfg, log)
-        assert wait_for(lambda: endpoint.accepted_keys()[str(case_id)] == 1, 30), log.read_text()[
+        assert wait_until(lambda: endpoint.accepted_keys()[str(case_id)] == 1, 30), log.read_text()[
             -2000:
         ]
         # The van is still parked: the restarted daemon sees it again (the case's
         # last_seen moves on), but proposes no new case.
-        assert wait_for(
+        assert wait_until(
             lambda: (
                 rows(db, "SELECT json_extract(body, '$.last_seen') FROM cases")[0][0]
                 != first_last_seen
             ),
             40,
+            ignore=DB_BUSY,
         ), log.read_text()[-2000:]
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(10) == 0

@@ -5,7 +5,6 @@ parking case by dwell + 2 s from each camera's first frame, at the configured ra
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ import pytest
 
 from lookout.assets import REPO_ROOT
 from lookout.daemon import Daemon
+from tests.helpers import wait_until
 from tests.support.media import CLIP_SHAPES, start_rtsp_server, vtest_clip
 
 pytestmark = [pytest.mark.slow, pytest.mark.timing]
@@ -69,11 +69,11 @@ cameras:{"".join(camera_yaml(s, urls[s]) for s in SHAPES)}
 
             rt.process = spy  # type: ignore[method-assign,assignment]
         try:
-            end = time.monotonic() + DWELL_S + 40
-            while time.monotonic() < end:
-                if {c.camera_id for c in daemon.cases.cases} >= set(SHAPES):
-                    break
-                time.sleep(0.5)
+            wait_until(
+                lambda: {c.camera_id for c in daemon.cases.cases} >= set(SHAPES),
+                DWELL_S + 40,
+                step=0.5,
+            )
             readers = {s: daemon.cameras[s].reader.stats for s in SHAPES}
             first = {s: daemon.cameras[s].first_frame_at for s in SHAPES}
         finally:

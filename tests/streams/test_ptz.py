@@ -1,5 +1,5 @@
-"""PresetState and PtzController: unit tests with a fake client, then the real stack
-(OnvifClient + onvif-zeep-async) against the local responder."""
+"""PresetState and PtzController: unit tests with a fake client on a fake clock, then
+the real stack (OnvifClient + onvif-zeep-async) against the local responder, in real time."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
@@ -15,6 +16,7 @@ from pydantic import SecretStr
 from lookout.streams.onvif_client import OnvifClient, Preset, PtzStatus
 from lookout.streams.ptz import PresetState, PtzController, nearest_preset, resolve_preset
 from lookout.streams.settings import OnvifConfig, PtzConfig, TourStop
+from tests.helpers import FakeClock, wait_until
 from tests.support.onvif_responder import OnvifResponder
 
 PRESETS = [
@@ -24,23 +26,18 @@ PRESETS = [
 ]
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.t = 100.0
-
-    def __call__(self) -> float:
-        return self.t
-
-
 class FakeCamera:
-    """Moves to a preset in `move_s` (real time); `broken` makes status() raise."""
+    """Arrives at a preset after reporting `move_polls` GetStatus calls of movement (never
+    for `never_arrive`): no clock at all. `broken` makes status() raise; `polls` counts
+    status() calls."""
 
-    def __init__(self, move_s: float = 0.03, never_arrive: frozenset[str] = frozenset()) -> None:
-        self.move_s = move_s
+    def __init__(self, move_polls: int = 2, never_arrive: frozenset[str] = frozenset()) -> None:
+        self.move_polls = move_polls
         self.never_arrive = never_arrive
         self.gotos: list[str] = []
         self.pos: tuple[float | None, float | None, float | None] = (0.0, 0.0, 0.0)
-        self.moving_until = 0.0
+        self.moving_polls = 0  # status() calls left that report movement
+        self.polls = 0
         self.broken = False
         self.preset_failures = 0
         self.lock = threading.Lock()
@@ -56,16 +53,30 @@ class FakeCamera:
         with self.lock:
             self.gotos.append(token)
             self.pos = (p.pan, p.tilt, p.zoom)
-            self.moving_until = time.monotonic() + (
-                1e9 if token in self.never_arrive else self.move_s
-            )
+            self.moving_polls = 10**9 if token in self.never_arrive else self.move_polls
 
     def status(self) -> PtzStatus:
-        if self.broken:
-            raise RuntimeError("connection reset")
         with self.lock:
-            moving = time.monotonic() < self.moving_until
+            self.polls += 1
+            if self.broken:
+                raise RuntimeError("connection reset")
+            moving = self.moving_polls > 0
+            if moving:
+                self.moving_polls -= 1
             return PtzStatus(moving, *((None, None, None) if moving else self.pos))
+
+
+class RecordingState(PresetState):
+    """A PresetState that keeps every arrival the controller reports, in order."""
+
+    def __init__(self, settle_s: float, clock: FakeClock) -> None:
+        super().__init__(settle_s, clock)
+        self.clock = clock
+        self.arrivals: list[str] = []
+
+    def set_arrived(self, token: str, at_monotonic: float) -> None:
+        super().set_arrived(token, at_monotonic)
+        self.arrivals.append(token)
 
 
 def cfg(**kw: object) -> PtzConfig:
@@ -77,13 +88,13 @@ def tour(*stops: str, stay_s: float = 0.03) -> list[TourStop]:
     return [TourStop(preset=s, stay_s=stay_s) for s in stops]
 
 
-def wait_for(cond: object, timeout: float = 3.0) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if callable(cond) and cond():
-            return
-        time.sleep(0.005)
-    raise AssertionError("condition not reached")
+def drive(cam: FakeCamera, ptz: PtzConfig, **kw: Any) -> tuple[PtzController, RecordingState]:
+    """A drive-mode controller on a FakeClock. Its thread still waits in real time
+    (poll_s, and settle_s + stay_s at a stop, both a few ms here), but arrival, the
+    max_move_s deadline and settling all go by the fake clock and the camera's polls."""
+    clock = FakeClock()
+    state = RecordingState(ptz.settle_s, clock)
+    return PtzController(cam, ptz, state=state, clock=clock, **kw), state
 
 
 # -- pure parts ---------------------------------------------------------------------------
@@ -129,61 +140,70 @@ def test_mode_none_is_rejected() -> None:
 # -- drive with a fake camera -------------------------------------------------------------
 def test_drive_visits_stops_in_order_and_loops() -> None:
     cam = FakeCamera()
-    ctl = PtzController(cam, cfg(tour=tour("2", "C", "A")), camera_id="t1")
-    seen: list[str] = []
+    ctl, state = drive(cam, cfg(tour=tour("2", "C", "A")), camera_id="t1")
     ctl.start()
-    end = time.monotonic() + 3.0
     try:
-        while len(cam.gotos) < 7 and time.monotonic() < end:
-            token = ctl.state.current()
-            if token and (not seen or seen[-1] != token):
-                seen.append(token)
-            time.sleep(0.002)
+        assert wait_until(lambda: len(cam.gotos) >= 7, 5, step=0.005), cam.gotos
     finally:
         assert ctl.stop()
-    assert cam.gotos[:6] == ["2", "3", "1", "2", "3", "1"]
-    assert seen[:5] == ["2", "3", "1", "2", "3"]
+    assert cam.gotos[:7] == ["2", "3", "1", "2", "3", "1", "2"]
+    # Each stop is reached (after the camera stopped moving) before the next one is asked for.
+    assert state.arrivals[:6] == ["2", "3", "1", "2", "3", "1"]
+    assert cam.polls >= 6 * (cam.move_polls + 1)
     assert ctl.state.current() is None
 
 
 def test_unknown_stop_is_skipped_and_logged(caplog: pytest.LogCaptureFixture) -> None:
     cam = FakeCamera()
-    ctl = PtzController(cam, cfg(tour=tour("2", "Z", "1")), camera_id="t2")
+    ctl, state = drive(cam, cfg(tour=tour("2", "Z", "1")), camera_id="t2")
     with caplog.at_level(logging.INFO, logger="lookout.streams.ptz"):
         ctl.start()
-        wait_for(lambda: len(cam.gotos) >= 3)
-        ctl.stop()
+        try:
+            assert wait_until(lambda: len(cam.gotos) >= 3, 5, step=0.005), cam.gotos
+        finally:
+            assert ctl.stop()
     assert cam.gotos[:3] == ["2", "1", "2"]
+    assert state.arrivals[:2] == ["2", "1"]
     assert "tour stop 'Z' is not a preset of the camera" in caplog.text
     assert "t2: PTZ at preset 'B' (token 2)" in caplog.text
 
 
 def test_stop_that_never_arrives_is_skipped(caplog: pytest.LogCaptureFixture) -> None:
     cam = FakeCamera(never_arrive=frozenset({"2"}))
-    ctl = PtzController(cam, cfg(tour=tour("2", "3")), max_move_s=0.1)
-    arrived: list[str] = []
+    ctl, state = drive(cam, cfg(tour=tour("2", "3")), max_move_s=30.0)
     with caplog.at_level(logging.WARNING, logger="lookout.streams.ptz"):
         ctl.start()
-        while len(cam.gotos) < 3:
-            token = ctl.state.current()
-            if token:
-                arrived.append(token)
-            time.sleep(0.002)
-        ctl.stop()
-    assert set(arrived) == {"3"}
-    assert "did not arrive at preset 'B' (token 2) within" in caplog.text
+        try:
+            # However many polls the move takes, the controller waits for the camera
+            # until max_move_s have passed on its clock...
+            assert wait_until(lambda: cam.polls >= 10, 5, step=0.005), cam.polls
+            assert cam.gotos == ["2"] and state.arrivals == []
+            assert "did not arrive" not in caplog.text
+            # ...and then gives up on that stop and goes on with the tour.
+            state.clock.t += 30.01
+            assert wait_until(lambda: state.arrivals == ["3"], 5, step=0.005), state.arrivals
+        finally:
+            assert ctl.stop()
+    assert cam.gotos[:2] == ["2", "3"]
+    assert state.arrivals == ["3"]  # preset 2 never counted as reached
+    assert "did not arrive at preset 'B' (token 2) within 30 s" in caplog.text
 
 
 def test_drive_survives_client_errors() -> None:
     cam = FakeCamera()
     cam.preset_failures = 2
-    ctl = PtzController(cam, cfg(tour=tour("3")), retry_s=0.01)
+    ctl, state = drive(cam, cfg(tour=tour("3"), settle_s=0.0), retry_s=0.01)
     ctl.start()
-    wait_for(lambda: ctl.state.current() == "3")
-    cam.broken = True  # status fails: nothing new is learnt, the thread keeps going
-    time.sleep(0.05)
-    assert ctl.running
-    assert ctl.stop()
+    try:
+        assert wait_until(lambda: "3" in state.arrivals, 5, step=0.005), cam.gotos
+        assert cam.preset_failures == 0  # GetPresets failed twice and was retried
+        cam.broken = True  # status fails: nothing new is learnt, the thread keeps going
+        polls = cam.polls
+        assert wait_until(lambda: cam.polls >= polls + 5, 5, step=0.005)
+        assert ctl.running
+        assert ctl.state.current() is None  # moving to the stop again, position unknown
+    finally:
+        assert ctl.stop()
 
 
 # -- follow with a fake camera ------------------------------------------------------------
@@ -196,9 +216,9 @@ def test_follow_step_maps_position_to_presets(caplog: pytest.LogCaptureFixture) 
         assert ctl.state.current() is None  # settling
         clock.t += 1.0
         assert ctl.state.current() == "1"
-        cam.moving_until = time.monotonic() + 60
+        cam.moving_polls = 1
         assert ctl.follow_step() is None and ctl.state.current() is None
-        cam.moving_until, cam.pos = 0.0, (0.3, 0.0, 0.0)
+        cam.pos = (0.3, 0.0, 0.0)
         assert ctl.follow_step() is None and ctl.state.current() is None
         cam.pos = (0.5, 0.1, 0.2)
         assert ctl.follow_step() == "2"
@@ -283,6 +303,7 @@ def check_consistent(
         prev = s.token
 
 
+@pytest.mark.timing  # real time: settling and polling against the move
 def test_drive_against_responder(responder: OnvifResponder, client: OnvifClient) -> None:
     ptz = PtzConfig(
         mode="drive",
@@ -304,6 +325,7 @@ def test_drive_against_responder(responder: OnvifResponder, client: OnvifClient)
     check_consistent(samples, responder, 0.2)
 
 
+@pytest.mark.timing  # real time: settling and polling against the move
 def test_follow_against_responder(responder: OnvifResponder, client: OnvifClient) -> None:
     responder.start_tour([("2", 0.5), ("3", 0.5), ("1", 0.5)])
     ptz = PtzConfig(mode="follow", poll_s=0.05, settle_s=0.2)

@@ -7,7 +7,6 @@ import logging
 import statistics
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -19,6 +18,7 @@ from lookout.streams.frame import Frame
 from lookout.streams.frame_queue import FrameQueue
 from lookout.streams.live_reader import ReaderState, StreamReader
 from lookout.streams.settings import BackoffConfig, StreamConfig
+from tests.helpers import wait_until
 from tests.support.media import RtspServer, start_rtsp_server
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -36,15 +36,6 @@ DOWN = (ReaderState.STALLED, ReaderState.BACKOFF, ReaderState.CONNECTING)
 def reader(url: str, cfg: StreamConfig = FAST, fps: float = 100.0) -> StreamReader:
     q: FrameQueue[Frame] = FrameQueue(cfg.queue_size)
     return StreamReader("cam1", url, cfg, analysis_fps=fps, tz=TZ, queue=q)
-
-
-def wait_for(cond: Callable[[], bool], timeout: float, step: float = 0.02) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(step)
-    return cond()
 
 
 def drain(r: StreamReader, n: int, timeout: float) -> list[Frame]:
@@ -141,11 +132,11 @@ def test_outage_cycles_recover_without_leaks(
     recoveries: list[float] = []
     crashes: list[list[str]] = []
     try:
-        assert wait_for(lambda: r.stats.frames_received > 5, 10)
+        assert wait_until(lambda: r.stats.frames_received > 5, 10)
         threads0, rss0 = threading.active_count(), _rss_kib()
         for _ in range(cycles):
             server.stop()
-            assert wait_for(
+            assert wait_until(
                 lambda: (
                     r.state in (ReaderState.STALLED, ReaderState.BACKOFF, ReaderState.CONNECTING)
                 ),
@@ -158,7 +149,7 @@ def test_outage_cycles_recover_without_leaks(
             def back(b: int = before) -> bool:
                 return r.stats.pictures_delivered > b
 
-            wait_for(lambda: back() or not server.running, 15)
+            wait_until(lambda: back() or not server.running, 15)
             if not server.running and r.stats.pictures_delivered == before:
                 # Debian's gst-rtsp-server can abort on a PLAY that races its own
                 # preroll on a loaded machine (g_assert in gst_rtsp_media_get_rates):
@@ -167,7 +158,7 @@ def test_outage_cycles_recover_without_leaks(
                 crashes.append(server.log_text().splitlines()[-1:])
                 server.restart()
                 t0 = time.monotonic()
-            assert wait_for(back, 15), (
+            assert wait_until(back, 15), (
                 r.stats,
                 r.state,
                 server.log_text()[-2000:],
@@ -221,7 +212,7 @@ def test_bad_sources_end_in_backoff_with_a_clear_redacted_line(
         r = reader(url)
         r.start()
         try:
-            assert wait_for(lambda: r.stats.reconnects >= 2, 10), r.stats
+            assert wait_until(lambda: r.stats.reconnects >= 2, 10), r.stats
             assert r.state in (ReaderState.BACKOFF, ReaderState.CONNECTING, ReaderState.STALLED)
             assert r.stats.frames_received == 0
         finally:

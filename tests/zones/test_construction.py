@@ -6,11 +6,13 @@ import math
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 import pytest
 from numpy.typing import NDArray
 
+from lookout.base.geometry import box_iou
 from lookout.zones import simulate
 from lookout.zones.alignment import align, ecc_align
 from lookout.zones.construction import (
@@ -20,7 +22,6 @@ from lookout.zones.construction import (
     blue_roof_fraction,
     structure_change,
 )
-from lookout.zones.dwell import box_iou
 from lookout.zones.simulate import lighting, move, rigid
 
 Image = NDArray[np.uint8]
@@ -31,7 +32,6 @@ T0 = datetime(2024, 5, 6, 9, 0)
 
 @pytest.fixture(scope="module")
 def frame(assets: Path) -> Image:
-    av = pytest.importorskip("av")
     with av.open(str(assets / "footage" / "vtest.avi")) as container:
         first = next(container.decode(video=0))
         return np.ascontiguousarray(first.to_ndarray(format="bgr24"))
