@@ -37,12 +37,12 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
-from lookout.assets import REPO_ROOT, assets_dir
+from lookout.base.errors import LookoutError
+from lookout.base.paths import REPO_ROOT, assets_dir
 from lookout.detector.manifest import ModelManifest, load_manifest
 from lookout.detector.onnx_model import OnnxDetector, prepare_model
 from lookout.detector.preprocess import letterbox_batch
 from lookout.detector.providers import CPU, CUDA, resolve_name
-from lookout.errors import LookoutError
 
 # Provider alias -> preference list passed to the detector.
 CHAINS: dict[str, list[str]] = {

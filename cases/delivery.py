@@ -32,10 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from lookout.errors import SinkError
-from lookout.streams.backoff import Backoff
-from lookout.streams.redact import redact
-from lookout.streams.settings import BackoffConfig
+from lookout.base.backoff import Backoff, BackoffConfig
+from lookout.base.errors import SinkError
+from lookout.base.redact import redact
 
 log = logging.getLogger(__name__)
 

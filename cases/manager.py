@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from lookout.base.errors import ConfigError
 from lookout.cases.dedup import CaseDeduper
 from lookout.cases.dedup_store import DedupStore, PlaceRef, RedisDedupStore, SqliteDedupStore
 from lookout.cases.evidence import EvidenceWriter
@@ -32,7 +33,6 @@ from lookout.cases.settings import (
     SqliteSinkConfig,
 )
 from lookout.cases.sinks import CaseSink, open_sink
-from lookout.errors import ConfigError
 from lookout.zones.events import ViolationEvent
 
 log = logging.getLogger(__name__)

@@ -41,8 +41,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from lookout.base.redact import redact, split_credentials
 from lookout.cases.delivery import PermanentError, TransientError, one_line
-from lookout.streams.redact import redact, split_credentials
 
 DEFAULT_STREAM = "lookout:cases"
 DEFAULT_DEDUP_PREFIX = "lookout:delivered:"

@@ -8,8 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from lookout.base.backoff import BackoffConfig
 from lookout.base.events import EventType
-from lookout.streams.settings import BackoffConfig
 
 
 class _Model(BaseModel):

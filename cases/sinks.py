@@ -15,9 +15,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
+from lookout.base.errors import SinkError
 from lookout.cases.model import DraftCase
 from lookout.cases.settings import JsonlSinkConfig, SqliteSinkConfig
-from lookout.errors import SinkError
 
 
 class CaseSink(Protocol):

@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from lookout.base.redact import split_credentials
 from lookout.cases.delivery import PermanentError, TransientError, one_line
-from lookout.streams.redact import split_credentials
 
 log = logging.getLogger(__name__)
 

@@ -45,9 +45,9 @@ from pydantic import (
     field_validator,
 )
 
-from lookout.assets import expand_path
-from lookout.errors import ConfigError, ModelError
-from lookout.yamlfile import format_validation_error, load_model
+from lookout.base.errors import ConfigError, ModelError
+from lookout.base.paths import expand_path
+from lookout.base.yamlfile import format_validation_error, load_model
 
 Layout = Literal["yolox", "ultralytics"]
 ColorOrder = Literal["bgr", "rgb"]

@@ -27,13 +27,13 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from lookout.assets import cache_dir
+from lookout.base.errors import ModelError
+from lookout.base.paths import cache_dir
 from lookout.detector.detections import Detections
 from lookout.detector.manifest import ModelManifest
 from lookout.detector.postprocess import postprocess, yolox_grid
 from lookout.detector.preprocess import letterbox_batch
 from lookout.detector.providers import TENSORRT, describe_session, plan_providers, tensorrt_profile
-from lookout.errors import ModelError
 
 log = logging.getLogger(__name__)
 

@@ -22,8 +22,8 @@ from typing import Protocol
 
 import onnxruntime as ort
 
-from lookout.assets import cache_dir
-from lookout.errors import ModelError
+from lookout.base.errors import ModelError
+from lookout.base.paths import cache_dir
 
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"

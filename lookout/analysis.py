@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from lookout.base.errors import ConfigError
 from lookout.cases.manager import CaseManager
 from lookout.cases.model import DraftCase
 from lookout.config import AppConfig, CameraConfig
@@ -22,7 +23,6 @@ from lookout.detector.motion import MotionGate
 from lookout.detector.onnx_model import OnnxDetector
 from lookout.detector.settings import TrackerConfig
 from lookout.detector.tracker import ByteTracker
-from lookout.errors import ConfigError
 from lookout.streams.frame import Frame
 from lookout.streams.live_reader import is_file_source
 from lookout.zones.events import ViolationEvent

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from lookout.analysis import CameraAnalyser, build_analyser, load_app_grid, open_cases
-from lookout.assets import REPO_ROOT, assets_dir
+from lookout.base.paths import REPO_ROOT, assets_dir
 from lookout.cases.manager import CaseManager
 from lookout.config import AppConfig, CameraConfig, ModelConfig
 from lookout.detector.batcher import MicroBatcher

@@ -18,7 +18,7 @@ import numpy as np
 import onnxruntime as ort
 from tqdm import tqdm
 
-from lookout.assets import REPO_ROOT
+from lookout.base.paths import REPO_ROOT
 from lookout.bench import DetectorPool, Result, Setting, bare_ort, replay_throughput, run_live
 from lookout.media import make_1080p25
 

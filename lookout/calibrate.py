@@ -8,9 +8,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from lookout.base.yamlfile import load_model
 from lookout.config import load_config
 from lookout.config_writer import ConfigDocument, edit_config, flow
-from lookout.yamlfile import load_model
 from lookout.zones.locate import DEFAULT_PRESET, fit_calibration
 from lookout.zones.settings import CalibrationConfig
 

@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from lookout.analysis import CameraAnalyser, build_analyser
+from lookout.base.errors import ConfigError, LookoutError
 from lookout.cases.manager import CaseManager
 from lookout.cases.model import DraftCase
 from lookout.config import AppConfig, CameraConfig
 from lookout.detector.detections import Detections
 from lookout.detector.onnx_model import OnnxDetector
-from lookout.errors import ConfigError, LookoutError
 from lookout.metrics import CameraSnapshot
 from lookout.streams.frame import Frame
 from lookout.streams.frame_queue import FrameQueue

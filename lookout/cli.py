@@ -18,9 +18,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lookout.base.errors import LookoutError, SourceError
 from lookout.base.events import EVENT_TYPES
 from lookout.config import load_config
-from lookout.errors import LookoutError, SourceError
 from lookout.logs import setup_logging
 
 EXIT_USAGE = 2

@@ -21,8 +21,10 @@ from pydantic import (
     model_validator,
 )
 
-from lookout.assets import expand_path
+from lookout.base.errors import ConfigError
 from lookout.base.events import EventType
+from lookout.base.paths import expand_path
+from lookout.base.yamlfile import load_model
 from lookout.cases.settings import (  # noqa: F401  (composed here; re-exported)
     CasesSettings,
     CodeEntry,
@@ -38,9 +40,7 @@ from lookout.cases.settings import (  # noqa: F401  (composed here; re-exported)
     default_sinks,
 )
 from lookout.detector.settings import MotionConfig, TrackerConfig
-from lookout.errors import ConfigError
 from lookout.streams.settings import DaemonConfig, OnvifConfig, StreamConfig
-from lookout.yamlfile import load_model
 from lookout.zones.policies import (  # noqa: F401  (composed here; re-exported)
     ConstructionPolicy,
     ParkingPolicy,
@@ -123,8 +123,8 @@ class RuntimeConfig(_Model):
     @field_validator("providers")
     @classmethod
     def _known_providers(cls, v: list[str]) -> list[str]:
+        from lookout.base.errors import ModelError
         from lookout.detector.providers import resolve_name
-        from lookout.errors import ModelError
 
         for name in v:
             try:
@@ -252,7 +252,7 @@ class AppConfig(_Model):
 
 def load_config(path: str | Path, *, text: str | None = None) -> AppConfig:
     """Read and validate a YAML config file; raise `ConfigError` with one line.
-    `${VAR}` / `${file:PATH}` references in values are resolved (`lookout.secrets`).
+    `${VAR}` / `${file:PATH}` references in values are resolved (`lookout.base.secrets`).
     With `text`, validate that as the file's content without reading the file (the
     config writer checks an edit before it writes)."""
     p = Path(path)

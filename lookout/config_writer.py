@@ -47,7 +47,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from lookout.errors import ConfigError
+from lookout.base.errors import ConfigError
 
 if TYPE_CHECKING:
     from lookout.config import AppConfig

@@ -21,6 +21,7 @@ from types import FrameType
 from typing import Any
 
 from lookout.analysis import build_detector, load_app_grid, open_cases, validate_app
+from lookout.base.errors import LookoutError
 from lookout.camera import CameraRuntime
 from lookout.cases.delivery import DeliveryWorker
 from lookout.cases.manager import CaseManager
@@ -29,7 +30,6 @@ from lookout.config import AppConfig, load_config
 from lookout.detector.batcher import MicroBatcher
 from lookout.detector.detections import Detections
 from lookout.detector.onnx_model import OnnxDetector
-from lookout.errors import LookoutError
 from lookout.metrics import HealthServer, Metrics
 from lookout.streams.frame import Frame
 from lookout.zones.geo import GridIndex

@@ -24,12 +24,12 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from lookout.assets import expand_path
+from lookout.base.errors import ConfigError
+from lookout.base.paths import expand_path
+from lookout.base.yamlfile import load_model
 from lookout.cases.model import DraftCase
 from lookout.config import EventType, load_config
-from lookout.errors import ConfigError
 from lookout.eval_tracks import TracksConfig, run_tracks
-from lookout.yamlfile import load_model
 
 
 class TruthEvent(BaseModel):

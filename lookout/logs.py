@@ -7,7 +7,7 @@ import logging
 import sys
 from datetime import UTC, datetime
 
-from lookout.streams.redact import RedactingFilter
+from lookout.base.redact import RedactingFilter
 
 
 class JsonFormatter(logging.Formatter):

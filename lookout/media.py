@@ -26,7 +26,7 @@ import av
 import numpy as np
 from av.video.frame import PictureType
 
-from lookout.assets import assets_dir, cache_dir
+from lookout.base.paths import assets_dir, cache_dir
 
 # Bump when the encoding recipe changes so stale cache entries are not reused.
 _RECIPE = 3

@@ -17,12 +17,12 @@ from lookout.analysis import (
     load_app_grid,
     open_cases,
 )
+from lookout.base.errors import ConfigError
 from lookout.cases.model import DraftCase
 from lookout.config import AppConfig, CameraConfig
 from lookout.detector.batcher import MicroBatcher
 from lookout.detector.detections import Detections
 from lookout.detector.onnx_model import OnnxDetector
-from lookout.errors import ConfigError
 from lookout.streams.file_reader import FileReader
 from lookout.streams.frame import Frame
 from lookout.streams.prefetch import prefetch

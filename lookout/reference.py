@@ -10,8 +10,8 @@ from pathlib import Path
 
 import cv2
 
+from lookout.base.errors import ConfigError, SourceError
 from lookout.config import load_config
-from lookout.errors import ConfigError, SourceError
 from lookout.streams.file_reader import FileReader
 from lookout.streams.frame import Frame
 from lookout.streams.frame_queue import FrameQueue

@@ -16,7 +16,7 @@ from pathlib import Path
 import av
 import av.error
 
-from lookout.errors import SourceError
+from lookout.base.errors import SourceError
 from lookout.streams.frame import Frame
 
 log = logging.getLogger(__name__)

@@ -30,13 +30,13 @@ from typing import Any, Protocol
 import av
 import av.error
 
-from lookout.streams.backoff import Backoff
+from lookout.base.backoff import Backoff
+from lookout.base.redact import redact
 from lookout.streams.clock import SYSTEM_CLOCK, Clock
 from lookout.streams.decode import DecodeStats, FullDecoder, SparseDecoder, access_units
 from lookout.streams.file_reader import RateSampler
 from lookout.streams.frame import Frame
 from lookout.streams.frame_queue import FrameQueue
-from lookout.streams.redact import redact
 from lookout.streams.settings import StreamConfig
 
 log = logging.getLogger(__name__)

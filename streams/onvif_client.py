@@ -26,7 +26,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from lookout.errors import SourceError
+from lookout.base.errors import SourceError
 from lookout.streams.settings import OnvifConfig
 
 log = logging.getLogger(__name__)

@@ -10,26 +10,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
+from lookout.base.backoff import BackoffConfig
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class BackoffConfig(_Model):
-    """Reconnect delays: exponential with jitter, so many cameras don't retry in lockstep."""
-
-    initial_s: float = Field(default=0.5, gt=0, description="First delay after a failure.")
-    max_s: float = Field(default=30.0, gt=0, description="Cap of the delay.")
-    multiplier: float = Field(default=2.0, ge=1.0, description="Growth factor per failure.")
-    jitter: float = Field(
-        default=0.3, ge=0, le=1, description="Random spread, as a fraction of the delay (±)."
-    )
-
-    @model_validator(mode="after")
-    def _order(self) -> BackoffConfig:
-        if self.max_s < self.initial_s:
-            raise ValueError("max_s must be at least initial_s")
-        return self
 
 
 class StreamConfig(_Model):

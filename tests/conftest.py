@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from lookout.assets import REPO_ROOT, assets_dir
+from lookout.base.paths import REPO_ROOT, assets_dir
 
 if TYPE_CHECKING:
     from lookout.detector.onnx_model import OnnxDetector

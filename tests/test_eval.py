@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from lookout.assets import REPO_ROOT
+from lookout.base.paths import REPO_ROOT
 from lookout.cases.model import DraftCase
 from lookout.cli import main
 from lookout.config import EventType

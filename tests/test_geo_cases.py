@@ -12,7 +12,7 @@ import av
 import pytest
 import yaml
 
-from lookout.assets import REPO_ROOT
+from lookout.base.paths import REPO_ROOT
 from lookout.cases.dedup_store import distance_m
 from lookout.cases.sinks import SqliteOutbox
 from lookout.cli import main

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from lookout.assets import REPO_ROOT
+from lookout.base.paths import REPO_ROOT
 
 LAYERS = ("streams", "detector", "zones", "cases")
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import pytest
 
-from lookout.assets import REPO_ROOT
+from lookout.base.paths import REPO_ROOT
 from lookout.cli import main
 
 DEMO = REPO_ROOT / "configs" / "demo.yaml"

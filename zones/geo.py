@@ -25,7 +25,7 @@ import numpy as np
 import shapely
 from shapely.geometry import MultiPolygon, Polygon
 
-from lookout.errors import ConfigError
+from lookout.base.errors import ConfigError
 
 #: 14 digits (6 county + 3 street + 3 community + 2 cell) or 15 characters (newer schemes).
 DEFAULT_CODE_PATTERN = r"^\d{14}$|^[0-9A-Z]{15}$"

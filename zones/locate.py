@@ -12,7 +12,7 @@ from typing import Any, Protocol, Self, TypeVar
 
 import numpy as np
 
-from lookout.errors import ConfigError
+from lookout.base.errors import ConfigError
 from lookout.zones.calibration import Calibration, PointPair
 from lookout.zones.events import ViolationEvent
 from lookout.zones.geo import GridIndex

@@ -23,8 +23,8 @@ import numpy as np
 import shapely
 from shapely.geometry import Polygon
 
+from lookout.base.errors import ConfigError
 from lookout.detector.detections import Detections
-from lookout.errors import ConfigError
 from lookout.streams.frame import Frame
 from lookout.zones import construction_rule as _construction  # noqa: F401  (registers)
 from lookout.zones.dwell import DwellBook

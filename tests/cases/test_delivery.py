@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 import redis
 
+from lookout.base.backoff import BackoffConfig
 from lookout.cases.delivery import DeliveryWorker, PermanentError, RemoteSink, TransientError
 from lookout.cases.model import DraftCase
 from lookout.cases.redis_stream import CaseStreamReader, RedisStreamSink
 from lookout.cases.sinks import SqliteOutbox
 from lookout.cases.webhook import WebhookSink
-from lookout.streams.settings import BackoffConfig
 from tests.cases.conftest import CaseEndpoint
 from tests.helpers import wait_until
 from tests.support.redis_server import RedisServer, free_port

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from lookout.assets import REPO_ROOT
+from lookout.base.errors import ConfigError, ModelError
+from lookout.base.paths import REPO_ROOT
 from lookout.detector.manifest import ModelManifest, load_manifest
-from lookout.errors import ConfigError, ModelError
 
 MODELS = REPO_ROOT / "models"
 

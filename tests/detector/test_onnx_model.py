@@ -9,11 +9,11 @@ import numpy as np
 import onnx
 import pytest
 
-from lookout.assets import REPO_ROOT
+from lookout.base.errors import ModelError
+from lookout.base.paths import REPO_ROOT
 from lookout.detector.detections import Detections
 from lookout.detector.manifest import load_manifest
 from lookout.detector.onnx_model import OnnxDetector, class_names_from_metadata, prepare_model
-from lookout.errors import ModelError
 
 MODELS = REPO_ROOT / "models"
 

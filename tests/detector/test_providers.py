@@ -10,7 +10,8 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from lookout.assets import REPO_ROOT
+from lookout.base.errors import ModelError
+from lookout.base.paths import REPO_ROOT
 from lookout.detector.manifest import load_manifest
 from lookout.detector.onnx_model import OnnxDetector, _tensorrt_batch_profile, prepare_model
 from lookout.detector.providers import (
@@ -22,7 +23,6 @@ from lookout.detector.providers import (
     resolve_name,
     tensorrt_profile,
 )
-from lookout.errors import ModelError
 
 CPU_ONLY = ["CPUExecutionProvider"]
 GPU_BUILD = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]

@@ -7,10 +7,10 @@ from pathlib import Path
 import onnx
 import pytest
 
-from lookout.assets import REPO_ROOT
+from lookout.base.errors import ConfigError, ModelError
+from lookout.base.paths import REPO_ROOT
 from lookout.detector.manifest import ROLES, ModelManifest, as_role, load_manifest
 from lookout.detector.onnx_model import class_names_from_metadata
-from lookout.errors import ConfigError, ModelError
 
 MODELS = REPO_ROOT / "models"
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lookout.assets import REPO_ROOT
+from lookout.base.paths import REPO_ROOT
 from lookout.cli import main
 from lookout.config import load_config
 from lookout.zones.locate import fit_calibration

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from lookout.assets import REPO_ROOT
+from lookout.base.paths import REPO_ROOT
 from lookout.cli import build_parser, main
 
 MANIFEST = REPO_ROOT / "models" / "yolox_nano.yaml"
@@ -401,9 +401,9 @@ def test_camera_runtime_without_source_or_onvif_is_a_config_error(tmp_path: Path
     assert, which `python -O` strips)."""
     import threading
 
+    from lookout.base.errors import ConfigError
     from lookout.camera import CameraRuntime
     from lookout.config import load_config
-    from lookout.errors import ConfigError
 
     cfg = load_config(write_config(tmp_path, "c.yaml", _daemon_config(tmp_path, CAMERA)))
     cases: Any = None  # never reached: the camera is refused first

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from lookout.assets import REPO_ROOT
+from lookout.base.errors import ConfigError
+from lookout.base.paths import REPO_ROOT
 from lookout.config import load_config
-from lookout.errors import ConfigError
 
 MINIMAL = """
 model: {manifest: ../models/yolox_nano.yaml}

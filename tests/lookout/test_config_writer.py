@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lookout.assets import REPO_ROOT
+from lookout.base.errors import ConfigError
+from lookout.base.paths import REPO_ROOT
 from lookout.cli import main
 from lookout.config import load_config
 from lookout.config_writer import (
@@ -21,7 +22,6 @@ from lookout.config_writer import (
     validate_config,
     write_document,
 )
-from lookout.errors import ConfigError
 
 SECRET = "s3cr3t-Pa55word"
 DEMO = yaml.safe_load((REPO_ROOT / "configs" / "demo.yaml").read_text())

@@ -20,7 +20,7 @@ import cv2
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from lookout.assets import REPO_ROOT
+from lookout.base.paths import REPO_ROOT
 from lookout.daemon import Daemon
 from tests.helpers import wait_until
 from tests.support.media import (

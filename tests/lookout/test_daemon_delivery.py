@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lookout.assets import REPO_ROOT
+from lookout.base.paths import REPO_ROOT
 from tests.cases.conftest import CaseEndpoint
 from tests.helpers import wait_until
 

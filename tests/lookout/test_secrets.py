@@ -1,4 +1,4 @@
-"""`${VAR}`, `${VAR:-default}` and `${file:PATH}` in config values (lookout.secrets):
+"""`${VAR}`, `${VAR:-default}` and `${file:PATH}` in config values (lookout.base.secrets):
 resolved at load time, errors name the file and key and never a secret's value."""
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from lookout.assets import REPO_ROOT, assets_dir, expand_path
+from lookout.base.errors import ConfigError
+from lookout.base.paths import REPO_ROOT, assets_dir, expand_path
+from lookout.base.yamlfile import read_mapping
 from lookout.cli import main
 from lookout.config import load_config
-from lookout.errors import ConfigError
-from lookout.yamlfile import read_mapping
 
 MANIFEST = REPO_ROOT / "models" / "yolox_nano.yaml"
 SECRET = "s3cr3t-Pa55word"  # never in a message, a log line or a written file
@@ -267,8 +267,8 @@ def test_a_resolved_secret_never_reaches_a_log_line(
 ) -> None:
     import logging
 
-    from lookout.secrets import substitute
-    from lookout.streams.redact import RedactingFilter
+    from lookout.base.redact import RedactingFilter
+    from lookout.base.secrets import substitute
 
     monkeypatch.setenv("HOOK_TOKEN", "tok-8f2k-secret")
     url = substitute("http://127.0.0.1:8080/cases?token=${HOOK_TOKEN}", tmp_path)

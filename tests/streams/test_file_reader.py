@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from lookout.errors import SourceError
+from lookout.base.errors import SourceError
 from lookout.streams.file_reader import FileReader, RateSampler
 
 START = datetime(2026, 11, 26, 1, 0, tzinfo=UTC)

@@ -7,11 +7,10 @@ import threading
 
 import pytest
 
-from lookout.streams.backoff import Backoff
+from lookout.base.backoff import Backoff, BackoffConfig
+from lookout.base.redact import RedactingFilter, redact, split_credentials
 from lookout.streams.frame_queue import FrameQueue
 from lookout.streams.live_reader import describe_error
-from lookout.streams.redact import RedactingFilter, redact, split_credentials
-from lookout.streams.settings import BackoffConfig
 
 
 def test_backoff_grows_caps_and_resets() -> None:

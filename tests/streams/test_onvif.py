@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from lookout.errors import SourceError
+from lookout.base.errors import SourceError
 from lookout.streams.onvif_client import (
     DeviceInfo,
     MediaProfile,

@@ -206,7 +206,7 @@ def test_bad_sources_end_in_backoff_with_a_clear_redacted_line(
             "bad_credentials": f"rtsp://admin:wrong-pw@127.0.0.1:{port}/cam",
         }[kind]
         caplog.set_level(logging.WARNING, logger="lookout.streams.live_reader")
-        from lookout.streams.redact import RedactingFilter
+        from lookout.base.redact import RedactingFilter
 
         caplog.handler.addFilter(RedactingFilter())
         r = reader(url)

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from lookout.errors import ConfigError
+from lookout.base.errors import ConfigError
 from lookout.zones.geo import GridCell, GridIndex
 
 LON0, LAT0 = 114.05, 22.54

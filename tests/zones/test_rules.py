@@ -6,8 +6,8 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
+from lookout.base.errors import ConfigError
 from lookout.config import CameraConfig
-from lookout.errors import ConfigError
 from lookout.zones.policies import VendorPolicy
 from lookout.zones.rules import ZoneEngine
 from tests.helpers import T0, dets, frame
@@ -267,7 +267,7 @@ def test_vendor_with_two_support_classes_keeps_each_objects_class() -> None:
 def test_a_vendor_policy_naming_the_stall_object_role_gives_the_same_case() -> None:
     """`stall_object` resolves through the model manifest's roles (models/yolox_nano.yaml:
     umbrella), so the policy gives the case a policy naming `umbrella` gives."""
-    from lookout.assets import REPO_ROOT
+    from lookout.base.paths import REPO_ROOT
     from lookout.detector.manifest import load_manifest
 
     manifest = load_manifest(REPO_ROOT / "models" / "yolox_nano.yaml")

@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from lookout.errors import ConfigError
+from lookout.base.errors import ConfigError
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]  # lookout/base/paths.py
 
 
 def assets_dir() -> Path:
@@ -37,11 +37,11 @@ def cache_dir() -> Path:
 
 
 def expand_path(value: str, base: Path) -> Path:
-    """Expand `${…}` references (`lookout.secrets`: `${LOOKOUT_ASSETS}`,
+    """Expand `${…}` references (`lookout.base.secrets`: `${LOOKOUT_ASSETS}`,
     `${LOOKOUT_ROOT}`, any `${VAR}`; values read from YAML files arrive already
     expanded) and `~`, then resolve a relative path against `base` (the folder of the
     file that named it). Raises ConfigError for an unset variable."""
-    from lookout.secrets import substitute  # imports this module
+    from lookout.base.secrets import substitute  # imports this module
 
     try:
         value = substitute(value, base)

@@ -2,7 +2,7 @@
 the line (for syntax errors) and the key path (for validation errors).
 
 `${VAR}`, `${VAR:-default}` and `${file:PATH}` references in string values are
-resolved right after parsing (`lookout.secrets`); resolved values never appear in
+resolved right after parsing (`lookout.base.secrets`); resolved values never appear in
 an error message."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from lookout.errors import ConfigError
-from lookout.secrets import mask, resolve
+from lookout.base.errors import ConfigError
+from lookout.base.secrets import mask, resolve
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -1,6 +1,6 @@
 """`${…}` references in configuration values: credentials stay out of the YAML files.
 
-Every YAML file read through `lookout.yamlfile` (configs, model manifests, scenarios)
+Every YAML file read through `lookout.base.yamlfile` (configs, model manifests, scenarios)
 has its string values substituted right after parsing, before validation:
 
     ${VAR}            environment variable VAR; unset → ConfigError
@@ -10,15 +10,15 @@ has its string values substituted right after parsing, before validation:
                       YAML file's folder
     $${               a literal `${`
 
-`LOOKOUT_ASSETS` (the shared assets folder, `lookout.assets.assets_dir`) and
+`LOOKOUT_ASSETS` (the shared assets folder, `lookout.base.paths.assets_dir`) and
 `LOOKOUT_ROOT` (the repository) are variables with a default: they never fail.
 Only string values are substituted (not keys), once: a resolved value is not scanned
-again (except that `lookout.assets.expand_path` expands the paths it is given, so a
+again (except that `lookout.base.paths.expand_path` expands the paths it is given, so a
 path cannot hold a literal `${`). Errors name the file, the key path and the variable
 or file, never a value.
 
 Values that came from the environment or a file (not the built-in defaults) are
-remembered so that `mask` can hide them in any message; `lookout.yamlfile` masks its
+remembered so that `mask` can hide them in any message; `lookout.base.yamlfile` masks its
 validation errors with it.
 """
 
@@ -30,7 +30,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from lookout.errors import ConfigError
+from lookout.base.errors import ConfigError
 
 #: `$${` (escape), a reference `${…}` without braces inside, or a `${` that starts none.
 _TOKEN = re.compile(r"\$\$\{|\$\{(?P<body>[^{}]*)\}|\$\{")
@@ -45,7 +45,7 @@ _known_lock = threading.Lock()
 
 def _builtin(name: str) -> str | None:
     """Default of a built-in variable, or None for any other name."""
-    from lookout.assets import REPO_ROOT, assets_dir
+    from lookout.base.paths import REPO_ROOT, assets_dir
 
     if name == "LOOKOUT_ASSETS":
         return str(assets_dir())  # honours LOOKOUT_ASSETS itself

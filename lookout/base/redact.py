@@ -11,7 +11,7 @@ import logging
 import re
 from urllib.parse import urlsplit, urlunsplit
 
-from lookout.secrets import mask
+from lookout.base.secrets import mask
 
 _USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/@\s]+)@")
 

@@ -9,7 +9,26 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from lookout.streams.settings import BackoffConfig
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class BackoffConfig(BaseModel):
+    """Reconnect delays: exponential with jitter, so many cameras don't retry in lockstep."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    initial_s: float = Field(default=0.5, gt=0, description="First delay after a failure.")
+    max_s: float = Field(default=30.0, gt=0, description="Cap of the delay.")
+    multiplier: float = Field(default=2.0, ge=1.0, description="Growth factor per failure.")
+    jitter: float = Field(
+        default=0.3, ge=0, le=1, description="Random spread, as a fraction of the delay (±)."
+    )
+
+    @model_validator(mode="after")
+    def _order(self) -> BackoffConfig:
+        if self.max_s < self.initial_s:
+            raise ValueError("max_s must be at least initial_s")
+        return self
 
 
 class Backoff:
