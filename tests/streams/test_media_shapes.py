@@ -20,6 +20,8 @@ from typing import Any
 import av
 import pytest
 
+from lookout.streams.live_reader import ffmpeg_options
+from lookout.streams.settings import StreamConfig
 from tests.support.media import (
     CLIP_SHAPES,
     IRREGULAR_KEYFRAMES_S,
@@ -32,12 +34,7 @@ from tests.support.media import (
     vtest_h264,
 )
 
-OPTIONS = {
-    "rtsp_transport": "tcp",
-    "fflags": "nobuffer",
-    "analyzeduration": "0",
-    "probesize": "32768",
-}
+OPTIONS = ffmpeg_options(StreamConfig())  # what the live reader opens streams with
 TIMEOUT = (5.0, 5.0)  # (open, read) seconds
 FPS = 10.0
 CLIP_S = 3.0

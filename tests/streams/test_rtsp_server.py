@@ -2,8 +2,9 @@
 live readers will: TCP, no buffering, tiny probe. Streams play in real time, so every
 second read here is a second of test time; the whole file takes about 25 s.
 
-Over RTSP with `fflags=nobuffer` the first keyframe is consumed by probing, so the
-first decoded frame is the next keyframe (1 s GOP: pts ≈ 1.0 s); its pts can be None.
+Opened with the live reader's options (tiny probe, no `fflags=nobuffer`), the first
+keyframe is kept: the first decoded frame is a keyframe within the first GOP; its
+packet's pts can be None.
 """
 
 from __future__ import annotations
@@ -21,14 +22,11 @@ import av
 import av.error
 import pytest
 
+from lookout.streams.live_reader import ffmpeg_options
+from lookout.streams.settings import StreamConfig
 from tests.support.media import RtspServer, start_rtsp_server
 
-OPTIONS = {
-    "rtsp_transport": "tcp",
-    "fflags": "nobuffer",
-    "analyzeduration": "0",
-    "probesize": "32768",
-}
+OPTIONS = ffmpeg_options(StreamConfig())  # what the live reader opens streams with
 TIMEOUT = (5.0, 5.0)  # (open, read) seconds
 FPS = 10.0
 FRAME_S = 1 / FPS
@@ -143,7 +141,7 @@ def test_two_clients_each_stream_the_clip_from_the_start(
     assert len(a.pts) == 150
     assert a.size == b.size == (768, 576)
     assert a.open_s < 2.0 and b.open_s < 2.0
-    # Both start at the clip's first keyframe after the one used up by probing.
+    # Both start at a keyframe within the clip's first GOP.
     for got in (a, b):
         assert got.known_pts[0] <= GOP_S + 1e-3, got.pts[:3]
         assert_steady(got)
