@@ -23,6 +23,7 @@ from typing import Generic, TypeVar
 import numpy as np
 
 from lookout.detector.detections import Detections
+from lookout.detector.regions import RegionPlan, merge_regions
 from lookout.streams.frame import Frame
 from lookout.streams.frame_queue import FrameQueue
 
@@ -57,14 +58,18 @@ class MicroBatcher(Generic[K]):
         signal: threading.Event | None = None,
         gate: Callable[[K, Frame], bool] | None = None,
         on_batch: Callable[[int, float], None] | None = None,
+        plan: Callable[[K, Frame], RegionPlan | None] | None = None,
     ) -> None:
         """`signal` is set by the queues on every put (see `FrameQueue`); `gate(key,
         frame)` returns False for frames that need no inference; `on_batch(size,
-        seconds)` observes each detector call."""
+        seconds)` observes each detector call; `plan(key, frame)` gives a frame's
+        region plan (None: the whole frame): its crops are batch items like frames of
+        other cameras, and their boxes are merged back into one result per frame."""
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
         self.detect = detect
         self.deliver = deliver
+        self.plan = plan
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
         self.signal = signal or threading.Event()
@@ -155,12 +160,34 @@ class MicroBatcher(Generic[K]):
         """Run the detector on the frames that pass the gate, then deliver all of them
         in batch order."""
         need = [self.gate is None or self.gate(key, frame) for key, frame in batch]
-        images = [frame.image for (_, frame), n in zip(batch, need, strict=True) if n]
+        images: list[np.ndarray] = []
+        layout: list[tuple[int, list[tuple[int, int]]]] = []  # per frame: (n images, offsets)
+        for (key, frame), n in zip(batch, need, strict=True):
+            if not n:
+                continue
+            plan = self.plan(key, frame) if self.plan is not None else None
+            if plan is None:
+                images.append(frame.image)
+                layout.append((1, [(0, 0)]))
+                continue
+            views = [c.view(frame.image) for c in plan.crops]
+            offsets = [(c.x, c.y) for c in plan.crops]
+            if plan.full_frame:
+                views.append(frame.image)
+                offsets.append((0, 0))
+            images += views
+            layout.append((len(views), offsets))
         results: list[Detections] = []
         if images:
             t0 = time.perf_counter()
             try:
-                results = self.detect(images)
+                per_image = self.detect(images)
+                results, i = [], 0
+                for n_images, offsets in layout:
+                    part = per_image[i : i + n_images]
+                    i += n_images
+                    whole = n_images == 1 and offsets[0] == (0, 0)
+                    results.append(part[0] if whole else merge_regions(part, offsets))
             except Exception:
                 self.stats.errors += 1
                 log.exception("detector failed on a batch of %d frames", len(images))

@@ -4,6 +4,8 @@ lookout/config.py only composes them into the application config."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
@@ -92,3 +94,37 @@ class MotionConfig(_Model):
         if self.blur > 1 and self.blur % 2 == 0:
             raise ValueError(f"blur must be odd (or 0/1 for none), got {self.blur}")
         return self
+
+
+class DetectConfig(_Model):
+    """What the detector runs on per frame: the whole frame letterboxed, or region
+    crops planned from the zones at native resolution (detector/regions.py)."""
+
+    mode: Literal["auto", "whole", "regions"] = Field(
+        default="auto",
+        description="whole: the frame letterboxed into the model input; regions: crops "
+        "around the zones; auto: regions when the frame's longer side is more than twice "
+        "the model input (tower views), whole otherwise.",
+    )
+    min_object_px: float = Field(
+        default=24.0,
+        gt=0,
+        description="Width in frame pixels of the smallest object the site wants found "
+        "(a far car); crops are scaled so it reaches the model about 36 px wide.",
+    )
+    overlap_px: int = Field(
+        default=96,
+        ge=0,
+        description="Overlap of neighbouring crops (frame pixels): at least the largest "
+        "object expected in the zones.",
+    )
+    full_frame: bool = Field(
+        default=False, description="Also run the whole frame (large, near objects)."
+    )
+    max_crops: int = Field(
+        default=12,
+        ge=1,
+        le=256,
+        description="Crops per frame at most; a coarser scale is used when the zones need "
+        "more (one warning line names the camera and the smallest object still seen).",
+    )

@@ -8,6 +8,7 @@ config against the model. Replay, daemon start and reload, the benchmark runner 
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -21,6 +22,7 @@ from lookout.detector.detections import Detections
 from lookout.detector.manifest import load_manifest
 from lookout.detector.motion import MotionGate
 from lookout.detector.onnx_model import OnnxDetector
+from lookout.detector.regions import RegionPlan, plan_regions
 from lookout.detector.settings import TrackerConfig
 from lookout.detector.tracker import ByteTracker
 from lookout.streams.frame import Frame
@@ -29,6 +31,8 @@ from lookout.zones.events import ViolationEvent
 from lookout.zones.geo import GridIndex
 from lookout.zones.locate import Locator, load_grid, project_ground_zones
 from lookout.zones.rules import ZoneEngine, ZoneRuleSettings, validate_classes
+
+log = logging.getLogger(__name__)
 
 Roles = Mapping[str, Sequence[str]]
 
@@ -74,6 +78,7 @@ def build_analyser(
     grid: GridIndex | None,
     config_source: str,
     snapshot: Callable[[], Frame | None] | None = None,
+    input_size: int | None = None,
 ) -> CameraAnalyser:
     """A camera's analysis after detection: tracker, zones (map zones projected),
     rules and construction references (under `out_dir/references`), locator."""
@@ -91,7 +96,13 @@ def build_analyser(
     except ConfigError as exc:
         raise ConfigError(f"{config_source}: {exc}") from None
     return CameraAnalyser(
-        camera, ByteTracker(cfg.tracker), zones, cases, snapshot=snapshot, locator=locator
+        camera,
+        ByteTracker(cfg.tracker),
+        zones,
+        cases,
+        snapshot=snapshot,
+        locator=locator,
+        input_size=input_size,
     )
 
 
@@ -154,9 +165,11 @@ class CameraAnalyser:
         cases: CaseManager,
         snapshot: Callable[[], Frame | None] | None = None,
         locator: Locator | None = None,
+        input_size: int | None = None,
     ) -> None:
         """`snapshot`, if given, returns the latest main-stream picture for evidence;
-        `locator` puts events on the ground (calibration, grid cell)."""
+        `locator` puts events on the ground (calibration, grid cell); `input_size` (the
+        model's input side) enables region plans (`camera.detect`)."""
         self.camera = camera
         self.tracker = tracker
         self.zones = zones
@@ -168,6 +181,58 @@ class CameraAnalyser:
         self.times = AnalyserTimes()
         self.motion = camera.motion
         self._gates: dict[str | None, MotionGate] = {}
+        self.input_size = input_size
+        self._plans: dict[tuple[str | None, int, int], RegionPlan | None] = {}
+
+    def region_plan(self, frame: Frame) -> RegionPlan | None:
+        """The crops to detect on for this frame's preset and size (None: the whole
+        frame), planned once per preset and size from that preset's zones."""
+        key = (frame.preset, frame.width, frame.height)
+        if key not in self._plans:
+            self._plans[key] = self._plan(frame)
+        return self._plans[key]
+
+    def _plan(self, frame: Frame) -> RegionPlan | None:
+        d = self.camera.detect
+        size = self.input_size
+        longer = max(frame.width, frame.height)
+        if size is None or d.mode == "whole" or (d.mode == "auto" and longer <= 2 * size):
+            return None
+        zones = [z.polygon for z in self.camera.zones if z.preset in (None, frame.preset)]
+        if not zones:
+            return None
+        plan = plan_regions(
+            frame.width,
+            frame.height,
+            zones,
+            input_size=size,
+            min_object_px=d.min_object_px,
+            overlap_px=d.overlap_px,
+            max_crops=d.max_crops,
+            full_frame=d.full_frame,
+        )
+        where = f"camera {self.camera.id}" + (f" preset {frame.preset}" if frame.preset else "")
+        if plan.capped:
+            log.warning(
+                "%s: the zones need more than max_crops=%d crops at min_object_px=%g; "
+                "using %d crops at scale %.2f: the smallest object seen is %.0f px",
+                where,
+                d.max_crops,
+                d.min_object_px,
+                len(plan.crops),
+                plan.scale,
+                plan.smallest_px,
+            )
+        else:
+            log.info(
+                "%s: %d region crops per frame at scale %.2f (objects from %.0f px)%s",
+                where,
+                len(plan.crops),
+                plan.scale,
+                plan.smallest_px,
+                " + full frame" if plan.full_frame else "",
+            )
+        return plan
 
     def needs_inference(self, frame: Frame) -> bool:
         """Motion gate (one per preset, watching that preset's zones): False when nothing

@@ -261,6 +261,7 @@ def run_live(
             max_wait_s=0.05,
             signal=signal_ev,
             gate=lambda k, f: analysers[k].needs_inference(f),
+            plan=lambda k, f: analysers[k].region_plan(f),
         )
         batcher.set_sources(queues)
         batcher.start()

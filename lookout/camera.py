@@ -188,6 +188,7 @@ class CameraRuntime:
             grid=grid,
             config_source="config",
             snapshot=None if snap is None else _latest(snap.queue),
+            input_size=min(detector.manifest.input_size),
         )
         return cls(cam, reader, queue, analyser, onvif, ptz, snap)
 

@@ -39,7 +39,7 @@ from lookout.cases.settings import (  # noqa: F401  (composed here; re-exported)
     default_codes,
     default_sinks,
 )
-from lookout.detector.settings import MotionConfig, TrackerConfig
+from lookout.detector.settings import DetectConfig, MotionConfig, TrackerConfig
 from lookout.streams.settings import DaemonConfig, OnvifConfig, StreamConfig
 from lookout.zones.policies import (  # noqa: F401  (composed here; re-exported)
     ConstructionPolicy,
@@ -76,6 +76,10 @@ class CameraConfig(_Model):
     )
     motion: MotionConfig = Field(
         default_factory=MotionConfig, description="Motion-gated inference."
+    )
+    detect: DetectConfig = Field(
+        default_factory=DetectConfig,
+        description="Whole-frame or region detection (crops planned from the zones).",
     )
     stream: StreamConfig = Field(
         default_factory=StreamConfig, description="Live stream options (daemon only)."

@@ -63,6 +63,7 @@ class Daemon:
             max_wait_s=cfg.daemon.max_batch_wait_ms / 1000,
             signal=self.frames_ready,
             gate=lambda rt, frame: rt.needs_inference(frame),
+            plan=lambda rt, frame: rt.analyser.region_plan(frame),
             on_batch=self._observe_batch,
         )
         self.started_at = time.monotonic()

@@ -60,6 +60,16 @@ class SurveyConfig(BaseModel):
     min_span_h: float = Field(default=48.0, ge=0, description="Persistence: hours (D).")
 
 
+class FarView(BaseModel):
+    """vtest scaled and tiled into a tower camera's frame (lookout/far_view.py)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    width: int = Field(gt=0, description="Frame width.")
+    height: int = Field(gt=0, description="Frame height.")
+    scale: float = Field(gt=0, le=1, description="Scale of the vtest tiles.")
+    seconds: float = Field(default=40.0, gt=0, description="Length of the clip.")
+
+
 class Scenario(BaseModel):
     """A scored scenario."""
 
@@ -70,6 +80,10 @@ class Scenario(BaseModel):
     video: str = Field(
         default="${LOOKOUT_ASSETS}/footage/vtest.avi",
         description="Footage (relative: the scenario file; ${LOOKOUT_ASSETS}).",
+    )
+    far_view: FarView | None = Field(
+        default=None,
+        description="Instead of `video`: a far-view clip made from vtest (tiled, scaled).",
     )
     config: str | None = Field(default=None, description="Config file (video scenarios).")
     camera: str | None = Field(default=None, description="Camera id (video scenarios).")
@@ -151,7 +165,13 @@ def run_scenario(path: Path) -> dict[str, object]:
 
     sc = load_model(path, Scenario, "scenario")
     base = path.resolve().parent
-    video = expand_path(sc.video, base)
+    if sc.far_view is not None:
+        from lookout.far_view import far_view_clip
+
+        fv = sc.far_view
+        video = far_view_clip(fv.width, fv.height, fv.scale, seconds=fv.seconds)
+    else:
+        video = expand_path(sc.video, base)
     if not video.is_file():
         raise ConfigError(f"{path}: video: file not found: {video}")
     extra: dict[str, object] = {}

@@ -96,6 +96,7 @@ class ReplayPipeline:
             out_dir=out_dir,
             grid=grid,
             config_source=config_source,
+            input_size=min(detector.manifest.input_size),
         )
         return cls(cfg, analyser.camera, detector, analyser)
 
@@ -134,6 +135,7 @@ class ReplayPipeline:
             max_batch=self.cfg.model.batch_size,
             max_wait_s=0.0,
             gate=lambda _k, f: self.analyser.needs_inference(f),
+            plan=lambda _k, f: self.analyser.region_plan(f),
         )
         t0 = time.perf_counter()
         try:

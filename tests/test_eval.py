@@ -89,4 +89,9 @@ def test_every_scenario_holds_its_baseline(
     # One case per stall, not per person: two stalls (three vendors), a chatting group.
     stalls = results["vendor-stalls-synthetic"]
     assert stalls["cases"] == 2 and stalls["types"]["street_vendor"]["tp"] == 2
+    # Far views (van 72 / 36 px in 1920x1080) in regions mode: one case each, no
+    # duplicate across crop seams (whole-frame detection finds the van in no frame).
+    for name in ("far-view-1080p", "far-view-1080p-half"):
+        far = results[name]["types"]["illegal_parking"]
+        assert (results[name]["cases"], far["tp"], far["duplicates"]) == (1, 1, 0), name
     assert "| scenario |" in captured.out

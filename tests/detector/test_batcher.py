@@ -144,3 +144,29 @@ def test_a_failing_detector_call_is_counted_and_the_thread_goes_on() -> None:
     b.start()
     assert b.stop(timeout=5)
     assert b.stats.errors == 1 and len(sink.got) == 2
+
+
+def test_region_crops_of_several_cameras_are_one_call_and_merge_back_per_frame() -> None:
+    from lookout.detector.regions import Crop, RegionPlan
+
+    seen: list[list[tuple[int, int]]] = []
+
+    def detect(images: Sequence[np.ndarray]) -> list[Detections]:
+        seen.append([im.shape[:2] for im in images])
+        # A box 2..6 in every image: in frame pixels it lands at each crop's offset.
+        return [Detections.create([[2, 2, 6, 6]], [0.9], [0]) for _ in images]
+
+    frames = {0: frame(0.0, camera="wide", size=(40, 80)), 1: frame(0.0, camera="small")}
+    plans = {
+        0: RegionPlan((Crop(0, 0, 40, 40), Crop(40, 0, 40, 40)), False, 1.0, 36.0),
+        1: None,
+    }
+    sink = Sink()
+    b: MicroBatcher[int] = MicroBatcher(
+        detect, sink, max_batch=8, max_wait_s=0.0, plan=lambda k, f: plans[k]
+    )
+    b.run_batch([(0, frames[0]), (1, frames[1])])
+    assert seen == [[(40, 40), (40, 40), (120, 160)]]  # two crops + a whole frame, one call
+    got = {k: d for k, _f, d in sink.got}
+    assert got[0] is not None and sorted(got[0].xyxy[:, 0].tolist()) == [2.0, 42.0]
+    assert got[1] is not None and got[1].xyxy[:, 0].tolist() == [2.0]
