@@ -145,6 +145,52 @@ def load_app_grid(cfg: AppConfig, config_source: str) -> GridIndex | None:
         raise ConfigError(f"{config_source}: grid: {exc}") from None
 
 
+def camera_plan(
+    camera: CameraConfig, width: int, height: int, preset: str | None, input_size: int
+) -> RegionPlan | None:
+    """The region plan of a camera for a preset and frame size (None: the whole frame),
+    from `camera.detect` and the zones of that preset; logs it once."""
+    d = camera.detect
+    longer = max(width, height)
+    if d.mode == "whole" or (d.mode == "auto" and longer <= 2 * input_size):
+        return None
+    zones = [z.polygon for z in camera.zones if z.preset in (None, preset)]
+    if not zones:
+        return None
+    plan = plan_regions(
+        width,
+        height,
+        zones,
+        input_size=input_size,
+        min_object_px=d.min_object_px,
+        overlap_px=d.overlap_px,
+        max_crops=d.max_crops,
+        full_frame=d.full_frame,
+    )
+    where = f"camera {camera.id}" + (f" preset {preset}" if preset else "")
+    if plan.capped:
+        log.warning(
+            "%s: the zones need more than max_crops=%d crops at min_object_px=%g; "
+            "using %d crops at scale %.2f: the smallest object seen is %.0f px",
+            where,
+            d.max_crops,
+            d.min_object_px,
+            len(plan.crops),
+            plan.scale,
+            plan.smallest_px,
+        )
+    else:
+        log.info(
+            "%s: %d region crops per frame at scale %.2f (objects from %.0f px)%s",
+            where,
+            len(plan.crops),
+            plan.scale,
+            plan.smallest_px,
+            " + full frame" if plan.full_frame else "",
+        )
+    return plan
+
+
 @dataclass(slots=True)
 class AnalyserTimes:
     """Seconds spent per stage after detection (summed; read by the benchmark)."""
@@ -193,46 +239,9 @@ class CameraAnalyser:
         return self._plans[key]
 
     def _plan(self, frame: Frame) -> RegionPlan | None:
-        d = self.camera.detect
-        size = self.input_size
-        longer = max(frame.width, frame.height)
-        if size is None or d.mode == "whole" or (d.mode == "auto" and longer <= 2 * size):
+        if self.input_size is None:
             return None
-        zones = [z.polygon for z in self.camera.zones if z.preset in (None, frame.preset)]
-        if not zones:
-            return None
-        plan = plan_regions(
-            frame.width,
-            frame.height,
-            zones,
-            input_size=size,
-            min_object_px=d.min_object_px,
-            overlap_px=d.overlap_px,
-            max_crops=d.max_crops,
-            full_frame=d.full_frame,
-        )
-        where = f"camera {self.camera.id}" + (f" preset {frame.preset}" if frame.preset else "")
-        if plan.capped:
-            log.warning(
-                "%s: the zones need more than max_crops=%d crops at min_object_px=%g; "
-                "using %d crops at scale %.2f: the smallest object seen is %.0f px",
-                where,
-                d.max_crops,
-                d.min_object_px,
-                len(plan.crops),
-                plan.scale,
-                plan.smallest_px,
-            )
-        else:
-            log.info(
-                "%s: %d region crops per frame at scale %.2f (objects from %.0f px)%s",
-                where,
-                len(plan.crops),
-                plan.scale,
-                plan.smallest_px,
-                " + full frame" if plan.full_frame else "",
-            )
-        return plan
+        return camera_plan(self.camera, frame.width, frame.height, frame.preset, self.input_size)
 
     def needs_inference(self, frame: Frame) -> bool:
         """Motion gate (one per preset, watching that preset's zones): False when nothing

@@ -115,6 +115,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     calibrate_arguments(k)
 
+    g = sub.add_parser(
+        "regions", help="Draw a camera's region plan on a frame; print what it sees."
+    )
+    from lookout.regions_cli import add_arguments as regions_arguments
+
+    regions_arguments(g)
+
     e = sub.add_parser("eval", help="Score scenarios against their ground truth.")
     e.add_argument("scenarios", nargs="+", type=Path, help="Scenario YAML files.")
     e.add_argument("--json", type=Path, help="Write the scores as JSON here.")
@@ -318,6 +325,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_calibrate(args)
         if args.command == "cases":
             return cmd_cases_list(args)
+        if args.command == "regions":
+            from lookout.regions_cli import run as run_regions
+
+            return run_regions(args)
     except LookoutError as exc:
         print(f"lookout: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
