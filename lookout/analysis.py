@@ -149,8 +149,9 @@ def camera_plan(
     camera: CameraConfig, width: int, height: int, preset: str | None, input_size: int
 ) -> RegionPlan | None:
     """The region plan of a camera for a preset and frame size (None: the whole frame),
-    from `camera.detect` and the zones of that preset; logs it once."""
-    d = camera.detect
+    from `camera.detect` (or the preset's own, `preset_detect`) and the zones of that
+    preset; logs it once."""
+    d = camera.preset_detect.get(preset, camera.detect) if preset else camera.detect
     longer = max(width, height)
     if d.mode == "whole" or (d.mode == "auto" and longer <= 2 * input_size):
         return None

@@ -81,6 +81,11 @@ class CameraConfig(_Model):
         default_factory=DetectConfig,
         description="Whole-frame or region detection (crops planned from the zones).",
     )
+    preset_detect: dict[str, DetectConfig] = Field(
+        default_factory=dict,
+        description="Per PTZ preset token: a `detect` that replaces the camera's there (a "
+        "far preset may need a smaller min_object_px than a near one).",
+    )
     stream: StreamConfig = Field(
         default_factory=StreamConfig, description="Live stream options (daemon only)."
     )

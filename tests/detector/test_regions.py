@@ -87,3 +87,28 @@ def test_two_cars_side_by_side_stay_two_and_classes_never_merge() -> None:
     person = Detections.create([[110, 40, 130, 90]], [0.9], [0])
     merged = merge_regions([cars, again, person], [(0, 0), (0, 0), (0, 0)])
     assert sorted(merged.class_id.tolist()) == [0, 2, 2]
+
+
+def test_a_preset_can_have_its_own_detect_settings() -> None:
+    from lookout.analysis import camera_plan
+    from lookout.config import CameraConfig
+
+    zone = {
+        "polygon": [list(p) for p in ROAD],
+        "policies": [{"type": "illegal_parking", "classes": ["car"]}],
+    }
+    cam = CameraConfig.model_validate(
+        {
+            "id": "tower",
+            "detect": {"min_object_px": 72},
+            "preset_detect": {"far": {"min_object_px": 24}},
+            "zones": [{"id": "a", "preset": "near", **zone}, {"id": "b", "preset": "far", **zone}],
+        }
+    )
+    near = camera_plan(cam, W, H, "near", 416)
+    far = camera_plan(cam, W, H, "far", 416)
+    assert near is not None and far is not None
+    assert near.scale == 0.5 and far.scale == 1.0
+    assert len(far.crops) > len(near.crops)
+    whole = cam.model_copy(update={"detect": cam.detect.model_copy(update={"mode": "whole"})})
+    assert camera_plan(whole, W, H, "near", 416) is None
