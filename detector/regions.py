@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lookout.base.geometry import box_ioss
 from lookout.detector.detections import Detections
 
 log = logging.getLogger(__name__)
@@ -152,17 +153,6 @@ def plan_regions(
     return RegionPlan(tuple(crops), full_frame, scale, seen_px / scale, capped)
 
 
-def _ios(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Intersection over the smaller box, pairwise: a (A, 4), b (B, 4) -> (A, B)."""
-    tl = np.maximum(a[:, None, :2], b[None, :, :2])
-    br = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(br - tl, 0.0, None), axis=2)
-    area_a = np.prod(np.clip(a[:, 2:] - a[:, :2], 0.0, None), axis=1)
-    area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0.0, None), axis=1)
-    smaller = np.minimum(area_a[:, None], area_b[None, :])
-    return np.divide(inter, smaller, out=np.zeros_like(inter), where=smaller > 0)
-
-
 def merge_regions(
     parts: Sequence[Detections], offsets: Sequence[tuple[int, int]], threshold: float = MERGE_IOS
 ) -> Detections:
@@ -171,25 +161,19 @@ def merge_regions(
     `threshold` of the smaller one is merged into it (the union box, the higher
     confidence) — so an object cut by a crop edge is one box, and two cars side by
     side (little overlap) stay two."""
-    if not parts:
+    if not any(len(p) for p in parts):
         return Detections.empty()
-    xyxy = (
-        np.concatenate(
-            [
-                p.xyxy.astype(np.float64) + np.array([dx, dy, dx, dy])
-                for p, (dx, dy) in zip(parts, offsets, strict=True)
-            ]
-        )
-        if any(len(p) for p in parts)
-        else np.zeros((0, 4))
+    xyxy = np.concatenate(
+        [
+            p.xyxy.astype(np.float64) + np.array([dx, dy, dx, dy])
+            for p, (dx, dy) in zip(parts, offsets, strict=True)
+        ]
     )
-    if len(xyxy) == 0:
-        return Detections.empty()
     conf = np.concatenate([p.confidence for p in parts])
     cls = np.concatenate([p.class_id for p in parts])
     order = np.argsort(-conf, kind="stable")
     xyxy, conf, cls = xyxy[order], conf[order], cls[order]
-    ios = _ios(xyxy, xyxy)
+    ios = box_ioss(xyxy, xyxy)
     kept: list[int] = []
     boxes = xyxy.copy()
     absorbed = np.zeros(len(xyxy), dtype=bool)
@@ -198,8 +182,7 @@ def merge_regions(
             continue
         kept.append(i)
         same = (cls == cls[i]) & ~absorbed & (ios[i] >= threshold)
-        same[i] = False
-        same[: i + 1] = False
+        same[: i + 1] = False  # only lower-confidence boxes merge into this one
         for j in np.flatnonzero(same):
             boxes[i, :2] = np.minimum(boxes[i, :2], xyxy[j, :2])
             boxes[i, 2:] = np.maximum(boxes[i, 2:], xyxy[j, 2:])

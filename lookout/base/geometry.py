@@ -7,8 +7,8 @@ import numpy as np
 Box = tuple[float, float, float, float]
 
 
-def box_ious(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise IoU of boxes a (A, 4) and b (B, 4), xyxy: shape (A, B), float64."""
+def _pairwise(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Intersections (A, B) and areas (A,), (B,) of xyxy boxes a (A, 4) and b (B, 4)."""
     a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
     b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
     tl = np.maximum(a[:, None, :2], b[None, :, :2])
@@ -16,8 +16,21 @@ def box_ious(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     inter = np.prod(np.clip(br - tl, 0.0, None), axis=2)
     area_a = np.prod(np.clip(a[:, 2:] - a[:, :2], 0.0, None), axis=1)
     area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0.0, None), axis=1)
+    return inter, area_a, area_b
+
+
+def box_ious(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise IoU of boxes a (A, 4) and b (B, 4), xyxy: shape (A, B), float64."""
+    inter, area_a, area_b = _pairwise(a, b)
     union = area_a[:, None] + area_b[None, :] - inter
     return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+
+
+def box_ioss(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise intersection over the smaller box, xyxy: shape (A, B), float64."""
+    inter, area_a, area_b = _pairwise(a, b)
+    smaller = np.minimum(area_a[:, None], area_b[None, :])
+    return np.divide(inter, smaller, out=np.zeros_like(inter), where=smaller > 0)
 
 
 def box_iou(a: Box, b: Box) -> float:
