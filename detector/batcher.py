@@ -8,7 +8,9 @@ order the frames were taken (per camera: capture order). Only one batch is in fl
 so a camera's frames are never reordered. When the detector falls behind, the
 cameras' queues drop their oldest frames (their policy); the batcher itself never
 drops. A `gate` may mark frames that need no inference (motion gating): they are
-delivered with `None` detections, in order with the others.
+delivered with `None` detections, in order with the others. A frame's region plan may
+mark crops as still (per-region motion gating): only the others go to the detector,
+and a still crop's last boxes stand in the merge.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Generic, TypeVar
 import numpy as np
 
 from lookout.detector.detections import Detections
-from lookout.detector.regions import RegionPlan, merge_regions
+from lookout.detector.regions import Crop, RegionPlan, merge_regions
 from lookout.streams.frame import Frame
 from lookout.streams.frame_queue import FrameQueue
 
@@ -43,6 +45,8 @@ class BatcherStats:
     gated: int = 0
     errors: int = 0
     detect_s: float = 0.0
+    crops_run: int = 0
+    crops_reused: int = 0
 
 
 class MicroBatcher(Generic[K]):
@@ -80,6 +84,7 @@ class MicroBatcher(Generic[K]):
         self._rr = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._crop_boxes: dict[K, tuple[tuple[Crop, ...], list[Detections | None]]] = {}
 
     def set_sources(self, sources: Mapping[K, FrameQueue[Frame]]) -> None:
         """Replace the set of camera queues (atomic; safe while running)."""
@@ -161,42 +166,47 @@ class MicroBatcher(Generic[K]):
         in batch order."""
         need = [self.gate is None or self.gate(key, frame) for key, frame in batch]
         images: list[np.ndarray] = []
-        layout: list[tuple[int, list[tuple[int, int]]]] = []  # per frame: (n images, offsets)
+        work: list[_Work[K]] = []
+        pending: set[tuple[K, Crop]] = set()
         for (key, frame), n in zip(batch, need, strict=True):
             if not n:
                 continue
             plan = self.plan(key, frame) if self.plan is not None else None
             if plan is None:
                 images.append(frame.image)
-                layout.append((1, [(0, 0)]))
+                work.append(_Work(key, None, ()))
                 continue
-            views = [c.view(frame.image) for c in plan.crops]
-            offsets = [(c.x, c.y) for c in plan.crops]
+            cache = self._cache_for(key, plan)
+            # A still crop reuses its last boxes (or those an earlier frame of this batch
+            # is about to give it); one never run yet runs anyway.
+            run = tuple(
+                i
+                for i in range(len(plan.crops))
+                if i not in plan.still or (cache[i] is None and (key, plan.crops[i]) not in pending)
+            )
+            pending.update((key, plan.crops[i]) for i in run)
+            images += [plan.crops[i].view(frame.image) for i in run]
             if plan.full_frame:
-                views.append(frame.image)
-                offsets.append((0, 0))
-            images += views
-            layout.append((len(views), offsets))
-        results: list[Detections] = []
+                images.append(frame.image)
+            work.append(_Work(key, plan, run))
+        per_image: list[Detections] = []
         if images:
             t0 = time.perf_counter()
             try:
                 per_image = self.detect(images)
-                results, i = [], 0
-                for n_images, offsets in layout:
-                    part = per_image[i : i + n_images]
-                    i += n_images
-                    whole = n_images == 1 and offsets[0] == (0, 0)
-                    results.append(part[0] if whole else merge_regions(part, offsets))
             except Exception:
                 self.stats.errors += 1
-                log.exception("detector failed on a batch of %d frames", len(images))
+                log.exception("detector failed on a batch of %d images", len(images))
                 return
             took = time.perf_counter() - t0
             self.stats.detect_s += took
             self.stats.batches += 1
             if self.on_batch is not None:
                 self.on_batch(len(images), took)
+        results, i = [], 0
+        for w in work:
+            results.append(self._merge(w, per_image[i : i + w.images]))
+            i += w.images
         it = iter(results)
         for (key, frame), n in zip(batch, need, strict=True):
             self.stats.frames += 1
@@ -207,3 +217,57 @@ class MicroBatcher(Generic[K]):
             except Exception:
                 self.stats.errors += 1
                 log.exception("delivery failed for frame %d of %s", frame.index, key)
+
+    def _cache_for(self, key: K, plan: RegionPlan) -> list[Detections | None]:
+        """The last boxes of each crop of `key`'s plan (crop coordinates); a new plan
+        (another preset or frame size) starts empty. Cameras no longer among the
+        sources are forgotten, so the cache stays bounded."""
+        entry = self._crop_boxes.get(key)
+        if entry is None or entry[0] != plan.crops:
+            if len(self._crop_boxes) > len(self._sources):
+                for gone in [k for k in self._crop_boxes if k not in self._sources]:
+                    del self._crop_boxes[gone]
+            entry = (plan.crops, [None] * len(plan.crops))
+            self._crop_boxes[key] = entry
+        return entry[1]
+
+    def _merge(self, w: _Work[K], part: Sequence[Detections]) -> Detections:
+        """One frame's boxes in frame coordinates: the crops just run, the still crops'
+        last boxes, and the full-frame pass, merged (detector/regions.py)."""
+        if w.plan is None or not w.plan.crops:
+            return part[0]
+        cache = self._cache_for(w.key, w.plan)
+        fresh = dict(zip(w.run, part, strict=False))
+        parts: list[Detections] = []
+        offsets: list[tuple[int, int]] = []
+        for i, crop in enumerate(w.plan.crops):
+            dets = fresh.get(i)
+            if dets is None:
+                dets = cache[i]
+                self.stats.crops_reused += 1
+            else:
+                cache[i] = dets
+                self.stats.crops_run += 1
+            if dets is not None:
+                parts.append(dets)
+                offsets.append((crop.x, crop.y))
+        if w.plan.full_frame:
+            parts.append(part[-1])
+            offsets.append((0, 0))
+        return merge_regions(parts, offsets)
+
+
+@dataclass(frozen=True, slots=True)
+class _Work(Generic[K]):
+    """One frame going to the detector: its camera, its plan (None: the whole frame)
+    and the indices of the crops run now."""
+
+    key: K
+    plan: RegionPlan | None
+    run: tuple[int, ...]
+
+    @property
+    def images(self) -> int:
+        if self.plan is None:
+            return 1
+        return len(self.run) + int(self.plan.full_frame)

@@ -58,6 +58,9 @@ class RegionPlan:
         scale: model-input pixels per frame pixel inside a crop (1.0: native).
         smallest_px: the smallest object (frame pixels) the plan can still see.
         capped: True when `max_crops` forced a coarser scale than asked for.
+        still: indices of crops that need no inference on this frame (per-region motion
+            gating, detector/region_motion.py): their last boxes stand. Empty in the
+            plan itself; set per frame.
     """
 
     crops: tuple[Crop, ...]
@@ -65,6 +68,7 @@ class RegionPlan:
     scale: float
     smallest_px: float
     capped: bool = False
+    still: frozenset[int] = frozenset()
 
     @property
     def images_per_frame(self) -> int:

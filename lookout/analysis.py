@@ -22,6 +22,7 @@ from lookout.detector.detections import Detections
 from lookout.detector.manifest import load_manifest
 from lookout.detector.motion import MotionGate
 from lookout.detector.onnx_model import OnnxDetector
+from lookout.detector.region_motion import RegionMotion
 from lookout.detector.regions import RegionPlan, plan_regions
 from lookout.detector.settings import TrackerConfig
 from lookout.detector.tracker import ByteTracker
@@ -230,14 +231,21 @@ class CameraAnalyser:
         self._gates: dict[str | None, MotionGate] = {}
         self.input_size = input_size
         self._plans: dict[tuple[str | None, int, int], RegionPlan | None] = {}
+        self._region_gates: dict[tuple[str | None, int, int], RegionMotion] = {}
+        self._still: dict[int, frozenset[int]] = {}
 
     def region_plan(self, frame: Frame) -> RegionPlan | None:
-        """The crops to detect on for this frame's preset and size (None: the whole
-        frame), planned once per preset and size from that preset's zones."""
+        """The crops to detect on for this frame (None: the whole frame): the plan of
+        its preset and size, planned once from that preset's zones, with the crops
+        that `needs_inference` found still marked (their last boxes stand)."""
         key = (frame.preset, frame.width, frame.height)
         if key not in self._plans:
             self._plans[key] = self._plan(frame)
-        return self._plans[key]
+        plan = self._plans[key]
+        still = self._still.pop(id(frame), None)
+        if plan is None or not still:
+            return plan
+        return replace(plan, still=still)
 
     def _plan(self, frame: Frame) -> RegionPlan | None:
         if self.input_size is None:
@@ -245,16 +253,33 @@ class CameraAnalyser:
         return camera_plan(self.camera, frame.width, frame.height, frame.preset, self.input_size)
 
     def needs_inference(self, frame: Frame) -> bool:
-        """Motion gate (one per preset, watching that preset's zones): False when nothing
-        moved since the last detector run and the re-check interval has not passed."""
+        """Motion gating: False when nothing moved since the last detector run and the
+        re-check interval has not passed. With a region plan each crop is gated on its
+        own (detector/region_motion.py) and the still ones are remembered for
+        `region_plan`; otherwise one gate per preset watches that preset's zones."""
         if not self.motion.enabled:
+            return True
+        key = (frame.preset, frame.width, frame.height)
+        if key not in self._plans:
+            self._plans[key] = self._plan(frame)
+        plan = self._plans[key]
+        if plan is not None and plan.crops:
+            regions = self._region_gates.get(key)
+            if regions is None:
+                regions = RegionMotion(self.motion, plan.crops, plan.smallest_px)
+                self._region_gates[key] = regions
+            decision = regions.update(frame.image, frame.monotonic_s)
+            if not decision.any:
+                return False
+            if decision.still:
+                if len(self._still) > 64:  # frames gated but never planned (a failed batch)
+                    self._still.clear()
+                self._still[id(frame)] = decision.still
             return True
         gate = self._gates.get(frame.preset)
         if gate is None:
-            regions = [
-                z.polygon for z in self.camera.zones if z.preset in (None, frame.preset)
-            ] or None
-            gate = MotionGate(self.motion, (frame.height, frame.width), regions)
+            zones = [z.polygon for z in self.camera.zones if z.preset in (None, frame.preset)]
+            gate = MotionGate(self.motion, (frame.height, frame.width), zones or None)
             self._gates[frame.preset] = gate
         return gate.update(frame.image, frame.monotonic_s).run_detector
 

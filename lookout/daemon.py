@@ -49,7 +49,7 @@ class Daemon:
         self.cases = cases
         self.cameras: dict[str, CameraRuntime] = {}
         self.frames_ready = threading.Event()
-        self.metrics = Metrics(self._snapshots, self._delivery_stats)
+        self.metrics = Metrics(self._snapshots, self._delivery_stats, lambda: self.batcher.stats)
         self.http: HealthServer | None = None
         self.grid: GridIndex | None = None
         #: Delivers outbox cases to Redis Streams / webhooks (None without remote sinks).

@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from lookout.detector.batcher import BatcherStats
 from lookout.streams.live_reader import ReaderState
 
 log = logging.getLogger(__name__)
@@ -107,6 +108,31 @@ class DeliveryCollector(Collector):
         yield fam
 
 
+class BatcherCollector(Collector):
+    """Motion gating of the micro-batcher, read at scrape time."""
+
+    def __init__(self, stats: Callable[[], BatcherStats]) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterable[Metric]:
+        s = self._stats()
+        gated = CounterMetricFamily(
+            "lookout_frames_gated",
+            "Analysed frames that needed no inference (nothing moved in the zones).",
+        )
+        gated.add_metric([], float(s.gated))
+        yield gated
+        crops = CounterMetricFamily(
+            "lookout_region_crops",
+            "Region crops of analysed frames: run through the detector, or reused "
+            "because nothing moved in them (per-region motion gating).",
+            labels=["result"],
+        )
+        crops.add_metric(["run"], float(s.crops_run))
+        crops.add_metric(["reused"], float(s.crops_reused))
+        yield crops
+
+
 class Metrics:
     """The daemon's registry: detector latency, cases emitted, cameras, deliveries."""
 
@@ -114,6 +140,7 @@ class Metrics:
         self,
         snapshots: Callable[[], list[CameraSnapshot]],
         deliveries: Callable[[], dict[str, dict[str, int]]] | None = None,
+        batcher: Callable[[], BatcherStats] | None = None,
     ) -> None:
         self.registry = CollectorRegistry()
         self.detector_latency = Histogram(
@@ -134,6 +161,8 @@ class Metrics:
         self.registry.register(CameraCollector(snapshots))
         if deliveries is not None:
             self.registry.register(DeliveryCollector(deliveries))
+        if batcher is not None:
+            self.registry.register(BatcherCollector(batcher))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -43,6 +43,8 @@ class ReplayStats:
     elapsed_s: float = 0.0
     cases_by_type: Counter[str] = field(default_factory=Counter)
     merged_events: int = 0
+    crops_run: int = 0
+    crops_reused: int = 0
     cases: list[DraftCase] = field(default_factory=list)
 
     @property
@@ -145,6 +147,8 @@ class ReplayPipeline:
         finally:
             self.analyser.cases.close()
         stats.inference_calls = batcher.stats.batches
+        stats.crops_run = batcher.stats.crops_run
+        stats.crops_reused = batcher.stats.crops_reused
         stats.elapsed_s = time.perf_counter() - t0
         stats.frames_read = reader.frames_read
         if reader.info.duration_s:

@@ -171,6 +171,8 @@ def test_daemon_reload_metrics_and_clean_stop(
             "lookout_camera_seconds_since_last_frame",
             "lookout_detector_latency_seconds_bucket",
             "lookout_cases_total",
+            "lookout_frames_gated_total",
+            "lookout_region_crops_total",
         ):
             assert name in names, name
         assert samples[("lookout_camera_state", (("camera", "rtsp5"), ("state", "streaming")))] == 1
