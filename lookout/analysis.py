@@ -224,6 +224,9 @@ class CameraAnalyser:
         self.cases = cases
         self._preset: str | None = None
         self._last = Detections.empty()
+        #: The last processed frame's detections with their track ids (the console's
+        #: debug overlay reads it).
+        self.last_tracked = Detections.empty()
         self.snapshot = snapshot
         self.locator = locator
         self.times = AnalyserTimes()
@@ -300,6 +303,7 @@ class CameraAnalyser:
             self._last = detections
         t0 = time.perf_counter()
         tracked = self.tracker.update(detections, frame.monotonic_s)
+        self.last_tracked = tracked
         t1 = time.perf_counter()
         ids = tracked.tracker_id[tracked.tracker_id >= 0]
         born = dict(zip(ids.tolist(), self.tracker.first_seen(ids).tolist(), strict=True))

@@ -3,6 +3,7 @@
 Subcommands:
   replay VIDEO --config FILE [--camera ID] [--out DIR]   analyse a recorded file
   run --config FILE                                       the daemon for live cameras
+  console --config FILE [--source VIDEO]                  the web console on a recording
   cases list [--out DIR | --db FILE] [--type T] [--json]  read the SQLite outbox
 
 User errors print one line on stderr and exit with code 2, without a traceback.
@@ -104,6 +105,13 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("run", help="Run the daemon for the live cameras of a config.")
     d.add_argument("--config", required=True, type=Path, help="Configuration YAML.")
     d.add_argument("--log-format", choices=("text", "json"), help="Overrides daemon.log_format.")
+
+    w = sub.add_parser(
+        "console", help="Serve the web console on a recorded file instead of live cameras."
+    )
+    from lookout.console.replay import add_arguments as console_arguments
+
+    console_arguments(w)
 
     b = sub.add_parser("bench", help="Benchmark runner: simulated cameras vs bare ONNX Runtime.")
     from lookout.bench_run import add_arguments
@@ -311,6 +319,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_replay(args)
         if args.command == "run":
             return cmd_run(args)
+        if args.command == "console":
+            from lookout.console.replay import run as run_console
+
+            return run_console(args)
         if args.command == "bench":
             return cmd_bench(args)
         if args.command == "eval":

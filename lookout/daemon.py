@@ -8,6 +8,11 @@ thread handles signals:
 - SIGTERM / SIGINT: stop readers, drain queued frames, flush sinks, exit 0.
 - SIGHUP: reload the config; add, remove and restart changed cameras. An invalid new
   config is reported and the running one kept.
+
+One HTTP server (lookout/console/server.py) serves /healthz, /metrics and the web
+console; the daemon is its `ConsoleHost` and hands each analysed frame to the
+console's snapshot store (references only: encoding happens there, and only while a
+browser is looking).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -27,10 +33,14 @@ from lookout.cases.delivery import DeliveryWorker
 from lookout.cases.manager import CaseManager
 from lookout.cases.remote import build_delivery
 from lookout.config import AppConfig, load_config
+from lookout.console.server import ConsoleParts, open_console
+from lookout.console.snapshots import SnapshotStore
+from lookout.console.state import CameraInfo
 from lookout.detector.batcher import MicroBatcher
 from lookout.detector.detections import Detections
 from lookout.detector.onnx_model import OnnxDetector
-from lookout.metrics import HealthServer, Metrics
+from lookout.detector.regions import RegionPlan
+from lookout.metrics import Metrics
 from lookout.streams.frame import Frame
 from lookout.zones.geo import GridIndex
 
@@ -41,16 +51,26 @@ class Daemon:
     """Wires cameras, detector, cases, metrics; `run()` blocks until stopped."""
 
     def __init__(
-        self, cfg: AppConfig, config_path: Path, detector: OnnxDetector, cases: CaseManager
+        self,
+        cfg: AppConfig,
+        config_path: Path,
+        detector: OnnxDetector,
+        cases: CaseManager,
+        prepare: Callable[[AppConfig], AppConfig] | None = None,
     ) -> None:
         self.cfg = cfg
         self.config_path = config_path
+        #: Applied to every config loaded (start and reload): `lookout console` uses it
+        #: to put a recorded file in place of the live sources.
+        self.prepare = prepare or (lambda c: c)
         self.detector = detector
         self.cases = cases
         self.cameras: dict[str, CameraRuntime] = {}
         self.frames_ready = threading.Event()
         self.metrics = Metrics(self._snapshots, self._delivery_stats, lambda: self.batcher.stats)
-        self.http: HealthServer | None = None
+        self.http: ConsoleParts | None = None
+        #: The console's snapshot store while the console is on (None otherwise).
+        self.snapshots: SnapshotStore | None = None
         self.grid: GridIndex | None = None
         #: Delivers outbox cases to Redis Streams / webhooks (None without remote sinks).
         self.delivery: DeliveryWorker | None = None
@@ -63,21 +83,25 @@ class Daemon:
             max_wait_s=cfg.daemon.max_batch_wait_ms / 1000,
             signal=self.frames_ready,
             gate=lambda rt, frame: rt.needs_inference(frame),
-            plan=lambda rt, frame: rt.analyser.region_plan(frame),
+            plan=self._plan,
             on_batch=self._observe_batch,
         )
         self.started_at = time.monotonic()
 
     @classmethod
-    def from_config(cls, config_path: Path) -> Daemon:
+    def from_config(
+        cls, config_path: Path, prepare: Callable[[AppConfig], AppConfig] | None = None
+    ) -> Daemon:
         cfg = load_config(config_path)
+        if prepare is not None:
+            cfg = prepare(cfg)
         detector = build_detector(cfg, str(config_path))
         # The checks a SIGHUP reload runs, before anything starts or is written.
         validate_app(cfg, detector.class_names, detector.roles, str(config_path), live=True)
         out_dir = cfg.path(cfg.daemon.out_dir)
         grid = load_app_grid(cfg, str(config_path))
         cases = open_cases(cfg, out_dir)
-        daemon = cls(cfg, config_path, detector, cases)
+        daemon = cls(cfg, config_path, detector, cases, prepare)
         daemon.grid = grid
         daemon.delivery = build_delivery(cfg.sinks, cfg.delivery, out_dir)
         if daemon.delivery is not None:
@@ -88,9 +112,14 @@ class Daemon:
     def start(self) -> None:
         http = self.cfg.daemon.http
         if http.enabled:
-            self.http = HealthServer(http.host, http.port, self.metrics, self._health)
+            out_dir = self.cfg.path(self.cfg.daemon.out_dir)
+            self.http = open_console(
+                http, self, self.detector.class_names, out_dir, str(self.config_path)
+            )
+            self.snapshots = self.http.store
             self.http.start()
-            log.info("health and metrics on http://%s:%d/", http.host, self.http.port)
+            what = "console, health and metrics" if self.http.console else "health and metrics"
+            log.info("%s on http://%s:%d/", what, http.host, self.http.port)
         if self.delivery is not None:
             self.delivery.start()  # resumes cases left undelivered by an earlier run
         for cam in self.cfg.cameras:
@@ -168,7 +197,7 @@ class Daemon:
     def reload(self) -> bool:
         """Apply a new config file; keep the running one if it is invalid."""
         try:
-            new = load_config(self.config_path)
+            new = self.prepare(load_config(self.config_path))
             validate_app(
                 new,
                 self.detector.class_names,
@@ -183,6 +212,8 @@ class Daemon:
             return False
         if new.model != self.cfg.model:
             log.warning("reload: model settings changed; they apply after a restart")
+        if new.daemon.http != self.cfg.daemon.http:
+            log.warning("reload: daemon.http settings changed; they apply after a restart")
         old = {c.id: c for c in self.cfg.cameras}
         fresh = {c.id: c for c in new.cameras}
         removed = [cid for cid in old if cid not in fresh]
@@ -198,16 +229,41 @@ class Daemon:
 
     # -- detection ---------------------------------------------------------------------
     def _deliver(self, rt: CameraRuntime, frame: Frame, dets: Detections | None) -> None:
-        for case in rt.process(frame, dets):
+        cases = rt.process(frame, dets)
+        for case in cases:
             self.metrics.cases.labels(type=case.type).inc()
+        if self.snapshots is not None:
+            self.snapshots.observe(frame, rt.analyser.last_tracked, cases, gated=dets is None)
+
+    def _plan(self, rt: CameraRuntime, frame: Frame) -> RegionPlan | None:
+        plan = rt.analyser.region_plan(frame)
+        if self.snapshots is not None:
+            self.snapshots.observe_plan(rt.camera_id, plan)
+        return plan
 
     def _observe_batch(self, size: int, seconds: float) -> None:
         self.metrics.detector_latency.observe(seconds)
         self.metrics.batch_size.observe(size)
 
-    # -- health ------------------------------------------------------------------------
+    # -- health and the console (ConsoleHost) -----------------------------------------
     def _delivery_stats(self) -> dict[str, dict[str, int]]:
         return self.delivery.stats() if self.delivery is not None else {}
+
+    def deliveries(self) -> dict[str, dict[str, int]]:
+        return self._delivery_stats()
+
+    def render_metrics(self) -> bytes:
+        return self.metrics.render()
+
+    def health(self) -> tuple[int, dict[str, Any]]:
+        return self._health()
+
+    def console_cameras(self) -> list[CameraInfo]:
+        """Every camera for the console; `quality` when the runtime has one."""
+        return [
+            CameraInfo(rt.analyser.camera, rt.snapshot(), getattr(rt, "quality", None))
+            for rt in self.cameras.values()
+        ]
 
     def _snapshots(self) -> list[Any]:
         return [rt.snapshot() for rt in self.cameras.values()]

@@ -1,0 +1,241 @@
+"""The daemon's one HTTP server: /healthz, /metrics and the web console.
+
+Starlette (routing, sessions, static files, form parsing) on uvicorn (HTTP/1.1 with
+h11), run on a thread of its own: `ConsoleServer.start()` binds the socket itself (so
+a bad address fails at once, as one line, and port 0 is known before anything is
+served), `stop()` sets the stop Event and uvicorn's `should_exit`, which its main
+loop checks ten times a second, then joins the thread. The event loop only answers
+from memory; calls into the daemon (/healthz, /metrics, the sink backlogs, SQLite)
+run on Starlette's thread pool.
+
+`open_console` builds the console's parts (snapshot store, status board, history)
+and the app; with `daemon.http.console.enabled: false` the app serves only /healthz
+and /metrics.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from lookout.base.errors import ConfigError
+from lookout.console.auth import Access
+from lookout.console.history import HealthHistory
+from lookout.console.snapshots import SnapshotStore
+from lookout.console.state import ConsoleHost, StatusBoard
+from lookout.console.views import Console
+from lookout.streams.settings import HttpConfig, is_loopback
+
+log = logging.getLogger(__name__)
+
+#: Largest request body accepted (logins and actions are tiny).
+MAX_BODY = 64 * 1024
+LOOPBACK_NAMES = ["127.0.0.1", "localhost", "::1", "[::1]"]
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (
+        b"content-security-policy",
+        b"default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        b"frame-ancestors 'none'; form-action 'self'",
+    ),
+]
+
+
+class SecurityHeaders:
+    """Adds the headers above to every response (no inline script can run)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], *SECURITY_HEADERS]
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+def build_app(console: Console | None, http: HttpConfig, probes: Console) -> Starlette:
+    """The ASGI app: probes always, the console when given. `probes` answers
+    /healthz and /metrics (a Console whose host is the daemon)."""
+    routes: list[Route | Mount] = [
+        Route("/healthz", probes.healthz),
+        Route("/metrics", probes.metrics),
+    ]
+    middleware = [Middleware(SecurityHeaders)]
+    if is_loopback(http.host):
+        # A page on another site cannot reach a loopback console by DNS rebinding.
+        middleware.insert(0, Middleware(TrustedHostMiddleware, allowed_hosts=LOOPBACK_NAMES))
+    if console is not None:
+        c = console
+        routes += [
+            Route("/", c.index),
+            Route("/login", c.login_page, methods=["GET"]),
+            Route("/login", c.login_post, methods=["POST"]),
+            Route("/logout", c.logout, methods=["POST"]),
+            Route("/cameras", c.cameras_page),
+            Route("/health", c.health_page),
+            Route("/api/session", c.api_session),
+            Route("/api/cameras", c.api_cameras),
+            Route("/api/cameras/{camera}", c.api_camera),
+            Route("/api/cameras/{camera}/snapshot.jpg", c.snapshot_jpg),
+            Route("/api/cameras/{camera}/snapshot", c.take_snapshot, methods=["POST"]),
+            Route("/api/cameras/{camera}/acknowledge", c.acknowledge, methods=["POST"]),
+            Route("/api/health", c.api_health),
+            Mount("/static", StaticFiles(packages=[("lookout.console", "static")]), name="static"),
+        ]
+        middleware.append(
+            Middleware(
+                SessionMiddleware,
+                secret_key=secrets.token_urlsafe(32),  # a restart ends every session
+                session_cookie="lookout_session",
+                max_age=c.access.max_age_s,
+                same_site="strict",
+            )
+        )
+    return Starlette(routes=routes, middleware=middleware, max_body_size=MAX_BODY)
+
+
+class ConsoleServer:
+    """uvicorn serving `app` on its own thread until `stop()`."""
+
+    def __init__(self, app: ASGIApp, host: str, port: int) -> None:
+        self.app = app
+        self.host = host
+        self._sock = _bind(host, port)
+        self.port = int(self._sock.getsockname()[1])
+        config = uvicorn.Config(
+            app,
+            log_config=None,  # records go to the root logger, through its redaction
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            ws="none",
+            http="h11",
+            server_header=False,
+            timeout_graceful_shutdown=1,
+        )
+        self.server = uvicorn.Server(config)
+        self.stop_event = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name="http", daemon=True)
+
+    def _serve(self) -> None:
+        try:
+            self.server.run(sockets=[self._sock])
+        except Exception:
+            log.exception("http server failed")
+        finally:
+            self.stop_event.set()
+
+    def start(self, timeout: float = 5.0) -> None:
+        self._thread.start()
+        end = time.monotonic() + timeout
+        while not self.server.started and not self.stop_event.is_set():
+            if time.monotonic() > end:
+                raise ConfigError(f"daemon.http: the server on {self.host} did not start")
+            time.sleep(0.01)
+
+    def stop(self, timeout: float = 3.0) -> bool:
+        self.stop_event.set()
+        self.server.should_exit = True
+        self._thread.join(timeout)
+        self._sock.close()
+        return not self._thread.is_alive()
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host.strip("[]"), port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(
+            f"daemon.http: cannot listen on {host}:{port}: {exc.strerror or exc}"
+        ) from None
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+@dataclass
+class ConsoleParts:
+    """What `open_console` made; `stop()` ends the threads in order."""
+
+    server: ConsoleServer
+    console: Console | None
+    store: SnapshotStore | None
+    board: StatusBoard | None
+    history: HealthHistory | None
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    def start(self) -> None:
+        if self.board is not None:
+            self.board.refresh()  # the first requests already see every camera
+            self.board.start()
+        if self.store is not None:
+            self.store.start()
+        self.server.start()
+
+    def stop(self) -> None:
+        self.server.stop()
+        if self.board is not None:
+            self.board.stop()
+        if self.store is not None:
+            self.store.stop()
+        if self.history is not None:
+            self.history.close()
+
+
+def open_console(
+    http: HttpConfig,
+    host: ConsoleHost,
+    class_names: list[str],
+    out_dir: Path,
+    source: str = "config",
+) -> ConsoleParts:
+    """Bind the server and build the console (not started: see `ConsoleParts.start`)."""
+    c = http.console
+    access = Access.from_config(http, source)
+    store = SnapshotStore(
+        interval_s=c.snapshot_interval_s,
+        active_for_s=c.active_for_s,
+        max_width=c.snapshot_max_width,
+        quality=c.jpeg_quality,
+    )
+    history = HealthHistory.open(out_dir / "console.db", c.history_days) if c.enabled else None
+    board = StatusBoard(host, store, history, c.history_interval_s)
+    console = Console(host, store, board, history, access, class_names, out_dir)
+    app = build_app(console if c.enabled else None, http, console)
+    server = ConsoleServer(app, http.host, http.port)
+    if not c.enabled:
+        if history is not None:
+            history.close()
+        return ConsoleParts(server, None, None, None, None)
+    return ConsoleParts(server, console, store, board, history)

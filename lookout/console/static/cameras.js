@@ -1,0 +1,238 @@
+// The cameras page: a tile per camera (latest snapshot, reader state, age), and the
+// chosen camera's picture with zones, region plan and the debug overlay in SVG.
+// Everything comes from the console's memory: switching to a camera that is down or
+// silent shows its last picture, its age and its state at once. The time from the
+// click to the state shown is kept in #view[data-shown-ms].
+"use strict";
+
+const Cams = {
+  list: new Map(),      // id -> summary from /api/cameras
+  selected: null,
+  detail: null,         // /api/cameras/{id} of the selected camera
+  preset: "",           // "" = the camera's current preset
+  clickAt: null,        // performance.now() of the last click on a tile
+};
+
+const enc = encodeURIComponent;
+const $ = (id) => document.getElementById(id);
+const DOWN_AFTER_S = 3;
+
+function snapUrl(c, preset) {
+  if (preset) return `/api/cameras/${enc(c.id)}/snapshot.jpg?preset=${enc(preset)}`;
+  return `/api/cameras/${enc(c.id)}/snapshot.jpg?seq=${c.snapshot.seq}`;
+}
+
+function isDown(c) {
+  const age = c.snapshot ? c.snapshot.age_s : null;
+  return c.state !== "streaming" || age == null || age > DOWN_AFTER_S;
+}
+
+function stateText(c) {
+  if (c.state === "streaming" && c.snapshot && c.snapshot.age_s > DOWN_AFTER_S) {
+    return `silent (${c.state})`;
+  }
+  return c.state;
+}
+
+function renderTiles(cams) {
+  const box = $("tiles");
+  const seen = new Set();
+  for (const c of cams) {
+    seen.add(c.id);
+    let tile = box.querySelector(`[data-camera="${CSS.escape(c.id)}"]`);
+    if (!tile) {
+      tile = LO.el("button", { class: "tile", type: "button", "data-camera": c.id },
+        LO.el("img", { class: "thumb", alt: c.id }),
+        LO.el("span", { class: "name", text: c.id }),
+        LO.el("span", { class: "state" }),
+        LO.el("span", { class: "age" }));
+      tile.addEventListener("click", () => select(c.id));
+      box.append(tile);
+    }
+    const img = tile.querySelector(".thumb");
+    if (c.snapshot && tile.dataset.seq !== String(c.snapshot.seq)) {
+      img.src = snapUrl(c);
+      tile.dataset.seq = String(c.snapshot.seq);
+      tile.dataset.capturedAt = c.snapshot.captured_at;
+    }
+    const st = tile.querySelector(".state");
+    st.textContent = stateText(c);
+    st.className = `state state-${c.state}`;
+    tile.querySelector(".age").textContent = c.snapshot ? LO.age(c.snapshot.age_s) : "no picture";
+    tile.classList.toggle("down", isDown(c));
+    tile.classList.toggle("selected", c.id === Cams.selected);
+  }
+  for (const tile of [...box.children]) {
+    if (!seen.has(tile.dataset.camera)) tile.remove();
+  }
+}
+
+function fact(dl, name, value, id) {
+  dl.append(LO.el("dt", { text: name }), LO.el("dd", { text: value, id: id || "" }));
+}
+
+function renderFacts(d) {
+  const dl = $("facts");
+  dl.replaceChildren();
+  fact(dl, "Camera", d.id, "fact-camera");
+  fact(dl, "State", stateText(d), "fact-state");
+  fact(dl, "Picture age", d.snapshot ? LO.age(d.snapshot.age_s) : "no picture yet", "fact-age");
+  fact(dl, "Captured", d.snapshot ? d.snapshot.captured_at : "–", "fact-captured");
+  fact(dl, "Preset", d.preset || "–");
+  fact(dl, "Analysed", `${d.fps.toFixed(2)} frames/s (of ${d.analysis_fps})`, "fact-fps");
+  fact(dl, "Reconnects / drops", `${d.reconnects} / ${d.dropped}`);
+  fact(dl, "Last error", d.last_error || "–", "fact-error");
+  const c = d.last_case;
+  fact(dl, "Last case", c ? `${c.type} in ${c.zone_id} at ${c.confirmed_at} (${c.dwell_s} s)` : "none yet", "fact-case");
+  fact(dl, "Video quality", qualityText(d.quality), "fact-quality");
+  fact(dl, "Source", d.source || "–", "fact-source");
+}
+
+function qualityText(q) {
+  if (q == null) return "not measured";
+  if (typeof q !== "object") return String(q);
+  const issues = q.issues || q.active || null;
+  if (Array.isArray(issues)) return issues.length ? issues.map((i) => (i.kind || i.name || JSON.stringify(i))).join(", ") : "ok";
+  const bad = Object.entries(q).filter(([, v]) => v === true).map(([k]) => k);
+  return bad.length ? bad.join(", ") : "ok";
+}
+
+function renderBadge(d) {
+  const badge = $("view-badge");
+  if (!isDown(d)) { badge.hidden = true; return; }
+  badge.hidden = false;
+  const age = d.snapshot ? `last picture ${LO.age(d.snapshot.age_s)} ago` : "no picture yet";
+  badge.textContent = `${stateText(d).toUpperCase()} · ${age}`;
+}
+
+function drawOverlay(d) {
+  const svg = $("view-overlay");
+  svg.replaceChildren();
+  const ov = d.overlay;
+  const w = ov ? ov.width : d.snapshot ? d.snapshot.width : 0;
+  const h = ov ? ov.height : d.snapshot ? d.snapshot.height : 0;
+  if (!w || !h) return;
+  svg.setAttribute("viewBox", `0 0 ${w} ${h}`);
+  const preset = Cams.preset || d.preset || null;
+  const sw = Math.max(0.6, w / 900);  // stroke and text scale in frame pixels
+  if ($("show-zones").checked) {
+    for (const z of d.zones || []) {
+      if (z.preset && z.preset !== preset) continue;
+      const pts = z.polygon.map((p) => p.join(",")).join(" ");
+      svg.append(LO.svg("polygon", { points: pts, class: "zone", "stroke-width": sw * 1.5 }));
+      const [x, y] = z.polygon[0];
+      svg.append(LO.svg("text", { x, y: y - 4 * sw, class: "zone-label", "font-size": 12 * sw, text: `${z.id} · ${z.policies.join(", ")}` }));
+    }
+  }
+  const live = !Cams.preset || Cams.preset === d.preset;
+  if (ov && live && $("show-plan").checked && ov.plan) {
+    for (const [x, y, cw, ch, still] of ov.plan.crops) {
+      svg.append(LO.svg("rect", { x, y, width: cw, height: ch, class: still ? "crop still" : "crop moving", "stroke-width": sw }));
+    }
+  }
+  if (ov && live && $("show-debug").checked) {
+    for (const [x, y, mw, mh] of ov.motion) {
+      svg.append(LO.svg("rect", { x, y, width: mw, height: mh, class: "motion", "stroke-width": sw }));
+    }
+    for (const det of ov.detections) {
+      const [x1, y1, x2, y2] = det.box;
+      svg.append(LO.svg("rect", { x: x1, y: y1, width: x2 - x1, height: y2 - y1, class: det.track >= 0 ? "det tracked" : "det", "stroke-width": sw * 1.5 }));
+      const id = det.track >= 0 ? `#${det.track} ` : "";
+      svg.append(LO.svg("text", { x: x1, y: y1 - 3 * sw, class: "det-label", "font-size": 11 * sw, text: `${id}${det.label} ${det.confidence}` }));
+    }
+  }
+}
+
+function renderPresets(d) {
+  const sel = $("preset-select");
+  const want = ["", ...d.presets];
+  const have = [...sel.options].map((o) => o.value);
+  if (want.join("|") !== have.join("|")) {
+    sel.replaceChildren(...want.map((p) => LO.el("option", { value: p, text: p ? p : "current" })));
+    sel.value = want.includes(Cams.preset) ? Cams.preset : "";
+  }
+  sel.disabled = d.presets.length < 2;
+}
+
+// Show a camera's detail; when the server's answer (`fresh`) and its picture are
+// shown, note the time since the click.
+function renderDetail(d, fresh) {
+  Cams.detail = d;
+  const view = $("view");
+  $("view-empty").hidden = true;
+  renderFacts(d);
+  renderBadge(d);
+  renderPresets(d);
+  view.dataset.camera = d.id;
+  view.dataset.state = d.state;
+  const img = $("view-img");
+  const done = () => {
+    drawOverlay(d);
+    if (fresh && Cams.clickAt != null && view.dataset.camera === d.id) {
+      view.dataset.shownMs = String(Math.round(performance.now() - Cams.clickAt));
+      view.dataset.shownCamera = d.id;
+      view.dataset.shownState = d.state;
+      Cams.clickAt = null;
+    }
+  };
+  if (!d.snapshot) { img.removeAttribute("src"); done(); return; }
+  const url = new URL(snapUrl(d, Cams.preset), location.href).href;
+  if (img.src === url && img.complete) { done(); return; }
+  img.onload = done;
+  img.onerror = done;
+  img.src = url;
+}
+
+async function select(id) {
+  Cams.clickAt = performance.now();
+  Cams.selected = id;
+  Cams.preset = "";
+  const view = $("view");
+  view.dataset.camera = id;
+  view.dataset.shownCamera = "";
+  for (const t of document.querySelectorAll(".tile")) t.classList.toggle("selected", t.dataset.camera === id);
+  // From the last list at once (memory of the page), then the server's detail.
+  const known = Cams.list.get(id);
+  if (known) renderDetail({ ...known, zones: [], overlay: null }, false);
+  await refreshDetail();
+}
+
+async function refreshDetail() {
+  const id = Cams.selected;
+  if (!id) return;
+  try {
+    const d = await LO.getJSON(`/api/cameras/${enc(id)}`);
+    if (Cams.selected === id) renderDetail(d, true);
+  } catch (e) { /* the next poll tries again */ }
+}
+
+async function poll() {
+  try {
+    const data = await LO.getJSON("/api/cameras");
+    Cams.list = new Map(data.cameras.map((c) => [c.id, c]));
+    renderTiles(data.cameras);
+    if (!Cams.selected && data.cameras.length) await select(data.cameras[0].id);
+    else await refreshDetail();
+  } catch (e) { /* keep polling */ }
+  setTimeout(poll, 1000);
+}
+
+async function takeSnapshot() {
+  const out = $("action-result");
+  if (!Cams.selected) return;
+  const r = await LO.post(`/api/cameras/${enc(Cams.selected)}/snapshot`);
+  out.textContent = r.status === 200 ? `saved ${r.data.saved}` : `refused: ${r.data.error || r.status}`;
+  out.dataset.status = String(r.status);
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  for (const id of ["show-zones", "show-plan", "show-debug"]) {
+    $(id).addEventListener("change", () => Cams.detail && drawOverlay(Cams.detail));
+  }
+  $("preset-select").addEventListener("change", (e) => {
+    Cams.preset = e.target.value;
+    if (Cams.detail) renderDetail(Cams.detail, false);
+  });
+  $("take-snapshot").addEventListener("click", takeSnapshot);
+  poll();
+});

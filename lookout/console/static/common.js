@@ -1,0 +1,85 @@
+// Shared helpers of the console pages: JSON fetches, CSRF-protected POSTs, DOM and SVG
+// builders, formatting. Plain JavaScript, no build step.
+"use strict";
+
+const LO = (() => {
+  const meta = (name) => {
+    const m = document.querySelector(`meta[name="${name}"]`);
+    return m ? m.content : "";
+  };
+  const SVG_NS = "http://www.w3.org/2000/svg";
+
+  async function getJSON(url) {
+    const r = await fetch(url, { credentials: "same-origin", cache: "no-store" });
+    if (r.status === 401) {
+      location.href = "/login";
+      throw new Error("login required");
+    }
+    if (!r.ok) throw new Error(`${url}: HTTP ${r.status}`);
+    return r.json();
+  }
+
+  // A state-changing request: the session's CSRF token goes in a header.
+  async function post(url, body) {
+    const r = await fetch(url, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": meta("csrf-token") },
+      body: JSON.stringify(body || {}),
+    });
+    let data = {};
+    try { data = await r.json(); } catch (e) { data = {}; }
+    return { status: r.status, data };
+  }
+
+  function el(tag, attrs, ...children) {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (k === "class") e.className = v;
+      else if (k === "text") e.textContent = v;
+      else if (k.startsWith("data-")) e.setAttribute(k, v);
+      else e[k] = v;
+    }
+    for (const c of children) if (c != null) e.append(c);
+    return e;
+  }
+
+  function svg(tag, attrs) {
+    const e = document.createElementNS(SVG_NS, tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (k === "text") e.textContent = v;
+      else e.setAttribute(k, v);
+    }
+    return e;
+  }
+
+  function age(s) {
+    if (s == null) return "–";
+    if (s < 60) return `${s.toFixed(1)} s`;
+    if (s < 3600) return `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
+    return `${(s / 3600).toFixed(1)} h`;
+  }
+
+  function pct(x) {
+    return x == null ? "–" : `${(100 * x).toFixed(1)} %`;
+  }
+
+  const role = meta("role");
+  const canAct = role === "operator";
+
+  // The header: who is logged in; no logout button without logins.
+  function header() {
+    const who = document.getElementById("who");
+    if (who) who.textContent = role ? `${role}${canAct ? "" : " (read-only)"}` : "";
+    const form = document.getElementById("logout-form");
+    if (form && meta("login-required") !== "1") form.hidden = true;
+    for (const b of document.querySelectorAll(".act")) {
+      b.disabled = !canAct;
+      if (!canAct) b.title = "The viewer role is read-only";
+    }
+  }
+
+  return { getJSON, post, el, svg, age, pct, role, canAct, header, meta };
+})();
+
+document.addEventListener("DOMContentLoaded", LO.header);

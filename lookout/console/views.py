@@ -1,0 +1,385 @@
+"""The console's endpoints: pages, the JSON API, snapshots and the operator actions.
+
+Every answer comes from memory (`SnapshotStore`, `StatusBoard`) or the console's own
+SQLite file; nothing here calls into a camera reader. Pages and the API need a role
+(`auth.Access`); POSTs need the session's CSRF token, and actions need the operator
+role. /healthz and /metrics stay open, as they were before the console.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+import re
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import (
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+)
+
+from lookout.console.auth import CSRF_FIELD, CSRF_HEADER, Access, Role, csrf_ok, csrf_token, login
+from lookout.console.history import HealthHistory
+from lookout.console.snapshots import SnapshotStore
+from lookout.console.state import CameraInfo, ConsoleHost, StatusBoard, jsonable, safe_source
+from lookout.console.state import zones_json as _zones
+
+log = logging.getLogger(__name__)
+
+PROMETHEUS = "text/plain; version=0.0.4; charset=utf-8"
+#: A failed login waits this long: slows down guessing.
+LOGIN_DELAY_S = 0.5
+#: How long a snapshot request waits for the first encode of a camera's picture.
+FIRST_PICTURE_WAIT_S = 1.5
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def _page(name: str) -> str:
+    return (resources.files("lookout.console") / "static" / name).read_text(encoding="utf-8")
+
+
+@dataclass
+class Console:
+    """Everything the endpoints read: the host, memory stores, access rules."""
+
+    host: ConsoleHost
+    store: SnapshotStore
+    board: StatusBoard
+    history: HealthHistory | None
+    access: Access
+    class_names: list[str]
+    out_dir: Path
+
+    # -- helpers -----------------------------------------------------------------------
+    def role(self, request: Request) -> Role | None:
+        return self.access.role(request.session)
+
+    def render(self, name: str, request: Request, **values: str) -> HTMLResponse:
+        text = _page(name)
+        role = self.role(request)
+        fields = {
+            "csrf": csrf_token(request.session),
+            "role": role.value if role else "",
+            "login": "1" if self.access.login_required else "0",
+            **values,
+        }
+        for key, value in fields.items():
+            text = text.replace("{{" + key + "}}", html.escape(value))
+        return HTMLResponse(text, headers={"Cache-Control": "no-store"})
+
+    def guard_page(self, request: Request) -> Response | None:
+        if self.role(request) is None:
+            return RedirectResponse("/login", status_code=303)
+        return None
+
+    def guard_api(self, request: Request) -> Response | None:
+        if self.role(request) is None:
+            return JSONResponse({"error": "login required"}, status_code=401)
+        return None
+
+    async def guard_post(self, request: Request, act: bool) -> Response | None:
+        """CSRF first (403), then a role (401), then the operator role if `act` (403)."""
+        sent = request.headers.get(CSRF_HEADER)
+        if sent is None and request.headers.get("content-type", "").startswith(
+            ("application/x-www-form-urlencoded", "multipart/form-data")
+        ):
+            form = await request.form()
+            value = form.get(CSRF_FIELD)
+            sent = value if isinstance(value, str) else None
+        if not csrf_ok(request.session, sent):
+            return JSONResponse({"error": "missing or wrong CSRF token"}, status_code=403)
+        role = self.role(request)
+        if role is None:
+            return JSONResponse({"error": "login required"}, status_code=401)
+        if act and not role.can_act:
+            return JSONResponse({"error": "the viewer role is read-only"}, status_code=403)
+        return None
+
+    def camera(self, request: Request) -> CameraInfo | None:
+        return self.board.cameras.get(request.path_params["camera"])
+
+    # -- open endpoints ----------------------------------------------------------------
+    def healthz(self, request: Request) -> Response:
+        code, body = self.host.health()
+        return JSONResponse(body, status_code=code)
+
+    def metrics(self, request: Request) -> Response:
+        return Response(self.host.render_metrics(), media_type=PROMETHEUS)
+
+    # -- pages -------------------------------------------------------------------------
+    async def index(self, request: Request) -> Response:
+        return RedirectResponse("/cameras", status_code=303)
+
+    async def login_page(self, request: Request) -> Response:
+        if not self.access.login_required:
+            return RedirectResponse("/cameras", status_code=303)
+        return self.render("login.html", request, error="")
+
+    async def login_post(self, request: Request) -> Response:
+        form = await request.form()
+        sent = form.get(CSRF_FIELD)
+        if not csrf_ok(request.session, sent if isinstance(sent, str) else None):
+            return JSONResponse({"error": "missing or wrong CSRF token"}, status_code=403)
+        password = form.get("password")
+        role = None
+        if isinstance(password, str) and password:
+            role = await run_in_threadpool(self.access.check, password)
+        if role is None:
+            await asyncio.sleep(LOGIN_DELAY_S)
+            peer = request.client.host if request.client else "?"
+            log.warning("console: failed login from %s", peer)
+            page = self.render("login.html", request, error="Wrong password.")
+            page.status_code = 401
+            return page
+        login(request.session, role)
+        log.info("console: %s logged in", role.value)
+        return RedirectResponse("/cameras", status_code=303)
+
+    async def logout(self, request: Request) -> Response:
+        denied = await self.guard_post(request, act=False)
+        if denied is not None:
+            return denied
+        request.session.clear()
+        return RedirectResponse("/login" if self.access.login_required else "/", status_code=303)
+
+    async def cameras_page(self, request: Request) -> Response:
+        return self.guard_page(request) or self.render("cameras.html", request)
+
+    async def health_page(self, request: Request) -> Response:
+        return self.guard_page(request) or self.render("health.html", request)
+
+    # -- API ---------------------------------------------------------------------------
+    async def api_session(self, request: Request) -> Response:
+        role = self.role(request)
+        return JSONResponse(
+            {
+                "role": role.value if role else None,
+                "csrf": csrf_token(request.session),
+                "login_required": self.access.login_required,
+            },
+            headers={"Cache-Control": "no-store"},
+        )
+
+    def camera_summary(self, info: CameraInfo) -> dict[str, Any]:
+        s, cid = info.status, info.status.camera_id
+        now = time.monotonic()
+        jpeg = self.store.jpeg(cid)
+        case = self.store.last_case(cid)
+        seen = self.store.seen_at(cid)
+        return {
+            "id": cid,
+            "source": safe_source(info.camera),
+            "state": s.state,
+            "preset": s.preset,
+            "fps": self.store.analysed_fps(cid),
+            "analysis_fps": info.camera.analysis_fps,
+            "frames_analysed": s.frames_analysed,
+            "reconnects": s.reconnects,
+            "dropped": s.frames_dropped,
+            "last_error": jsonable(s.last_error),
+            "last_frame_age_s": None if seen is None else round(now - seen, 2),
+            "snapshot": None
+            if jpeg is None
+            else {
+                "seq": jpeg.seq,
+                "age_s": round(now - jpeg.seen_at, 2),
+                "captured_at": jpeg.captured_at.isoformat(timespec="seconds"),
+                "width": jpeg.width,
+                "height": jpeg.height,
+                "preset": jpeg.preset,
+            },
+            "presets": [p for p in self.store.presets(cid) if p is not None],
+            "last_case": None if case is None else _case_json(case),
+            "quality": jsonable(info.quality),
+        }
+
+    async def api_cameras(self, request: Request) -> Response:
+        if denied := self.guard_api(request):
+            return denied
+        self.store.touch()
+        cams = [self.camera_summary(c) for c in self.board.cameras.values()]
+        age = time.monotonic() - self.board.updated_at
+        return JSONResponse(
+            {"cameras": cams, "status_age_s": round(age, 2), "time": _now()},
+            headers={"Cache-Control": "no-store"},
+        )
+
+    async def api_camera(self, request: Request) -> Response:
+        if denied := self.guard_api(request):
+            return denied
+        info = self.camera(request)
+        if info is None:
+            return JSONResponse({"error": "no such camera"}, status_code=404)
+        self.store.touch()
+        body = self.camera_summary(info)
+        body["zones"] = _zones(info.camera)
+        body["overlay"] = self.overlay_json(info.status.camera_id)
+        return JSONResponse(body, headers={"Cache-Control": "no-store"})
+
+    def overlay_json(self, camera_id: str) -> dict[str, Any] | None:
+        ov = self.store.overlay(camera_id)
+        if ov is None or ov.width == 0:
+            return None
+        t = ov.tracked
+        names = self.class_names
+        dets = [
+            {
+                "box": [round(float(v), 1) for v in t.xyxy[i]],
+                "label": names[int(t.class_id[i])] if 0 <= t.class_id[i] < len(names) else "?",
+                "confidence": round(float(t.confidence[i]), 2),
+                "track": int(t.tracker_id[i]),
+            }
+            for i in range(len(t))
+        ]
+        plan = ov.plan
+        return {
+            "width": ov.width,
+            "height": ov.height,
+            "preset": ov.preset,
+            "gated": ov.gated,
+            "detections": dets,
+            "motion": [list(b) for b in ov.motion],
+            "plan": None
+            if plan is None
+            else {
+                "crops": [
+                    [c.x, c.y, c.width, c.height, i in plan.still] for i, c in enumerate(plan.crops)
+                ],
+                "full_frame": plan.full_frame,
+                "scale": round(plan.scale, 3),
+                "smallest_px": round(plan.smallest_px, 1),
+            },
+        }
+
+    async def snapshot_jpg(self, request: Request) -> Response:
+        if denied := self.guard_api(request):
+            return denied
+        cid = request.path_params["camera"]
+        self.store.touch()
+        preset = request.query_params.get("preset")
+        jpeg = self.store.jpeg(cid, preset, current=preset is None)
+        end = time.monotonic() + FIRST_PICTURE_WAIT_S
+        while jpeg is None and preset is None and time.monotonic() < end:
+            if not self.store.pending(cid):
+                break
+            await asyncio.sleep(0.05)  # the encoder thread makes the first one
+            jpeg = self.store.jpeg(cid)
+        if jpeg is None:
+            return JSONResponse({"error": "no picture yet"}, status_code=404)
+        cache = "private, max-age=60" if "seq" in request.query_params else "no-store"
+        return Response(
+            jpeg.data,
+            media_type="image/jpeg",
+            headers={"Cache-Control": cache, "X-Snapshot-Seq": str(jpeg.seq)},
+        )
+
+    async def api_health(self, request: Request) -> Response:
+        if denied := self.guard_api(request):
+            return denied
+        self.store.touch()
+        body = await run_in_threadpool(self._health_body)
+        return JSONResponse(body, headers={"Cache-Control": "no-store"})
+
+    def _health_body(self) -> dict[str, Any]:
+        hist = self.history
+        sums = hist.summaries() if hist is not None else {}
+        lines = hist.timeline() if hist is not None else {}
+        acks = hist.acks() if hist is not None else {}
+        cams = []
+        for cid, info in self.board.cameras.items():
+            s = sums.get(cid)
+            ack = acks.get(cid)
+            cams.append(
+                {
+                    "id": cid,
+                    "state": info.status.state,
+                    "last_error": jsonable(info.status.last_error),
+                    "uptime_24h": None if s is None or s.uptime is None else round(s.uptime, 4),
+                    "observed_24h_s": 0.0 if s is None else round(s.observed_s, 1),
+                    "reconnects_24h": 0 if s is None else s.reconnects,
+                    "dropped_24h": 0 if s is None else s.dropped,
+                    "analysed_24h": 0 if s is None else s.analysed,
+                    "timeline": lines.get(cid, []),
+                    "acknowledged": None
+                    if ack is None
+                    else {"at": _iso(ack.t), "state": ack.state, "role": ack.role},
+                }
+            )
+        try:
+            sinks = self.host.deliveries()
+        except Exception as exc:  # a locked outbox must not break the page
+            log.warning("console: sink backlog unavailable: %s", exc)
+            sinks = {}
+        return {"cameras": cams, "sinks": sinks, "time": _now(), "window_s": 86400}
+
+    # -- operator actions ----------------------------------------------------------------
+    async def take_snapshot(self, request: Request) -> Response:
+        if denied := await self.guard_post(request, act=True):
+            return denied
+        cid = request.path_params["camera"]
+        if cid not in self.board.cameras:
+            return JSONResponse({"error": "no such camera"}, status_code=404)
+        jpeg = await run_in_threadpool(self.store.encode_now, cid)
+        if jpeg is None:
+            return JSONResponse({"error": "no picture yet"}, status_code=409)
+        stamp = jpeg.captured_at.strftime("%Y%m%dT%H%M%S")
+        rel = Path("console") / "snapshots" / _SAFE_NAME.sub("_", cid) / f"{stamp}.jpg"
+        path = self.out_dir / rel
+        await run_in_threadpool(_write, path, jpeg.data)
+        log.info("console: snapshot of camera %s saved to %s", cid, path)
+        return JSONResponse({"saved": str(rel), "width": jpeg.width, "height": jpeg.height})
+
+    async def acknowledge(self, request: Request) -> Response:
+        if denied := await self.guard_post(request, act=True):
+            return denied
+        info = self.camera(request)
+        if info is None:
+            return JSONResponse({"error": "no such camera"}, status_code=404)
+        if self.history is None:
+            return JSONResponse({"error": "no history store"}, status_code=409)
+        role = self.role(request)
+        ack = await run_in_threadpool(
+            self.history.acknowledge,
+            info.status.camera_id,
+            info.status.state,
+            role.value if role else "",
+        )
+        return JSONResponse({"acknowledged": {"at": _iso(ack.t), "state": ack.state}})
+
+
+def _write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".part")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+def _case_json(case: Any) -> dict[str, Any]:
+    return {
+        "id": case.id,
+        "type": case.type,
+        "zone_id": case.zone_id,
+        "preset": case.preset,
+        "confirmed_at": case.confirmed_at.isoformat(timespec="seconds"),
+        "dwell_s": round(case.dwell_s, 1),
+        "confidence": round(case.confidence, 2),
+        "object_class": case.object_class,
+    }
+
+
+def _iso(t: float) -> str:
+    return datetime.fromtimestamp(t).astimezone().isoformat(timespec="seconds")
+
+
+def _now() -> str:
+    return datetime.now().astimezone().isoformat(timespec="seconds")

@@ -1,0 +1,124 @@
+"""The console's parts without a server: password hashes and roles, the SQLite
+history, the snapshot store's encoding policy (nothing without a browser)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pydantic import SecretStr, ValidationError
+
+from lookout.base.errors import ConfigError
+from lookout.console.auth import Access, PasswordHash, Role, csrf_ok, csrf_token, login
+from lookout.console.history import HealthHistory, Sample
+from lookout.console.snapshots import SnapshotStore
+from lookout.detector.detections import Detections
+from lookout.streams.settings import ConsoleConfig, HttpConfig
+from tests.helpers import frame
+
+
+def http(host: str = "127.0.0.1", **console: object) -> HttpConfig:
+    return HttpConfig.model_validate({"host": host, "console": console})
+
+
+def test_password_hash_round_trip_and_roles() -> None:
+    h = PasswordHash.make("s3cret-op")
+    assert h.matches("s3cret-op") and not h.matches("s3cret-oq")
+    again = PasswordHash.parse(h.encode(), "key")
+    assert again.matches("s3cret-op") and "s3cret" not in h.encode()
+    access = Access.from_config(
+        http(require_login=True, operator_password="op-pass-1", viewer_password=h.encode())
+    )
+    assert access.login_required
+    assert access.check("op-pass-1") is Role.OPERATOR
+    assert access.check("s3cret-op") is Role.VIEWER
+    assert access.check("nope") is None
+    assert access.role({}) is None
+    assert access.role({"role": "viewer"}) is Role.VIEWER
+    assert not Role.VIEWER.can_act and Role.OPERATOR.can_act
+    # The plain password is not kept by the access rules.
+    assert "op-pass-1" not in repr(access)
+
+
+def test_loopback_needs_no_login_but_another_address_does() -> None:
+    assert Access.from_config(http()).role({}) is Role.OPERATOR
+    with pytest.raises(ValidationError, match=r"console\.operator_password: required"):
+        http("0.0.0.0")
+    with pytest.raises(ValidationError, match=r"console\.operator_password: required"):
+        http(require_login=True)
+    with pytest.raises(ValidationError, match="must differ"):
+        http(operator_password="same-1", viewer_password="same-1")
+    access = Access.from_config(http("0.0.0.0", operator_password="op-pass-1"))
+    assert access.login_required and access.role({}) is None
+    with pytest.raises(ConfigError, match=r"console\.operator_password: not a valid scrypt"):
+        Access.from_config(http(operator_password="scrypt$1$2$x"))
+
+
+def test_csrf_token_is_per_session_and_renewed_at_login() -> None:
+    session: dict[str, object] = {}
+    token = csrf_token(session)
+    assert csrf_token(session) == token and csrf_ok(session, token)
+    assert not csrf_ok(session, None) and not csrf_ok(session, token[:-1] + "x")
+    login(session, Role.VIEWER)
+    assert session["role"] == "viewer" and not csrf_ok(session, token)
+
+
+def test_console_config_keeps_passwords_secret() -> None:
+    cfg = ConsoleConfig(operator_password=SecretStr("hunter22"))
+    assert "hunter22" not in repr(cfg) and "hunter22" not in str(cfg.model_dump())
+
+
+def test_history_sums_survive_a_reopen_and_prune(tmp_path: Path) -> None:
+    db = tmp_path / "console.db"
+    hist = HealthHistory.open(db, keep_days=7)
+    now = time.time()
+    for i in range(6):  # 6 samples of 10 s: 4 streaming, 2 in backoff
+        state = "backoff" if i in (2, 3) else "streaming"
+        hist.record([Sample("cam1", state, 10.0, int(i == 2), 1, 20)], t=now - 60 + 10 * i)
+    hist.record([Sample("cam1", "streaming", 10.0, 5, 5, 5)], t=now - 8 * 86400)
+    hist.close()
+    hist = HealthHistory.open(db, keep_days=7)
+    s = hist.summaries(now=now)["cam1"]
+    assert (s.observed_s, s.streaming_s, s.reconnects, s.dropped) == (60.0, 40.0, 1, 6)
+    assert s.uptime == pytest.approx(2 / 3)
+    line = hist.timeline(buckets=24, now=now)["cam1"]
+    assert len(line) == 24 and line[-1] == pytest.approx(2 / 3, abs=0.01)
+    assert line[0] is None
+    assert hist.prune(now=now) == 1 and hist.count() == 6
+    ack = hist.acknowledge("cam1", "backoff", "operator")
+    hist.close()
+    assert HealthHistory.open(db).acks()["cam1"] == ack
+
+
+def test_snapshot_store_encodes_only_while_a_browser_asks() -> None:
+    store = SnapshotStore(interval_s=0.3, active_for_s=0.5)
+    img = np.full((120, 160, 3), 90, np.uint8)
+    store.observe(replace(frame(1.0, camera="cam1"), image=img), Detections.empty(), [])
+    assert store.encode_due() == 0 and store.jpeg("cam1") is None  # nobody looking
+    assert store.pending("cam1")
+    store.touch()
+    assert store.encode_due() == 1
+    first = store.jpeg("cam1")
+    assert first is not None and first.data[:2] == b"\xff\xd8" and first.seq == 1
+    store.observe(frame(2.0, camera="cam1"), Detections.empty(), [])
+    assert store.encode_due() == 0  # at most one encode per interval
+    time.sleep(0.35)
+    assert store.encode_due() == 1
+    time.sleep(0.6)  # the browser went away
+    store.observe(frame(3.0, camera="cam1"), Detections.empty(), [])
+    assert store.encode_due() == 0
+    store.retain(set())
+    assert store.jpeg("cam1") is None
+
+
+def test_a_preset_left_behind_is_parked_as_jpeg_once() -> None:
+    store = SnapshotStore(active_for_s=0.1)
+    store.observe(frame(1.0, camera="ptz", preset="A"), Detections.empty(), [])
+    store.observe(frame(2.0, camera="ptz", preset="B"), Detections.empty(), [])
+    assert store.encode_due() == 1  # A parked, B not encoded: no browser
+    assert store.jpeg("ptz", "A", current=False) is not None
+    assert store.jpeg("ptz") is None and store.encode_due() == 0
+    assert store.presets("ptz") == ["A", "B"]
