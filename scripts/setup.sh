@@ -2,6 +2,7 @@
 # Set up lookout: system packages (Debian, when missing and run as root), a virtual
 # environment in .venv, and the package with its test tools. Safe to run again.
 #   --with-test-deps  also the services the tests start (GStreamer RTSP server, Redis)
+#                     and the browser the console tests drive (chromium, chromedriver)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +21,10 @@ from gi.repository import GstRtspServer' >/dev/null 2>&1 ||
     apt_missing+=(python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base
                   gstreamer1.0-plugins-good gstreamer1.0-plugins-bad)
   command -v redis-server >/dev/null 2>&1 || apt_missing+=(redis-server)
+  # The web console's tests drive Debian's chromium through its chromedriver (selenium
+  # is in the dev extra); nothing downloads a browser build.
+  [ -x /usr/bin/chromium ] || apt_missing+=(chromium)
+  [ -x /usr/bin/chromedriver ] || apt_missing+=(chromium-driver)
 fi
 if [ ${#apt_missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
