@@ -95,8 +95,8 @@ def switch_to(driver: Any, cam: str) -> dict[str, Any]:
               badge: t('view-badge'), src: i.src, loaded: i.complete && i.naturalWidth > 0};
     """
     shown = wait_until(lambda: driver.execute_script(read, cam), 15)
-    assert shown, f"camera {cam} never shown"
-    return dict(shown)
+    assert isinstance(shown, dict), f"camera {cam} never shown"
+    return shown
 
 
 def test_cameras_page_never_waits_on_a_camera(
