@@ -233,9 +233,12 @@ def open_console(
     board = StatusBoard(host, store, history, c.history_interval_s)
     console = Console(host, store, board, history, access, class_names, out_dir)
     app = build_app(console if c.enabled else None, http, console)
-    server = ConsoleServer(app, http.host, http.port)
-    if not c.enabled:
+    try:
+        server = ConsoleServer(app, http.host, http.port)
+    except ConfigError:
         if history is not None:
             history.close()
+        raise
+    if not c.enabled:
         return ConsoleParts(server, None, None, None, None)
     return ConsoleParts(server, console, store, board, history)

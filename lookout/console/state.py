@@ -13,9 +13,10 @@ from __future__ import annotations
 import dataclasses
 import enum
 import logging
+import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -176,7 +177,11 @@ def safe_source(camera: CameraConfig) -> str:
 
 def jsonable(value: Any) -> Any:
     """A JSON-ready copy of a dataclass / pydantic / enum / datetime value."""
-    if value is None or isinstance(value, bool | int | float | str):
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # JSON has no inf/nan ("inf": a view that cannot be aligned)
+    if isinstance(value, str):
+        return mask(redact(value))  # e.g. an error message: never a credential
+    if value is None or isinstance(value, bool | int | float):
         return value
     if isinstance(value, enum.Enum):
         return value.value
@@ -187,7 +192,7 @@ def jsonable(value: Any) -> Any:
     dump = getattr(value, "model_dump", None)
     if callable(dump):
         return jsonable(dump(mode="json"))
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
         return [jsonable(v) for v in value]

@@ -3,9 +3,13 @@ history, the snapshot store's encoding policy (nothing without a browser)."""
 
 from __future__ import annotations
 
+import json
+import math
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 import pytest
@@ -15,6 +19,7 @@ from lookout.base.errors import ConfigError
 from lookout.console.auth import Access, PasswordHash, Role, csrf_ok, csrf_token, login
 from lookout.console.history import HealthHistory, Sample
 from lookout.console.snapshots import SnapshotStore
+from lookout.console.state import jsonable
 from lookout.detector.detections import Detections
 from lookout.streams.settings import ConsoleConfig, HttpConfig
 from tests.helpers import frame
@@ -122,3 +127,21 @@ def test_a_preset_left_behind_is_parked_as_jpeg_once() -> None:
     assert store.jpeg("ptz", "A", current=False) is not None
     assert store.jpeg("ptz") is None and store.encode_due() == 0
     assert store.presets("ptz") == ["A", "B"]
+
+
+@dataclass(frozen=True)
+class _Issue:
+    kind: str
+    active: bool
+    measure: float
+    since: datetime | None
+
+
+def test_quality_states_become_json_whatever_their_shape() -> None:
+    state = {"issues": MappingProxyType({"drift": _Issue("drift", True, math.inf, None)})}
+    got = jsonable(state)
+    assert got == {
+        "issues": {"drift": {"kind": "drift", "active": True, "measure": "inf", "since": None}}
+    }
+    assert json.dumps(got, allow_nan=False)
+    assert jsonable(f"rtsp://op:{'s3cret-pw'}@10.0.0.1/x") == "rtsp://***@10.0.0.1/x"

@@ -45,7 +45,8 @@ function renderTiles(cams) {
         LO.el("img", { class: "thumb", alt: c.id }),
         LO.el("span", { class: "name", text: c.id }),
         LO.el("span", { class: "state" }),
-        LO.el("span", { class: "age" }));
+        LO.el("span", { class: "age" }),
+        LO.el("span", { class: "quality" }));
       tile.addEventListener("click", () => select(c.id));
       box.append(tile);
     }
@@ -59,6 +60,8 @@ function renderTiles(cams) {
     st.textContent = stateText(c);
     st.className = `state state-${c.state}`;
     tile.querySelector(".age").textContent = c.snapshot ? LO.age(c.snapshot.age_s) : "no picture";
+    const issues = qualityIssues(c.quality).map((i) => i.kind);
+    tile.querySelector(".quality").textContent = issues.join(", ");
     tile.classList.toggle("down", isDown(c));
     tile.classList.toggle("selected", c.id === Cams.selected);
   }
@@ -88,13 +91,25 @@ function renderFacts(d) {
   fact(dl, "Source", d.source || "–", "fact-source");
 }
 
+// The video quality diagnosis (frozen, blur, occlusion, drift) of the current preset.
+function qualityIssues(q) {
+  if (q == null || typeof q !== "object" || !q.issues) return [];
+  return Object.values(q.issues).filter((i) => i && i.active);
+}
+
 function qualityText(q) {
   if (q == null) return "not measured";
   if (typeof q !== "object") return String(q);
-  const issues = q.issues || q.active || null;
-  if (Array.isArray(issues)) return issues.length ? issues.map((i) => (i.kind || i.name || JSON.stringify(i))).join(", ") : "ok";
-  const bad = Object.entries(q).filter(([, v]) => v === true).map(([k]) => k);
-  return bad.length ? bad.join(", ") : "ok";
+  if (q.enabled === false) return "off";
+  const active = qualityIssues(q);
+  if (active.length) {
+    return active.map((i) => `${i.kind} since ${i.since || "?"} (${fmtMeasure(i.measure)} vs ${i.threshold})`).join("; ");
+  }
+  return q.learning ? "ok (learning the baseline)" : "ok";
+}
+
+function fmtMeasure(m) {
+  return typeof m === "number" ? m.toFixed(2) : String(m);
 }
 
 function renderBadge(d) {
