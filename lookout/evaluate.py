@@ -9,6 +9,12 @@ fp = cases matching no truth event, duplicates = further cases matching an alrea
 matched event. precision = tp / (tp + fp) (1.0 with no cases), recall = tp / (tp + fn)
 (1.0 with no truth events), time to detect = first matching case's confirmed_at minus
 the event's start.
+
+A video scenario may name an object that stays put (`seen`: a parked vehicle, by box
+or, in a far view, by the tile whose van it is): the harness then reports in how many
+analysed frames the detections (after the region merge, as the zone rules get them)
+hold it, `detected_fraction`, and the gate fails below its `min_fraction` — the "seen
+in at least 95% of analysed frames" of docs/ARCHITECTURE.md, "Seeing small things".
 """
 
 from __future__ import annotations
@@ -22,14 +28,17 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from lookout.base.errors import ConfigError
 from lookout.base.paths import expand_path
 from lookout.base.yamlfile import load_model
 from lookout.cases.model import DraftCase
 from lookout.config import EventType, load_config
+from lookout.detector.detections import Detections
 from lookout.eval_tracks import TracksConfig, run_tracks
+from lookout.far_view import Seen, SeenTally, far_view_clip, seen_target
+from lookout.streams.frame import Frame
 
 
 class TruthEvent(BaseModel):
@@ -92,6 +101,15 @@ class Scenario(BaseModel):
     start: datetime = Field(description="Wall-clock time of the first frame.")
     tolerance_s: float = Field(default=5.0, ge=0, description="Slack after an event's end.")
     truth: list[TruthEvent] = Field(default_factory=list, description="Ground-truth events.")
+    seen: Seen | None = Field(
+        default=None, description="An object that stays put: how often it is detected."
+    )
+
+    @model_validator(mode="after")
+    def _van_needs_far_view(self) -> Scenario:
+        if self.seen is not None and self.seen.van_tile is not None and self.far_view is None:
+            raise ValueError("seen.van_tile needs far_view")
+        return self
 
 
 @dataclass(slots=True)
@@ -159,21 +177,25 @@ def score(
     return out
 
 
+def scenario_video(sc: Scenario, path: Path) -> Path:
+    """The footage of the scenario at `path` (a far-view clip is made on first use)."""
+    if sc.far_view is not None:
+        fv = sc.far_view
+        video = far_view_clip(fv.width, fv.height, fv.scale, seconds=fv.seconds)
+    else:
+        video = expand_path(sc.video, path.resolve().parent)
+    if not video.is_file():
+        raise ConfigError(f"{path}: video: file not found: {video}")
+    return video
+
+
 def run_scenario(path: Path) -> dict[str, object]:
     """Replay a scenario's footage with its config and score the cases."""
     from lookout.pipeline import ReplayPipeline
 
     sc = load_model(path, Scenario, "scenario")
     base = path.resolve().parent
-    if sc.far_view is not None:
-        from lookout.far_view import far_view_clip
-
-        fv = sc.far_view
-        video = far_view_clip(fv.width, fv.height, fv.scale, seconds=fv.seconds)
-    else:
-        video = expand_path(sc.video, base)
-    if not video.is_file():
-        raise ConfigError(f"{path}: video: file not found: {video}")
+    video = scenario_video(sc, path)
     extra: dict[str, object] = {}
     if sc.kind == "tracks":
         if sc.tracks is None:
@@ -191,7 +213,25 @@ def run_scenario(path: Path) -> dict[str, object]:
         cfg = load_config(config)
         with tempfile.TemporaryDirectory() as tmp:
             pipe = ReplayPipeline.from_config(cfg, sc.camera, Path(tmp), config_source=str(config))
+            tally = None
+            if sc.seen is not None:
+                det = pipe.detector
+                scale = sc.far_view.scale if sc.far_view is not None else None
+                target = seen_target(
+                    sc.seen, pipe.camera, det.class_names, det.roles, scale=scale, where=str(path)
+                )
+                tally = SeenTally(target)
+                tally.watch(pipe.analyser)
             cases = pipe.run(pipe.open_reader(video, sc.start)).cases
+        if tally is not None and sc.seen is not None:
+            extra["seen"] = {
+                "zone": sc.seen.zone,
+                "box": [round(v, 1) for v in tally.target.box],
+                "frames": tally.frames,
+                "detected": tally.detected,
+                "detected_fraction": round(tally.fraction, 3),
+                "min_fraction": sc.seen.min_fraction,
+            }
     scores = score(cases, sc.truth, sc.start, sc.tolerance_s)
     return {
         "scenario": sc.name,
@@ -207,9 +247,7 @@ def _run_survey(sc: Scenario, survey: SurveyConfig, video: Path) -> tuple[list[D
     zone engine, the case manager); the first visit becomes the reference."""
     import av
 
-    from lookout.detector.detections import Detections
     from lookout.eval_tracks import scenario_analyser
-    from lookout.streams.frame import Frame
     from lookout.zones.simulate import visits
 
     with av.open(str(video)) as container:
@@ -270,11 +308,25 @@ def table(results: Sequence[dict[str, object]]) -> str:
                 f"{row['fn']} | {row['duplicates']} | {row['precision']} | {row['recall']} | "
                 f"{row['time_to_detect_s'] if row['time_to_detect_s'] is not None else '–'} |"
             )
+    seen = [(r["scenario"], r["seen"]) for r in results if isinstance(r.get("seen"), dict)]
+    if seen:
+        lines += [
+            "",
+            "| scenario | object seen in zone | analysed frames | detected | fraction |",
+            "|---|---|---|---|---|",
+        ]
+        for name, s in seen:
+            assert isinstance(s, dict)
+            lines.append(
+                f"| {name} | {s['zone']} {s['box']} | {s['frames']} | {s['detected']} | "
+                f"{s['detected_fraction']} |"
+            )
     return "\n".join(lines)
 
 
 def below_baseline(results: Sequence[dict[str, object]], baseline: dict[str, object]) -> list[str]:
-    """Scenario/type pairs whose precision or recall dropped below the baseline."""
+    """Scenario/type pairs whose precision or recall dropped below the baseline, and
+    scenarios whose `seen` object was detected in too few analysed frames."""
     problems = []
     for r in results:
         base = baseline.get(str(r["scenario"]), {})
@@ -289,6 +341,12 @@ def below_baseline(results: Sequence[dict[str, object]], baseline: dict[str, obj
             for metric in ("precision", "recall"):
                 if got[metric] < want[metric]:
                     problems.append(f"{r['scenario']} {t} {metric} {got[metric]} < {want[metric]}")
+        seen = r.get("seen")
+        if isinstance(seen, dict) and seen["detected_fraction"] < seen["min_fraction"]:
+            problems.append(
+                f"{r['scenario']} seen in {seen['detected_fraction']} of analysed frames "
+                f"< {seen['min_fraction']}"
+            )
     return problems
 
 

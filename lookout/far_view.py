@@ -5,6 +5,15 @@ clips put vtest's scene (van ≈ 72 px wide at scale 1.0) into a `width` x `heig
 canvas as a grid of tiles, so the parked van of tile (1, 1) is as small as a far
 vehicle really is. Cached like the other clips (lookout/media.py), generated on
 demand for the evaluation scenarios and the benchmark.
+
+How well a parked vehicle is seen is scored per analysed frame by `Target.found` (a
+detection of the watched classes overlapping its box). A scenario's `seen` object
+becomes a target (`seen_target`) that `SeenTally` checks on what the replay's zone
+rules get (lookout eval's `detected_fraction`); the benchmark checks it on detections
+made the way the micro-batcher makes them for a plan (`detect_plan`: the crops and
+the full frame, merged by `merge_regions`), the scenario's region plan against
+`sahi_plan`, the whole frame sliced into model-size tiles plus a full-frame pass
+(docs/ARCHITECTURE.md, "Seeing small things"; benchmarks/far_view_slicing.py).
 """
 
 from __future__ import annotations
@@ -12,14 +21,30 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 import av
 import cv2
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from lookout.base.errors import ConfigError
+from lookout.base.geometry import box_ious
+from lookout.config import CameraConfig
+from lookout.detector.detections import Detections
+from lookout.detector.regions import SEEN_PX, Crop, RegionPlan, merge_regions
 from lookout.media import media_cache_dir, vtest_avi
+from lookout.streams.frame import Frame
+from lookout.zones.policies import ParkingPolicy, VendorPolicy
+from lookout.zones.rules import ClassResolver
+
+if TYPE_CHECKING:
+    from lookout.analysis import CameraAnalyser
+    from lookout.cases.model import DraftCase
 
 #: vtest's parked white van (x1, y1, x2, y2) at its native 768x576.
 VAN = (650.7, 43.0, 722.2, 102.4)
@@ -77,3 +102,173 @@ def far_view_clip(
     finally:
         tmp.unlink(missing_ok=True)
     return dst
+
+
+class Detector(Protocol):
+    """What `detect_plan` needs of a detector (OnnxDetector)."""
+
+    def detect(self, images: list[np.ndarray]) -> list[Detections]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """An object that stays put (a parked vehicle) and what counts as finding it: a
+    detection of `class_ids`, scoring at least `min_confidence`, whose box overlaps
+    `box` (frame pixels, x1 y1 x2 y2) by IoU of at least `min_iou`."""
+
+    box: tuple[float, float, float, float]
+    class_ids: tuple[int, ...]
+    min_confidence: float
+    min_iou: float = 0.3
+
+    def found(self, dets: Detections) -> bool:
+        keep = np.isin(dets.class_id, self.class_ids) & (dets.confidence >= self.min_confidence)
+        if not keep.any():
+            return False
+        ious = box_ious(dets.xyxy[keep].astype(np.float64), np.asarray([self.box], np.float64))
+        return bool((ious >= self.min_iou).any())
+
+
+def sahi_plan(width: int, height: int, side: int = 416, overlap: float = 0.2) -> RegionPlan:
+    """SAHI-style slicing of the whole frame: `side` x `side` tiles, neighbours
+    overlapping by `overlap` of a side (the last tile of a row or column flush with
+    the frame edge), plus a full-frame pass; 6 x 3 tiles + 1 on 1920x1080."""
+    step = side - int(overlap * side)
+
+    def starts(limit: int) -> list[int]:
+        if side >= limit:
+            return [0]
+        return [*range(0, limit - side, step), limit - side]
+
+    crops = tuple(
+        Crop(x, y, min(side, width), min(side, height))
+        for y in starts(height)
+        for x in starts(width)
+    )
+    return RegionPlan(crops, True, 1.0, SEEN_PX)
+
+
+def detect_plan(detector: Detector, image: np.ndarray, plan: RegionPlan | None) -> Detections:
+    """Detections of one frame made as the micro-batcher makes them (detector/batcher.py):
+    the whole frame letterboxed (`plan` None), or the plan's crops (and the full frame)
+    merged back into frame pixels by `merge_regions`."""
+    if plan is None:
+        return detector.detect([image])[0]
+    views = [c.view(image) for c in plan.crops]
+    offsets = [(c.x, c.y) for c in plan.crops]
+    if plan.full_frame:
+        views.append(image)
+        offsets.append((0, 0))
+    return merge_regions(detector.detect(views), offsets)
+
+
+@dataclass(slots=True)
+class PlanScore:
+    """How often one way of detecting found the target."""
+
+    images_per_frame: int
+    frames: int = 0
+    found: int = 0
+
+    @property
+    def rate(self) -> float:
+        return self.found / self.frames if self.frames else 0.0
+
+
+def score_plans(
+    detector: Detector,
+    images: Iterable[np.ndarray],
+    plans: dict[str, RegionPlan | None],
+    target: Target,
+) -> dict[str, PlanScore]:
+    """Per named plan (None: the whole frame), in how many of `images` the target was
+    found, and the images each frame cost."""
+    out = {
+        name: PlanScore(1 if plan is None else plan.images_per_frame)
+        for name, plan in plans.items()
+    }
+    for image in images:
+        for name, plan in plans.items():
+            score = out[name]
+            score.frames += 1
+            score.found += target.found(detect_plan(detector, image, plan))
+    return out
+
+
+class Seen(BaseModel):
+    """An object that stays put in the footage, and the share of analysed frames it must
+    be detected in: by a detection of the zone's policy classes (at their
+    min_confidence) overlapping `box` by IoU >= `min_iou`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    zone: str = Field(description="Zone whose policies name the classes watched.")
+    box: tuple[float, float, float, float] | None = Field(
+        default=None, description="The object, frame pixels (x1, y1, x2, y2)."
+    )
+    van_tile: tuple[int, int] | None = Field(
+        default=None, description="Or, in a far view: the parked van of tile (column, row)."
+    )
+    min_iou: float = Field(default=0.3, gt=0, le=1, description="Overlap that counts.")
+    min_fraction: float = Field(default=0.95, ge=0, le=1, description="Gate: share of frames.")
+
+    @model_validator(mode="after")
+    def _one_box(self) -> Seen:
+        if (self.box is None) == (self.van_tile is None):
+            raise ValueError("give either box or van_tile")
+        return self
+
+
+def seen_target(
+    seen: Seen,
+    camera: CameraConfig,
+    class_names: list[str],
+    roles: dict[str, list[str]],
+    *,
+    scale: float | None = None,
+    where: str = "seen",
+) -> Target:
+    """What finding the `seen` object means for the camera's model (`scale`: of the
+    far view, for `van_tile`)."""
+    if seen.box is not None:
+        box = seen.box
+    elif scale is not None and seen.van_tile is not None:
+        box = van_box(scale, seen.van_tile)
+    else:
+        raise ConfigError(f"{where}: seen.van_tile needs a far view")
+    zone = next((z for z in camera.zones if z.id == seen.zone), None)
+    if zone is None:
+        raise ConfigError(f"{where}: seen.zone: no zone {seen.zone!r} in camera {camera.id}")
+    watched = [p for p in zone.policies if isinstance(p, ParkingPolicy | VendorPolicy)]
+    if not watched:
+        raise ConfigError(f"{where}: seen.zone: zone {seen.zone} watches no objects")
+    resolve = ClassResolver(class_names, roles)
+    ids = {int(i) for p in watched for i in resolve(p.classes, f"zone {zone.id}")}
+    return Target(box, tuple(sorted(ids)), min(p.min_confidence for p in watched), seen.min_iou)
+
+
+@dataclass(slots=True)
+class SeenTally:
+    """Analysed frames, and those whose detections held the target."""
+
+    target: Target
+    frames: int = 0
+    detected: int = 0
+    _last: Detections = field(default_factory=Detections.empty)
+
+    def watch(self, analyser: CameraAnalyser) -> None:
+        """Count every frame `analyser.process` gets (a skipped detector run: the last
+        detections stand, as they do for the rules)."""
+        process = analyser.process
+
+        def counted(frame: Frame, detections: Detections | None) -> list[DraftCase]:
+            if detections is not None:
+                self._last = detections
+            self.frames += 1
+            self.detected += self.target.found(self._last)
+            return process(frame, detections)
+
+        analyser.process = counted  # type: ignore[method-assign]
+
+    @property
+    def fraction(self) -> float:
+        return self.detected / self.frames if self.frames else 0.0
