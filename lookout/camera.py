@@ -18,6 +18,7 @@ from lookout.config import AppConfig, CameraConfig
 from lookout.detector.detections import Detections
 from lookout.detector.onnx_model import OnnxDetector
 from lookout.metrics import CameraSnapshot
+from lookout.quality import QualityMonitor, QualityState
 from lookout.streams.frame import Frame
 from lookout.streams.frame_queue import FrameQueue
 from lookout.streams.live_reader import StreamReader, is_file_source
@@ -102,7 +103,8 @@ class OnvifSource:
 
 
 class CameraRuntime:
-    """Reader + queue + analyser (+ ONVIF/PTZ) of one camera."""
+    """Reader + queue + analyser (+ ONVIF/PTZ) of one camera, and its video quality
+    diagnosis (`quality`)."""
 
     def __init__(
         self,
@@ -113,6 +115,7 @@ class CameraRuntime:
         onvif: OnvifSource | None = None,
         ptz: PtzController | None = None,
         snapshot_reader: StreamReader | None = None,
+        quality: QualityMonitor | None = None,
     ) -> None:
         self.camera = camera
         self.reader = reader
@@ -121,6 +124,8 @@ class CameraRuntime:
         self.onvif = onvif
         self.ptz = ptz
         self.snapshot_reader = snapshot_reader
+        #: Diagnoses every analysed frame (lookout/quality.py).
+        self.quality_monitor = quality or QualityMonitor(camera.id, camera.quality, None)
         self.frames_analysed = 0
         self.first_frame_at: datetime | None = None
 
@@ -190,7 +195,9 @@ class CameraRuntime:
             snapshot=None if snap is None else _latest(snap.queue),
             input_size=min(detector.manifest.input_size),
         )
-        return cls(cam, reader, queue, analyser, onvif, ptz, snap)
+        references = cfg.path(cfg.daemon.out_dir) / "references"
+        quality = QualityMonitor(cam.id, cam.quality, references)
+        return cls(cam, reader, queue, analyser, onvif, ptz, snap, quality)
 
     @staticmethod
     def _snapshot_reader(
@@ -253,7 +260,14 @@ class CameraRuntime:
         self.frames_analysed += 1
         if self.first_frame_at is None:
             self.first_frame_at = frame.captured_at
+        self.quality_monitor.observe(frame)
         return self.analyser.process(frame, detections)
+
+    @property
+    def quality(self) -> QualityState:
+        """The camera's video quality diagnosis: an immutable snapshot, safe to read
+        from any thread (replaced after each analysed frame)."""
+        return self.quality_monitor.state
 
     def snapshot(self) -> CameraSnapshot:
         stats = self.reader.stats
@@ -271,4 +285,5 @@ class CameraRuntime:
             preset=self.reader.presets.current() if self.reader.presets else None,
             last_error=stats.last_error,
             first_frame_at=None if self.first_frame_at is None else self.first_frame_at.isoformat(),
+            quality=self.quality,
         )

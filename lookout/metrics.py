@@ -20,6 +20,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from lookout.detector.batcher import BatcherStats
+from lookout.quality_state import ISSUES, QualityState
 from lookout.streams.live_reader import ReaderState
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ class CameraSnapshot:
     preset: str | None
     last_error: str | None
     first_frame_at: str | None = None  # ISO wall time of the first analysed frame
+    quality: QualityState | None = None  # video quality diagnosis (lookout/quality.py)
 
 
 class CameraCollector(Collector):
@@ -88,6 +90,42 @@ class CameraCollector(Collector):
         yield state
         yield from families.values()
         yield since
+        yield from _quality_families(snaps)
+
+
+def _quality_families(snaps: list[CameraSnapshot]) -> Iterable[Metric]:
+    """Video quality diagnosis per camera, preset ("default": fixed camera) and issue
+    (frozen, blur, occlusion, drift)."""
+    labels = ["camera", "preset", "issue"]
+    issue = GaugeMetricFamily(
+        "lookout_camera_quality_issue", "1 while a video quality issue lasts.", labels=labels
+    )
+    incidents = CounterMetricFamily(
+        "lookout_camera_quality_incidents",
+        "Video quality issues that started since the camera started.",
+        labels=labels,
+    )
+    measure = GaugeMetricFamily(
+        "lookout_camera_quality_measure",
+        "Latest measure of each issue: frozen — seconds unchanged; blur — sharpness over "
+        "the baseline's; occlusion — flat fraction of the textured picture; drift — "
+        "pixels off the preset reference (+Inf: cannot be aligned).",
+        labels=labels,
+    )
+    for snap in snaps:
+        if snap.quality is None:
+            continue
+        for preset, issues in snap.quality.presets.items():
+            for kind in ISSUES:
+                q = issues[kind]
+                key = [snap.camera_id, preset, kind]
+                issue.add_metric(key, 1.0 if q.active else 0.0)
+                incidents.add_metric(key, float(q.incidents))
+                if q.measure is not None:
+                    measure.add_metric(key, q.measure)
+    yield issue
+    yield incidents
+    yield measure
 
 
 class DeliveryCollector(Collector):

@@ -1,6 +1,14 @@
 """`lookout reference capture`: take a camera's current view as the reference of its
-construction-watch zones (at commissioning, or after an operator rejected or closed a
-construction case). A running daemon picks the new file up at its next survey."""
+preset — at commissioning, after the view was re-aimed on purpose, or after an operator
+rejected or closed a construction case.
+
+Two kinds of file are written under `<out>/references/`: the preset's view reference
+(`views/<camera>_<preset>.jpg`), against which video quality diagnosis measures drift
+and learns its baseline (lookout/quality.py), for every camera and preset; and one per
+construction-watch zone of the preset (`<camera>_<preset>_<zone>.jpg`). A running
+daemon picks new files up at its next drift check or survey; without a view reference
+it takes one itself after learning a preset (docs/ARCHITECTURE.md, "Video quality
+diagnosis")."""
 
 from __future__ import annotations
 
@@ -12,6 +20,7 @@ import cv2
 
 from lookout.base.errors import ConfigError, SourceError
 from lookout.config import load_config
+from lookout.quality_measures import save_view_reference, view_reference_path
 from lookout.streams.file_reader import FileReader
 from lookout.streams.frame import Frame
 from lookout.streams.frame_queue import FrameQueue
@@ -72,11 +81,6 @@ def run(args: argparse.Namespace) -> int:
         for z in cam.zones
         if z.preset == args.preset and any(p.type == "illegal_construction" for p in z.policies)
     ]
-    if not zones:
-        raise ConfigError(
-            f"{args.config}: camera {cam.id} has no illegal_construction zone"
-            f" for preset {args.preset or 'default'}"
-        )
     source = args.source or cam.source
     if not source:
         raise ConfigError(f"{args.config}: camera {cam.id} has no source; give --source")
@@ -85,6 +89,9 @@ def run(args: argparse.Namespace) -> int:
     frame = grab(source, cam.id, args.timeout, cam.stream)
     out = (args.out or cfg.path(cfg.daemon.out_dir)) / "references"
     out.mkdir(parents=True, exist_ok=True)
+    view = view_reference_path(out, cam.id, args.preset or "default")
+    save_view_reference(view, frame.image)
+    print(f"view reference for {cam.id} preset {args.preset or 'default'}: {view}")
     for zone in zones:
         path = out / f"{cam.id}_{args.preset or 'default'}_{zone.id}.jpg"
         tmp = path.with_suffix(".tmp.jpg")
