@@ -221,8 +221,8 @@ def run_scenario(path: Path) -> dict[str, object]:
                     sc.seen, pipe.camera, det.class_names, det.roles, scale=scale, where=str(path)
                 )
                 tally = SeenTally(target)
-                tally.watch(pipe.analyser)
-            cases = pipe.run(pipe.open_reader(video, sc.start)).cases
+            observe = tally.observe if tally is not None else None
+            cases = pipe.run(pipe.open_reader(video, sc.start), on_detections=observe).cases
         if tally is not None and sc.seen is not None:
             extra["seen"] = {
                 "zone": sc.seen.zone,

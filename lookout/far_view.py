@@ -43,8 +43,7 @@ from lookout.zones.policies import ParkingPolicy, VendorPolicy
 from lookout.zones.rules import ClassResolver
 
 if TYPE_CHECKING:
-    from lookout.analysis import CameraAnalyser
-    from lookout.cases.model import DraftCase
+    pass
 
 #: vtest's parked white van (x1, y1, x2, y2) at its native 768x576.
 VAN = (650.7, 43.0, 722.2, 102.4)
@@ -255,19 +254,14 @@ class SeenTally:
     detected: int = 0
     _last: Detections = field(default_factory=Detections.empty)
 
-    def watch(self, analyser: CameraAnalyser) -> None:
-        """Count every frame `analyser.process` gets (a skipped detector run: the last
-        detections stand, as they do for the rules)."""
-        process = analyser.process
-
-        def counted(frame: Frame, detections: Detections | None) -> list[DraftCase]:
-            if detections is not None:
-                self._last = detections
-            self.frames += 1
-            self.detected += self.target.found(self._last)
-            return process(frame, detections)
-
-        analyser.process = counted  # type: ignore[method-assign]
+    def observe(self, frame: Frame, detections: Detections | None) -> None:
+        """Count one analysed frame (`ReplayPipeline.run`'s `on_detections`): a skipped
+        detector run (None) keeps the last detections, as it does for the rules."""
+        del frame
+        if detections is not None:
+            self._last = detections
+        self.frames += 1
+        self.detected += self.target.found(self._last)
 
     @property
     def fraction(self) -> float:

@@ -115,8 +115,14 @@ class ReplayPipeline:
         )
 
     def run(
-        self, reader: FileReader, on_frame: Callable[[Frame], None] | None = None
+        self,
+        reader: FileReader,
+        on_frame: Callable[[Frame], None] | None = None,
+        on_detections: Callable[[Frame, Detections | None], None] | None = None,
     ) -> ReplayStats:
+        """Replay `reader` to its end. `on_detections(frame, dets)` sees each analysed
+        frame's merged detections before tracking (None: gated, the last ones stand);
+        `on_frame(frame)` is called after the frame was analysed."""
         stats = ReplayStats()
 
         def deliver(_key: None, frame: Frame, dets: Detections | None) -> None:
@@ -124,6 +130,8 @@ class ReplayPipeline:
             if dets is not None:
                 stats.frames_inferred += 1
                 stats.detections += len(dets)
+            if on_detections is not None:
+                on_detections(frame, dets)
             stats.footage_s = frame.pts_s
             stats.cases.extend(self.analyser.process(frame, dets))
             if on_frame is not None:
