@@ -96,6 +96,7 @@ def switch_to(driver: Any, cam: str) -> dict[str, Any]:
     """
     shown = wait_until(lambda: driver.execute_script(read, cam), 15)
     assert isinstance(shown, dict), f"camera {cam} never shown"
+    print(f"switched to {cam}: {shown['state']} shown {shown['ms']} ms after the click")
     return shown
 
 
