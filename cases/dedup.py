@@ -16,6 +16,19 @@ from datetime import datetime, timedelta
 from lookout.base.geometry import box_iou
 from lookout.zones.events import ViolationEvent
 
+Box = tuple[float, float, float, float]
+
+
+def same_image_place(a: Box, b: Box, iou: float, radius: float = 0.75) -> bool:
+    """Two boxes (x1, y1, x2, y2 pixels of one view) at the same place: they overlap by
+    `iou` or more, or their ground points (bottom-centres) lie within `radius` times
+    their mean height (at least 1 px) of each other."""
+    if box_iou(a, b) >= iou:
+        return True
+    scale = max(1.0, ((a[3] - a[1]) + (b[3] - b[1])) / 2)
+    ax, bx = (a[0] + a[2]) / 2, (b[0] + b[2]) / 2
+    return math.hypot(ax - bx, a[3] - b[3]) <= radius * scale
+
 
 @dataclass(slots=True)
 class CaseFootprint:
@@ -26,7 +39,7 @@ class CaseFootprint:
     camera_id: str
     preset: str | None
     zone_id: str
-    bbox: tuple[float, float, float, float]
+    bbox: Box
     last_seen: datetime
 
 
@@ -44,7 +57,6 @@ class CaseDeduper:
         self._recent = [
             f for f in self._recent if event.confirmed_at - f.last_seen <= self.cooldown
         ]
-        ax, ay = event.anchor
         for fp in self._recent:
             if (fp.type, fp.camera_id, fp.preset, fp.zone_id) != (
                 event.type,
@@ -53,11 +65,7 @@ class CaseDeduper:
                 event.zone_id,
             ):
                 continue
-            if box_iou(fp.bbox, event.bbox) >= self.iou:
-                return fp
-            bx, by = (fp.bbox[0] + fp.bbox[2]) / 2, fp.bbox[3]
-            scale = max(1.0, (event.height + (fp.bbox[3] - fp.bbox[1])) / 2)
-            if math.hypot(ax - bx, ay - by) <= self.radius * scale:
+            if same_image_place(fp.bbox, event.bbox, self.iou, self.radius):
                 return fp
         return None
 

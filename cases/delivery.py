@@ -1,4 +1,5 @@
-"""Delivery of outbox cases to remote sinks (Redis Streams, HTTP webhook).
+"""Delivery of outbox cases and their status updates to remote sinks (Redis Streams,
+HTTP webhook).
 
 Every case is first committed to the local SQLite outbox (`cases.sinks.SqliteOutbox`).
 A `DeliveryWorker` then hands each case to every configured `RemoteSink`, retrying
@@ -8,6 +9,10 @@ with exponential backoff and jitter, and records the state per (case, sink) in a
     deliveries(case_id, sink, state, attempts, next_attempt_at, last_error, delivered_at)
     state: 'pending' → 'delivered' (2xx / stream entry) | 'rejected' (PermanentError)
 
+Operators' verdicts (outbox `verdicts`) go the same way as status updates, one row per
+(case, version, sink) in `status_deliveries` (cases/status_queue.py), each version
+after the case and the versions before it (docs/CASE_STATUS.md).
+
 Guarantees:
 - A sink that is down never blocks detection: detection only writes the outbox; each
   sink has its own thread, and no SQLite transaction spans a network call.
@@ -15,8 +20,8 @@ Guarantees:
   resumes every pending row, and `enqueue_new()` picks up cases written while no
   worker ran (and every old case for a newly configured sink).
 - Exactly once as seen by the case system: delivery is at-least-once here, made
-  idempotent at the sink by the case id (Redis: an atomic SET NX guard; webhook: the
-  `Idempotency-Key` header).
+  idempotent at the sink by the case id, or `<case id>:v<version>` for a status
+  update (Redis: an atomic SET NX guard; webhook: the `Idempotency-Key` header).
 """
 
 from __future__ import annotations
@@ -35,12 +40,15 @@ from typing import Protocol
 from lookout.base.backoff import Backoff, BackoffConfig
 from lookout.base.errors import SinkError
 from lookout.base.redact import redact
+from lookout.cases import status_queue
+from lookout.cases.status_queue import Item
 
 log = logging.getLogger(__name__)
 
 STATES = ("pending", "delivered", "rejected")
 
-_SCHEMA = """
+_SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS deliveries (
     case_id TEXT NOT NULL,
     sink TEXT NOT NULL,
@@ -54,6 +62,8 @@ CREATE TABLE IF NOT EXISTS deliveries (
 );
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (sink, state, next_attempt_at);
 """
+    + status_queue.SCHEMA
+)
 
 
 class TransientError(SinkError):
@@ -66,12 +76,17 @@ class PermanentError(SinkError):
 
 
 class RemoteSink(Protocol):
-    """A remote destination of cases; `deliver` must be idempotent by `case_id`."""
+    """A remote destination of cases; `deliver` must be idempotent by `case_id`,
+    `deliver_status` by `key` (docs/CASE_STATUS.md)."""
 
     name: str
 
     def deliver(self, case_json: str, case_id: str) -> None:
         """Deliver one case; raise TransientError or PermanentError on failure."""
+        ...
+
+    def deliver_status(self, update_json: str, key: str) -> None:
+        """Deliver one status update (`key` = `<case id>:v<version>`); same errors."""
         ...
 
     def close(self) -> None: ...
@@ -128,7 +143,7 @@ class DeliveryWorker:
         self._lanes = [_Lane(s, Backoff(self.backoff, rng)) for s in sinks]
         self._stop = threading.Event()
         self._db = threading.Lock()
-        self._hwm: int | None = None  # highest cases.rowid already enqueued
+        self._hwm: tuple[int, int] | None = None  # highest (cases, verdicts) rowids enqueued
         self._last_full = 0.0
         self.conn = self._connect(outbox_path)
 
@@ -141,16 +156,14 @@ class DeliveryWorker:
             )
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
+            # The outbox tables (also for a worker started before anything wrote, or on
+            # an outbox of an earlier version), then the delivery queues.
+            from lookout.cases.sinks import ensure_outbox_schema
+
+            ensure_outbox_schema(conn)
             conn.executescript(_SCHEMA)
-            has_cases = conn.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'cases'"
-            ).fetchone()
         except (sqlite3.Error, OSError) as exc:
             raise SinkError(f"{path}: cannot open the outbox for delivery ({exc})") from None
-        if not has_cases:  # worker started before anything wrote: create the outbox schema
-            from lookout.cases.sinks import SqliteOutbox
-
-            SqliteOutbox.open(path).close()
         return conn
 
     @contextmanager
@@ -168,98 +181,108 @@ class DeliveryWorker:
     # -- queue -------------------------------------------------------------------------
 
     def enqueue_new(self) -> int:
-        """Add a 'pending' row for every (case, sink) without one; return how many.
+        """Add a 'pending' row for every (case, sink) and (status version, sink) without
+        one; return how many.
 
-        Incremental by `cases.rowid` after the first call, with a full rescan every
-        `rescan_s` seconds (covers rowids reused after deletions)."""
+        Incremental by `cases.rowid` and `verdicts.rowid` after the first call, with a
+        full rescan every `rescan_s` seconds (covers rowids reused after deletions)."""
         now = time.monotonic()
-        added = 0
         with self._tx() as conn:
             full = self._hwm is None or now - self._last_full >= self.rescan_s
-            top = int(conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM cases").fetchone()[0])
-            low = 0 if full or self._hwm is None else self._hwm
-            for lane in self._lanes:
-                cur = conn.execute(
-                    "INSERT OR IGNORE INTO deliveries (case_id, sink, state, attempts,"
-                    " next_attempt_at) SELECT id, ?, 'pending', 0, 0 FROM cases"
-                    " WHERE rowid > ? AND rowid <= ? ORDER BY rowid",
-                    (lane.sink.name, low, top),
-                )
-                added += max(cur.rowcount, 0)
+            top = status_queue.top_rowids(conn)
+            low = (0, 0) if full or self._hwm is None else self._hwm
+            added = status_queue.enqueue(conn, [ln.sink.name for ln in self._lanes], low, top)
         self._hwm = top  # after COMMIT: a failed transaction is retried from the old mark
         if full:
             self._last_full = now
         return added
 
     def retry_rejected(self, sink: str | None = None) -> int:
-        """Put 'rejected' rows back to 'pending' (after fixing a sink's configuration)."""
-        sql = (
-            "UPDATE deliveries SET state = 'pending', next_attempt_at = 0 WHERE state = 'rejected'"
-        )
-        args: tuple[str, ...] = ()
-        if sink is not None:
-            sql += " AND sink = ?"
-            args = (sink,)
+        """Put 'rejected' rows (cases and status updates) back to 'pending' (after
+        fixing a sink's configuration)."""
+        n = 0
         with self._tx() as conn:
-            return conn.execute(sql, args).rowcount
+            for table in ("deliveries", "status_deliveries"):
+                sql = (
+                    f"UPDATE {table} SET state = 'pending', next_attempt_at = 0"
+                    " WHERE state = 'rejected'"
+                )
+                args: tuple[str, ...] = ()
+                if sink is not None:
+                    sql += " AND sink = ?"
+                    args = (sink,)
+                n += conn.execute(sql, args).rowcount
+        return n
 
     def stats(self) -> dict[str, dict[str, int]]:
-        """Rows per configured sink and state, e.g. {"redis": {"pending": 3, ...}}."""
+        """Case rows per configured sink and state, e.g. {"redis": {"pending": 3, ...}}."""
+        return self._counts("deliveries")
+
+    def status_stats(self) -> dict[str, dict[str, int]]:
+        """Status-update rows per configured sink and state (docs/CASE_STATUS.md)."""
+        return self._counts("status_deliveries")
+
+    def _counts(self, table: str) -> dict[str, dict[str, int]]:
         out = {lane.sink.name: dict.fromkeys(STATES, 0) for lane in self._lanes}
         with self._db:
-            rows = self.conn.execute(
-                "SELECT sink, state, COUNT(*) FROM deliveries GROUP BY sink, state"
-            ).fetchall()
+            rows = status_queue.counts(self.conn, table)
         for sink, state, n in rows:
             if sink in out:
-                out[sink][state] = int(n)
+                out[sink][state] = n
         return out
 
     # -- delivery ----------------------------------------------------------------------
 
     def run_once(self) -> int:
-        """Enqueue new cases, then one pass over every sink; return how many rows left
-        'pending' (delivered or rejected)."""
+        """Enqueue new cases and status updates, then one pass over every sink; return
+        how many rows left 'pending' (delivered or rejected)."""
         self.enqueue_new()
         return sum(self._deliver(lane) for lane in self._lanes)
 
-    def _due(self, sink: str, now: float) -> list[tuple[str, str, int]]:
+    def _due(self, kind: status_queue.Kind, sink: str, now: float) -> list[Item]:
         with self._db:
-            rows = self.conn.execute(
-                "SELECT d.case_id, c.body, d.attempts FROM deliveries d"
-                " JOIN cases c ON c.id = d.case_id"
-                " WHERE d.sink = ? AND d.state = 'pending' AND d.next_attempt_at <= ?"
-                " ORDER BY c.rowid LIMIT ?",
-                (sink, now, self.batch),
-            ).fetchall()
-        return [(str(a), str(b), int(n)) for a, b, n in rows]
+            return status_queue.due(self.conn, kind, sink, now, self.batch)
 
     def _deliver(self, lane: _Lane) -> int:
-        """Deliver due rows of one sink, oldest first; stop at its first transient
-        failure (the sink is down: pause it with backoff, other sinks go on)."""
-        name = lane.sink.name
-        if self.clock() < lane.paused_until:
-            return 0
+        """Deliver due rows of one sink, cases first, then the status updates that are
+        due (possibly of cases just delivered), oldest first; stop at its first
+        transient failure (the sink is down: pause it with backoff, other sinks go on)."""
         settled = 0
-        for case_id, body, attempts in self._due(name, self.clock()):
-            if self._stop.is_set():
+        for kind in ("case", "status"):
+            if self.clock() < lane.paused_until:
                 break
+            done, broke = self._deliver_items(lane, self._due(kind, lane.sink.name, self.clock()))
+            settled += done
+            if broke:
+                break
+        return settled
+
+    def _deliver_items(self, lane: _Lane, items: list[Item]) -> tuple[int, bool]:
+        """(rows settled, whether a failure stopped the pass)."""
+        name = lane.sink.name
+        settled = 0
+        for item in items:
+            if self._stop.is_set():
+                return settled, True
             try:
-                lane.sink.deliver(body, case_id)
+                if item.kind == "case":
+                    lane.sink.deliver(item.body, item.case_id)
+                else:
+                    lane.sink.deliver_status(item.body, item.key)
             except PermanentError as exc:
                 msg = one_line(str(exc))
-                log.warning("sink %s rejected case %s: %s", name, case_id, msg)
-                self._set(case_id, name, "state = 'rejected', last_error = ?", (msg,))
+                log.warning("sink %s rejected %s: %s", name, item, msg)
+                self._set(item, name, "state = 'rejected', last_error = ?", (msg,))
                 settled += 1
                 continue
             except Exception as exc:
                 msg = one_line(str(exc) if isinstance(exc, TransientError) else repr(exc))
-                self._retry_later(lane, case_id, attempts, msg)
+                self._retry_later(lane, item, msg)
                 if not isinstance(exc, TransientError):
-                    log.error("sink %s failed unexpectedly on case %s: %s", name, case_id, msg)
-                break
+                    log.error("sink %s failed unexpectedly on %s: %s", name, item, msg)
+                return settled, True
             self._set(
-                case_id,
+                item,
                 name,
                 "state = 'delivered', last_error = NULL, delivered_at = ?",
                 (self.clock(),),
@@ -269,14 +292,14 @@ class DeliveryWorker:
                 log.info("sink %s is back after %d failed attempts", name, lane.failures)
             lane.failures = 0
             lane.backoff.reset()
-        return settled
+        return settled, False
 
-    def _retry_later(self, lane: _Lane, case_id: str, attempts: int, msg: str) -> None:
+    def _retry_later(self, lane: _Lane, item: Item, msg: str) -> None:
         now = self.clock()
         row = Backoff(self.backoff, self._rng)
-        row.failures = attempts
+        row.failures = item.attempts
         self._set(
-            case_id,
+            item,
             lane.sink.name,
             "next_attempt_at = ?, last_error = ?",
             (now + row.next_delay(), msg),
@@ -286,18 +309,14 @@ class DeliveryWorker:
         if lane.failures == 1:
             log.warning("sink %s unavailable, retrying with backoff: %s", lane.sink.name, msg)
 
-    def _set(self, case_id: str, sink: str, assignments: str, args: tuple[object, ...]) -> None:
+    def _set(self, item: Item, sink: str, assignments: str, args: tuple[object, ...]) -> None:
         with self._tx() as conn:
-            conn.execute(
-                f"UPDATE deliveries SET {assignments}, attempts = attempts + 1"
-                " WHERE case_id = ? AND sink = ?",
-                (*args, case_id, sink),
-            )
+            status_queue.update(conn, item, sink, assignments, args)
 
     # -- thread ------------------------------------------------------------------------
 
     def notify(self) -> None:
-        """Wake every sink thread now (call after committing a new case)."""
+        """Wake every sink thread now (call after committing a new case or verdict)."""
         for lane in self._lanes:
             lane.wake.set()
 

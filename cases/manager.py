@@ -1,5 +1,7 @@
 """Events → deduplicated `DraftCase`s with evidence → every configured sink.
 
+An event at the place of an operator's false alarm makes no case (cases/false_alarms.py).
+
 Dedup and the case record are decided at once on the caller's thread (the detector
 thread in the daemon); drawing and encoding the evidence JPEGs and writing the sinks
 happen on a writer thread, so a burst of cases never stalls analysis. The writer's
@@ -24,6 +26,7 @@ from lookout.base.errors import ConfigError
 from lookout.cases.dedup import CaseDeduper
 from lookout.cases.dedup_store import DedupStore, PlaceRef, RedisDedupStore, SqliteDedupStore
 from lookout.cases.evidence import EvidenceWriter
+from lookout.cases.false_alarms import FalseAlarmFilter, RedisFalseAlarms
 from lookout.cases.model import DraftCase, Location, case_id
 from lookout.cases.settings import (
     CasesSettings,
@@ -32,14 +35,17 @@ from lookout.cases.settings import (
     JsonlSinkConfig,
     SqliteSinkConfig,
 )
-from lookout.cases.sinks import CaseSink, open_sink
+from lookout.cases.sinks import CaseSink, SqliteOutbox, open_sink
 from lookout.zones.events import ViolationEvent
 
 log = logging.getLogger(__name__)
 
-#: Writer-thread work: a new case with its picture, or a repeat sighting of a case.
+#: Writer-thread work: a new case with its picture, a repeat sighting of a case, or a
+#: sighting at the place of a false alarm (not proposed).
 _Write = (
-    tuple[Literal["new"], DraftCase, ViolationEvent] | tuple[Literal["seen"], str, datetime, float]
+    tuple[Literal["new"], DraftCase, ViolationEvent]
+    | tuple[Literal["seen"], str, datetime, float]
+    | tuple[Literal["suppressed"], str, datetime]
 )
 
 
@@ -69,9 +75,11 @@ class CaseManager:
         tz: tzinfo,
         places: DedupStore | None = None,
         radius_m: float = 5.0,
+        false_alarms: FalseAlarmFilter | None = None,
     ) -> None:
         """`places` anchors cases on the ground (events with a location): one case per
-        type within `radius_m` and the dedup cooldown, across cameras and restarts."""
+        type within `radius_m` and the dedup cooldown, across cameras and restarts.
+        `false_alarms`: places operators called false alarms, where no case is made."""
         self.codes = codes
         self.deduper = deduper
         self.evidence = evidence
@@ -81,6 +89,9 @@ class CaseManager:
         self.radius_m = radius_m
         self.emitted: Counter[str] = Counter()
         self.merged = 0
+        self.false_alarms = false_alarms
+        #: Events not proposed because they fell at the place of a false alarm.
+        self.suppressed = 0
         self.sink_errors: Counter[str] = Counter()
         #: The most recent cases (bounded: the daemon runs for months).
         self.cases: deque[DraftCase] = deque(maxlen=1000)
@@ -105,6 +116,21 @@ class CaseManager:
             for s in sinks:
                 s.close()
             raise
+        places = open_dedup_store(cfg.dedup.store, out_dir)
+        outbox = next((s for s in sinks if isinstance(s, SqliteOutbox)), None)
+        false_alarms = FalseAlarmFilter(
+            window_s=cfg.dedup.false_alarm_s,
+            radius_m=cfg.dedup.store.radius_m,
+            iou=cfg.dedup.iou,
+            outbox=outbox,
+            shared=RedisFalseAlarms(places.r, cfg.dedup.false_alarm_s, places.prefix)
+            if isinstance(places, RedisDedupStore)
+            else None,
+        )
+        try:
+            false_alarms.refresh(force=True)  # the verdicts of earlier runs
+        except Exception as exc:
+            log.warning("false alarms not read from the outbox (%s); retrying later", exc)
         return cls(
             codes=dict(cfg.codes),
             deduper=CaseDeduper(cooldown_s=cfg.dedup.cooldown_s, iou=cfg.dedup.iou),
@@ -115,8 +141,9 @@ class CaseManager:
             ),
             sinks=sinks,
             tz=ZoneInfo(cfg.timezone),
-            places=open_dedup_store(cfg.dedup.store, out_dir),
+            places=places,
             radius_m=cfg.dedup.store.radius_m,
+            false_alarms=false_alarms,
         )
 
     def handle(
@@ -127,6 +154,8 @@ class CaseManager:
         `evidence_source` is the same event drawn on another picture (e.g. the camera's
         high-resolution main stream while the sub-stream is analysed).
         """
+        if self._at_false_alarm(event):
+            return None
         if event.location is not None and self.places is not None:
             try:
                 if self._merge_on_ground(event):
@@ -182,6 +211,30 @@ class CaseManager:
         self.cases.append(case)
         self._submit(("new", case, evidence_source or event))
         return case
+
+    def _at_false_alarm(self, event: ViolationEvent) -> bool:
+        """The event falls at the place of a false alarm within its quiet period: count
+        it, record the sighting (the quiet period runs on from it), make no case."""
+        if self.false_alarms is None:
+            return False
+        try:
+            self.false_alarms.refresh()  # verdicts recorded since (console, CLI)
+            alarm = self.false_alarms.match(event)
+        except Exception as exc:  # a locked outbox: the event goes on as usual
+            log.warning("false alarm check unavailable (%s)", exc)
+            return False
+        if alarm is None:
+            return False
+        self.suppressed += 1
+        log.info(
+            "%s at camera %s zone %s not proposed: false alarm %s at this place",
+            event.type,
+            event.camera_id,
+            event.zone_id,
+            alarm.case_id,
+        )
+        self._submit(("suppressed", alarm.case_id, event.confirmed_at.astimezone(self.tz)))
+        return True
 
     def _place(self, cid: str, event: ViolationEvent) -> PlaceRef:
         assert event.location is not None
@@ -244,13 +297,13 @@ class CaseManager:
         if item[0] == "new":
             self._write(item[1], item[2])
             return
-        _, cid, last_seen, dwell = item
+        cid = item[1]
         for sink in self.sinks:
-            update = getattr(sink, "update_sighting", None)
-            if update is None:
-                continue
             try:
-                update(cid, last_seen, round(dwell, 3))
+                if item[0] == "seen" and hasattr(sink, "update_sighting"):
+                    sink.update_sighting(cid, item[2], round(item[3], 3))
+                elif item[0] == "suppressed" and isinstance(sink, SqliteOutbox):
+                    sink.note_suppressed(cid, item[2])
             except Exception as exc:
                 self.sink_errors[sink.name] += 1
                 log.error("case %s: sink %s update failed: %s", cid, sink.name, exc)

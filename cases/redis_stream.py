@@ -1,24 +1,39 @@
-"""Redis Streams sink: each draft case becomes one entry of the stream `lookout:cases`.
+"""Redis Streams sink: each draft case, and each version of its status, becomes one
+entry of the stream `lookout:cases`.
 
-Entry fields (all strings):
+Entry fields (all strings) of a case:
 
     id    the case id: the idempotency key (uuid5, stable across restarts)
+    kind  case
     type  illegal_parking | street_vendor | illegal_construction
     case  the case as JSON (the record of README "Case JSON")
 
+and of a status update (an operator's verdict, docs/CASE_STATUS.md):
+
+    id       <case id>:v<version>: the idempotency key of this version
+    kind     status
+    case_id  the case it is about
+    version  1, 2, ...
+    status   confirmed | false_alarm | closed
+    update   the status update as JSON
+
 Delivery is idempotent. One atomic Lua script does
 `SET lookout:delivered:<id> 1 NX EX <dedup_ttl_s>` and only when that succeeds
-`XADD lookout:cases MAXLEN ~ <maxlen> * id ... type ... case ...` (if the XADD fails,
-the guard is deleted again, so a failure never swallows a case). A retry after a lost
+`XADD lookout:cases MAXLEN ~ <maxlen> * id ... kind ... ...` (if the XADD fails,
+the guard is deleted again, so a failure never swallows a case). A status update has
+its own guard per version, `lookout:delivered:<case id>:v<version>`, so the case's
+guard never swallows it and each version is added once. A retry after a lost
 reply, or after the box restarted between sending and recording, finds the guard
 and adds nothing. The stream is capped approximately at `maxlen` entries: consumers
 must keep up (100,000 entries ≈ two years of this centre's cases).
 
-Contract for the case system (consumer group `casesys`):
+Contract for the case system (consumer group `casesys`; dispatch on `kind`, entries
+without one are cases):
 
     XGROUP CREATE lookout:cases casesys $ MKSTREAM        # once; BUSYGROUP = exists
     XREADGROUP GROUP casesys <consumer> COUNT <n> BLOCK <ms> STREAMS lookout:cases >
-        → store each case (upsert keyed by the `id` field), then
+        → store each case (upsert keyed by the `id` field); apply each status update
+          whose `version` is above the case's stored one (docs/CASE_STATUS.md), then
     XACK lookout:cases casesys <entry-id>                  # only after it is stored
     XAUTOCLAIM lookout:cases casesys <consumer> <min-idle-ms> 0-0 COUNT <n>
         → take over entries a crashed consumer read but never acked
@@ -35,6 +50,7 @@ errors or logs.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import redis
@@ -43,18 +59,18 @@ from redis.retry import Retry
 
 from lookout.base.redact import redact, split_credentials
 from lookout.cases.delivery import PermanentError, TransientError, one_line
+from lookout.cases.status import parse_status_key
 
 DEFAULT_STREAM = "lookout:cases"
 DEFAULT_DEDUP_PREFIX = "lookout:delivered:"
 
-# KEYS[1] dedup guard, KEYS[2] stream; ARGV: ttl, maxlen, id, type, case.
-# Returns the new entry id, or false when the case was already added.
+# KEYS[1] dedup guard, KEYS[2] stream; ARGV: ttl, maxlen, then the entry's field/value
+# pairs. Returns the new entry id, or false when the entry was already added.
 _ADD_ONCE = """
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
     return false
 end
-local ok = redis.pcall('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*',
-    'id', ARGV[3], 'type', ARGV[4], 'case', ARGV[5])
+local ok = redis.pcall('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, 3))
 if type(ok) == 'table' and ok.err then
     redis.call('DEL', KEYS[1])
     return ok
@@ -116,8 +132,37 @@ class RedisStreamSink:
             case_type = str(body.get("type", "")) if isinstance(body, dict) else ""
         except ValueError as exc:
             raise PermanentError(f"case {case_id}: body is not JSON ({exc})") from None
+        self._guarded(lambda: self.add_once(case_id, case_type, case_json))
+
+    def add_once(self, case_id: str, case_type: str, case_json: str) -> str | None:
+        """Run the guard-and-XADD script; the new entry id, or None for a duplicate."""
+        fields = ["id", case_id, "kind", "case", "type", case_type, "case", case_json]
+        return self._add(case_id, fields)
+
+    def deliver_status(self, update_json: str, key: str) -> None:
+        """XADD one status version unless its guard `<prefix><case id>:v<n>` exists."""
         try:
-            self.add_once(case_id, case_type, case_json)
+            case_id, version = parse_status_key(key)
+            body: Any = json.loads(update_json)
+            status = str(body["status"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise PermanentError(f"status {key}: not a status update ({exc})") from None
+        fields = ["id", key, "kind", "status", "case_id", case_id, "version", str(version)]
+        fields += ["status", status, "update", update_json]
+        self._guarded(lambda: self._add(key, fields))
+
+    def _add(self, key: str, fields: list[str]) -> str | None:
+        result = self._script(
+            keys=[self.dedup_prefix + key, self.stream],
+            args=[self.dedup_ttl_s, self.maxlen, *fields],
+        )
+        if result is None:
+            return None
+        return result.decode() if isinstance(result, bytes) else str(result)
+
+    def _guarded(self, call: Callable[[], object]) -> None:
+        try:
+            call()
         except redis.RedisError as exc:
             # Connection refused/reset, timeouts, LOADING, READONLY, OOM, NOAUTH: all
             # may clear up; a case is never dropped for them.
@@ -125,16 +170,6 @@ class RedisStreamSink:
             raise TransientError(f"redis {self._where}: {kind}: {self._clean(exc)}") from None
         except OSError as exc:
             raise TransientError(f"redis {self._where}: {self._clean(exc)}") from None
-
-    def add_once(self, case_id: str, case_type: str, case_json: str) -> str | None:
-        """Run the guard-and-XADD script; the new entry id, or None for a duplicate."""
-        result = self._script(
-            keys=[self.dedup_prefix + case_id, self.stream],
-            args=[self.dedup_ttl_s, self.maxlen, case_id, case_type, case_json],
-        )
-        if result is None:
-            return None
-        return result.decode() if isinstance(result, bytes) else str(result)
 
     def close(self) -> None:
         self.client.close()

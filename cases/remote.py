@@ -1,4 +1,5 @@
-"""Build the outbox delivery worker and its remote sinks from the configuration."""
+"""Build the outbox delivery worker and its remote sinks from the configuration; find
+the outbox of a configuration."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from lookout.cases.webhook import WebhookSink
 
 
 def outbox_path(sinks: Sequence[SinkConfig], out_dir: Path) -> Path | None:
+    """The SQLite outbox file of the configured sinks (relative: under `out_dir`)."""
     for sink in sinks:
         if isinstance(sink, SqliteSinkConfig):
             p = Path(sink.path).expanduser()
@@ -39,7 +41,15 @@ def build_delivery(
             )
         elif isinstance(s, WebhookSinkConfig):
             sinks.append(
-                WebhookSink(s.url, s.timeout_s, s.headers, s.evidence, out_dir, name=s.name)
+                WebhookSink(
+                    s.url,
+                    s.timeout_s,
+                    s.headers,
+                    s.evidence,
+                    out_dir,
+                    name=s.name,
+                    status_url=s.status_url,
+                )
             )
     path = outbox_path(configured, out_dir)
     if not sinks or path is None:

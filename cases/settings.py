@@ -41,6 +41,10 @@ class WebhookSinkConfig(_Model):
     )
     headers: dict[str, str] = Field(default_factory=dict, description="Extra HTTP headers.")
     name: str = Field(default="webhook", min_length=1, description="Sink name (delivery state).")
+    status_url: str | None = Field(
+        default=None,
+        description="Endpoint of status updates (docs/CASE_STATUS.md); default: `url`.",
+    )
 
 
 class DeliveryConfig(_Model):
@@ -95,6 +99,14 @@ class DedupConfig(_Model):
     store: DedupStoreConfig = Field(
         default_factory=DedupStoreConfig,
         description="Place-anchored dedup on the ground (cameras with a calibration).",
+    )
+    false_alarm_s: float = Field(
+        default=7 * 86400.0,
+        ge=0,
+        description=(
+            "An operator's false alarm keeps its place quiet this long after its latest"
+            " sighting: no case of its type there (docs/CASE_STATUS.md)."
+        ),
     )
 
 

@@ -2,7 +2,8 @@
 
 Both are idempotent by case id: writing a case twice, or replaying a file twice into
 the same output folder, adds nothing. Each sink registers in `SINKS` with its config
-class; `open_sink` builds one from its config.
+class; `open_sink` builds one from its config. The outbox also keeps the operators'
+verdicts and the false alarms' later sightings (docs/CASE_STATUS.md, "Storage").
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from lookout.base.errors import SinkError
 from lookout.cases.model import DraftCase
@@ -43,7 +45,49 @@ CREATE TABLE IF NOT EXISTS cases (
     created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
 CREATE INDEX IF NOT EXISTS cases_confirmed ON cases (confirmed_at);
+CREATE TABLE IF NOT EXISTS verdicts (
+    case_id TEXT NOT NULL,
+    version INTEGER NOT NULL CHECK (version >= 1),
+    status TEXT NOT NULL CHECK (status IN ('confirmed', 'false_alarm', 'closed')),
+    by TEXT NOT NULL,
+    at TEXT NOT NULL,
+    note TEXT,
+    rebase INTEGER NOT NULL DEFAULT 0,
+    body TEXT NOT NULL,
+    PRIMARY KEY (case_id, version)
+);
+CREATE TABLE IF NOT EXISTS false_alarm_sightings (
+    case_id TEXT PRIMARY KEY,
+    last_seen TEXT NOT NULL,
+    count INTEGER NOT NULL DEFAULT 0
+);
 """
+
+#: Columns added to `cases` after its first release: name → definition.
+_CASE_COLUMNS = {
+    "status": "TEXT NOT NULL DEFAULT 'draft'",
+    "version": "INTEGER NOT NULL DEFAULT 0",
+}
+
+
+def ensure_outbox_schema(conn: sqlite3.Connection) -> None:
+    """Create the outbox tables, or bring an outbox of an earlier version up to date:
+    `verdicts` and `false_alarm_sightings` are new tables; `cases` gains `status` (the
+    latest verdict, 'draft' before any) and `version` (0 before any verdict)
+    (docs/CASE_STATUS.md, "Storage")."""
+    conn.executescript(_SCHEMA)
+    have = {str(row[1]) for row in conn.execute("PRAGMA table_info(cases)")}
+    for name, definition in _CASE_COLUMNS.items():
+        if name in have:
+            continue
+        try:
+            conn.execute(f"ALTER TABLE cases ADD COLUMN {name} {definition}")
+        except sqlite3.OperationalError as exc:  # another process added it just now
+            if "duplicate column" not in str(exc):
+                raise
+    conn.execute("CREATE INDEX IF NOT EXISTS cases_status ON cases (status)")
+    if conn.in_transaction:
+        conn.commit()
 
 
 class SqliteOutbox:
@@ -63,7 +107,7 @@ class SqliteOutbox:
             conn = sqlite3.connect(str(path), check_same_thread=False, timeout=10)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
-            conn.executescript(_SCHEMA)
+            ensure_outbox_schema(conn)
         except (sqlite3.Error, OSError) as exc:
             raise SinkError(f"{path}: cannot open the SQLite outbox ({exc})") from None
         return cls(conn, path)
@@ -102,6 +146,36 @@ class SqliteOutbox:
     def count(self) -> int:
         with self._lock:
             return int(self.conn.execute("SELECT COUNT(*) FROM cases").fetchone()[0])
+
+    @contextmanager
+    def immediate(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (BEGIN IMMEDIATE) under the outbox's lock: committed
+        when the block ends, rolled back when it raises."""
+        with self._lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.rollback()
+                raise
+            self.conn.commit()
+
+    def fetch(self, sql: str, args: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        """Rows of a read-only query, under the outbox's lock (shared with the writer)."""
+        with self._lock:
+            return [tuple(row) for row in self.conn.execute(sql, tuple(args)).fetchall()]
+
+    def note_suppressed(self, case_id: str, seen: datetime) -> None:
+        """An event at the place of false alarm `case_id` was not proposed: count it and
+        keep its time, so the false alarm's quiet period survives a restart."""
+        with self._lock, self.conn:
+            self.conn.execute(
+                "INSERT INTO false_alarm_sightings (case_id, last_seen, count) VALUES (?, ?, 1)"
+                " ON CONFLICT (case_id) DO UPDATE SET count = count + 1,"
+                " last_seen = CASE WHEN julianday(excluded.last_seen) > julianday(last_seen)"
+                " THEN excluded.last_seen ELSE last_seen END",
+                (case_id, seen.isoformat()),
+            )
 
     def cases(
         self, *, case_type: str | None = None, limit: int | None = None

@@ -1,17 +1,26 @@
-"""HTTP webhook sink: POST each draft case as JSON to the case system.
+"""HTTP webhook sink: POST each draft case, and each version of its status, as JSON to
+the case system.
 
-Request:
+Request of a case:
 
     POST <url>
     Content-Type: application/json
     Idempotency-Key: <case id>
+    Lookout-Kind: case
     <extra configured headers>
     body: the case JSON (README "Case JSON"); with evidence="inline" also
           "evidence_inline": [{"path", "content_type", "data_base64"}, ...]
 
-The receiver must treat a repeated Idempotency-Key as the same case (answer 2xx,
+Request of a status update (an operator's verdict, docs/CASE_STATUS.md):
+
+    POST <status_url, default url>
+    Idempotency-Key: <case id>:v<version>
+    Lookout-Kind: status
+    body: the status update JSON ({"kind": "status", "case_id", "version", ...})
+
+The receiver must treat a repeated Idempotency-Key as the same message (answer 2xx,
 store nothing new): the delivery worker retries until it sees a 2xx, so a request
-whose response was lost is sent again.
+whose response was lost is sent again. Each version of a status has its own key.
 
 Answers: 2xx → delivered; 408, 425, 429, 5xx, other non-4xx answers, timeouts and
 connection errors → `TransientError` (retried with backoff); any other 4xx →
@@ -54,11 +63,22 @@ class WebhookSink:
         *,
         name: str = "webhook",
         retry_statuses: frozenset[int] = RETRY_STATUSES,
+        status_url: str | None = None,
     ) -> None:
         plain, user, password = split_credentials(url)
         parts = urlsplit(plain)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"webhook URL must be http(s)://host[:port]/path, got {plain!r}")
+        #: Where status updates go: its own sink on the same settings, or this one.
+        self._status: WebhookSink | None = None
+        if status_url is not None and status_url != url:
+            self._status = WebhookSink(
+                status_url,
+                timeout_s,
+                headers,
+                name=f"{name}-status",
+                retry_statuses=retry_statuses,
+            )
         if evidence not in ("path", "inline"):
             raise ValueError(f"evidence must be 'path' or 'inline', got {evidence!r}")
         if evidence == "inline" and evidence_root is None:
@@ -127,11 +147,21 @@ class WebhookSink:
 
     def deliver(self, case_json: str, case_id: str) -> None:
         """POST the case; return on 2xx, raise TransientError / PermanentError."""
-        payload = self.body(case_json)
+        self._post(self.body(case_json), case_id, "case")
+
+    def deliver_status(self, update_json: str, key: str) -> None:
+        """POST a status update with `Idempotency-Key: <case id>:v<version>`."""
+        if self._status is not None:
+            self._status.deliver_status(update_json, key)
+            return
+        self._post(update_json.encode("utf-8"), key, "status")
+
+    def _post(self, payload: bytes, key: str, kind: str) -> None:
         headers = {
             **self._headers,
             "Content-Type": "application/json",
-            "Idempotency-Key": case_id,
+            "Idempotency-Key": key,
+            "Lookout-Kind": kind,
             "Content-Length": str(len(payload)),
         }
         conn_cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection

@@ -5,6 +5,8 @@ Subcommands:
   run --config FILE                                       the daemon for live cameras
   console --config FILE [--source VIDEO]                  the web console on a recording
   cases list [--out DIR | --db FILE] [--type T] [--json]  read the SQLite outbox
+  cases verdict ID --verdict V [--by NAME] [--note TEXT]  an operator's verdict
+  report --from DATE --to DATE [--config FILE | --out DIR] the period report
 
 User errors print one line on stderr and exit with code 2, without a traceback.
 """
@@ -164,6 +166,14 @@ def build_parser() -> argparse.ArgumentParser:
     cl.add_argument("--type", choices=EVENT_TYPES, help="Only this event type.")
     cl.add_argument("--limit", type=int, help="At most this many cases.")
     cl.add_argument("--json", action="store_true", help="One JSON object per line.")
+    from lookout.cases_cli import add_verdict_arguments
+
+    add_verdict_arguments(csub.add_parser("verdict", help="Record an operator's verdict."))
+
+    rp = sub.add_parser("report", help="Period report: HTML with charts, and CSV.")
+    from lookout.report import add_arguments as report_arguments
+
+    report_arguments(rp)
     return p
 
 
@@ -336,7 +346,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_calibrate(args)
         if args.command == "cases":
+            if args.cases_command == "verdict":
+                from lookout.cases_cli import run_verdict
+
+                return run_verdict(args)
             return cmd_cases_list(args)
+        if args.command == "report":
+            from lookout.report import run as run_report
+
+            return run_report(args)
         if args.command == "regions":
             from lookout.regions_cli import run as run_regions
 

@@ -6,12 +6,20 @@ that, at most every `survey_interval_s` — and on each new PTZ visit of the pre
 current view is aligned to the reference and compared (see construction.py); a change
 present on `min_visits` visits spanning `min_span_h` hours becomes one event with a
 before/after pair. Surveying costs ~70 ms, so it runs rarely, not per frame.
+
+An operator who closes a construction case (or calls it a false alarm) with `--rebase`
+leaves a request file next to the zone's reference (`request_rebase`,
+docs/CASE_STATUS.md "Rebase"); at its next survey the rule takes the current view as
+the new reference instead of comparing, and deletes the request.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import cv2
@@ -27,6 +35,58 @@ log = logging.getLogger(__name__)
 
 #: Share of the changed box in colour-steel blue that names the roofing as support.
 BLUE_SUPPORT = 0.3
+
+
+@dataclass(frozen=True, slots=True)
+class RebaseRequest:
+    """An operator's request that a zone's current view become its reference."""
+
+    case_id: str
+    by: str
+    at: str  # ISO 8601
+
+
+def rebase_request_path(references: Path, camera_id: str, preset: str | None, zone_id: str) -> Path:
+    """`<references>/<camera>_<preset or default>_<zone>.rebase.json`."""
+    return references / f"{camera_id}_{preset or 'default'}_{zone_id}.rebase.json"
+
+
+def request_rebase(
+    references: Path,
+    camera_id: str,
+    preset: str | None,
+    zone_id: str,
+    *,
+    case_id: str,
+    by: str,
+    at: datetime,
+) -> Path:
+    """Ask the zone's rule to take its current view as the reference at its next
+    survey (written atomically; a newer request replaces an unconsumed one)."""
+    path = rebase_request_path(references, camera_id, preset, zone_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    body = {"case_id": case_id, "by": by, "at": at.isoformat()}
+    tmp.write_text(json.dumps(body, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def take_rebase_request(path: Path) -> RebaseRequest | None:
+    """Read and delete a request file; None when there is none. An unreadable file is
+    still a request (the operator's intent stands), with unknown details."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except OSError:
+        text = ""
+    path.unlink(missing_ok=True)
+    try:
+        data = json.loads(text)
+        return RebaseRequest(str(data["case_id"]), str(data["by"]), str(data["at"]))
+    except (ValueError, KeyError, TypeError):
+        return RebaseRequest("?", "?", "?")
 
 
 @register("illegal_construction")
@@ -102,6 +162,9 @@ class ConstructionRule:
         known = frame.preset in self._watches
         if known and now - self._last.get(frame.preset, 0.0) < self.policy.survey_interval_s:
             return []  # not due: no file is touched
+        if self._adopt_requested(frame):
+            self._last[frame.preset] = now
+            return []
         watch = self._watch(frame)
         if watch is None:
             return []
@@ -151,11 +214,50 @@ class ConstructionRule:
         )
         return sorted({self.class_names[int(c)] for c in sel.class_id[over]})
 
+    def _adopt_requested(self, frame: Frame) -> bool:
+        """Consume an operator's rebase request for this zone and preset, if any: the
+        current view becomes the reference (also for a preset not surveyed yet since
+        the start: the stored reference is replaced, not compared against)."""
+        if self.references is None:
+            return False
+        path = rebase_request_path(self.references, frame.camera_id, frame.preset, self.zone.id)
+        if not path.exists():
+            return False
+        request = take_rebase_request(path)
+        if request is None:
+            return False
+        if frame.preset not in self._watches:
+            self._watches[frame.preset] = ConstructionWatch(
+                self.settings,
+                list(self.zone.polygon),
+                np.asarray(frame.image, np.uint8),
+                frame.captured_at,
+            )
+            self._save_reference(frame)
+        else:
+            self.rebase(frame)
+        log.info(
+            "camera %s zone %s: current view taken as the reference (case %s, by %s)",
+            frame.camera_id,
+            self.zone.id,
+            request.case_id,
+            request.by,
+        )
+        return True
+
+    def _save_reference(self, frame: Frame) -> None:
+        path = self._reference_path(frame)
+        if path is None:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.jpg")
+        cv2.imwrite(str(tmp), frame.image)
+        tmp.replace(path)
+        self._mtime[frame.preset] = path.stat().st_mtime  # not a new file to adopt again
+
     def rebase(self, frame: Frame) -> None:
         """After an operator rejects or closes a case: the current view is the reference."""
         watch = self._watches.get(frame.preset)
         if watch is not None:
             watch.rebase(frame.image, frame.captured_at)
-            path = self._reference_path(frame)
-            if path is not None:
-                cv2.imwrite(str(path), frame.image)
+            self._save_reference(frame)
