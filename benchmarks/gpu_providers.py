@@ -1,8 +1,8 @@
 """Bare ONNX Runtime throughput of YOLOX-Nano per execution provider and batch size.
 
     python benchmarks/gpu_providers.py [--model PATH] [--providers tensorrt,cuda,cpu]
-        [--batches 1,2,4,8,16,32] [--seconds 3] [--threads 0] [--fp16]
-        [--engine-cache DIR] [--json out/bench/gpu_providers.json]
+        [--batches 1,2,4,8,16,32] [--regions-cameras 4,8,16,32] [--seconds 3]
+        [--threads 0] [--fp16] [--engine-cache DIR] [--json out/bench/gpu_providers.json]
 
 (`benchmarks/gpu_providers.sh` sets up onnxruntime-gpu in a venv and runs this.)
 
@@ -13,6 +13,12 @@ largest batch (for TensorRT this builds the engine; the time is reported), then 
 every batch size run a few more times and timed in a loop of `--seconds`. Inputs are
 real letterboxed frames in host memory, as the pipeline feeds them, so the GPU
 numbers include the host-to-device copy of the batch and the copy of the output back.
+
+The regions workload (benchmarks/README.md, "Regions mode and the floor") is what the
+micro-batcher sends for far-view cameras in regions mode: the crops of a 1920x1080
+frame tiled from vtest.avi, planned from the benchmark cameras' two kerb zones
+(lookout/bench_regions.py), crops per frame x cameras images per batch (batch 8-64 for
+4-32 cameras at 2 crops per frame); camera-frames/s = images/s ÷ crops per frame.
 Providers this ONNX Runtime build lacks, or that fail to start, are reported as such
 and not timed. Prints a markdown table; writes JSON.
 """
@@ -39,6 +45,7 @@ import onnxruntime as ort
 
 from lookout.base.errors import LookoutError
 from lookout.base.paths import REPO_ROOT, assets_dir
+from lookout.bench_regions import FAR_H, FAR_SCALE, FAR_W, regions_plan
 from lookout.detector.manifest import ModelManifest, load_manifest
 from lookout.detector.onnx_model import OnnxDetector, prepare_model
 from lookout.detector.preprocess import letterbox_batch
@@ -109,6 +116,35 @@ def sample_batch(manifest: ModelManifest, size: int) -> np.ndarray:
     return buf
 
 
+def far_view_crops(manifest: ModelManifest) -> list[np.ndarray]:
+    """The regions plan's crops of one 1920x1080 far-view frame (vtest's first frame
+    tiled at scale 1, as lookout/far_view.py makes the clips; noise without vtest)."""
+    ok, tile = cv2.VideoCapture(str(assets_dir() / "footage" / "vtest.avi")).read()
+    if not ok:
+        print("note: vtest.avi not found, regions crops are noise", file=sys.stderr)
+        tile = np.random.default_rng(0).integers(0, 256, (576, 768, 3), dtype=np.uint8)
+    if FAR_SCALE != 1.0:
+        tile = cv2.resize(tile, None, fx=FAR_SCALE, fy=FAR_SCALE, interpolation=cv2.INTER_AREA)
+    reps = (-(-FAR_H // tile.shape[0]), -(-FAR_W // tile.shape[1]), 1)
+    frame = np.ascontiguousarray(np.tile(tile, reps)[:FAR_H, :FAR_W])
+    plan = regions_plan(min(manifest.input_width, manifest.input_height))
+    return [c.view(frame) for c in plan.crops] + ([frame] if plan.full_frame else [])
+
+
+def crops_batch(manifest: ModelManifest, crops: list[np.ndarray], size: int) -> np.ndarray:
+    """`size` crops (the frame's crops repeated, as from many cameras), letterboxed."""
+    buf = np.empty((size, 3, manifest.input_height, manifest.input_width), np.float32)
+    letterbox_batch(
+        [crops[i % len(crops)] for i in range(size)],
+        buf,
+        placement=manifest.letterbox,
+        color_order=manifest.color_order,
+        scale=manifest.scale,
+        pad_value=manifest.pad_value,
+    )
+    return buf
+
+
 def time_batch(detector: OnnxDetector, batch: np.ndarray, seconds: float) -> dict[str, float]:
     for _ in range(3):
         detector.infer_raw(batch)
@@ -136,13 +172,22 @@ def bench_provider(
     manifest: ModelManifest,
     batches: list[int],
     args: argparse.Namespace,
+    crops: list[np.ndarray],
 ) -> dict[str, Any]:
     chain = CHAINS[name]
     wanted = resolve_name(name)
     result: dict[str, Any] = {"provider": wanted, "requested": chain, "batches": []}
+    result["regions"] = []
     if wanted not in ort.get_available_providers():
         result["status"] = "unavailable"
+        print(
+            f"  {wanted} is not in this ONNX Runtime build (available: "
+            f"{', '.join(ort.get_available_providers())}); install onnxruntime-gpu on a "
+            "GPU machine (benchmarks/gpu_providers.sh): not timed",
+            file=sys.stderr,
+        )
         return result
+    region_sizes = [len(crops) * n for n in args.regions_cameras]
     options: dict[str, dict[str, str]] = {}
     if name == "tensorrt" and args.fp16:
         options["tensorrt"] = {"trt_fp16_enable": "True"}
@@ -153,7 +198,7 @@ def bench_provider(
             provider_options=options,
             engine_cache_dir=args.engine_cache,
             intra_op_threads=args.threads,
-            max_batch=max(batches),
+            max_batch=max(batches + region_sizes),
         )
     except LookoutError as exc:
         result["status"] = f"failed: {exc}"
@@ -167,6 +212,15 @@ def bench_provider(
     for size in batches:
         print(f"  {wanted} batch {size} ...", file=sys.stderr, flush=True)
         result["batches"].append(time_batch(detector, sample_batch(manifest, size), args.seconds))
+    for cameras, size in zip(args.regions_cameras, region_sizes, strict=True):
+        print(f"  {wanted} regions: {cameras} cameras, batch {size} ...", file=sys.stderr)
+        row = time_batch(detector, crops_batch(manifest, crops, size), args.seconds)
+        row.update(
+            cameras=cameras,
+            crops_per_frame=len(crops),
+            camera_frames_per_s=row["images_per_s"] / len(crops),
+        )
+        result["regions"].append(row)
     return result
 
 
@@ -200,7 +254,30 @@ def markdown(report: dict[str, Any]) -> str:
                 f"{b['ms_per_batch_median']:.2f} | {b['ms_per_batch_p90']:.2f} | {ratio} | "
                 f"{warm} |"
             )
+    lines += ["", *regions_markdown(report)]
     return "\n".join(lines)
+
+
+def regions_markdown(report: dict[str, Any]) -> list[str]:
+    """The regions workload: crops of far-view frames from N cameras per batch."""
+    if not report["crops_per_frame"]:
+        return []
+    lines = [
+        f"Regions workload: {report['crops_per_frame']} crops per 1920x1080 far-view frame; "
+        "a batch holds the crops of N cameras; camera-frames/s = images/s ÷ crops per frame.",
+        "",
+        "| provider | cameras | batch | images/s | camera-frames/s | ms/batch (median) "
+        "| ms/batch (p90) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in report["results"]:
+        for b in r.get("regions", []):
+            lines.append(
+                f"| {r['provider']} | {b['cameras']} | {b['batch']} | {b['images_per_s']:.1f} | "
+                f"{b['camera_frames_per_s']:.1f} | {b['ms_per_batch_median']:.2f} | "
+                f"{b['ms_per_batch_p90']:.2f} |"
+            )
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -213,6 +290,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--providers", default="tensorrt,cuda,cpu", help="comma-separated")
     parser.add_argument("--batches", default="1,2,4,8,16,32", help="comma-separated")
+    parser.add_argument(
+        "--regions-cameras",
+        default="4,8,16,32",
+        help="regions workload: cameras per batch (batch = crops per frame x cameras; empty: skip)",
+    )
     parser.add_argument("--seconds", type=float, default=3.0, help="timed loop per row")
     parser.add_argument(
         "--threads", type=int, default=0, help="CPU intra-op threads (0 = ORT default)"
@@ -229,11 +311,12 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         batches = sorted({int(b) for b in args.batches.split(",") if b.strip()})
+        args.regions_cameras = [int(n) for n in args.regions_cameras.split(",") if n.strip()]
         names = [n.strip().lower() for n in args.providers.split(",") if n.strip()]
     except ValueError:
-        parser.error("--batches must be comma-separated integers")
+        parser.error("--batches and --regions-cameras must be comma-separated integers")
     unknown = [n for n in names if n not in CHAINS and n != "trt"]
-    if unknown or not batches or batches[0] < 1:
+    if unknown or not batches or batches[0] < 1 or any(n < 1 for n in args.regions_cameras):
         parser.error(f"--providers takes {', '.join(CHAINS)}; --batches positive integers")
     names = ["tensorrt" if n == "trt" else n for n in names]
 
@@ -245,6 +328,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     manifest = base.model_copy(update={"file": str(prepared.resolve())})
+    crops = far_view_crops(manifest) if args.regions_cameras else []
 
     report: dict[str, Any] = {
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -259,11 +343,13 @@ def main(argv: list[str] | None = None) -> int:
         "threads": args.threads,
         "seconds": args.seconds,
         "fp16": args.fp16,
+        "crops_per_frame": len(crops),
+        "regions_cameras": args.regions_cameras,
         "results": [],
     }
     for name in names:
         print(f"{name}:", file=sys.stderr, flush=True)
-        report["results"].append(bench_provider(name, manifest, batches, args))
+        report["results"].append(bench_provider(name, manifest, batches, args, crops))
 
     table = markdown(report)
     print(table)

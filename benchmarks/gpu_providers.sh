@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Bare ONNX Runtime throughput per execution provider (TensorRT, CUDA, CPU) on a GPU box.
+# Bare ONNX Runtime throughput per execution provider (TensorRT, CUDA, CPU) on a GPU box:
+# letterboxed frames at batch 1-32, and the regions workload (the crops of a far-view
+# frame from 4-32 cameras per batch, batch 8-64; see benchmarks/README.md).
 #
 #   benchmarks/gpu_providers.sh [gpu_providers.py options, e.g. --seconds 3 --fp16]
 #

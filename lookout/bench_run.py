@@ -1,35 +1,44 @@
-"""`lookout bench`: the sweep, the scale search, and the reports (JSON, CSV, PNG plot,
-the table in benchmarks/README.md)."""
+"""`lookout bench`: the headline replays, the sweep, the scale search in both detect
+modes, the floors, and the reports (lookout/bench_report.py); benchmarks/README.md
+describes every part and key."""
 
 from __future__ import annotations
 
 import argparse
-import csv
-import itertools
-import json
 import os
 import platform
-from dataclasses import asdict
+from collections.abc import Callable
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import onnxruntime as ort
 from tqdm import tqdm
 
-from lookout.base.paths import REPO_ROOT
 from lookout.bench import DetectorPool, Result, Setting, bare_ort, replay_throughput, run_live
+from lookout.bench_floor import Floor, OtherLoad, measure_floor
+from lookout.bench_regions import (
+    MIN_OBJECT_PX,
+    ZONE_TILES,
+    RegionsReplay,
+    far_view_stream,
+    regions_plan,
+    replay_clip,
+    replay_regions,
+    sample_crops,
+)
+from lookout.bench_report import update_readme, write_reports
+from lookout.detector.onnx_model import OnnxDetector
 from lookout.media import make_1080p25
-
-README = REPO_ROOT / "benchmarks" / "README.md"
-BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=Path("out/bench"), help="Report folder.")
     p.add_argument("--seconds", type=float, default=10.0, help="Measured seconds per point.")
-    p.add_argument("--clip-seconds", type=float, default=20.0, help="Length of the 1080p clip.")
+    p.add_argument(
+        "--clip-seconds", type=float, default=20.0, help="Length of the 1080p camera clips."
+    )
     p.add_argument("--base-cameras", type=int, default=16, help="Cameras in the sweep.")
     p.add_argument("--batches", default="1,4,8", help="Batch sizes to sweep.")
     p.add_argument("--inputs", default="320,416", help="Input sizes to sweep.")
@@ -37,9 +46,41 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--scale",
         default="16,24,32,40,48,56",
-        help="Camera counts for the scale search (stops at the first failure).",
+        help="Camera counts for the whole-mode scale search (up to the first failure, "
+        "then bisected, see --scale-step).",
     )
     p.add_argument("--scale-input", type=int, default=320, help="Input size for the scale search.")
+    p.add_argument(
+        "--regions-scale",
+        default="8,12,16,20,24,28,32",
+        help="Camera counts for the regions-mode scale search (far-view cameras).",
+    )
+    p.add_argument(
+        "--regions-input", type=int, default=416, help="Input size in regions mode (crops)."
+    )
+    p.add_argument(
+        "--regions-threads",
+        type=int,
+        default=1,
+        help="ORT intra-op threads of the saturated far-view replay (1 on 2 cores: the "
+        "other core decodes).",
+    )
+    p.add_argument(
+        "--replay-seconds", type=float, default=20.0, help="Length of the far-view replay clip."
+    )
+    p.add_argument(
+        "--replay-repeat",
+        type=int,
+        default=2,
+        help="Far-view replay and its bare ORT: best of this many alternating runs.",
+    )
+    p.add_argument(
+        "--scale-step",
+        type=int,
+        default=2,
+        help="Bisect between the last sustained and the first failed count down to this "
+        "many cameras (0: no bisection).",
+    )
     p.add_argument(
         "--scale-motion",
         action="store_true",
@@ -62,8 +103,65 @@ def _ints(text: str) -> list[int]:
     return [int(x) for x in text.split(",") if x.strip()]
 
 
+def _replay_row(threads: int, pipeline: float, bare: float) -> dict[str, Any]:
+    return {
+        "threads": threads,
+        "pipeline_images_per_s": round(pipeline, 2),
+        "bare_ort_images_per_s": round(bare, 2),
+        "ratio": round(pipeline / bare, 3),
+    }
+
+
+def scale_search(
+    measure: Callable[[int], Result], counts: list[int], step: int
+) -> tuple[int, list[Result]]:
+    """Cameras sustained: `counts` in order up to the first failure, then bisected
+    between the last sustained count and that failure down to `step` cameras (0: not
+    bisected). Returns the largest sustained count and every result, by camera count."""
+    results: list[Result] = []
+    ok, failed = 0, None
+    for n in counts:
+        results.append(measure(n))
+        if not results[-1].sustained:
+            failed = n
+            break
+        ok = n
+    while failed is not None and step > 0 and failed - ok > step:
+        mid = (ok + failed) // 2
+        results.append(measure(mid))
+        ok, failed = (mid, failed) if results[-1].sustained else (ok, mid)
+    return ok, sorted(results, key=lambda r: r.setting.cameras)
+
+
+def replay_vs_bare(
+    detector: OnnxDetector, batch: int, clip: Path, crops: list[np.ndarray], repeat: int
+) -> tuple[RegionsReplay, float]:
+    """Best of `repeat` alternating runs each of the saturated far-view replay and of
+    bare ORT on crops, same detector (load from other processes only slows a run)."""
+    best: RegionsReplay | None = None
+    bare = 0.0
+    for _ in range(max(1, repeat)):
+        bare = max(bare, bare_ort(detector, batch, 3.0, crops))
+        r = replay_regions(detector, batch, clip)
+        if best is None or r.crops_per_s > best.crops_per_s:
+            best = r
+    assert best is not None
+    return best, bare
+
+
+def _pipeline_ms(rows: list[Result], sustained: int) -> float | None:
+    """CPU ms per analysed camera-frame of the whole process at the largest sustained
+    count (what the floor's parts are compared with)."""
+    row = next((r for r in rows if r.setting.cameras == sustained), None)
+    if row is None or not row.analysed_per_s:
+        return None
+    return round(1000 * row.cpu_cores / row.analysed_per_s, 2)
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    run_load = OtherLoad()
     clip = make_1080p25(seconds=args.clip_seconds)
+    far_clip = far_view_stream(args.clip_seconds)
     pool = DetectorPool()
     base = Setting(cameras=args.base_cameras)
     points: list[Setting] = []
@@ -77,65 +175,96 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             Setting(cameras=base.cameras, skip_loop_filter=True),
         ]
     points = list(dict.fromkeys(points))  # unique, in order
-    scale = [
-        Setting(
-            cameras=n,
-            input_size=args.scale_input,
-            skip_loop_filter=not args.scale_deblock,
-            motion=args.scale_motion,
-        )
-        for n in _ints(args.scale)
-    ]
-    results: list[Result] = []
-    bar = tqdm(total=1 + len(points) + len(scale), unit="run", desc="bench")
+    whole = Setting(
+        input_size=args.scale_input,
+        skip_loop_filter=not args.scale_deblock,
+        motion=args.scale_motion,
+    )
+    regions = replace(whole, input_size=args.regions_input, detect="regions")
+    plan = regions_plan(args.regions_input)
+    crops = sample_crops(far_clip, plan, base.batch)
+    frames = sample_crops(clip, None, base.batch)
+    n_scale = len(_ints(args.scale)) + len(_ints(args.regions_scale))
+    bar = tqdm(total=3 + len(points) + n_scale, unit="run", desc="bench")
     # Headline: replay throughput against bare ORT on the same detector.
     det = pool.get(base)
     ort_ips = bare_ort(det, base.batch, 3.0)
     replay_ips, replay_speed = replay_throughput(det, base.batch)
-    replays = [
-        {
-            "threads": base.threads,
-            "pipeline_images_per_s": round(replay_ips, 2),
-            "bare_ort_images_per_s": round(ort_ips, 2),
-            "ratio": round(replay_ips / ort_ips, 3),
-        }
-    ]
+    replays = [_replay_row(base.threads, replay_ips, ort_ips)]
     for t in _ints(args.threads):
         if t == base.threads:
             continue
         d = pool.get(Setting(cameras=base.cameras, threads=t))
         o = bare_ort(d, base.batch, 3.0)
         p, _ = replay_throughput(d, base.batch)
-        replays.append(
-            {
-                "threads": t,
-                "pipeline_images_per_s": round(p, 2),
-                "bare_ort_images_per_s": round(o, 2),
-                "ratio": round(p / o, 3),
-            }
-        )
+        replays.append(_replay_row(t, p, o))
     bar.update(1)
+    # Saturated replay of the far-view clip in regions mode, against bare ORT on crops.
+    rd = pool.get(replace(regions, threads=args.regions_threads, batch=base.batch))
+    r_replay, r_ort = replay_vs_bare(
+        rd, base.batch, replay_clip(args.replay_seconds), crops, args.replay_repeat
+    )
+    bar.update(1)
+    results: list[Result] = []
+    other: dict[int, float | None] = {}  # other processes' cores during each live run
     for s in points:
         bar.set_postfix_str(s.label())
         d = pool.get(s)
         bare = bare_ort(d, s.batch, 2.0)
+        load = OtherLoad()
         r = run_live(s, clip, d, seconds=args.seconds)
+        other[id(r)] = load.cores()
         r.bare_ort_images_per_s = bare
         results.append(r)
         bar.update(1)
-    sustained = 0
-    scale_results: list[Result] = []
-    for s in scale:
-        bar.set_postfix_str(s.label())
-        d = pool.get(s)
-        r = run_live(s, clip, d, seconds=args.seconds)
-        r.bare_ort_images_per_s = bare_ort(d, s.batch, 2.0)
-        scale_results.append(r)
-        bar.update(1)
-        if not r.sustained:
-            break
-        sustained = s.cameras
+
+    def measure(setting: Setting) -> Callable[[int], Result]:
+        def one(n: int) -> Result:
+            s = replace(setting, cameras=n)
+            bar.set_postfix_str(s.label())
+            d = pool.get(s)
+            regional = s.detect == "regions"
+            load = OtherLoad()
+            r = run_live(s, far_clip if regional else clip, d, seconds=args.seconds)
+            other[id(r)] = load.cores()
+            r.bare_ort_images_per_s = bare_ort(d, s.batch, 2.0, crops if regional else None)
+            bar.update(1)
+            return r
+
+        return one
+
+    sustained, scale_rows = scale_search(measure(whole), _ints(args.scale), args.scale_step)
+    r_sustained, r_rows = scale_search(measure(regions), _ints(args.regions_scale), args.scale_step)
+    # Floors last, each part alone, with the scale searches' own settings.
+    bar.set_postfix_str("floors")
+    floors = {
+        "whole": measure_floor(
+            "whole",
+            clip,
+            pool.get(whole),
+            frames,
+            images_per_frame=1,
+            batch=whole.batch,
+            threads=whole.threads,
+            skip_loop_filter=whole.skip_loop_filter,
+        ),
+        "regions": measure_floor(
+            "regions",
+            far_clip,
+            pool.get(regions),
+            crops,
+            images_per_frame=plan.images_per_frame,
+            batch=regions.batch,
+            threads=regions.threads,
+            skip_loop_filter=regions.skip_loop_filter,
+        ),
+    }
+    bar.update(1)
     bar.close()
+
+    def rows(rs: list[Result]) -> list[dict[str, Any]]:
+        return [{**r.row(), "other_cores": other.get(id(r))} for r in rs]
+
     report = {
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
         "onnxruntime": ort.__version__,
@@ -146,138 +275,67 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "ratio": round(replay_ips / ort_ips, 3),
         "replay_speed_x_realtime": round(replay_speed, 1),
         "cameras_sustained": sustained,
+        "cameras_floor": round(floors["whole"].cameras, 1),
+        "cameras_sustained_ratio": _ratio(sustained, floors["whole"]),
+        "other_cores": run_load.cores(),
         "replay": replays,
-        "sweep": [r.row() for r in results],
-        "scale": [r.row() for r in scale_results],
+        "floor": {
+            "cores": floors["whole"].cores,
+            "whole": {
+                **floors["whole"].row(),
+                "pipeline_frame_ms": _pipeline_ms(scale_rows, sustained),
+            },
+            "regions": {
+                **floors["regions"].row(),
+                "pipeline_frame_ms": _pipeline_ms(r_rows, r_sustained),
+            },
+        },
+        "regions": {
+            "crops_per_frame": plan.images_per_frame,
+            "crop_px": plan.crops[0].width if plan.crops else None,
+            "plan_scale": round(plan.scale, 3),
+            "zones_per_camera": len(ZONE_TILES),
+            "min_object_px": MIN_OBJECT_PX,
+            "input_size": args.regions_input,
+            "cameras_sustained": r_sustained,
+            "cameras_floor": round(floors["regions"].cameras, 1),
+            "ratio_to_floor": _ratio(r_sustained, floors["regions"]),
+            "replay_crops_per_s": round(r_replay.crops_per_s, 2),
+            "replay_crops_per_frame": round(r_replay.crops / max(1, r_replay.frames), 3),
+            "replay_cases": r_replay.cases,
+            "replay_ms_per_crop": r_replay.ms_per_crop(),
+            "bare_ort_images_per_s": round(r_ort, 2),
+            "ratio": round(r_replay.crops_per_s / r_ort, 3),
+            "threads": args.regions_threads,
+            "batch": base.batch,
+            "scale": rows(r_rows),
+        },
+        "sweep": rows(results),
+        "scale": rows(scale_rows),
     }
     write_reports(report, args.out)
     if args.update_readme:
         update_readme(report, args.out)
+    print(summary(report))
     return report
 
 
-def write_reports(report: dict[str, Any], out: Path) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "bench.json").write_text(json.dumps(report, indent=2))
-    rows = [{"part": "sweep", **r} for r in report["sweep"]]
-    rows += [{"part": "scale", **r} for r in report["scale"]]
-    if rows:
-        with (out / "bench.csv").open("w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-            w.writeheader()
-            w.writerows(rows)
-    plot(report["scale"], out / "bench.png")
+def _ratio(sustained: int, floor: Floor) -> float:
+    return round(sustained / floor.cameras, 3)
 
 
-def plot(scale: list[dict[str, Any]], path: Path, size: tuple[int, int] = (720, 420)) -> None:
-    """Cameras vs analysed frames/s (blue) and p99 latency (red, right axis), drawn with
-    OpenCV so the runner needs no plotting library."""
-    w, h = size
-    img = np.full((h, w, 3), 255, np.uint8)
-    left, right, top, bottom = 60, w - 60, 30, h - 50
-    cv2.rectangle(img, (left, top), (right, bottom), (0, 0, 0), 1)
-    cv2.putText(
-        img,
-        "cameras (1080p25, 1 analysed frame/s each)",
-        (left + 120, h - 15),
-        cv2.FONT_HERSHEY_SIMPLEX,
-        0.45,
-        (0, 0, 0),
-        1,
+def summary(report: dict[str, Any]) -> str:
+    """The floor and regions figures in a few lines (the CLI prints the headline keys)."""
+    r, f = report["regions"], report["floor"]
+    return "\n".join(
+        [
+            f"cameras_floor: whole {report['cameras_floor']} (sustained "
+            f"{report['cameras_sustained']}, ratio {report['cameras_sustained_ratio']}), "
+            f"regions {r['cameras_floor']} (sustained {r['cameras_sustained']}, ratio "
+            f"{r['ratio_to_floor']}); {f['cores']} cores",
+            f"regions: {r['crops_per_frame']} crops/frame; replay {r['replay_crops_per_s']} "
+            f"crops/s vs bare ORT {r['bare_ort_images_per_s']} images/s (ratio {r['ratio']}, "
+            f"{r['threads']} ORT thread(s), batch {r['batch']})",
+            f"other processes used {report['other_cores']} cores on average during the run",
+        ]
     )
-    if scale:
-        xs = [r["cameras"] for r in scale]
-        ys = [r["analysed_per_s"] for r in scale]
-        ls = [r["latency_p99_s"] for r in scale]
-        xmax, ymax, lmax = max(xs) * 1.1, max(max(ys), max(xs)) * 1.1, max(2.5, max(ls) * 1.1)
-
-        def px(x: float, y: float, ym: float) -> tuple[int, int]:
-            return (int(left + (right - left) * x / xmax), int(bottom - (bottom - top) * y / ym))
-
-        cv2.line(img, px(0, 0, ymax), px(xmax, xmax, ymax), (180, 180, 180), 1)  # ideal
-        cv2.line(img, px(0, 2.0, lmax), px(xmax, 2.0, lmax), (200, 200, 255), 1)  # 2 s
-        for series, ym, colour in ((ys, ymax, (200, 80, 0)), (ls, lmax, (0, 0, 200))):
-            pts = [px(x, y, ym) for x, y in zip(xs, series, strict=True)]
-            for a, b in itertools.pairwise(pts):
-                cv2.line(img, a, b, colour, 2)
-            for p in pts:
-                cv2.circle(img, p, 4, colour, -1)
-        for x in xs:
-            cv2.putText(
-                img,
-                str(x),
-                (px(x, 0, 1)[0] - 8, bottom + 16),
-                cv2.FONT_HERSHEY_SIMPLEX,
-                0.4,
-                (0, 0, 0),
-                1,
-            )
-        cv2.putText(
-            img,
-            f"analysed frames/s (max {max(ys):.0f})",
-            (left + 5, top + 18),
-            cv2.FONT_HERSHEY_SIMPLEX,
-            0.45,
-            (200, 80, 0),
-            1,
-        )
-        cv2.putText(
-            img,
-            f"p99 latency s (max {max(ls):.2f}; line = 2 s)",
-            (left + 5, top + 36),
-            cv2.FONT_HERSHEY_SIMPLEX,
-            0.45,
-            (0, 0, 200),
-            1,
-        )
-    cv2.imwrite(str(path), img)
-
-
-def table(report: dict[str, Any]) -> str:
-    lines = [
-        f"Machine: {report['machine']}, onnxruntime {report['onnxruntime']}, {report['model']}.",
-        "",
-        f"- Replay of vtest.avi: **{report['pipeline_images_per_s']} images/s** vs bare ONNX "
-        f"Runtime {report['bare_ort_images_per_s']} images/s at the same model, size, batch "
-        f"and threads (ratio **{report['ratio']}**), {report['replay_speed_x_realtime']}x "
-        "real time.",
-        *(
-            f"  - with {r['threads']} ORT thread(s): {r['pipeline_images_per_s']} vs "
-            f"{r['bare_ort_images_per_s']} images/s, ratio **{r['ratio']}**"
-            for r in report.get("replay", [])
-        ),
-        f"- Cameras sustained (1080p25, 1 analysed frame/s each, p99 < 2 s, no drops): "
-        f"**{report['cameras_sustained']}**.",
-        "",
-        "| part | cameras | batch | input | threads | decode | motion | deblock | analysed/s | "
-        "inferred/s ÷ bare ORT | p50 s | p99 s | dropped | CPU cores | RSS MB | ok |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for part in ("sweep", "scale"):
-        for r in report[part]:
-            lines.append(
-                f"| {part} | {r['cameras']} | {r['batch']} | {r['input_size']} | {r['threads']} "
-                f"| {r['decode']} | {'on' if r['motion'] else 'off'} "
-                f"| {'off' if r['skip_loop_filter'] else 'on'} | {r['analysed_per_s']} "
-                f"| {r['ratio']} | {r['latency_p50_s']} | {r['latency_p99_s']} | {r['dropped']} "
-                f"| {r['cpu_cores']} | {r['peak_rss_mb']} | {'yes' if r['sustained'] else 'no'} |"
-            )
-    stages = report["scale"][-1] if report["scale"] else None
-    if stages:
-        parts = ", ".join(f"{k[3:]} {v}" for k, v in stages.items() if k.startswith("ms_"))
-        lines += ["", f"Per analysed frame at {stages['cameras']} cameras (ms): {parts}."]
-    return "\n".join(lines)
-
-
-def update_readme(report: dict[str, Any], out: Path) -> None:
-    text = README.read_text() if README.is_file() else f"# Benchmarks\n\n{BEGIN}\n{END}\n"
-    if BEGIN not in text:
-        text += f"\n{BEGIN}\n{END}\n"
-    head, rest = text.split(BEGIN, 1)
-    tail = rest.split(END, 1)[1]
-    png = out / "bench.png"
-    keep = REPO_ROOT / "benchmarks" / "bench.png"
-    if png.is_file():
-        keep.write_bytes(png.read_bytes())
-    body = table(report) + "\n\n![scale](bench.png)\n"
-    README.write_text(f"{head}{BEGIN}\n{body}{END}{tail}")

@@ -1,4 +1,5 @@
-"""The benchmark runner works end to end (a tiny run; speed is not asserted here)."""
+"""The benchmark runner works end to end (a tiny run; speed is not asserted here), and
+its arithmetic: the floor (DESIGN §7) and the scale search."""
 
 from __future__ import annotations
 
@@ -9,7 +10,52 @@ from pathlib import Path
 import cv2
 import pytest
 
+from lookout.bench import Result, Setting
+from lookout.bench_floor import Floor, cameras_floor
+from lookout.bench_regions import ZONE_TILES, bench_camera, regions_plan
+from lookout.bench_run import scale_search
 from lookout.cli import main
+
+
+def test_floor_is_cores_over_the_cost_of_one_camera_frame() -> None:
+    # 2 cores; 20 ms decode + 5 ms conversion + 2 images x 10 ms = 45 ms per frame.
+    assert cameras_floor(2, 0.020, 0.005, 0.010, 2) == pytest.approx(2 / 0.045)
+    assert cameras_floor(2, 0.020, 0.005, 0.010, 1) == pytest.approx(2 / 0.035)
+    floor = Floor("regions", 2, 0.020, 0.005, 0.010, 2, 416, 2, 8, 50.0)
+    row = floor.row()
+    assert row["cameras_floor"] == round(2 / 0.045, 1) and row["frame_ms"] == 45.0
+    assert row["decode_ms"] == 20.0 and row["infer_ms_per_image"] == 10.0
+    with pytest.raises(ValueError):
+        cameras_floor(0, 0.02, 0.005, 0.01, 1)
+
+
+def _result(n: int, ok: bool) -> Result:
+    r = Result(Setting(cameras=n), seconds=1.0, analysed_per_s=n, expected_per_s=n)
+    r.latency_p99_s = 0.1 if ok else 5.0
+    return r
+
+
+def test_scale_search_bisects_between_the_last_success_and_the_first_failure() -> None:
+    tried: list[int] = []
+
+    def measure(n: int) -> Result:
+        tried.append(n)
+        return _result(n, n <= 35)
+
+    best, rows = scale_search(measure, [16, 24, 32, 40, 48], step=2)
+    assert best == 34 and tried == [16, 24, 32, 40, 36, 34]
+    assert [r.setting.cameras for r in rows] == sorted(tried)
+    tried.clear()
+    assert scale_search(measure, [16, 24, 32, 40, 48], step=0)[0] == 32
+    assert tried == [16, 24, 32, 40]
+
+
+def test_regions_cameras_have_two_zones_and_a_plan_of_crops() -> None:
+    cam = bench_camera(3, "regions")
+    assert len(cam.zones) == len(ZONE_TILES) == 2 and cam.detect.mode == "regions"
+    assert bench_camera(3, "whole").detect.mode == "whole"
+    plan = regions_plan(416)
+    assert plan.images_per_frame >= 1 and not plan.capped
 
 
 @pytest.mark.slow
@@ -22,10 +68,20 @@ def test_bench_runner_writes_its_reports(
         "--no-sweep",
         "--scale",
         "2",
+        "--regions-scale",
+        "2",
+        "--scale-step",
+        "0",
         "--seconds",
         "2",
         "--clip-seconds",
         "4",
+        "--replay-seconds",
+        "2",
+        "--replay-repeat",
+        "1",
+        "--threads",
+        "2",
         "--out",
         str(out),
     ]
@@ -40,8 +96,33 @@ def test_bench_runner_writes_its_reports(
     (row,) = report["scale"]
     assert row["cameras"] == 2 and row["analysed_per_s"] > 0
     assert all(row[f"ms_{k}"] >= 0 for k in ("decode", "inference", "tracking"))
+    # The floor (both modes) and the regions mode.
+    floor, regions = report["floor"], report["regions"]
+    assert floor["cores"] >= 1 and report["cameras_floor"] > 0
+    assert report["cameras_sustained_ratio"] == pytest.approx(
+        report["cameras_sustained"] / report["cameras_floor"], rel=0.01, abs=0.01
+    )
+    assert floor["whole"]["images_per_frame"] == 1
+    assert floor["regions"]["images_per_frame"] == regions["crops_per_frame"] >= 1
+    for mode in ("whole", "regions"):
+        f = floor[mode]
+        assert f["decode_ms"] > 0 and f["convert_ms"] > 0 and f["infer_ms_per_image"] > 0
+    assert regions["cameras_floor"] > 0
+    assert regions["ratio_to_floor"] == pytest.approx(
+        regions["cameras_sustained"] / regions["cameras_floor"], rel=0.01, abs=0.01
+    )
+    assert regions["replay_crops_per_s"] > 0 and regions["bare_ort_images_per_s"] > 0
+    assert regions["ratio"] == pytest.approx(
+        regions["replay_crops_per_s"] / regions["bare_ort_images_per_s"], rel=0.01
+    )
+    assert regions["replay_crops_per_frame"] == regions["crops_per_frame"]
+    assert regions["replay_ms_per_crop"]["inference"] > 0
+    (rrow,) = regions["scale"]
+    assert rrow["detect"] == "regions" and rrow["analysed_per_s"] > 0
+    assert rrow["images_per_s"] > rrow["inferred_per_s"] > 0  # crops, not frames
     rows = list(csv.DictReader((out / "bench.csv").open()))
-    assert len(rows) == 1 and rows[0]["part"] == "scale"
+    assert [r["part"] for r in rows] == ["scale", "regions"]
     img = cv2.imread(str(out / "bench.png"))
     assert img is not None and img.shape[2] == 3
-    assert "cameras_sustained:" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "cameras_sustained:" in printed and "cameras_floor:" in printed

@@ -1,0 +1,212 @@
+"""`cameras_floor` (DESIGN §7): how many cameras the cores could hold if decoding,
+conversion and inference were all there was.
+
+    floor = cores ÷ (decode of one keyframe + conversion to BGR
+                     + images per camera-frame × bare inference of one image)
+
+Each part is measured alone, in the same run as the pipeline it is compared with, as
+CPU time of this process (`time.process_time`): a core-second is what the cores have
+to give, and CPU time counts every ONNX Runtime intra-op thread (2 threads that each
+spend 20 ms on an image cost 40 ms, not the 20 ms of wall time) while staying close
+to the truth on a machine others are loading. Decoding is single-threaded with the
+reader's own options (keyframes mode: `thread_count = 1`, deblocking skipped or not),
+so its CPU time is the decoder's. Images per camera-frame: 1 in whole mode, the region
+plan's crops (plus the full-frame pass, if any) in regions mode. The floor ignores
+demuxing, letterboxing, decoding boxes, tracking, zones and Python, so a pipeline
+reaches it only as those shrink (benchmarks/README.md).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+
+from lookout.detector.onnx_model import OnnxDetector
+from lookout.detector.preprocess import letterbox_batch
+
+
+def cameras_floor(
+    cores: float,
+    decode_s: float,
+    convert_s: float,
+    infer_s_per_image: float,
+    images_per_frame: float,
+) -> float:
+    """Cameras at 1 analysed frame/s that `cores` could hold: cores ÷ the core-seconds
+    one camera-frame costs (all arguments in CPU seconds per keyframe / image)."""
+    per_frame = decode_s + convert_s + images_per_frame * infer_s_per_image
+    if cores <= 0 or per_frame <= 0:
+        raise ValueError("cores and the cost of a camera-frame must be positive")
+    return cores / per_frame
+
+
+@dataclass(frozen=True, slots=True)
+class Floor:
+    """The parts of one mode's floor (CPU seconds) and the settings they were measured at."""
+
+    mode: str
+    cores: int
+    decode_s: float
+    convert_s: float
+    infer_s_per_image: float
+    images_per_frame: float
+    input_size: int
+    threads: int
+    batch: int
+    bare_ort_images_per_s: float  # wall-clock rate of the same inference loop
+
+    @property
+    def cameras(self) -> float:
+        return cameras_floor(
+            self.cores, self.decode_s, self.convert_s, self.infer_s_per_image, self.images_per_frame
+        )
+
+    def row(self) -> dict[str, Any]:
+        """The floor and its parts (milliseconds of CPU), for bench.json."""
+        return {
+            "mode": self.mode,
+            "cores": self.cores,
+            "cameras_floor": round(self.cameras, 1),
+            "decode_ms": round(1000 * self.decode_s, 2),
+            "convert_ms": round(1000 * self.convert_s, 2),
+            "infer_ms_per_image": round(1000 * self.infer_s_per_image, 2),
+            "images_per_frame": self.images_per_frame,
+            "frame_ms": round(
+                1000
+                * (self.decode_s + self.convert_s + self.images_per_frame * self.infer_s_per_image),
+                2,
+            ),
+            "input_size": self.input_size,
+            "threads": self.threads,
+            "batch": self.batch,
+            "bare_ort_images_per_s": round(self.bare_ort_images_per_s, 2),
+        }
+
+
+class OtherLoad:
+    """CPU the rest of the machine used while a measurement ran, in cores (from
+    /proc/stat minus this process): a shared machine's other work slows a run, and a
+    figure measured under it is flagged by this number rather than trusted."""
+
+    def __init__(self) -> None:
+        self._start = self._sample()
+
+    @staticmethod
+    def _sample() -> tuple[float, float, float] | None:
+        try:
+            with open("/proc/stat") as fh:
+                fields = [int(v) for v in fh.readline().split()[1:]]
+        except (OSError, ValueError):
+            return None
+        busy = sum(fields) - fields[3] - (fields[4] if len(fields) > 4 else 0)
+        own = os.times()
+        return busy / os.sysconf("SC_CLK_TCK"), own.user + own.system, time.monotonic()
+
+    def cores(self) -> float | None:
+        """Average cores used by other processes since construction (None: unknown)."""
+        end = self._sample()
+        if self._start is None or end is None or end[2] <= self._start[2]:
+            return None
+        other = (end[0] - self._start[0]) - (end[1] - self._start[1])
+        return round(max(0.0, other) / (end[2] - self._start[2]), 2)
+
+
+def keyframe_cost(
+    clip: Path, *, skip_loop_filter: bool, keyframes: int = 20, warmup: int = 2
+) -> tuple[float, float]:
+    """CPU seconds to decode one keyframe of `clip` and to convert it to BGR, each timed
+    alone: keyframe packets only, decoded single-threaded as in keyframes mode, the
+    clip looped until `keyframes` pictures came out after `warmup` uncounted ones (the
+    first conversions also pay for fresh memory pages)."""
+    decode = convert = 0.0
+    done = -warmup
+    while done < keyframes:
+        before = done
+        with av.open(str(clip)) as container:
+            stream = container.streams.video[0]
+            stream.thread_count = 1
+            if skip_loop_filter:
+                stream.codec_context.options = {"skip_loop_filter": "all"}
+            ctx = stream.codec_context
+            packets = (p for p in container.demux(stream) if p.is_keyframe and p.size)
+            for packet in packets:
+                t0 = time.process_time()
+                pictures = ctx.decode(packet)
+                took = time.process_time() - t0
+                for vf in pictures:
+                    t1 = time.process_time()
+                    vf.to_ndarray(format="bgr24")
+                    if done >= 0:
+                        decode += took / len(pictures)
+                        convert += time.process_time() - t1
+                    done += 1
+                if done >= keyframes:
+                    break
+        if done == before:
+            raise RuntimeError(f"{clip}: no keyframe decoded")
+    return decode / done, convert / done
+
+
+def infer_cost(
+    detector: OnnxDetector, images: Sequence[np.ndarray], batch: int, seconds: float
+) -> tuple[float, float]:
+    """(CPU seconds per image, wall images/s) of `infer_raw` alone on a batch of
+    `images` letterboxed once (at least 3 calls, then for `seconds`)."""
+    m = detector.manifest
+    frames = [images[i % len(images)] for i in range(batch)]
+    buf = np.empty((batch, 3, m.input_height, m.input_width), np.float32)
+    letterbox_batch(
+        frames,
+        buf,
+        placement=m.letterbox,
+        color_order=m.color_order,
+        scale=m.scale,
+        pad_value=m.pad_value,
+    )
+    detector.infer_raw(buf)
+    calls = 0
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    while calls < 3 or time.perf_counter() - t0 < seconds:
+        detector.infer_raw(buf)
+        calls += 1
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - t0
+    return cpu / (calls * batch), calls * batch / wall
+
+
+def measure_floor(
+    mode: str,
+    clip: Path,
+    detector: OnnxDetector,
+    images: Sequence[np.ndarray],
+    *,
+    images_per_frame: float,
+    batch: int,
+    threads: int,
+    skip_loop_filter: bool,
+    seconds: float = 3.0,
+    cores: int | None = None,
+) -> Floor:
+    """One mode's floor: keyframes of the camera stream `clip`, inference on `images`
+    (whole frames or crops) with `detector` at `batch`; `cores` default
+    `os.cpu_count()`."""
+    decode_s, convert_s = keyframe_cost(clip, skip_loop_filter=skip_loop_filter)
+    infer_s, ips = infer_cost(detector, images, batch, seconds)
+    return Floor(
+        mode=mode,
+        cores=cores or os.cpu_count() or 1,
+        decode_s=decode_s,
+        convert_s=convert_s,
+        infer_s_per_image=infer_s,
+        images_per_frame=images_per_frame,
+        input_size=min(detector.manifest.input_size),
+        threads=threads,
+        batch=batch,
+        bare_ort_images_per_s=ips,
+    )
