@@ -26,6 +26,7 @@ import numpy as np
 
 from lookout.detector.detections import Detections
 from lookout.detector.regions import Crop, RegionPlan, merge_regions
+from lookout.detector.stage import DeliveryStage
 from lookout.streams.frame import Frame
 from lookout.streams.frame_queue import FrameQueue
 
@@ -63,12 +64,16 @@ class MicroBatcher(Generic[K]):
         gate: Callable[[K, Frame], bool] | None = None,
         on_batch: Callable[[int, float], None] | None = None,
         plan: Callable[[K, Frame], RegionPlan | None] | None = None,
+        pipelined: bool = False,
     ) -> None:
         """`signal` is set by the queues on every put (see `FrameQueue`); `gate(key,
         frame)` returns False for frames that need no inference; `on_batch(size,
         seconds)` observes each detector call; `plan(key, frame)` gives a frame's
         region plan (None: the whole frame): its crops are batch items like frames of
-        other cameras, and their boxes are merged back into one result per frame."""
+        other cameras, and their boxes are merged back into one result per frame.
+        `pipelined` delivers on a `DeliveryStage` thread (detector/stage.py), so the
+        analysis of one batch overlaps inference of the next; `flush`/`stop` wait for
+        it."""
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
         self.detect = detect
@@ -85,6 +90,9 @@ class MicroBatcher(Generic[K]):
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._crop_boxes: dict[K, tuple[tuple[Crop, ...], list[Detections | None]]] = {}
+        self._stage: DeliveryStage[K] | None = None
+        if pipelined:
+            self._stage = DeliveryStage(deliver, capacity=2 * max_batch, on_error=self._failed)
 
     def set_sources(self, sources: Mapping[K, FrameQueue[Frame]]) -> None:
         """Replace the set of camera queues (atomic; safe while running)."""
@@ -105,8 +113,26 @@ class MicroBatcher(Generic[K]):
         self.signal.set()
         if self._thread is None:
             return True
+        t0 = time.monotonic()
         self._thread.join(timeout)
-        return not self._thread.is_alive()
+        stopped = not self._thread.is_alive()
+        if self._stage is not None:
+            stopped = self._stage.close(max(0.5, timeout - (time.monotonic() - t0))) and stopped
+        return stopped
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until every result handed to the delivery stage was delivered (at once
+        when not pipelined). For synchronous use of `run_batch` (replay)."""
+        return self._stage is None or self._stage.flush(timeout)
+
+    def close_stage(self, timeout: float = 30.0) -> bool:
+        """Deliver what is pending and stop the delivery stage's thread (replay's end;
+        `stop` does it for the threaded batcher)."""
+        return self._stage is None or self._stage.close(timeout)
+
+    def _failed(self, frame: Frame, key: K) -> None:
+        del frame, key
+        self.stats.errors += 1
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -212,10 +238,14 @@ class MicroBatcher(Generic[K]):
             self.stats.frames += 1
             if not n:
                 self.stats.gated += 1
+            dets = next(it) if n else None
+            if self._stage is not None:
+                self._stage.put(key, frame, dets)
+                continue
             try:
-                self.deliver(key, frame, next(it) if n else None)
+                self.deliver(key, frame, dets)
             except Exception:
-                self.stats.errors += 1
+                self._failed(frame, key)
                 log.exception("delivery failed for frame %d of %s", frame.index, key)
 
     def _cache_for(self, key: K, plan: RegionPlan) -> list[Detections | None]:

@@ -247,6 +247,7 @@ def run_live(
             signal=signal_ev,
             gate=lambda k, f: analysers[k].needs_inference(f),
             plan=lambda k, f: analysers[k].region_plan(f),
+            pipelined=True,
         )
         batcher.set_sources(queues)
         batcher.start()

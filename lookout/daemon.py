@@ -85,6 +85,7 @@ class Daemon:
             gate=lambda rt, frame: rt.needs_inference(frame),
             plan=self._plan,
             on_batch=self._observe_batch,
+            pipelined=True,
         )
         self.started_at = time.monotonic()
 

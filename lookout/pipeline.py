@@ -137,8 +137,9 @@ class ReplayPipeline:
             if on_frame is not None:
                 on_frame(frame)
 
-        # The same batching and gating as the daemon, run synchronously: replay never
-        # drops a frame, and decoding runs ahead on its own thread.
+        # The same batching, gating and delivery stage as the daemon, run synchronously:
+        # replay never drops a frame, decoding runs ahead on its own thread, and a
+        # batch's analysis runs on the delivery stage while the next is inferred.
         batcher: MicroBatcher[None] = MicroBatcher(
             self.detector.detect,
             deliver,
@@ -146,6 +147,7 @@ class ReplayPipeline:
             max_wait_s=0.0,
             gate=lambda _k, f: self.analyser.needs_inference(f),
             plan=lambda _k, f: self.analyser.region_plan(f),
+            pipelined=True,
         )
         t0 = time.perf_counter()
         try:
@@ -153,6 +155,7 @@ class ReplayPipeline:
             for batch in batched(frames, self.cfg.model.batch_size):
                 batcher.run_batch([(None, f) for f in batch])
         finally:
+            batcher.close_stage()
             self.analyser.cases.close()
         stats.inference_calls = batcher.stats.batches
         stats.crops_run = batcher.stats.crops_run
