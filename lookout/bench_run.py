@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,9 @@ from lookout.bench_regions import (
 from lookout.bench_report import update_readme, write_reports
 from lookout.detector.onnx_model import OnnxDetector
 from lookout.media import make_1080p25
+
+#: The scale search never simulates more cameras than this.
+MAX_CAMERAS = 160
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -112,15 +115,29 @@ def _replay_row(threads: int, pipeline: float, bare: float) -> dict[str, Any]:
     }
 
 
+def _counts(counts: list[int], limit: int = MAX_CAMERAS) -> Iterator[int]:
+    """`counts`, then onwards by their last increment up to `limit`: the search is
+    never capped by the list when every listed count is sustained."""
+    yield from counts
+    if not counts:
+        return
+    step = counts[-1] - counts[-2] if len(counts) > 1 else counts[-1]
+    n = counts[-1] + max(1, step)
+    while n <= limit:
+        yield n
+        n += max(1, step)
+
+
 def scale_search(
     measure: Callable[[int], Result], counts: list[int], step: int
 ) -> tuple[int, list[Result]]:
-    """Cameras sustained: `counts` in order up to the first failure, then bisected
+    """Cameras sustained: `counts` in order (continued past the list while sustained,
+    see `_counts`) up to the first failure, then bisected
     between the last sustained count and that failure down to `step` cameras (0: not
     bisected). Returns the largest sustained count and every result, by camera count."""
     results: list[Result] = []
     ok, failed = 0, None
-    for n in counts:
+    for n in _counts(counts):
         results.append(measure(n))
         if not results[-1].sustained:
             failed = n

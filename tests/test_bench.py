@@ -50,6 +50,18 @@ def test_scale_search_bisects_between_the_last_success_and_the_first_failure() -
     assert tried == [16, 24, 32, 40]
 
 
+def test_scale_search_goes_past_the_list_while_every_count_holds() -> None:
+    tried: list[int] = []
+
+    def measure(n: int) -> Result:
+        tried.append(n)
+        return _result(n, n <= 61)
+
+    best, _ = scale_search(measure, [16, 32, 48], step=2)
+    # 48 holds, so 64 is tried (the list's last increment), then bisected.
+    assert best == 60 and tried == [16, 32, 48, 64, 56, 60, 62]
+
+
 def test_regions_cameras_have_two_zones_and_a_plan_of_crops() -> None:
     cam = bench_camera(3, "regions")
     assert len(cam.zones) == len(ZONE_TILES) == 2 and cam.detect.mode == "regions"
