@@ -1,4 +1,5 @@
-"""Prometheus metrics and the /healthz + /metrics HTTP endpoint of the daemon.
+"""Prometheus metrics of the daemon (served at /metrics by the console server,
+lookout/console/server.py).
 
 Per-camera numbers are read from the live readers at scrape time by a custom
 collector, so a camera removed by a reload simply disappears from the output.
@@ -7,13 +8,9 @@ Camera ids are the only labels: URLs (and their credentials) never become labels
 
 from __future__ import annotations
 
-import json
 import logging
-import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -204,57 +201,3 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: HealthServer
-
-    def do_GET(self) -> None:
-        path = self.path.split("?", 1)[0]
-        if path == "/metrics":
-            self._send(200, CONTENT_TYPE, self.server.metrics.render())
-        elif path == "/healthz":
-            code, body = self.server.health()
-            self._send(code, "application/json", json.dumps(body).encode())
-        else:
-            self._send(404, "text/plain", b"not found\n")
-
-    def _send(self, code: int, ctype: str, body: bytes) -> None:
-        self.send_response(code)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("http: " + format, *args)
-
-
-class HealthServer(ThreadingHTTPServer):
-    """Serves /healthz and /metrics on a background thread."""
-
-    daemon_threads = True
-
-    def __init__(
-        self,
-        host: str,
-        port: int,
-        metrics: Metrics,
-        health: Callable[[], tuple[int, dict[str, Any]]],
-    ) -> None:
-        super().__init__((host, port), _Handler)
-        self.metrics = metrics
-        self.health = health
-        self._thread = threading.Thread(target=self.serve_forever, name="http", daemon=True)
-
-    @property
-    def port(self) -> int:
-        return int(self.server_address[1])
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self.shutdown()
-        self.server_close()
-        self._thread.join(2.0)
