@@ -28,6 +28,7 @@ import numpy as np
 
 from lookout.analysis import CameraAnalyser, build_analyser, load_app_grid, open_cases
 from lookout.base.paths import REPO_ROOT, assets_dir
+from lookout.bench_floor import model_batch
 from lookout.bench_regions import MANIFEST, DetectMode, bench_camera
 from lookout.cases.manager import CaseManager
 from lookout.config import AppConfig, ModelConfig
@@ -154,10 +155,8 @@ def bare_ort(
 ) -> float:
     """Images/s of `infer_raw` alone on a real letterboxed batch of `images` (default:
     vtest frames)."""
-    from lookout.detector.preprocess import letterbox_batch
     from lookout.streams.file_reader import FileReader
 
-    m = detector.manifest
     if images is None:
         reader = FileReader(
             assets_dir() / "footage" / "vtest.avi",
@@ -166,16 +165,7 @@ def bare_ort(
             start_time=datetime.now(UTC),
         )
         images = [f.image for _, f in zip(range(batch), reader, strict=False)]
-    frames = [images[i % len(images)] for i in range(batch)]
-    buf = np.empty((batch, 3, m.input_height, m.input_width), np.float32)
-    letterbox_batch(
-        frames,
-        buf,
-        placement=m.letterbox,
-        color_order=m.color_order,
-        scale=m.scale,
-        pad_value=m.pad_value,
-    )
+    buf = model_batch(detector, images, batch)
     detector.infer_raw(buf)
     n, t0 = 0, time.perf_counter()
     while time.perf_counter() - t0 < seconds:

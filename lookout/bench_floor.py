@@ -32,6 +32,23 @@ from lookout.detector.onnx_model import OnnxDetector
 from lookout.detector.preprocess import letterbox_batch
 
 
+def model_batch(detector: OnnxDetector, images: Sequence[np.ndarray], batch: int) -> np.ndarray:
+    """A model input of `batch` items: `images` (repeated as needed) letterboxed once,
+    as the pipeline does — what bare ONNX Runtime is timed on."""
+    m = detector.manifest
+    frames = [images[i % len(images)] for i in range(batch)]
+    buf = np.empty((batch, 3, m.input_height, m.input_width), np.float32)
+    letterbox_batch(
+        frames,
+        buf,
+        placement=m.letterbox,
+        color_order=m.color_order,
+        scale=m.scale,
+        pad_value=m.pad_value,
+    )
+    return buf
+
+
 def cameras_floor(
     cores: float,
     decode_s: float,
@@ -159,17 +176,7 @@ def infer_cost(
 ) -> tuple[float, float]:
     """(CPU seconds per image, wall images/s) of `infer_raw` alone on a batch of
     `images` letterboxed once (at least 3 calls, then for `seconds`)."""
-    m = detector.manifest
-    frames = [images[i % len(images)] for i in range(batch)]
-    buf = np.empty((batch, 3, m.input_height, m.input_width), np.float32)
-    letterbox_batch(
-        frames,
-        buf,
-        placement=m.letterbox,
-        color_order=m.color_order,
-        scale=m.scale,
-        pad_value=m.pad_value,
-    )
+    buf = model_batch(detector, images, batch)
     detector.infer_raw(buf)
     calls = 0
     cpu0, t0 = time.process_time(), time.perf_counter()

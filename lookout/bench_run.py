@@ -116,16 +116,17 @@ def _replay_row(threads: int, pipeline: float, bare: float) -> dict[str, Any]:
 
 
 def _counts(counts: list[int], limit: int = MAX_CAMERAS) -> Iterator[int]:
-    """`counts`, then onwards by their last increment up to `limit`: the search is
-    never capped by the list when every listed count is sustained."""
+    """`counts`, then — for a search (two counts or more) — onwards by their last
+    increment up to twice the last count (and `limit`): the search is not capped by
+    its list when every listed count is sustained. A single count is measured alone."""
     yield from counts
-    if not counts:
+    if len(counts) < 2:
         return
-    step = counts[-1] - counts[-2] if len(counts) > 1 else counts[-1]
-    n = counts[-1] + max(1, step)
-    while n <= limit:
+    step = max(1, counts[-1] - counts[-2])
+    n = counts[-1] + step
+    while n <= min(limit, 2 * counts[-1]):
         yield n
-        n += max(1, step)
+        n += step
 
 
 def scale_search(
