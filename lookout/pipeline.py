@@ -137,9 +137,10 @@ class ReplayPipeline:
             if on_frame is not None:
                 on_frame(frame)
 
-        # The same batching, gating and delivery stage as the daemon, run synchronously:
-        # replay never drops a frame, decoding runs ahead on its own thread, and a
-        # batch's analysis runs on the delivery stage while the next is inferred.
+        # The same batching and gating as the daemon, run synchronously: replay never
+        # drops a frame and decoding runs ahead on its own thread. Analysis stays on
+        # this thread (no delivery stage): a third busy thread on a small box slows
+        # ONNX Runtime more than it overlaps (benchmarks/README.md).
         batcher: MicroBatcher[None] = MicroBatcher(
             self.detector.detect,
             deliver,
@@ -147,7 +148,6 @@ class ReplayPipeline:
             max_wait_s=0.0,
             gate=lambda _k, f: self.analyser.needs_inference(f),
             plan=lambda _k, f: self.analyser.region_plan(f),
-            pipelined=True,
         )
         t0 = time.perf_counter()
         try:
