@@ -32,8 +32,9 @@ from lookout.camera import CameraRuntime
 from lookout.cases.delivery import DeliveryWorker
 from lookout.cases.manager import CaseManager
 from lookout.cases.remote import build_delivery
+from lookout.cases.verdicts import CaseReview
 from lookout.config import AppConfig, load_config
-from lookout.console.server import ConsoleParts, open_console
+from lookout.console.server import CaseConsoleSetup, ConsoleParts, open_console
 from lookout.console.snapshots import SnapshotStore
 from lookout.console.state import CameraInfo
 from lookout.detector.batcher import MicroBatcher
@@ -115,7 +116,12 @@ class Daemon:
         if http.enabled:
             out_dir = self.cfg.path(self.cfg.daemon.out_dir)
             self.http = open_console(
-                http, self, self.detector.class_names, out_dir, str(self.config_path)
+                http,
+                self,
+                self.detector.class_names,
+                out_dir,
+                str(self.config_path),
+                self._case_console(out_dir) if http.console.enabled else None,
             )
             self.snapshots = self.http.store
             self.http.start()
@@ -127,6 +133,17 @@ class Daemon:
             self._add_camera(cam.id, self.cfg)
         self.batcher.start()
         log.info("lookout running: %d camera(s)", len(self.cameras))
+
+    def _case_console(self, out_dir: Path) -> CaseConsoleSetup:
+        """The console's case review on this daemon's outbox (docs/CASE_STATUS.md);
+        without a SQLite outbox the cases page says so."""
+        review = None
+        try:
+            review = CaseReview.from_settings(self.cfg.cases_settings(out_dir))
+        except (LookoutError, OSError) as exc:
+            log.warning("console: no case review: %s", exc)
+        notify = self.delivery.notify if self.delivery is not None else None
+        return CaseConsoleSetup(review, self.cfg.site.tz, notify)
 
     def request_stop(self) -> None:
         self._stop.set()

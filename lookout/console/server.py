@@ -8,9 +8,9 @@ loop checks ten times a second, then joins the thread. The event loop only answe
 from memory; calls into the daemon (/healthz, /metrics, the sink backlogs, SQLite)
 run on Starlette's thread pool.
 
-`open_console` builds the console's parts (snapshot store, status board, history)
-and the app; with `daemon.http.console.enabled: false` the app serves only /healthz
-and /metrics.
+`open_console` builds the console's parts (snapshot store, status board, history,
+the case review of lookout/console/cases_views.py) and the app; with
+`daemon.http.console.enabled: false` the app serves only /healthz and /metrics.
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ import secrets
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, tzinfo
 from pathlib import Path
 
 import uvicorn
@@ -33,7 +35,9 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lookout.base.errors import ConfigError
+from lookout.cases.verdicts import CaseReview
 from lookout.console.auth import Access
+from lookout.console.cases_views import CaseConsole
 from lookout.console.history import HealthHistory
 from lookout.console.snapshots import SnapshotStore
 from lookout.console.state import ConsoleHost, StatusBoard
@@ -77,9 +81,12 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
-def build_app(console: Console | None, http: HttpConfig, probes: Console) -> Starlette:
+def build_app(
+    console: Console | None, http: HttpConfig, probes: Console, cases: CaseConsole | None = None
+) -> Starlette:
     """The ASGI app: probes always, the console when given. `probes` answers
-    /healthz and /metrics (a Console whose host is the daemon)."""
+    /healthz and /metrics (a Console whose host is the daemon); `cases` adds the case
+    review pages (lookout/console/cases_views.py)."""
     routes: list[Route | Mount] = [
         Route("/healthz", probes.healthz),
         Route("/metrics", probes.metrics),
@@ -104,6 +111,18 @@ def build_app(console: Console | None, http: HttpConfig, probes: Console) -> Sta
             Route("/api/cameras/{camera}/snapshot", c.take_snapshot, methods=["POST"]),
             Route("/api/cameras/{camera}/acknowledge", c.acknowledge, methods=["POST"]),
             Route("/api/health", c.api_health),
+        ]
+        if cases is not None:
+            routes += [
+                Route("/cases", cases.cases_page),
+                Route("/report", cases.report_page),
+                Route("/report.css", cases.report_css),
+                Route("/api/cases", cases.api_cases),
+                Route("/api/cases/{case_id}", cases.api_case),
+                Route("/api/cases/{case_id}/evidence/{kind}", cases.evidence),
+                Route("/api/cases/{case_id}/verdict", cases.verdict, methods=["POST"]),
+            ]
+        routes += [
             Mount("/static", StaticFiles(packages=[("lookout.console", "static")]), name="static"),
         ]
         middleware.append(
@@ -181,6 +200,17 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+@dataclass(frozen=True)
+class CaseConsoleSetup:
+    """What the case review needs from the daemon: its outbox's `CaseReview` (None
+    without a SQLite outbox), the site's time zone, and the delivery worker's
+    `notify` (None without remote sinks)."""
+
+    review: CaseReview | None
+    tz: tzinfo
+    notify: Callable[[], None] | None = None
+
+
 @dataclass
 class ConsoleParts:
     """What `open_console` made; `stop()` ends the threads in order."""
@@ -190,6 +220,7 @@ class ConsoleParts:
     store: SnapshotStore | None
     board: StatusBoard | None
     history: HealthHistory | None
+    cases: CaseConsole | None = None
 
     @property
     def port(self) -> int:
@@ -211,6 +242,8 @@ class ConsoleParts:
             self.store.stop()
         if self.history is not None:
             self.history.close()
+        if self.cases is not None and self.cases.review is not None:
+            self.cases.review.close()
 
 
 def open_console(
@@ -219,8 +252,11 @@ def open_console(
     class_names: list[str],
     out_dir: Path,
     source: str = "config",
+    cases: CaseConsoleSetup | None = None,
 ) -> ConsoleParts:
-    """Bind the server and build the console (not started: see `ConsoleParts.start`)."""
+    """Bind the server and build the console (not started: see `ConsoleParts.start`).
+    With `cases` the console also serves the case review (its `review` is closed by
+    `ConsoleParts.stop`, or here if the server cannot bind)."""
     c = http.console
     access = Access.from_config(http, source)
     store = SnapshotStore(
@@ -232,13 +268,22 @@ def open_console(
     history = HealthHistory.open(out_dir / "console.db", c.history_days) if c.enabled else None
     board = StatusBoard(host, store, history, c.history_interval_s)
     console = Console(host, store, board, history, access, class_names, out_dir)
-    app = build_app(console if c.enabled else None, http, console)
+    review = None
+    if c.enabled:
+        # Without a setup the cases page is there and says that there is no outbox.
+        setup = cases or CaseConsoleSetup(None, UTC)
+        review = CaseConsole(console, setup.review, out_dir, setup.tz, setup.notify)
+    app = build_app(console if c.enabled else None, http, console, review)
     try:
         server = ConsoleServer(app, http.host, http.port)
     except ConfigError:
         if history is not None:
             history.close()
+        if cases is not None and cases.review is not None:
+            cases.review.close()
         raise
     if not c.enabled:
+        if cases is not None and cases.review is not None:
+            cases.review.close()
         return ConsoleParts(server, None, None, None, None)
-    return ConsoleParts(server, console, store, board, history)
+    return ConsoleParts(server, console, store, board, history, review)

@@ -1,0 +1,160 @@
+// The cases page: the outbox's cases with filters (type, camera, zone, grid cell,
+// status, dates), and the selected case's evidence, ground position, sightings, status
+// and verdict history. Operators record a verdict (docs/CASE_STATUS.md); the viewer
+// role only looks (its buttons are disabled, and the server answers 403 anyway).
+"use strict";
+
+const $c = (id) => document.getElementById(id);
+const encC = encodeURIComponent;
+const FILTERS = { type: "f-type", camera: "f-camera", zone: "f-zone", grid: "f-grid",
+  status: "f-status", from: "f-from", to: "f-to" };
+const Cases = { selected: null };
+
+function query() {
+  const q = new URLSearchParams();
+  for (const [key, id] of Object.entries(FILTERS)) {
+    const v = $c(id).value.trim();
+    if (v) q.set(key, v);
+  }
+  return q;
+}
+
+function reportLink() {
+  const q = new URLSearchParams();
+  if ($c("f-from").value) q.set("from", $c("f-from").value);
+  if ($c("f-to").value) q.set("to", $c("f-to").value);
+  const s = q.toString();
+  $c("report-link").href = s ? `/report?${s}` : "/report";
+}
+
+function statusBadge(status) {
+  return LO.el("span", { class: `status status-${status}`, text: status.replace("_", " ") });
+}
+
+function caseRow(c) {
+  const tr = LO.el("tr", { "data-case": c.id, class: "case-row", tabIndex: 0 });
+  tr.append(
+    LO.el("td", { text: c.confirmed_at.replace("T", " ") }),
+    LO.el("td", { text: c.type }),
+    LO.el("td", { text: c.camera_id + (c.preset ? ` / ${c.preset}` : "") }),
+    LO.el("td", { text: c.zone_id }),
+    LO.el("td", { text: c.grid_code || "–" }),
+    LO.el("td", { class: "num", text: `${Math.round(c.dwell_s)} s` }),
+    LO.el("td", { class: "status-cell" }, statusBadge(c.status)),
+  );
+  if (c.id === Cases.selected) tr.classList.add("selected");
+  tr.addEventListener("click", () => select(c.id));
+  tr.addEventListener("keydown", (e) => { if (e.key === "Enter") select(c.id); });
+  return tr;
+}
+
+async function loadList() {
+  reportLink();
+  try {
+    const d = await LO.getJSON(`/api/cases?${query()}`);
+    const body = $c("cases-table").querySelector("tbody");
+    body.replaceChildren(...d.cases.map(caseRow));
+    let note = `${d.cases.length} case(s), newest first.`;
+    if (!d.outbox) note = "No SQLite outbox configured: no cases to review.";
+    else if (d.cases.length >= d.limit) note += ` Showing the first ${d.limit}; narrow the filters.`;
+    $c("cases-note").textContent = note;
+    document.body.dataset.loaded = "1";
+  } catch (e) {
+    $c("cases-note").textContent = `Could not load the cases: ${e.message}`;
+  }
+}
+
+function fact(dl, name, value, id) {
+  dl.append(LO.el("dt", { text: name }), LO.el("dd", { text: value, id: id || "" }));
+}
+
+function picture(kind, url) {
+  return LO.el("figure", { class: `ev ev-${kind}` },
+    LO.el("a", { href: url, target: "_blank", rel: "noopener" },
+      LO.el("img", { src: url, alt: `${kind} evidence`, loading: "lazy" })),
+    LO.el("figcaption", { text: kind }));
+}
+
+function renderDetail(d) {
+  const box = $c("detail");
+  box.hidden = false;
+  box.dataset.case = d.id;
+  box.dataset.status = d.status;
+  box.dataset.version = String(d.version);
+  $c("d-title").replaceChildren(`${d.type} · ${d.camera_id} · ${d.zone_id} `, statusBadge(d.status));
+  const order = ["full", "crop", "before", "after"];
+  $c("d-evidence").replaceChildren(
+    ...order.filter((k) => d.evidence[k]).map((k) => picture(k, d.evidence[k])));
+  if (!Object.keys(d.evidence).length) $c("d-evidence").append(LO.el("p", { class: "note", text: "No evidence pictures." }));
+  const dl = $c("d-facts");
+  dl.replaceChildren();
+  fact(dl, "Case id", d.id, "d-id");
+  fact(dl, "Code", `${d.code} ${d.code_name}`);
+  fact(dl, "Object", `${d.object_class}, confidence ${d.confidence}`);
+  fact(dl, "Grid cell", d.grid_code ? `${d.grid_code}${d.grid_unit ? ` (${d.grid_unit})` : ""}` : "–");
+  fact(dl, "Ground position", d.location
+    ? `${d.location.lat.toFixed(7)}, ${d.location.lon.toFixed(7)} (lat, lon)` : "not located (camera not calibrated)", "d-location");
+  fact(dl, "First seen", d.first_seen);
+  fact(dl, "Case made", d.confirmed_at);
+  fact(dl, "Last seen", d.last_seen, "d-last-seen");
+  fact(dl, "Dwell at case", LO.age(d.dwell_s));
+  if (d.case.support && d.case.support.length) fact(dl, "Support", d.case.support.join(", "));
+  fact(dl, "Status", `${d.status} (version ${d.version})`, "d-status");
+  $c("v-rebase-label").hidden = d.type !== "illegal_construction";
+  $c("v-rebase").checked = false;
+  const rows = d.history.map((u) => LO.el("tr", { "data-version": String(u.version) },
+    LO.el("td", { class: "num", text: String(u.version) }),
+    LO.el("td", {}, statusBadge(u.status)),
+    LO.el("td", { text: u.previous }),
+    LO.el("td", { text: u.by }),
+    LO.el("td", { text: u.at.replace("T", " ") }),
+    LO.el("td", { text: (u.note || "") + (u.rebase ? " [rebase]" : "") })));
+  if (!rows.length) rows.push(LO.el("tr", {}, LO.el("td", { colSpan: 6, text: "No verdict yet (draft)." })));
+  $c("d-history").querySelector("tbody").replaceChildren(...rows);
+}
+
+async function select(id) {
+  Cases.selected = id;
+  for (const tr of document.querySelectorAll("#cases-table tr.case-row")) {
+    tr.classList.toggle("selected", tr.dataset.case === id);
+  }
+  $c("v-result").textContent = "";
+  try {
+    renderDetail(await LO.getJSON(`/api/cases/${encC(id)}`));
+  } catch (e) {
+    $c("v-result").textContent = `Could not load the case: ${e.message}`;
+  }
+}
+
+async function decide(verdict, btn) {
+  const id = Cases.selected;
+  if (!id) return;
+  for (const b of document.querySelectorAll("button.verdict")) b.disabled = true;
+  const body = { verdict, note: $c("v-note").value, rebase: $c("v-rebase").checked };
+  const r = await LO.post(`/api/cases/${encC(id)}/verdict`, body);
+  let said;
+  if (r.status === 200) {
+    const u = r.data.update;
+    said = `Recorded: ${u.status} (version ${u.version}) by ${u.by}`;
+    $c("v-note").value = "";
+  } else {
+    said = `Refused (${r.status}): ${r.data.error || ""}`;
+  }
+  for (const b of document.querySelectorAll("button.verdict")) b.disabled = !LO.canAct;
+  btn.blur();
+  await select(id);  // the new status and history
+  const out = $c("v-result");
+  out.dataset.status = String(r.status);
+  out.textContent = said;
+  await loadList();
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  $c("filters").addEventListener("submit", (e) => { e.preventDefault(); loadList(); });
+  for (const b of document.querySelectorAll("button.verdict")) {
+    b.addEventListener("click", () => decide(b.dataset.verdict, b));
+  }
+  const wanted = new URLSearchParams(location.search).get("case");
+  loadList().then(() => { if (wanted) select(wanted); });
+  setInterval(loadList, 10000);
+});
