@@ -28,6 +28,13 @@ CREATE TABLE IF NOT EXISTS camera_samples (
     analysed INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS camera_samples_t ON camera_samples (t, camera_id);
+CREATE TABLE IF NOT EXISTS quality_incidents (
+    t REAL NOT NULL,            -- unix time the incident started (lookout/quality.py)
+    camera_id TEXT NOT NULL,
+    preset TEXT NOT NULL,
+    issue TEXT NOT NULL         -- frozen, blur, occlusion, drift
+);
+CREATE INDEX IF NOT EXISTS quality_incidents_t ON quality_incidents (t, camera_id);
 CREATE TABLE IF NOT EXISTS camera_acks (
     camera_id TEXT PRIMARY KEY,
     t REAL NOT NULL,            -- unix time of the acknowledgement
@@ -114,13 +121,23 @@ class HealthHistory:
             self.conn.executemany("INSERT INTO camera_samples VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
             self.conn.execute("COMMIT")
 
-    def prune(self, now: float | None = None) -> int:
-        """Delete samples older than `keep_days`; returns how many."""
-        now = time.time() if now is None else now
+    def record_incidents(self, incidents: list[tuple[float, str, str, str]]) -> None:
+        """Write video quality incidents as they start: (unix time, camera, preset,
+        issue). The period report counts them (lookout/report_history.py)."""
+        if not incidents:
+            return
         with self._lock:
-            cur = self.conn.execute(
-                "DELETE FROM camera_samples WHERE t < ?", (now - self.keep_days * 86400,)
-            )
+            self.conn.execute("BEGIN")
+            self.conn.executemany("INSERT INTO quality_incidents VALUES (?, ?, ?, ?)", incidents)
+            self.conn.execute("COMMIT")
+
+    def prune(self, now: float | None = None) -> int:
+        """Delete samples and incidents older than `keep_days`; returns how many."""
+        now = time.time() if now is None else now
+        cutoff = now - self.keep_days * 86400
+        with self._lock:
+            cur = self.conn.execute("DELETE FROM camera_samples WHERE t < ?", (cutoff,))
+            self.conn.execute("DELETE FROM quality_incidents WHERE t < ?", (cutoff,))
             return int(cur.rowcount)
 
     def summaries(self, window_s: float = 86400.0, now: float | None = None) -> dict[str, Summary]:

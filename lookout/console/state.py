@@ -111,11 +111,31 @@ class StatusBoard:
         span = min(now - self._last_sample, 2 * self.interval_s)
         self._last_sample = now
         samples = [self._sample(c.status, span) for c in cams.values()]
+        incidents = [i for c in cams.values() for i in self._incidents(c.status, now)]
         self._prev = {cid: c.status for cid, c in cams.items()}
         self.history.record(samples)
+        self.history.record_incidents(incidents)
         if now - self._pruned_at >= PRUNE_EVERY_S:
             self._pruned_at = now
             self.history.prune()
+
+    def _incidents(self, s: CameraSnapshot, now: float) -> list[tuple[float, str, str, str]]:
+        """Video quality incidents that started since the last sample: (start time,
+        camera, preset, issue), from the issues' incident counters."""
+        quality, prev = s.quality, self._prev.get(s.camera_id)
+        if quality is None:
+            return []
+        before = prev.quality.presets if prev is not None and prev.quality is not None else {}
+        out = []
+        for preset, issues in quality.presets.items():
+            for kind, issue in issues.items():
+                old = before.get(preset, {}).get(kind)
+                new = issue.incidents - (old.incidents if old is not None else 0)
+                if new <= 0:
+                    continue
+                start = issue.since.timestamp() if issue.since is not None else now
+                out += [(start, s.camera_id, preset, kind)] * new
+        return out
 
     def _sample(self, s: CameraSnapshot, span: float) -> Sample:
         prev = self._prev.get(s.camera_id)

@@ -213,3 +213,56 @@ def test_the_status_board_is_the_only_caller_of_the_host(
     assert wait_until(
         lambda: json.loads(c.call("/api/cameras")[2])["cameras"][0]["state"] == "backoff", 3
     )
+
+
+def test_quality_incidents_go_to_the_history_and_the_report(tmp_path: Path) -> None:
+    """Each incident that starts is written once to the history, which the period
+    report counts (lookout/report_history.py)."""
+    from datetime import UTC, datetime, timedelta
+    from types import MappingProxyType
+
+    from lookout.console.history import HealthHistory
+    from lookout.console.snapshots import SnapshotStore
+    from lookout.console.state import StatusBoard
+    from lookout.quality import QualityIssue, QualityState
+    from lookout.report_history import ConsoleHistory
+
+    start = datetime.now(UTC) - timedelta(minutes=5)
+
+    def quality(incidents: int, active: bool) -> QualityState:
+        issue = QualityIssue(
+            "blur",
+            "default",
+            active,
+            start if active else None,
+            0.1,
+            start,
+            0.4,
+            incidents,
+            None,
+        )
+        issues = MappingProxyType({"blur": issue})
+        return QualityState(
+            "cam1", True, "default", start, False, issues, MappingProxyType({"default": issues})
+        )
+
+    path = tmp_path / "console.db"
+    history = HealthHistory.open(path)
+    host = FakeHost()
+    now = [0.0]
+    board = StatusBoard(host, SnapshotStore(), history, interval_s=10, clock=lambda: now[0])
+    for t, n, active in [
+        (0, 0, False),
+        (10, 1, True),
+        (20, 1, True),
+        (30, 1, False),
+        (40, 2, True),
+    ]:
+        now[0] = float(t)
+        host.cameras = [CameraInfo(camera(), replace(snap("cam1"), quality=quality(n, active)))]
+        board.refresh()
+    history.close()
+    report = ConsoleHistory(path)
+    (figures,) = report.cameras(start - timedelta(hours=1), datetime.now(UTC) + timedelta(hours=1))
+    assert report.quality_recorded()
+    assert figures.camera_id == "cam1" and figures.incidents == {"blur": 2}

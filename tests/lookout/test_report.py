@@ -85,6 +85,15 @@ def site(tmp_path: Path) -> Path:
         state = "backoff" if k % 4 == 3 else "streaming"
         hist.record([Sample("cam0", state, 600.0, int(k % 4 == 3), 0, 10)], t0 + 3600 + 600 * k)
     hist.record([Sample("cam0", "backoff", 600.0, 5, 0, 0)], t0 - 7200)  # before the period
+    # Video quality incidents as the console's status board writes them as they start.
+    hist.record_incidents(
+        [
+            (t0 + 7200, "cam0", "default", "blur"),
+            (t0 + 9000, "cam0", "default", "blur"),
+            (t0 + 9600, "cam0", "2", "drift"),
+            (t0 - 7200, "cam0", "default", "frozen"),  # before the period
+        ]
+    )
     hist.close()
     return out
 
@@ -179,7 +188,8 @@ def test_report_figures_match_the_outbox(site: Path, tmp_path: Path) -> None:
     page = (rd / "report.html").read_text(encoding="utf-8")
     assert page.count("<svg") == 2 and "<script" not in page
     assert "src=" not in page and "href=" not in page and "@import" not in page
-    assert "园岭街道城市管理中队" in page and "quality incidents" in page and "not recorded" in page
+    assert "园岭街道城市管理中队" in page and "quality incidents" in page
+    assert "blur 2, drift 1" in page and "frozen" not in page
 
 
 def test_report_by_config_and_bad_input(
