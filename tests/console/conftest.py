@@ -10,7 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from lookout.base.paths import REPO_ROOT
+from tests.helpers import wait_until
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -113,3 +114,19 @@ def start_lookout(
             env={**os.environ, **(env or {})},
         )
     return DaemonProcess(proc, log_path, port)
+
+
+def wait_page(cond: Callable[[], Any], timeout: float, step: float = 0.05) -> Any:
+    """`wait_until` for a page: an element not there yet (the page still loading or
+    being replaced) counts as False, as a server not up yet does."""
+    from selenium.common.exceptions import (
+        NoSuchElementException,
+        StaleElementReferenceException,
+    )
+
+    return wait_until(
+        cond,
+        timeout,
+        step,
+        ignore=(OSError, NoSuchElementException, StaleElementReferenceException),
+    )

@@ -17,7 +17,7 @@ import pytest
 
 from lookout.base.paths import REPO_ROOT
 from tests.console.conftest import DaemonProcess, free_port, start_lookout
-from tests.helpers import wait_until
+from tests.console.conftest import wait_page as wait_until
 from tests.support.media import RtspServer, start_rtsp_server, vtest_h264
 
 pytestmark = [pytest.mark.slow, pytest.mark.timing]
@@ -239,10 +239,16 @@ def test_login_csrf_and_the_read_only_viewer(
         def login(password: str) -> None:
             driver.get(daemon.url + "/cameras")
             assert driver.current_url.endswith("/login")
+            assert wait_until(lambda: driver.find_elements(By.ID, "login-submit"), 10)
             field = driver.find_element(By.ID, "password")
             field.clear()
             field.send_keys(password)
             driver.find_element(By.ID, "login-submit").click()
+
+        def who() -> str:
+            """The role the page shows ("" while the page is still loading)."""
+            found = driver.find_elements(By.ID, "who")
+            return str(found[0].text) if found else ""
 
         login("not-the-password")
         assert wait_until(lambda: "Wrong password" in driver.page_source, 10)
@@ -250,7 +256,7 @@ def test_login_csrf_and_the_read_only_viewer(
 
         login("op-Secret-1")
         assert wait_until(lambda: driver.current_url.endswith("/cameras"), 10)
-        assert wait_until(lambda: driver.find_element(By.ID, "who").text == "operator", 10)
+        assert wait_until(lambda: who() == "operator", 10)
         token = driver.find_element(By.CSS_SELECTOR, 'meta[name="csrf-token"]').get_attribute(
             "content"
         )
@@ -271,9 +277,8 @@ def test_login_csrf_and_the_read_only_viewer(
         assert wait_until(lambda: driver.current_url.endswith("/login"), 10)
 
         login("view-Secret-2")
-        assert wait_until(
-            lambda: driver.find_element(By.ID, "who").text == "viewer (read-only)", 10
-        )
+        assert wait_until(lambda: driver.current_url.endswith("/cameras"), 10), driver.current_url
+        assert wait_until(lambda: who() == "viewer (read-only)", 10), who()
         assert wait_until(lambda: seqs(driver).get("cam1"), 30)
         assert not driver.find_element(By.ID, "take-snapshot").is_enabled()
         driver.save_screenshot(str(screenshots / "cameras-viewer.png"))

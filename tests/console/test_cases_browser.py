@@ -26,8 +26,8 @@ from lookout.cli import main
 from tests.cases.conftest import CaseEndpoint
 from tests.cases.test_status_delivery import entries
 from tests.console.conftest import DaemonProcess, free_port, start_lookout
+from tests.console.conftest import wait_page as wait_until
 from tests.console.test_browser import get_json
-from tests.helpers import wait_until
 from tests.support.redis_server import RedisServer
 from tests.test_review_replay import SHIFT_DEG, new_cases
 
@@ -91,7 +91,7 @@ def decide(driver: Any, case_id: str, verdict: str, note: str = "") -> str:
         lambda: driver.find_elements(By.CSS_SELECTOR, f'tr.case-row[data-case="{case_id}"]'), 20
     )
     assert row, driver.page_source[-2000:]
-    row[0].click()  # type: ignore[index]
+    row[0].click()
     assert wait_until(
         lambda: driver.find_element(By.ID, "detail").get_attribute("data-case") == case_id, 10
     )
@@ -196,7 +196,7 @@ def test_false_alarm_from_the_cases_page_reaches_the_sinks_once_and_dedup(
             browser.get(f"{url}/report?from={day - timedelta(days=1)}&to={day + timedelta(days=1)}")
             tiles = wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, ".tile b"), 10)
             assert tiles, browser.page_source[-2000:]
-            got = [t.text for t in tiles]  # type: ignore[union-attr]
+            got = [t.text for t in tiles]
             assert got[:3] == ["2", "1", "1"], got
             browser.save_screenshot(str(screenshots / "report.png"))
         finally:
