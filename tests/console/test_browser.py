@@ -137,11 +137,27 @@ def _check_cameras_page(
 
     names = [f"cam{i}" for i in range(1, 5)]
 
+    revived: list[int] = []
+
+    def revive(up: list[RtspServer]) -> None:
+        # Debian's gst-rtsp-server can abort on a PLAY racing its own preroll on a
+        # loaded machine (see tests/streams/test_rtsp_reader.py): that is the test
+        # server dying, not the console. Start it again on its port.
+        for server in up:
+            if not server.running:
+                revived.append(server.port)
+                server.restart()
+
     def all_streaming() -> bool:
+        revive(servers)
         h = get_json(daemon.url + "/healthz")["cameras"]
         return all(h[c]["state"] == "streaming" and h[c]["frames_analysed"] > 0 for c in names)
 
-    assert wait_until(all_streaming, 60), daemon.log()[-3000:]
+    assert wait_until(all_streaming, 60), (
+        [(s.port, s.running) for s in servers],
+        revived,
+        daemon.log()[-1500:],
+    )
     driver.get(daemon.url + "/")
     assert wait_until(lambda: set(seqs(driver)) == set(names), 30), seqs(driver)
     assert SECRET not in driver.page_source
@@ -180,9 +196,13 @@ def _check_cameras_page(
 
     # The others keep refreshing: new pictures in their tiles.
     before = seqs(driver)
-    assert wait_until(
-        lambda: all(seqs(driver).get(c, 0) > before[c] for c in ("cam1", "cam2")), 20
-    ), (before, seqs(driver))
+
+    def refreshed() -> bool:
+        revive(servers[:2])
+        return all(seqs(driver).get(c, 0) > before[c] for c in ("cam1", "cam2"))
+
+    assert wait_until(refreshed, 20), (before, seqs(driver), revived)
+    assert len(revived) <= 2, revived  # the test servers themselves are mostly stable
     age3 = float(get_json(daemon.url + "/api/cameras/cam3")["snapshot"]["age_s"])
     assert age3 > 1.0
 
