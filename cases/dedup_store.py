@@ -8,10 +8,12 @@ Two backends behind one interface, tested alike:
   (`GEOADD`, searched with `GEOSEARCH ... BYRADIUS`); each place's details are a hash
   that expires after the cooldown; a new case first takes a claim (`SET NX EX`) on its
   coarse ground cell, so two boxes seeing the same van at once propose it only once.
+  `rediss://` (TLS) and AUTH in the URL, as for the Redis sink (redis_conn.py).
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import sqlite3
 import threading
@@ -20,6 +22,11 @@ from pathlib import Path
 from typing import Protocol
 
 import redis
+
+from lookout.base.errors import ConfigError
+from lookout.cases.redis_conn import describe_error, is_auth_error, open_redis
+
+log = logging.getLogger(__name__)
 
 EARTH_M = 6_371_008.8
 
@@ -165,13 +172,30 @@ class RedisDedupStore:
         self.prefix = prefix
 
     @classmethod
-    def open(cls, url: str, prefix: str = "lookout", timeout_s: float = 2.0) -> RedisDedupStore:
-        client = redis.Redis.from_url(
-            url,
-            socket_timeout=timeout_s,
-            socket_connect_timeout=timeout_s,
-            decode_responses=True,
-        )
+    def open(
+        cls,
+        url: str,
+        prefix: str = "lookout",
+        timeout_s: float = 2.0,
+        *,
+        ssl_ca_certs: str | None = None,
+    ) -> RedisDedupStore:
+        """Connect to `url` (redis:// or rediss://, AUTH in the URL; redis_conn.py) and
+        check it answers. A refused password is a ConfigError of one line without the
+        password; Redis down is only logged (image-space dedup holds until it is back)."""
+        try:
+            client, target = open_redis(
+                url, ssl_ca_certs=ssl_ca_certs, timeout_s=timeout_s, decode_responses=True
+            )
+        except ValueError as exc:
+            raise ConfigError(f"dedup.store.url: {exc}") from None
+        try:
+            client.ping()
+        except (redis.RedisError, OSError) as exc:
+            if is_auth_error(exc):
+                client.close()
+                raise ConfigError(f"dedup.store.url: {describe_error(target, exc)}") from None
+            log.warning("dedup store not reachable yet: %s", describe_error(target, exc))
         return cls(client, prefix)
 
     def _geo(self, type: str) -> str:

@@ -31,6 +31,7 @@ import redis
 from lookout.cases.dedup import Box, same_image_place
 from lookout.cases.dedup_store import distance_m
 from lookout.cases.model import DraftCase
+from lookout.cases.redis_conn import open_redis
 from lookout.cases.sinks import SqliteOutbox
 from lookout.zones.events import ViolationEvent
 
@@ -153,9 +154,12 @@ class RedisFalseAlarms:
         self.prefix = prefix
 
     @classmethod
-    def open(cls, url: str, ttl_s: float, timeout_s: float = 2.0) -> RedisFalseAlarms:
-        client = redis.Redis.from_url(
-            url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s, decode_responses=True
+    def open(
+        cls, url: str, ttl_s: float, timeout_s: float = 2.0, *, ssl_ca_certs: str | None = None
+    ) -> RedisFalseAlarms:
+        """`url`: redis:// or rediss:// (TLS), AUTH in the URL (redis_conn.py)."""
+        client, _target = open_redis(
+            url, ssl_ca_certs=ssl_ca_certs, timeout_s=timeout_s, decode_responses=True
         )
         return cls(client, ttl_s)
 

@@ -53,7 +53,7 @@ def open_dedup_store(store: DedupStoreConfig, out_dir: Path) -> DedupStore:
     if store.type == "redis":
         if not store.url:
             raise ConfigError("dedup.store.url: needed for a redis dedup store")
-        return RedisDedupStore.open(store.url)
+        return RedisDedupStore.open(store.url, ssl_ca_certs=store.ssl_ca_certs)
     path = Path(store.path)
     return SqliteDedupStore.open(path if path.is_absolute() else out_dir / path)
 

@@ -43,7 +43,9 @@ field is the idempotency key, so storing it twice must be a no-op (upsert by `id
 Entry ids are Redis-assigned (`<ms>-<seq>`) and say nothing about the case.
 
 Redis being down, loading, read-only or out of memory is a `TransientError` (the
-delivery worker retries with backoff); credentials in the URL never appear in
+delivery worker retries with backoff); so is a refused password, said in one line.
+`rediss://` URLs connect over TLS (CA file: `ssl_ca_certs`), `user:password@` in the
+URL authenticates (lookout/cases/redis_conn.py); credentials in the URL never appear in
 errors or logs.
 """
 
@@ -57,8 +59,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from lookout.base.redact import redact, split_credentials
 from lookout.cases.delivery import PermanentError, TransientError, one_line
+from lookout.cases.redis_conn import describe_error, open_redis
 from lookout.cases.status import parse_status_key
 
 DEFAULT_STREAM = "lookout:cases"
@@ -92,7 +94,10 @@ class RedisStreamSink:
         *,
         name: str = "redis",
         dedup_prefix: str = DEFAULT_DEDUP_PREFIX,
+        ssl_ca_certs: str | None = None,
     ) -> None:
+        """`url`: redis:// or rediss:// (TLS) with optional `user:password@` (AUTH),
+        lookout/cases/redis_conn.py; `ssl_ca_certs`: CA file for rediss://."""
         if maxlen < 1 or dedup_ttl_s < 1:
             raise ValueError("maxlen and dedup_ttl_s must be positive")
         self.name = name
@@ -100,29 +105,21 @@ class RedisStreamSink:
         self.maxlen = maxlen
         self.dedup_ttl_s = int(dedup_ttl_s)
         self.dedup_prefix = dedup_prefix
-        plain, _user, password = split_credentials(url)
-        self._where = redact(plain)  # for messages: never the user-info
-        self._secrets = [password] if password else []
-        try:
-            self.client: redis.Redis = redis.Redis.from_url(
-                url,
-                socket_timeout=socket_timeout,
-                socket_connect_timeout=socket_timeout,
-                retry=Retry(NoBackoff(), 0),  # the delivery worker owns retries
-                health_check_interval=30,
-            )
-        except ValueError as exc:
-            raise ValueError(f"invalid Redis URL {self._where}: {self._clean(exc)}") from None
+        self.client, self._target = open_redis(
+            url,
+            ssl_ca_certs=ssl_ca_certs,
+            timeout_s=socket_timeout,
+            retry=Retry(NoBackoff(), 0),  # the delivery worker owns retries
+            health_check_interval=30,
+        )
+        self._where = self._target.where  # for messages: never the user-info
         self._script = self.client.register_script(_ADD_ONCE)
 
     def __repr__(self) -> str:
         return f"RedisStreamSink({self._where!r}, stream={self.stream!r})"
 
     def _clean(self, exc: BaseException | str) -> str:
-        text = str(exc)
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return one_line(text)
+        return one_line(self._target.clean(str(exc)))
 
     def deliver(self, case_json: str, case_id: str) -> None:
         """XADD the case unless its guard key exists; TransientError when Redis is
@@ -163,13 +160,11 @@ class RedisStreamSink:
     def _guarded(self, call: Callable[[], object]) -> None:
         try:
             call()
-        except redis.RedisError as exc:
-            # Connection refused/reset, timeouts, LOADING, READONLY, OOM, NOAUTH: all
-            # may clear up; a case is never dropped for them.
-            kind = type(exc).__name__
-            raise TransientError(f"redis {self._where}: {kind}: {self._clean(exc)}") from None
-        except OSError as exc:
-            raise TransientError(f"redis {self._where}: {self._clean(exc)}") from None
+        except (redis.RedisError, OSError) as exc:
+            # Connection refused/reset, timeouts, TLS, LOADING, READONLY, OOM, a refused
+            # password: all may clear up (an operator fixes the secret); a case is never
+            # dropped for them.
+            raise TransientError(one_line(describe_error(self._target, exc))) from None
 
     def close(self) -> None:
         self.client.close()

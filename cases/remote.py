@@ -36,7 +36,13 @@ def build_delivery(
         if isinstance(s, RedisStreamSinkConfig):
             sinks.append(
                 RedisStreamSink(
-                    s.url, s.stream, s.maxlen, s.socket_timeout_s, s.dedup_ttl_s, name=s.name
+                    s.url,
+                    s.stream,
+                    s.maxlen,
+                    s.socket_timeout_s,
+                    s.dedup_ttl_s,
+                    name=s.name,
+                    ssl_ca_certs=s.ssl_ca_certs,
                 )
             )
         elif isinstance(s, WebhookSinkConfig):
@@ -49,6 +55,7 @@ def build_delivery(
                     out_dir,
                     name=s.name,
                     status_url=s.status_url,
+                    secret=s.secret.get_secret_value() if s.secret is not None else None,
                 )
             )
     path = outbox_path(configured, out_dir)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from lookout.base.backoff import BackoffConfig
 from lookout.base.events import EventType
@@ -16,11 +16,30 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class RedisStreamSinkConfig(_Model):
+class _RedisTls(_Model):
+    """`ssl_ca_certs` only with a rediss:// URL (lookout/cases/redis_conn.py)."""
+
+    @model_validator(mode="after")
+    def _ca_needs_tls(self) -> _RedisTls:
+        url = getattr(self, "url", None)
+        if getattr(self, "ssl_ca_certs", None) and not (url or "").startswith("rediss://"):
+            raise ValueError("ssl_ca_certs is for TLS: the url must start with rediss://")
+        return self
+
+
+class RedisStreamSinkConfig(_RedisTls):
     """Deliver cases to a Redis Stream (XADD, idempotent by case id)."""
 
     type: Literal["redis_stream"] = Field(description="Sink kind.")
-    url: str = Field(description="redis://[user:password@]host:port/db (loopback by default).")
+    url: str = Field(
+        description=(
+            "redis://[user:password@]host:port/db, or rediss:// for TLS; write the password"
+            " as ${ENV} or ${file:PATH} (lookout/cases/redis_conn.py)."
+        )
+    )
+    ssl_ca_certs: str | None = Field(
+        default=None, description="rediss:// only: CA certificate file (PEM) of the server."
+    )
     stream: str = Field(default="lookout:cases", description="Stream key.")
     maxlen: int = Field(default=100_000, ge=1, description="Approximate MAXLEN of the stream.")
     name: str = Field(default="redis", min_length=1, description="Sink name (delivery state).")
@@ -45,6 +64,14 @@ class WebhookSinkConfig(_Model):
         default=None,
         description="Endpoint of status updates (docs/CASE_STATUS.md); default: `url`.",
     )
+    secret: SecretStr | None = Field(
+        default=None,
+        description=(
+            "HMAC-SHA256 key: each request is signed (X-Lookout-Timestamp,"
+            " X-Lookout-Signature; lookout/cases/webhook.py). Give it as ${ENV} or"
+            " ${file:PATH}, never written in the YAML."
+        ),
+    )
 
 
 class DeliveryConfig(_Model):
@@ -59,14 +86,20 @@ class DeliveryConfig(_Model):
     rescan_s: float = Field(default=300.0, gt=0, description="Full outbox rescan interval.")
 
 
-class DedupStoreConfig(_Model):
+class DedupStoreConfig(_RedisTls):
     """Where place-anchored dedup keeps its places (for calibrated cameras)."""
 
     type: Literal["sqlite", "redis"] = Field(
         default="sqlite", description="sqlite: this box only; redis: shared by every box."
     )
     path: str = Field(default="dedup.db", description="SQLite file (relative: the output folder).")
-    url: str | None = Field(default=None, description="Redis URL for type redis.")
+    url: str | None = Field(
+        default=None,
+        description="Redis URL for type redis: redis:// or rediss:// (TLS), AUTH as ${ENV}.",
+    )
+    ssl_ca_certs: str | None = Field(
+        default=None, description="rediss:// only: CA certificate file (PEM) of the server."
+    )
     radius_m: float = Field(
         default=5.0, gt=0, description="Cases of one type closer than this are one case."
     )

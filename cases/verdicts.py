@@ -108,7 +108,11 @@ class CaseReview:
             raise ReviewError("sinks: verdicts need the sqlite outbox; add a {type: sqlite} sink")
         shared = None
         if cfg.dedup.store.type == "redis" and cfg.dedup.store.url:
-            shared = RedisFalseAlarms.open(cfg.dedup.store.url, cfg.dedup.false_alarm_s)
+            shared = RedisFalseAlarms.open(
+                cfg.dedup.store.url,
+                cfg.dedup.false_alarm_s,
+                ssl_ca_certs=cfg.dedup.store.ssl_ca_certs,
+            )
         try:
             return cls.open(
                 path, references=out_dir / "references", shared=shared, tz=ZoneInfo(cfg.timezone)

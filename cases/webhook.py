@@ -18,6 +18,17 @@ Request of a status update (an operator's verdict, docs/CASE_STATUS.md):
     Lookout-Kind: status
     body: the status update JSON ({"kind": "status", "case_id", "version", ...})
 
+Signed requests (a `secret` is configured, README "Signed webhooks"):
+
+    X-Lookout-Timestamp: <unix seconds when this attempt was sent>
+    X-Lookout-Signature: sha256=<hex HMAC-SHA256(secret, f"{timestamp}.".encode() + body)>
+
+Every attempt, retries included, is signed afresh with its own timestamp. The receiver
+recomputes the HMAC over the raw body, compares it in constant time, and rejects a
+timestamp more than 5 minutes away from its clock (a replayed request); a replay within
+those 5 minutes carries an Idempotency-Key it has already stored.
+examples/webhook_receiver.py is a complete receiver.
+
 The receiver must treat a repeated Idempotency-Key as the same message (answer 2xx,
 store nothing new): the delivery worker retries until it sees a 2xx, so a request
 whose response was lost is sent again. Each version of a status has its own key.
@@ -32,11 +43,14 @@ Only the standard library is used (`http.client`), one connection per request.
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import http.client
 import json
 import logging
 import mimetypes
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -48,6 +62,14 @@ log = logging.getLogger(__name__)
 
 #: 4xx answers that mean "not now" rather than "never".
 RETRY_STATUSES = frozenset({408, 425, 429})
+TIMESTAMP_HEADER = "X-Lookout-Timestamp"
+SIGNATURE_HEADER = "X-Lookout-Signature"
+
+
+def sign(secret: bytes, timestamp: int, body: bytes) -> str:
+    """The `X-Lookout-Signature` value: `sha256=` + hex HMAC-SHA256 of `<ts>.<body>`."""
+    mac = hmac.new(secret, f"{timestamp}.".encode("ascii") + body, hashlib.sha256)
+    return "sha256=" + mac.hexdigest()
 
 
 class WebhookSink:
@@ -64,7 +86,11 @@ class WebhookSink:
         name: str = "webhook",
         retry_statuses: frozenset[int] = RETRY_STATUSES,
         status_url: str | None = None,
+        secret: str | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        """`secret`: sign every request (module docstring); `clock`: epoch seconds of
+        the signature timestamps."""
         plain, user, password = split_credentials(url)
         parts = urlsplit(plain)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -78,6 +104,8 @@ class WebhookSink:
                 headers,
                 name=f"{name}-status",
                 retry_statuses=retry_statuses,
+                secret=secret,
+                clock=clock,
             )
         if evidence not in ("path", "inline"):
             raise ValueError(f"evidence must be 'path' or 'inline', got {evidence!r}")
@@ -94,7 +122,11 @@ class WebhookSink:
         self._port = parts.port
         self._target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         self._headers = dict(headers or {})
-        self._secrets = [s for s in (password, *self._headers.values()) if s]
+        if secret is not None and not secret:
+            raise ValueError("webhook secret is empty (is its ${ENV} variable set?)")
+        self._key = secret.encode("utf-8") if secret else None
+        self._clock = clock
+        self._secrets = [s for s in (password, secret, *self._headers.values()) if s]
         if user is not None:
             token = base64.b64encode(f"{user}:{password or ''}".encode()).decode()
             self._headers.setdefault("Authorization", f"Basic {token}")
@@ -164,6 +196,10 @@ class WebhookSink:
             "Lookout-Kind": kind,
             "Content-Length": str(len(payload)),
         }
+        if self._key is not None:
+            ts = int(self._clock())
+            headers[TIMESTAMP_HEADER] = str(ts)
+            headers[SIGNATURE_HEADER] = sign(self._key, ts, payload)
         conn_cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
         conn = conn_cls(self._host, self._port, timeout=self.timeout_s)
         try:

@@ -1,0 +1,1 @@
+"""Examples for the case system's side of lookout (README "Signed webhooks")."""
