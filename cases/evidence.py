@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -11,6 +12,14 @@ from lookout.zones.events import ViolationEvent
 
 ZONE_COLOUR = (0, 200, 255)  # BGR amber
 BOX_COLOUR = (0, 0, 255)  # BGR red
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedPicture:
+    """One evidence JPEG, encoded: its file name under `evidence/` and its bytes."""
+
+    name: str
+    data: bytes
 
 
 class EvidenceWriter:
@@ -64,21 +73,40 @@ class EvidenceWriter:
         suffixes = ("full", "crop", "before", "after") if pair else ("full", "crop")
         return [f"evidence/{case_id}_{suffix}.jpg" for suffix in suffixes]
 
-    def write(self, case_id: str, event: ViolationEvent) -> list[str]:
-        """Write `<id>_full.jpg` and `<id>_crop.jpg`; return their paths relative to root."""
-        self.folder.mkdir(parents=True, exist_ok=True)
+    def encode(self, case_id: str, event: ViolationEvent) -> list[EncodedPicture]:
+        """The case's evidence JPEGs in memory (`full`, `crop`, and `before`/`after` when
+        the event has them), ready for `store`."""
         params = [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality]
-        out = []
         pictures = [("full", self.annotate(event)), ("crop", self.crop(event))]
         if event.before is not None and event.after is not None:
             pictures += [("before", event.before), ("after", event.after)]
+        out = []
         for suffix, img in pictures:
-            path = self.folder / f"{case_id}_{suffix}.jpg"
+            name = f"{case_id}_{suffix}.jpg"
             ok, buf = cv2.imencode(".jpg", img, params)
             if not ok:
-                raise OSError(f"JPEG encoding failed for {path.name}")
+                raise OSError(f"JPEG encoding failed for {name}")
+            out.append(EncodedPicture(name, buf.tobytes()))
+        return out
+
+    def store(self, pictures: list[EncodedPicture]) -> list[str]:
+        """Write encoded pictures (atomically: a temporary file, then a rename); return
+        their paths relative to root. On OSError (a full disk) nothing half-written is
+        left behind, and the pictures can be stored again later."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        out = []
+        for pic in pictures:
+            path = self.folder / pic.name
             tmp = path.with_suffix(".jpg.tmp")
-            tmp.write_bytes(buf.tobytes())
-            tmp.replace(path)
+            try:
+                tmp.write_bytes(pic.data)
+                tmp.replace(path)
+            except OSError:
+                tmp.unlink(missing_ok=True)
+                raise
             out.append(path.relative_to(self.root).as_posix())
         return out
+
+    def write(self, case_id: str, event: ViolationEvent) -> list[str]:
+        """Encode and store a case's evidence; return the paths relative to root."""
+        return self.store(self.encode(case_id, event))

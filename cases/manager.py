@@ -8,6 +8,11 @@ happen on a writer thread, so a burst of cases never stalls analysis. The writer
 queue is bounded (`WRITE_QUEUE`): when it is full the caller waits, up to
 `WRITE_WAIT_S`, then writes the case itself — a case is never dropped. `close()`
 drains the queue before closing the sinks.
+
+A full disk (DESIGN §12): the evidence is kept encoded in memory and the case row
+written with `evidence_state = 'pending'`; a case the outbox cannot store waits in
+memory (cases/spool.py: bounded, counted, oldest dropped first). The writer retries
+both every `RETRY_S` seconds until the disk takes them.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections import Counter, deque
 from collections.abc import Callable
 from datetime import datetime, tzinfo
@@ -36,6 +42,7 @@ from lookout.cases.settings import (
     SqliteSinkConfig,
 )
 from lookout.cases.sinks import CaseSink, SqliteOutbox, open_sink
+from lookout.cases.spool import RETRY_S, CaseStore, StorageStats
 from lookout.zones.events import ViolationEvent
 
 log = logging.getLogger(__name__)
@@ -100,6 +107,12 @@ class CaseManager:
         #: Called after a new case reached the sinks (wakes the delivery worker).
         self.on_written: Callable[[], None] | None = None
         self._lock = threading.Lock()
+        #: Evidence and sinks, with what a full disk refused waiting in memory.
+        self.store = CaseStore(evidence, sinks, self.sink_errors)
+        #: Seconds between attempts to write what waits for the disk.
+        self.retry_s = RETRY_S
+        self._io = threading.RLock()  # the writer thread, or the caller when it is behind
+        self._next_retry = 0.0
 
     @classmethod
     def open(cls, cfg: CasesSettings) -> CaseManager:
@@ -131,6 +144,12 @@ class CaseManager:
             false_alarms.refresh(force=True)  # the verdicts of earlier runs
         except Exception as exc:
             log.warning("false alarms not read from the outbox (%s); retrying later", exc)
+        if outbox is not None:
+            try:  # evidence an earlier run held in memory when it stopped is gone
+                if lost := outbox.mark_stale_pending():
+                    log.warning("%d case(s) of an earlier run lost their evidence", lost)
+            except Exception as exc:
+                log.warning("evidence states not checked (%s)", exc)
         return cls(
             codes=dict(cfg.codes),
             deduper=CaseDeduper(cooldown_s=cfg.dedup.cooldown_s, iou=cfg.dedup.iou),
@@ -290,37 +309,70 @@ class CaseManager:
             self._apply(item)
 
     def _write_loop(self) -> None:
-        while (item := self._pending.get()) is not None:
-            self._apply(item)
+        while True:
+            wait = None
+            if self.store.backlog:  # wake up to retry even when no case comes
+                wait = max(0.0, self._next_retry - time.monotonic())
+            try:
+                item = self._pending.get(timeout=wait)
+            except queue.Empty:
+                pass  # time to retry
+            else:
+                if item is None:
+                    return
+                self._apply(item)
+            if self.store.backlog and time.monotonic() >= self._next_retry:
+                self.retry()
+
+    def retry(self) -> bool:
+        """Write what waits in memory for the disk (the writer thread calls this every
+        `retry_s` while anything waits). True when nothing waits any more."""
+        with self._io:
+            before = self.store.cases_late
+            done = self.store.retry()
+            self._next_retry = time.monotonic() + self.retry_s
+        if self.store.cases_late > before and self.on_written is not None:
+            self.on_written()
+        return done
+
+    def storage_stats(self) -> StorageStats:
+        """What waits in memory for the disk, and the write failures (metrics)."""
+        return self.store.stats()
 
     def _apply(self, item: _Write) -> None:
-        if item[0] == "new":
-            self._write(item[1], item[2])
-            return
-        cid = item[1]
-        for sink in self.sinks:
-            try:
-                if item[0] == "seen" and hasattr(sink, "update_sighting"):
-                    sink.update_sighting(cid, item[2], round(item[3], 3))
-                elif item[0] == "suppressed" and isinstance(sink, SqliteOutbox):
-                    sink.note_suppressed(cid, item[2])
-            except Exception as exc:
-                self.sink_errors[sink.name] += 1
-                log.error("case %s: sink %s update failed: %s", cid, sink.name, exc)
+        with self._io:
+            if item[0] == "new":
+                self._write(item[1], item[2])
+                return
+            cid = item[1]
+            for sink in self.sinks:
+                try:
+                    if item[0] == "seen" and hasattr(sink, "update_sighting"):
+                        sink.update_sighting(cid, item[2], round(item[3], 3))
+                    elif item[0] == "suppressed" and isinstance(sink, SqliteOutbox):
+                        sink.note_suppressed(cid, item[2])
+                except Exception as exc:
+                    self.sink_errors[sink.name] += 1
+                    self.store.rlog.log(
+                        logging.ERROR,
+                        f"update-{sink.name}",
+                        "case %s: sink %s update failed: %s",
+                        cid,
+                        sink.name,
+                        exc,
+                    )
 
     def _write(self, case: DraftCase, picture: ViolationEvent) -> None:
-        """Evidence first, then every sink (a failing sink does not stop the others)."""
+        """Evidence first, then every sink (a failing sink does not stop the others);
+        what a full disk refuses waits in memory (`self.store`)."""
         try:
-            self.evidence.write(case.id, picture)
-        except OSError as exc:
-            log.error("case %s: evidence not written: %s", case.id, exc)
+            pictures = self.evidence.encode(case.id, picture)
+        except OSError as exc:  # the picture cannot be encoded: the case goes without
+            log.error("case %s: evidence not encoded: %s", case.id, exc)
+            pictures = []
             case = case.model_copy(update={"evidence": []})
-        for sink in self.sinks:
-            try:
-                sink.write(case)
-            except Exception as exc:  # one failing sink must not stop the others
-                self.sink_errors[sink.name] += 1
-                log.error("case %s: sink %s failed: %s", case.id, sink.name, exc)
+        if not self.store.write(case, pictures) and self._next_retry <= time.monotonic():
+            self._next_retry = time.monotonic() + self.retry_s
         if self.on_written is not None:
             self.on_written()
 
@@ -341,6 +393,8 @@ class CaseManager:
     def close(self) -> None:
         if not self.flush():
             log.error("case writer did not finish in time; some cases may be unwritten")
+        if self.store.backlog and not self.retry():  # a last try before what waits is lost
+            self.store.abandon()
         if self.places is not None:
             self.places.close()
         for sink in self.sinks:

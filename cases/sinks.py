@@ -8,7 +8,9 @@ verdicts and the false alarms' later sightings (docs/CASE_STATUS.md, "Storage").
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -67,7 +69,13 @@ CREATE TABLE IF NOT EXISTS false_alarm_sightings (
 _CASE_COLUMNS = {
     "status": "TEXT NOT NULL DEFAULT 'draft'",
     "version": "INTEGER NOT NULL DEFAULT 0",
+    # Whether the case's evidence files are on disk (cases/spool.py, cases/retention.py).
+    "evidence_state": "TEXT NOT NULL DEFAULT 'written'",
 }
+
+#: `cases.evidence_state`: written; pending (in memory while the disk is full); lost
+#: (given up: the memory bound, or the process stopped first); pruned (retention).
+EVIDENCE_STATES = ("written", "pending", "lost", "pruned")
 
 
 def ensure_outbox_schema(conn: sqlite3.Connection) -> None:
@@ -112,11 +120,16 @@ class SqliteOutbox:
             raise SinkError(f"{path}: cannot open the SQLite outbox ({exc})") from None
         return cls(conn, path)
 
-    def write(self, case: DraftCase) -> bool:
+    def write(self, case: DraftCase, *, evidence_state: str = "written") -> bool:
+        """Store a case; `evidence_state` 'pending': its evidence is not on disk yet (a
+        full disk, cases/spool.py). Raises sqlite3.Error when the disk is full."""
+        if evidence_state not in EVIDENCE_STATES:
+            raise ValueError(f"unknown evidence state {evidence_state!r}")
         with self._lock, self.conn:
             cur = self.conn.execute(
-                "INSERT OR IGNORE INTO cases (id, type, camera_id, zone_id, confirmed_at, body)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT OR IGNORE INTO cases"
+                " (id, type, camera_id, zone_id, confirmed_at, body, evidence_state)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     case.id,
                     case.type,
@@ -124,9 +137,24 @@ class SqliteOutbox:
                     case.zone_id,
                     case.confirmed_at.isoformat(),
                     case.to_json(),
+                    evidence_state,
                 ),
             )
             return cur.rowcount == 1
+
+    def set_evidence_state(self, case_ids: Sequence[str], state: str, *, was: str = "") -> int:
+        """Set `evidence_state` of these cases (only where it is `was`, when given);
+        return how many rows changed."""
+        if state not in EVIDENCE_STATES:
+            raise ValueError(f"unknown evidence state {state!r}")
+        sql = "UPDATE cases SET evidence_state = ? WHERE id = ?"
+        if was:
+            sql += " AND evidence_state = ?"
+        with self._lock, self.conn:
+            return sum(
+                self.conn.execute(sql, (state, cid, was) if was else (state, cid)).rowcount
+                for cid in case_ids
+            )
 
     def update_sighting(self, case_id: str, last_seen: datetime, dwell_s: float) -> bool:
         """A repeat sighting of a case: move `last_seen` on and grow `dwell_s`."""
@@ -142,6 +170,13 @@ class SqliteOutbox:
             )
             self.conn.execute("UPDATE cases SET body = ? WHERE id = ?", (case.to_json(), case_id))
             return True
+
+    def mark_stale_pending(self) -> int:
+        """At start: evidence an earlier run still held in memory is gone ('lost')."""
+        with self._lock, self.conn:
+            return self.conn.execute(
+                "UPDATE cases SET evidence_state = 'lost' WHERE evidence_state = 'pending'"
+            ).rowcount
 
     def count(self) -> int:
         with self._lock:
@@ -200,7 +235,9 @@ class SqliteOutbox:
 
 
 class JsonlSink:
-    """Appends one JSON object per line; ids already in the file are skipped."""
+    """Appends one JSON object per line; ids already in the file are skipped. A line
+    that cannot be written whole (a full disk) is cut off again, so the file never
+    holds half a line and the case can be written later."""
 
     name = "jsonl"
 
@@ -218,7 +255,7 @@ class JsonlSink:
                         except (ValueError, KeyError, TypeError):
                             continue
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh = path.open("a", encoding="utf-8")
+        self._fh = path.open("ab", buffering=0)
 
     @classmethod
     def open(cls, path: Path) -> JsonlSink:
@@ -231,8 +268,16 @@ class JsonlSink:
         with self._lock:
             if case.id in self._seen:
                 return False
-            self._fh.write(case.to_json() + "\n")
-            self._fh.flush()
+            data = (case.to_json() + "\n").encode("utf-8")
+            fd = self._fh.fileno()
+            end = os.fstat(fd).st_size
+            try:
+                written = os.write(fd, data)
+                if written < len(data):
+                    raise OSError(errno.ENOSPC, f"{self.path}: short write")
+            except OSError:
+                os.ftruncate(fd, end)
+                raise
             self._seen.add(case.id)
             return True
 
