@@ -6,6 +6,7 @@ Subcommands:
   console --config FILE [--source VIDEO]                  the web console on a recording
   cases list [--out DIR | --db FILE] [--type T] [--json]  read the SQLite outbox
   cases verdict ID --verdict V [--by NAME] [--note TEXT]  an operator's verdict
+  cases prune --config FILE [--dry-run]                   retention of evidence and rows
   report --from DATE --to DATE [--config FILE | --out DIR] the period report
 
 User errors print one line on stderr and exit with code 2, without a traceback.
@@ -166,9 +167,12 @@ def build_parser() -> argparse.ArgumentParser:
     cl.add_argument("--type", choices=EVENT_TYPES, help="Only this event type.")
     cl.add_argument("--limit", type=int, help="At most this many cases.")
     cl.add_argument("--json", action="store_true", help="One JSON object per line.")
-    from lookout.cases_cli import add_verdict_arguments
+    from lookout.cases_cli import add_prune_arguments, add_verdict_arguments
 
     add_verdict_arguments(csub.add_parser("verdict", help="Record an operator's verdict."))
+    add_prune_arguments(
+        csub.add_parser("prune", help="Delete old evidence and outbox rows (retention).")
+    )
 
     rp = sub.add_parser("report", help="Period report: HTML with charts, and CSV.")
     from lookout.report import add_arguments as report_arguments
@@ -350,6 +354,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 from lookout.cases_cli import run_verdict
 
                 return run_verdict(args)
+            if args.cases_command == "prune":
+                from lookout.cases_cli import run_prune
+
+                return run_prune(args)
             return cmd_cases_list(args)
         if args.command == "report":
             from lookout.report import run as run_report

@@ -25,6 +25,7 @@ from lookout.base.errors import ConfigError
 from lookout.base.events import EventType
 from lookout.base.paths import expand_path
 from lookout.base.yamlfile import load_model
+from lookout.cases.retention import RetentionConfig
 from lookout.cases.settings import (  # noqa: F401  (composed here; re-exported)
     CasesSettings,
     CodeEntry,
@@ -300,6 +301,10 @@ class AppConfig(_Model):
     evidence: EvidenceConfig = Field(default_factory=EvidenceConfig, description="Evidence.")
     sinks: list[SinkConfig] = Field(
         default_factory=default_sinks, description="Where draft cases go."
+    )
+    retention: RetentionConfig = Field(
+        default_factory=RetentionConfig,
+        description="How long evidence and outbox rows are kept (cases/retention.py).",
     )
     _base_dir: Path = PrivateAttr(default=Path("."))
 

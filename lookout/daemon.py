@@ -32,7 +32,9 @@ from lookout.camera import CameraRuntime
 from lookout.cases.delivery import DeliveryWorker
 from lookout.cases.manager import CaseManager
 from lookout.cases.remote import build_delivery
+from lookout.cases.retention import RetentionWorker
 from lookout.cases.verdicts import CaseReview
+from lookout.cases_cli import retention_worker
 from lookout.config import AppConfig, load_config
 from lookout.console.server import CaseConsoleSetup, ConsoleParts, open_console
 from lookout.console.snapshots import SnapshotStore
@@ -41,7 +43,7 @@ from lookout.detector.batcher import MicroBatcher
 from lookout.detector.detections import Detections
 from lookout.detector.onnx_model import OnnxDetector
 from lookout.detector.regions import RegionPlan
-from lookout.metrics import Metrics
+from lookout.metrics import Metrics, StorageCollector
 from lookout.streams.frame import Frame
 from lookout.zones.geo import GridIndex
 
@@ -75,6 +77,14 @@ class Daemon:
         self.grid: GridIndex | None = None
         #: Delivers outbox cases to Redis Streams / webhooks (None without remote sinks).
         self.delivery: DeliveryWorker | None = None
+        #: Deletes old evidence and outbox rows (README "Retention and full disks").
+        self.retention: RetentionWorker | None = None
+        self.metrics.registry.register(
+            StorageCollector(
+                cases.storage_stats,
+                lambda: self.retention.retention.stats if self.retention is not None else None,
+            )
+        )
         self._stop = threading.Event()
         self._reload = threading.Event()
         self.batcher: MicroBatcher[CameraRuntime] = MicroBatcher(
@@ -108,6 +118,7 @@ class Daemon:
         daemon.delivery = build_delivery(cfg.sinks, cfg.delivery, out_dir)
         if daemon.delivery is not None:
             cases.on_written = daemon.delivery.notify
+        daemon.retention = retention_worker(cfg, cases)
         return daemon
 
     # -- lifecycle -------------------------------------------------------------------
@@ -129,6 +140,8 @@ class Daemon:
             log.info("%s on http://%s:%d/", what, http.host, self.http.port)
         if self.delivery is not None:
             self.delivery.start()  # resumes cases left undelivered by an earlier run
+        if self.retention is not None:
+            self.retention.start()
         for cam in self.cfg.cameras:
             self._add_camera(cam.id, self.cfg)
         self.batcher.start()
@@ -188,6 +201,8 @@ class Daemon:
         # Frames already queued are still analysed (drained) before the sinks close.
         if not self.batcher.stop(max(0.5, budget - (time.monotonic() - t0) - 0.5)):
             log.warning("detector did not drain within the shutdown budget")
+        if self.retention is not None:
+            self.retention.stop()
         self.cases.close()
         if self.delivery is not None:
             # Undelivered cases stay in the outbox and go out after the next start.

@@ -16,6 +16,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from lookout.cases.retention import RetentionStats
+from lookout.cases.spool import StorageStats
 from lookout.detector.batcher import BatcherStats
 from lookout.quality_state import ISSUES, QualityState
 from lookout.streams.live_reader import ReaderState
@@ -166,6 +168,109 @@ class BatcherCollector(Collector):
         crops.add_metric(["run"], float(s.crops_run))
         crops.add_metric(["reused"], float(s.crops_reused))
         yield crops
+
+
+class StorageCollector(Collector):
+    """A full disk and retention (DESIGN §12; README "Retention and full disks"): what
+    waits in memory for the disk, what was written late or dropped, what retention
+    deleted and why. Read at scrape time."""
+
+    def __init__(
+        self,
+        storage: Callable[[], StorageStats],
+        retention: Callable[[], RetentionStats | None],
+    ) -> None:
+        self._storage = storage
+        self._retention = retention
+
+    def collect(self) -> Iterable[Metric]:
+        s = self._storage()
+        gauges = {
+            "evidence_pending": (
+                "Cases whose evidence waits in memory for disk space.",
+                s.evidence_pending,
+            ),
+            "evidence_pending_bytes": (
+                "Bytes of encoded evidence waiting in memory.",
+                s.evidence_pending_bytes,
+            ),
+            "cases_held": (
+                "Cases waiting in memory: the outbox could not be written.",
+                s.cases_held,
+            ),
+        }
+        for name, (doc, value) in gauges.items():
+            g = GaugeMetricFamily(f"lookout_{name}", doc)
+            g.add_metric([], float(value))
+            yield g
+        counters = {
+            "evidence_write_failures": (
+                "Evidence writes that failed (a full disk).",
+                s.evidence_write_failures,
+            ),
+            "evidence_written_late": (
+                "Evidence written once space returned.",
+                s.evidence_written_late,
+            ),
+            "evidence_dropped": (
+                "Evidence given up: the memory bound was reached.",
+                s.evidence_dropped,
+            ),
+            "outbox_write_failures": (
+                "Case writes the outbox or a local sink refused.",
+                s.outbox_write_failures,
+            ),
+            "cases_written_late": ("Held cases written once space returned.", s.cases_written_late),
+            "cases_dropped": ("Held cases dropped: the memory bound was reached.", s.cases_dropped),
+        }
+        for name, (doc, value) in counters.items():
+            c = CounterMetricFamily(f"lookout_{name}", doc)
+            c.add_metric([], float(value))
+            yield c
+        r = self._retention()
+        if r is None:
+            return
+        deleted = CounterMetricFamily(
+            "lookout_retention_deleted",
+            "Deleted by retention: whole cases or their evidence, by reason (age, size, "
+            "free_space).",
+            labels=["what", "reason"],
+        )
+        for what in ("case", "evidence"):
+            for reason in ("age", "size", "free_space"):
+                deleted.add_metric([what, reason], float(r.deleted[(what, reason)]))
+        yield deleted
+        freed = CounterMetricFamily(
+            "lookout_retention_deleted_bytes",
+            "Evidence bytes deleted, by reason.",
+            labels=["reason"],
+        )
+        for reason in ("age", "size", "free_space"):
+            freed.add_metric([reason], float(r.deleted_bytes[reason]))
+        yield freed
+        for name, doc, value in (
+            (
+                "retention_kept_undelivered",
+                "Cases retention would delete but keeps: undelivered.",
+                r.kept_undelivered,
+            ),
+            (
+                "storage_used_bytes",
+                "Evidence and outbox bytes at the last retention run.",
+                r.used_bytes,
+            ),
+            (
+                "storage_free_bytes",
+                "Free bytes on the output folder's disk at the last run.",
+                r.free_bytes,
+            ),
+        ):
+            g = GaugeMetricFamily(f"lookout_{name}", doc)
+            g.add_metric([], float(value))
+            yield g
+        failures = CounterMetricFamily("lookout_retention_failures", "Retention runs that failed.")
+        failures.add_metric([], float(r.failures))
+        yield failures
 
 
 class Metrics:
