@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from lookout.cases.blur import for_evidence, private_dir, write_private
 from lookout.zones.events import ViolationEvent
 
 ZONE_COLOUR = (0, 200, 255)  # BGR amber
@@ -23,13 +24,22 @@ class EncodedPicture:
 
 
 class EvidenceWriter:
-    """Writes evidence JPEGs under `root/evidence/` and returns paths relative to `root`."""
+    """Writes evidence JPEGs under `root/evidence/` and returns paths relative to `root`.
+    `blur`: `evidence.blur` (cases/blur.py); files 0640, the folder 0750."""
 
-    def __init__(self, root: Path, *, jpeg_quality: int = 88, crop_margin: float = 0.5) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        jpeg_quality: int = 88,
+        crop_margin: float = 0.5,
+        blur: tuple[str, ...] = (),
+    ) -> None:
         self.root = root
         self.folder = root / "evidence"
         self.jpeg_quality = jpeg_quality
         self.crop_margin = crop_margin
+        self.blur = blur
 
     def annotate(self, event: ViolationEvent) -> np.ndarray:
         """Copy of the event frame with the zone polygon and the object box drawn.
@@ -77,6 +87,7 @@ class EvidenceWriter:
         """The case's evidence JPEGs in memory (`full`, `crop`, and `before`/`after` when
         the event has them), ready for `store`."""
         params = [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality]
+        event = for_evidence(event, self.blur)  # bystanders blurred (cases/blur.py)
         pictures = [("full", self.annotate(event)), ("crop", self.crop(event))]
         if event.before is not None and event.after is not None:
             pictures += [("before", event.before), ("after", event.after)]
@@ -93,13 +104,13 @@ class EvidenceWriter:
         """Write encoded pictures (atomically: a temporary file, then a rename); return
         their paths relative to root. On OSError (a full disk) nothing half-written is
         left behind, and the pictures can be stored again later."""
-        self.folder.mkdir(parents=True, exist_ok=True)
+        private_dir(self.folder)  # 0750
         out = []
         for pic in pictures:
             path = self.folder / pic.name
             tmp = path.with_suffix(".jpg.tmp")
             try:
-                tmp.write_bytes(pic.data)
+                write_private(tmp, pic.data)  # 0640
                 tmp.replace(path)
             except OSError:
                 tmp.unlink(missing_ok=True)

@@ -157,6 +157,7 @@ class CaseManager:
                 out_dir,
                 jpeg_quality=cfg.evidence.jpeg_quality,
                 crop_margin=cfg.evidence.crop_margin,
+                blur=tuple(cfg.evidence.blur),
             ),
             sinks=sinks,
             tz=ZoneInfo(cfg.timezone),

@@ -150,6 +150,13 @@ class EvidenceConfig(_Model):
     crop_margin: float = Field(
         default=0.5, ge=0, description="Margin around the crop, as a fraction of the box size."
     )
+    blur: list[Literal["bystanders"]] = Field(
+        default_factory=list,
+        description=(
+            "Privacy: `bystanders` blurs people who are not the subject of the case"
+            " (the detector's person boxes; lookout/cases/blur.py)."
+        ),
+    )
 
 
 class SqliteSinkConfig(_Model):

@@ -17,6 +17,25 @@ from lookout.zones.policies import ZoneConfig
 
 
 @dataclass(frozen=True, slots=True)
+class Scene:
+    """Everything the detector saw in the frame an event fired on, for evidence privacy
+    (lookout/cases/blur.py): no new model, the detector's own boxes.
+
+    Attributes:
+        detections: the frame's tracked detections, boxes in pixels of a frame of
+            `size`.
+        person, vehicle: boolean masks (N,) of the `person` and `vehicle` roles (or
+            classes of those names).
+        size: (width, height) of the frame the boxes belong to.
+    """
+
+    detections: Detections
+    person: np.ndarray
+    vehicle: np.ndarray
+    size: tuple[int, int]
+
+
+@dataclass(frozen=True, slots=True)
 class ViolationEvent:
     """A rule fired for one object (or group) in one zone.
 
@@ -37,6 +56,10 @@ class ViolationEvent:
         grid_unit: responsible unit of the grid cell, when grid cells are configured.
         subtype: refinement of the type, e.g. "fixed" stall or "roaming" vendor.
         before, after: the reference and current crops of a construction change (BGR).
+        subject_ids: more track ids the case is about besides `track_id` (a stall's
+            people and stall objects).
+        scene: what the detector saw in `frame` (set by the ZoneEngine), for blurring
+            bystanders in evidence.
     """
 
     type: str
@@ -59,6 +82,8 @@ class ViolationEvent:
     subtype: str | None = None
     before: np.ndarray | None = field(default=None, repr=False)
     after: np.ndarray | None = field(default=None, repr=False)
+    subject_ids: tuple[int, ...] = ()
+    scene: Scene | None = field(default=None, repr=False)
 
     @property
     def anchor(self) -> tuple[float, float]:
@@ -86,6 +111,7 @@ def make_event(
     subtype: str | None = None,
     before: np.ndarray | None = None,
     after: np.ndarray | None = None,
+    subject_ids: tuple[int, ...] = (),
 ) -> ViolationEvent:
     """The one way a rule makes an event: confirmed at the frame's wall-clock time,
     first seen `dwell_s` earlier unless given, the zone's polygon for evidence."""
@@ -108,6 +134,7 @@ def make_event(
         subtype=subtype,
         before=before,
         after=after,
+        subject_ids=subject_ids,
     )
 
 

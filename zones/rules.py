@@ -14,7 +14,7 @@ The geofencing point is the bottom-centre of the box; an object counts as inside
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import tzinfo
 from pathlib import Path
 from typing import Protocol
@@ -28,7 +28,15 @@ from lookout.detector.detections import Detections
 from lookout.streams.frame import Frame
 from lookout.zones import construction_rule as _construction  # noqa: F401  (registers)
 from lookout.zones.dwell import DwellBook
-from lookout.zones.events import RULES, RuleContext, ViolationEvent, ZoneRule, make_event, register
+from lookout.zones.events import (
+    RULES,
+    RuleContext,
+    Scene,
+    ViolationEvent,
+    ZoneRule,
+    make_event,
+    register,
+)
 from lookout.zones.policies import (
     ConstructionPolicy,
     ParkingPolicy,
@@ -213,6 +221,7 @@ class VendorRule(_ZoneRule):
                 dwell_s=ev.dwell_s,
                 support=ev.stall_classes,  # this stall's objects, not every one in view
                 subtype=ev.kind,
+                subject_ids=ev.member_track_ids + ev.stall_track_ids,  # kept sharp
             )
             for ev in found
         ]
@@ -278,6 +287,9 @@ class ZoneEngine:
         self.tz = tz
         settings = settings or ZoneRuleSettings()
         resolve = ClassResolver(class_names, roles)
+        #: Class ids of the roles evidence privacy needs (cases/blur.py).
+        self._person_ids = _ids_or_none(resolve, "person")
+        self._vehicle_ids = _ids_or_none(resolve, "vehicle")
         self.rules: list[ZoneRule] = []
         for zi, zone in enumerate(camera.zones):
             for pi, policy in enumerate(zone.policies):
@@ -309,7 +321,23 @@ class ZoneEngine:
             if rule.zone.preset is not None and rule.zone.preset != frame.preset:
                 continue
             events.extend(rule.update(frame, t, dets, born or {}))
-        return events
+        if not events:
+            return events
+        scene = Scene(
+            detections=dets,
+            person=np.isin(dets.class_id, self._person_ids),
+            vehicle=np.isin(dets.class_id, self._vehicle_ids),
+            size=(frame.width, frame.height),
+        )
+        return [replace(e, scene=scene) for e in events]
+
+
+def _ids_or_none(resolve: ClassResolver, role: str) -> np.ndarray:
+    """Class ids of a role (or class) name; none when the model has neither."""
+    try:
+        return resolve([role], role)
+    except ConfigError:
+        return np.zeros(0, dtype=np.int32)
 
 
 def validate_classes(
