@@ -34,8 +34,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-
+from lookout.cases.settings import RetentionConfig
 from lookout.cases.sinks import ensure_outbox_schema
 
 log = logging.getLogger(__name__)
@@ -46,36 +45,6 @@ What = Literal["case", "evidence"]
 #: Which evidence goes first under size or free-space pressure: finished cases, then
 #: confirmed ones (reviewed), then drafts.
 _TIER = {"closed": 0, "false_alarm": 0, "confirmed": 1, "draft": 2}
-
-
-class RetentionConfig(BaseModel):
-    """How long evidence and outbox rows are kept (YAML `retention`). Undelivered
-    cases and their evidence are never deleted."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    enabled: bool = Field(default=True, description="Run retention in the daemon.")
-    max_days: float | None = Field(
-        default=90.0,
-        gt=0,
-        description="Delete delivered cases (row and evidence) confirmed more than this many "
-        "days ago; null: no age limit.",
-    )
-    max_gb: float | None = Field(
-        default=None,
-        gt=0,
-        description="Delete evidence while evidence and outbox use more than this many GB "
-        "(finished cases first, then the oldest); null: no size limit.",
-    )
-    min_free_gb: float | None = Field(
-        default=1.0,
-        ge=0,
-        description="Delete evidence while the output folder's disk has less than this many "
-        "GB free; null: no free-space floor.",
-    )
-    interval_s: float = Field(
-        default=600.0, ge=1, description="Seconds between two retention runs of the daemon."
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,46 +156,25 @@ class Retention:
         quiet_since = self.clock() - self.false_alarm_s
         rows = []
         for cid, status, confirmed, state, ok, body, at, seen in conn.execute(sql):
-            files = tuple(str(p) for p in json.loads(body).get("evidence") or [])
-            size = 0
-            for rel in files:
-                try:
-                    size += (self.out_dir / rel).stat().st_size
-                except OSError:
-                    continue
+            files = tuple(p for p in json.loads(body).get("evidence") or [] if _evidence(p))
+            size = sum(_size(self.out_dir / rel) for rel in files)
             latest = max(
                 (datetime.fromisoformat(t).timestamp() for t in (at, seen) if t), default=0.0
             )
-            rows.append(
-                _Row(
-                    cid,
-                    status,
-                    datetime.fromisoformat(confirmed),
-                    state,
-                    bool(ok),
-                    status == "false_alarm" and latest >= quiet_since,
-                    files,
-                    size,
-                )
-            )
+            quiet = status == "false_alarm" and latest >= quiet_since
+            when = datetime.fromisoformat(confirmed)
+            rows.append(_Row(cid, status, when, state, bool(ok), quiet, files, size))
         return rows
 
     def _used(self, conn: sqlite3.Connection) -> int:
         """Bytes of the evidence folder and of the outbox's used pages and log."""
-        used = 0
         folder = self.out_dir / "evidence"
-        if folder.is_dir():
-            for entry in folder.iterdir():
-                try:
-                    used += entry.stat().st_size
-                except OSError:
-                    continue
+        used = sum(_size(p) for p in folder.iterdir()) if folder.is_dir() else 0
         pages, free_pages, size = (
             conn.execute(f"PRAGMA {p}").fetchone()[0]
             for p in ("page_count", "freelist_count", "page_size")
         )
-        wal = self.outbox.with_name(self.outbox.name + "-wal")
-        return used + (pages - free_pages) * size + (wal.stat().st_size if wal.exists() else 0)
+        return used + (pages - free_pages) * size + _size(Path(f"{self.outbox}-wal"))
 
     def plan(self) -> PrunePlan:
         """What a run would delete now; deletes nothing."""
@@ -238,7 +186,7 @@ class Retention:
             conn.close()
         free = self.disk_free(self.out_dir)
         removals: list[Removal] = []
-        kept = 0
+        kept: set[str] = set()  # undelivered cases that would otherwise go
         gone: set[str] = set()
         if self.cfg.max_days is not None:
             cutoff = self.clock() - self.cfg.max_days * 86400
@@ -246,17 +194,13 @@ class Retention:
                 if r.confirmed_at.timestamp() >= cutoff:
                     continue
                 if not r.settled or r.evidence_state == "pending":
-                    kept += 1
+                    kept.add(r.case_id)
                 elif not r.quiet_false_alarm:
                     removals.append(_removal(r, "case", "age"))
                     gone.add(r.case_id)
         freed = sum(m.bytes for m in removals)
         candidates = sorted(
-            (
-                r
-                for r in rows
-                if r.case_id not in gone and r.evidence_state == "written" and r.bytes
-            ),
+            (r for r in rows if r.evidence_state == "written" and r.bytes),
             key=lambda r: (_TIER.get(r.status, 2), r.confirmed_at),
         )
         pressures: list[tuple[Reason, int]] = []
@@ -272,13 +216,13 @@ class Retention:
                 if r.case_id in gone:
                     continue
                 if not r.settled:
-                    kept += 1
+                    kept.add(r.case_id)
                     continue
                 removals.append(_removal(r, "evidence", reason))
                 gone.add(r.case_id)
                 freed += r.bytes
             short = max(short, excess - freed)
-        return PrunePlan(removals, kept, used, free, short)
+        return PrunePlan(removals, len(kept), used, free, short)
 
     def apply(self, plan: PrunePlan) -> list[Removal]:
         """Delete what `plan` names, checking again in each transaction that the case
@@ -287,7 +231,7 @@ class Retention:
         conn = self._connect()
         try:
             settled = self._settled_sql(conn)
-            self._mark_pruned(conn, settled)
+            self._mark_pruned(conn)
             for m in plan.removals:
                 if self._delete(conn, m, settled):
                     done.append(m)
@@ -336,7 +280,7 @@ class Retention:
                 self._unmarked.add(m.case_id)
         return True
 
-    def _mark_pruned(self, conn: sqlite3.Connection, settled: str) -> None:
+    def _mark_pruned(self, conn: sqlite3.Connection) -> None:
         """Rows whose evidence an earlier run deleted but could not mark."""
         for cid in list(self._unmarked):
             try:
@@ -378,18 +322,39 @@ class Retention:
 _CASE_TABLES = ("verdicts", "false_alarm_sightings", "deliveries", "status_deliveries")
 
 
+def _evidence(rel: object) -> bool:
+    """Only files under `evidence/` are ever deleted, whatever an outbox row says."""
+    return isinstance(rel, str) and rel.startswith("evidence/") and ".." not in rel.split("/")
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
 def _removal(r: _Row, what: What, reason: Reason) -> Removal:
     return Removal(r.case_id, what, reason, r.status, r.confirmed_at, r.files, r.bytes)
 
 
 class RetentionWorker:
-    """Runs retention every `interval_s` on its own thread until `stop()`; `wake()`
-    runs it at once (the case writer found the disk full)."""
+    """Runs retention on its own thread until `stop()`: `first_run_s` after start, then
+    every `interval_s`; `wake()` runs it at once (the case writer found the disk full),
+    at most once per `min_gap_s`."""
 
-    def __init__(self, retention: Retention, interval_s: float, min_gap_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        retention: Retention,
+        interval_s: float,
+        *,
+        min_gap_s: float = 30.0,
+        first_run_s: float = 60.0,
+    ) -> None:
         self.retention = retention
         self.interval_s = interval_s
         self.min_gap_s = min_gap_s
+        self.first_run_s = first_run_s
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -403,6 +368,7 @@ class RetentionWorker:
         self._wake.set()
 
     def _loop(self) -> None:
+        self._wake.wait(min(self.first_run_s, self.interval_s))  # after start-up's I/O
         while not self._stop.is_set():
             self._wake.clear()
             try:

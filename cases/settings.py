@@ -1,6 +1,6 @@
-"""Settings the cases layer owns: codes, dedup, evidence, sinks and delivery (YAML
-`codes`, `dedup`, `evidence`, `sinks`, `delivery`). lookout/config.py only composes
-them into the application config."""
+"""Settings the cases layer owns: codes, dedup, evidence, sinks, delivery and retention
+(YAML `codes`, `dedup`, `evidence`, `sinks`, `delivery`, `retention`). lookout/config.py
+only composes them into the application config."""
 
 from __future__ import annotations
 
@@ -199,3 +199,31 @@ class CasesSettings(_Model):
     sinks: list[SinkConfig] = Field(description="Sinks (remote ones are fed by the outbox).")
     timezone: str = Field(description="IANA time zone of the site.")
     out_dir: str = Field(description="Output folder: outbox, evidence, dedup store.")
+
+
+class RetentionConfig(_Model):
+    """How long evidence and outbox rows are kept (YAML `retention`, cases/retention.py).
+    Undelivered cases and their evidence are never deleted."""
+
+    enabled: bool = Field(default=True, description="Run retention in the daemon.")
+    max_days: float | None = Field(
+        default=90.0,
+        gt=0,
+        description="Delete delivered cases (row and evidence) confirmed more than this many "
+        "days ago; null: no age limit.",
+    )
+    max_gb: float | None = Field(
+        default=None,
+        gt=0,
+        description="Delete evidence while evidence and outbox use more than this many GB "
+        "(finished cases first, then the oldest); null: no size limit.",
+    )
+    min_free_gb: float | None = Field(
+        default=1.0,
+        ge=0,
+        description="Delete evidence while the output folder's disk has less than this many "
+        "GB free; null: no free-space floor.",
+    )
+    interval_s: float = Field(
+        default=600.0, ge=1, description="Seconds between two retention runs of the daemon."
+    )

@@ -25,7 +25,6 @@ from lookout.base.errors import ConfigError
 from lookout.base.events import EventType
 from lookout.base.paths import expand_path
 from lookout.base.yamlfile import load_model
-from lookout.cases.retention import RetentionConfig
 from lookout.cases.settings import (  # noqa: F401  (composed here; re-exported)
     CasesSettings,
     CodeEntry,
@@ -34,6 +33,7 @@ from lookout.cases.settings import (  # noqa: F401  (composed here; re-exported)
     EvidenceConfig,
     JsonlSinkConfig,
     RedisStreamSinkConfig,
+    RetentionConfig,
     SinkConfig,
     SqliteSinkConfig,
     WebhookSinkConfig,

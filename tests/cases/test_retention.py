@@ -18,7 +18,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from lookout.base.backoff import BackoffConfig
 from lookout.cases.delivery import DeliveryWorker
 from lookout.cases.model import DraftCase
-from lookout.cases.retention import GB, Retention, RetentionConfig
+from lookout.cases.retention import GB, Retention
+from lookout.cases.settings import RetentionConfig
 from lookout.cases.sinks import SqliteOutbox
 from lookout.cases.spool import StorageStats
 from lookout.cases.verdicts import CaseReview
