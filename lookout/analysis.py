@@ -147,11 +147,17 @@ def load_app_grid(cfg: AppConfig, config_source: str) -> GridIndex | None:
 
 
 def camera_plan(
-    camera: CameraConfig, width: int, height: int, preset: str | None, input_size: int
+    camera: CameraConfig,
+    width: int,
+    height: int,
+    preset: str | None,
+    input_size: int,
+    *,
+    quiet: bool = False,
 ) -> RegionPlan | None:
     """The region plan of a camera for a preset and frame size (None: the whole frame),
     from `camera.detect` (or the preset's own, `preset_detect`) and the zones of that
-    preset; logs it once."""
+    preset; logs it (unless `quiet`: the zone editor's previews)."""
     d = camera.preset_detect.get(preset, camera.detect) if preset else camera.detect
     longer = max(width, height)
     if d.mode == "whole" or (d.mode == "auto" and longer <= 2 * input_size):
@@ -170,6 +176,8 @@ def camera_plan(
         full_frame=d.full_frame,
     )
     where = f"camera {camera.id}" + (f" preset {preset}" if preset else "")
+    if quiet:
+        return plan
     if plan.capped:
         log.warning(
             "%s: the zones need more than max_crops=%d crops at min_object_px=%g; "

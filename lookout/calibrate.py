@@ -9,8 +9,8 @@ import argparse
 from pathlib import Path
 
 from lookout.base.yamlfile import load_model
-from lookout.config import load_config
-from lookout.config_writer import ConfigDocument, edit_config, flow
+from lookout.config import AppConfig, load_config
+from lookout.config_writer import ConfigDocument, Written, edit_config, flow
 from lookout.zones.locate import DEFAULT_PRESET, fit_calibration
 from lookout.zones.settings import CalibrationConfig
 
@@ -53,8 +53,21 @@ def run(args: argparse.Namespace) -> int:
     if not args.write:
         print("(not written; add --write to store it in the config)")
         return 0
-    # Only the points are stored: the homography is refitted from them when the config
-    # is loaded (a few milliseconds), so a stored fit could never disagree with them.
+    result = write_calibration(args.config, args.camera, args.preset, cal_cfg)
+    if not result.changed:
+        print(f"{args.config} already holds these points (not rewritten)")
+    else:
+        print(f"written to {args.config} (previous version: {result.backup})")
+    return 0
+
+
+def write_calibration(
+    config: Path, camera_id: str, preset: str, cal_cfg: CalibrationConfig
+) -> Written[AppConfig]:
+    """Store the point pairs as `cameras[camera_id].calibration.<preset>` with the round-
+    trip writer (also the console's calibration on the picture, lookout/console/editor.py).
+    Only the points are stored: the homography is refitted from them when the config is
+    loaded (a few milliseconds), so a stored fit could never disagree with them."""
     entry = {
         "points": [
             flow({"image": [_num(v) for v in p.image], "lonlat": [_num(v) for v in p.lonlat]})
@@ -63,15 +76,10 @@ def run(args: argparse.Namespace) -> int:
     }
 
     def set_calibration(doc: ConfigDocument) -> None:
-        index = doc.camera_index(args.camera)
-        doc.set(["cameras", index, "calibration", args.preset], entry, insert_before=["zones"])
+        index = doc.camera_index(camera_id)
+        doc.set(["cameras", index, "calibration", preset], entry, insert_before=["zones"])
 
-    result = edit_config(args.config, set_calibration)
-    if not result.changed:
-        print(f"{args.config} already holds these points (not rewritten)")
-    else:
-        print(f"written to {args.config} (previous version: {result.backup})")
-    return 0
+    return edit_config(config, set_calibration)
 
 
 def _num(v: float) -> int | float:

@@ -27,7 +27,7 @@ from types import FrameType
 from typing import Any
 
 from lookout.analysis import build_detector, load_app_grid, open_cases, validate_app
-from lookout.base.errors import LookoutError
+from lookout.base.errors import ConfigError, LookoutError
 from lookout.camera import CameraRuntime
 from lookout.cases.delivery import DeliveryWorker
 from lookout.cases.manager import CaseManager
@@ -45,9 +45,13 @@ from lookout.detector.onnx_model import OnnxDetector
 from lookout.detector.regions import RegionPlan
 from lookout.metrics import Metrics, StorageCollector
 from lookout.streams.frame import Frame
+from lookout.streams.onvif_client import Preset
 from lookout.zones.geo import GridIndex
 
 log = logging.getLogger(__name__)
+
+#: How long the zone editor holds a PTZ camera at the preset it sent it to.
+EDITOR_HOLD_S = 300.0
 
 
 class Daemon:
@@ -87,6 +91,10 @@ class Daemon:
         )
         self._stop = threading.Event()
         self._reload = threading.Event()
+        #: Reloads run so far and whether the last took the new file (the console's
+        #: zone editor waits on these after a save: lookout/console/editor.py).
+        self.reloads = 0
+        self.last_reload_ok = True
         self.batcher: MicroBatcher[CameraRuntime] = MicroBatcher(
             detector.detect,
             self._deliver,
@@ -133,6 +141,7 @@ class Daemon:
                 out_dir,
                 str(self.config_path),
                 self._case_console(out_dir) if http.console.enabled else None,
+                editor=self,
             )
             self.snapshots = self.http.store
             self.http.start()
@@ -183,7 +192,8 @@ class Daemon:
             while not self._stop.wait(0.2):
                 if self._reload.is_set():
                     self._reload.clear()
-                    self.reload()
+                    self.last_reload_ok = self.reload()
+                    self.reloads += 1
         finally:
             self.shutdown()
         return 0
@@ -297,6 +307,32 @@ class Daemon:
             CameraInfo(rt.analyser.camera, rt.snapshot(), getattr(rt, "quality", None))
             for rt in self.cameras.values()
         ]
+
+    # -- the zone editor's host (lookout/console/editor.py) -----------------------------
+    def input_size(self) -> int:
+        return min(self.detector.manifest.input_size)
+
+    def ptz_presets(self, camera_id: str) -> list[Preset] | None:
+        rt = self.cameras.get(camera_id)
+        if rt is None or rt.onvif is None or rt.ptz is None:
+            return None
+        return rt.onvif.presets()
+
+    def goto_preset(self, camera_id: str, token: str) -> None:
+        rt = self.cameras.get(camera_id)
+        if rt is None:
+            raise ConfigError(f"camera {camera_id}: not running")
+        if rt.ptz is None:
+            raise ConfigError(
+                f"camera {camera_id}: no PTZ control (needs onvif.ptz.mode drive or follow)"
+            )
+        rt.ptz.hold(token, EDITOR_HOLD_S)
+
+    def current_preset(self, camera_id: str) -> str | None:
+        rt = self.cameras.get(camera_id)
+        if rt is None or rt.reader.presets is None:
+            return None
+        return rt.reader.presets.current()
 
     def _snapshots(self) -> list[Any]:
         return [rt.snapshot() for rt in self.cameras.values()]

@@ -143,6 +143,10 @@ class PtzController:
         self._presets_at: float | None = None
         self._where: tuple[str | None, str] = (None, "start")  # (token, why) last logged
         self._failing = False
+        #: The preset the zone editor holds the camera at, until a monotonic time.
+        self._hold: tuple[str, float] | None = None
+        self._hold_lock = threading.Lock()
+        self._wake = threading.Event()  # a new hold ends the current stay early
 
     # -- lifecycle --------------------------------------------------------------------
     def start(self) -> None:
@@ -154,12 +158,42 @@ class PtzController:
     def stop(self, timeout: float = 2.0) -> bool:
         """Stop the thread; True if it ended within `timeout`. The state becomes None."""
         self._stop.set()
+        self._wake.set()
         ended = True
         if self._thread is not None:
             self._thread.join(timeout)
             ended = not self._thread.is_alive()
         self.state.set_moving()
         return ended
+
+    def hold(self, token: str, seconds: float) -> None:
+        """Keep the camera at preset `token` for `seconds` (the zone editor's view of a
+        preset). drive: the tour goes there next and pauses until the hold ends; follow:
+        GotoPreset is sent now (the camera's own tour may move it on later). Raises
+        SourceError when the camera cannot be asked."""
+        if self._cfg.mode == "follow":
+            self._client.goto_preset(token)
+            return
+        with self._hold_lock:
+            self._hold = (token, self._clock() + seconds)
+        self._wake.set()
+
+    def _held(self) -> tuple[Preset, float] | None:
+        """The held preset and the seconds left, while a hold lasts."""
+        with self._hold_lock:
+            hold = self._hold
+        if hold is None:
+            return None
+        left = hold[1] - self._clock()
+        preset = next((p for p in self._presets if p.token == hold[0]), None)
+        if left <= 0 or preset is None:
+            if preset is None and left > 0:
+                log.warning("%s: hold at preset %s: no such preset", self._camera, hold[0])
+            with self._hold_lock:
+                if self._hold == hold:
+                    self._hold = None
+            return None
+        return preset, left
 
     @property
     def running(self) -> bool:
@@ -182,6 +216,9 @@ class PtzController:
         stops = self._resolve_tour()
         while stops and not self._stop.is_set():
             for preset, stay_s in stops:
+                while (held := self._held()) is not None:  # the zone editor's hold
+                    if not self._visit(*held):
+                        return
                 if not self._visit(preset, stay_s):
                     return
 
@@ -238,7 +275,10 @@ class PtzController:
         arrived_at = self._clock()
         self._arrived(preset, arrived_at)
         end = arrived_at + self._cfg.settle_s + stay_s
-        return not self._stop.wait(max(0.0, end - self._clock()))
+        self._wake.clear()  # set by stop() and by a new hold
+        if not self._stop.is_set():
+            self._wake.wait(max(0.0, end - self._clock()))
+        return not self._stop.is_set()
 
     # -- follow -----------------------------------------------------------------------
     def _follow(self) -> None:

@@ -52,14 +52,22 @@ def _without_tags(loc: tuple[int | str, ...], data: Any) -> tuple[int | str, ...
 def format_validation_error(source: str, exc: ValidationError, data: Any = None) -> str:
     """One line: `file: key.path: problem; key2: problem2`. `data`: the validated
     input, to drop discriminated-union tags from the paths."""
-    parts = []
+    parts = [f"{key}: {msg}" for key, msg in field_errors(exc, data)]
+    return f"{source}: " + mask("; ".join(parts))
+
+
+def field_errors(exc: ValidationError, data: Any = None) -> list[tuple[str, str]]:
+    """(key path, problem) per error, e.g. `("zones[0].polygon", "invalid polygon …")`:
+    the parts of `format_validation_error`'s line, for a form that shows each error
+    beside its field (lookout/console/editor.py). Not masked: callers mask."""
+    out = []
     for err in exc.errors():
         # Drop pydantic's union-branch tags such as "function-after[...]".
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and "[" in p))
         loc = _without_tags(loc, data)
         msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-        parts.append(f"{_loc(loc)}: {msg.removeprefix('Value error, ')}")
-    return f"{source}: " + mask("; ".join(parts))
+        out.append((_loc(loc), msg.removeprefix("Value error, ")))
+    return out
 
 
 def read_mapping(path: Path, what: str, *, text: str | None = None) -> dict[str, Any]:

@@ -38,6 +38,7 @@ from lookout.base.errors import ConfigError
 from lookout.cases.verdicts import CaseReview
 from lookout.console.auth import Access
 from lookout.console.cases_views import CaseConsole
+from lookout.console.editor import Editor, EditorHost
 from lookout.console.history import HealthHistory
 from lookout.console.snapshots import SnapshotStore
 from lookout.console.state import ConsoleHost, StatusBoard
@@ -82,11 +83,16 @@ class SecurityHeaders:
 
 
 def build_app(
-    console: Console | None, http: HttpConfig, probes: Console, cases: CaseConsole | None = None
+    console: Console | None,
+    http: HttpConfig,
+    probes: Console,
+    cases: CaseConsole | None = None,
+    editor: Editor | None = None,
 ) -> Starlette:
     """The ASGI app: probes always, the console when given. `probes` answers
     /healthz and /metrics (a Console whose host is the daemon); `cases` adds the case
-    review pages (lookout/console/cases_views.py)."""
+    review pages (lookout/console/cases_views.py), `editor` the zone editor
+    (lookout/console/editor.py)."""
     routes: list[Route | Mount] = [
         Route("/healthz", probes.healthz),
         Route("/metrics", probes.metrics),
@@ -121,6 +127,17 @@ def build_app(
                 Route("/api/cases/{case_id}", cases.api_case),
                 Route("/api/cases/{case_id}/evidence/{kind}", cases.evidence),
                 Route("/api/cases/{case_id}/verdict", cases.verdict, methods=["POST"]),
+            ]
+        if editor is not None:
+            e = editor
+            routes += [
+                Route("/editor", e.editor_page),
+                Route("/api/editor/{camera}", e.api_state),
+                Route("/api/editor/{camera}/preview", e.preview, methods=["POST"]),
+                Route("/api/editor/{camera}/zones", e.save_zones, methods=["POST"]),
+                Route("/api/editor/{camera}/goto", e.goto, methods=["POST"]),
+                Route("/api/editor/{camera}/fit", e.fit, methods=["POST"]),
+                Route("/api/editor/{camera}/calibration", e.save_calibration, methods=["POST"]),
             ]
         routes += [
             Mount("/static", StaticFiles(packages=[("lookout.console", "static")]), name="static"),
@@ -253,10 +270,12 @@ def open_console(
     out_dir: Path,
     source: str = "config",
     cases: CaseConsoleSetup | None = None,
+    editor: EditorHost | None = None,
 ) -> ConsoleParts:
     """Bind the server and build the console (not started: see `ConsoleParts.start`).
     With `cases` the console also serves the case review (its `review` is closed by
-    `ConsoleParts.stop`, or here if the server cannot bind)."""
+    `ConsoleParts.stop`, or here if the server cannot bind); with `editor` the zone
+    editor."""
     c = http.console
     access = Access.from_config(http, source)
     store = SnapshotStore(
@@ -273,7 +292,8 @@ def open_console(
         # Without a setup the cases page is there and says that there is no outbox.
         setup = cases or CaseConsoleSetup(None, UTC)
         review = CaseConsole(console, setup.review, out_dir, setup.tz, setup.notify)
-    app = build_app(console if c.enabled else None, http, console, review)
+    zone_editor = Editor(console, editor) if c.enabled and editor is not None else None
+    app = build_app(console if c.enabled else None, http, console, review, zone_editor)
     try:
         server = ConsoleServer(app, http.host, http.port)
     except ConfigError:

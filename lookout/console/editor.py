@@ -1,0 +1,335 @@
+"""The zone editor's endpoints: zones per camera and PTZ preset drawn on the snapshot,
+policy and detect settings, the region plan as the zones change, PTZ moves, and the
+calibration on the picture with the grid cells it projects (docs/ARCHITECTURE.md,
+"The zone editor").
+
+The editor edits the file the daemon was started with (`EditorHost.config_path`),
+through the round-trip writer (lookout/config_writer.py: comments, order and `${…}`
+references kept, validation before the write, temp file and rename, `.bak`), then asks
+the daemon to reload through the SIGHUP path. An edit that does not validate is
+refused with each error beside its field, and the file is not touched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from lookout.base.errors import LookoutError
+from lookout.base.secrets import mask
+from lookout.calibrate import write_calibration
+from lookout.config import CameraConfig, load_config
+from lookout.config_writer import ConfigDocument, edit_config
+from lookout.console.editor_model import (
+    CalibrationEdit,
+    ZoneEdit,
+    apply_edit,
+    calibration_key,
+    check_calibration,
+    check_edit,
+    edited_camera,
+    effective_detect,
+    fit_json,
+    grid_json,
+    plan_json,
+    preset_key,
+    zone_json,
+)
+from lookout.console.views import Console
+from lookout.streams.onvif_client import Preset
+from lookout.zones.geo import GridIndex
+from lookout.zones.locate import fit_calibration
+
+log = logging.getLogger(__name__)
+
+#: How long a save waits for the daemon's reload to finish.
+RELOAD_WAIT_S = 15.0
+#: How long a PTZ move may take until the preset's settled picture is there.
+GOTO_WAIT_S = 45.0
+
+
+class EditorHost(Protocol):
+    """What the editor needs from the daemon (lookout/daemon.py)."""
+
+    config_path: Path
+    grid: GridIndex | None
+    reloads: int  # reloads run so far (accepted or refused)
+    last_reload_ok: bool
+
+    def request_reload(self) -> None: ...
+
+    def input_size(self) -> int: ...
+
+    def ptz_presets(self, camera_id: str) -> list[Preset] | None:
+        """The camera's PTZ presets (None: no PTZ control); raises LookoutError."""
+        ...
+
+    def goto_preset(self, camera_id: str, token: str) -> None:
+        """Send the camera to the preset and hold it there; raises LookoutError."""
+        ...
+
+    def current_preset(self, camera_id: str) -> str | None: ...
+
+
+@dataclass
+class Editor:
+    """The editor's endpoints on top of the console (its access rules and snapshots)."""
+
+    console: Console
+    host: EditorHost
+    _write_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    # -- helpers -------------------------------------------------------------------------
+    def _camera(self, camera_id: str) -> CameraConfig:
+        """The camera as the file has it now (not the running copy: the file is edited)."""
+        return load_config(self.host.config_path).camera(camera_id)
+
+    def _frame_size(self, camera_id: str, preset: str | None) -> tuple[int, int]:
+        """The analysed frame's size at the preset: of its snapshot, else of the latest
+        analysed frame (the same camera keeps its size across presets); (0, 0) before
+        the first frame."""
+        store = self.console.store
+        jpeg = store.jpeg(camera_id, preset, current=False) or store.jpeg(camera_id)
+        if jpeg is not None:
+            return jpeg.width, jpeg.height
+        overlay = store.overlay(camera_id)
+        return (overlay.width, overlay.height) if overlay is not None else (0, 0)
+
+    async def _body(self, request: Request, model: type[BaseModel]) -> Any:
+        try:
+            return model.model_validate(await request.json())
+        except (ValidationError, ValueError) as exc:
+            return JSONResponse({"error": f"bad request: {exc}"[:300]}, status_code=400)
+
+    def _known(self, request: Request) -> str | None:
+        cid = request.path_params["camera"]
+        return cid if cid in self.console.board.cameras else None
+
+    # -- page and state ------------------------------------------------------------------
+    async def editor_page(self, request: Request) -> Response:
+        return self.console.guard_page(request) or self.console.render("editor.html", request)
+
+    async def api_state(self, request: Request) -> Response:
+        if denied := self.console.guard_api(request):
+            return denied
+        cid = self._known(request)
+        if cid is None:
+            return JSONResponse({"error": "no such camera"}, status_code=404)
+        self.console.store.touch()
+        preset = preset_key(request.query_params.get("preset"))
+        try:
+            body = await run_in_threadpool(self._state, cid, preset)
+        except LookoutError as exc:
+            return JSONResponse({"error": mask(str(exc))}, status_code=409)
+        return JSONResponse(body, headers={"Cache-Control": "no-store"})
+
+    def _state(self, cid: str, preset: str | None) -> dict[str, Any]:
+        cam = self._camera(cid)
+        width, height = self._frame_size(cid, preset)
+        presets: list[dict[str, str]] = []
+        ptz_error = None
+        try:
+            found = self.host.ptz_presets(cid)
+        except LookoutError as exc:
+            found, ptz_error = [], mask(str(exc))
+        ptz = found is not None
+        for p in found or []:
+            presets.append({"token": p.token, "name": p.name})
+        known = {p["token"] for p in presets}
+        written = {z.preset for z in cam.zones if z.preset} | set(cam.preset_detect)
+        written |= {k for k in cam.calibration if k != "default"}
+        presets += [{"token": t, "name": t} for t in sorted(written - known)]
+        key = calibration_key(preset)
+        cal_cfg = cam.calibration.get(key) or cam.calibration.get("default")
+        cal = fit = None
+        if cal_cfg is not None:
+            cal, fit = fit_json(cal_cfg, f"cameras[{cid}].calibration.{key}")
+        input_size = self.host.input_size()
+        return {
+            "camera": cid,
+            "config": self.host.config_path.name,
+            "preset": preset,
+            "current_preset": self.host.current_preset(cid),
+            "ptz": ptz,
+            "ptz_error": ptz_error,
+            "presets": presets,
+            "frame": {"width": width, "height": height},
+            "zones": [zone_json(z) for z in cam.zones if z.preset == preset],
+            "detect": effective_detect(cam, preset).model_dump(mode="json"),
+            "detect_own": preset is None or preset in cam.preset_detect,
+            "classes": self.console.class_names,
+            "roles": ["vehicle", "person", "stall_object", "structure"],
+            "plan": plan_json(cam, preset, width, height, input_size),
+            "calibration": {"key": key, "fit": fit, "own": key in cam.calibration},
+            "grid": grid_json(self.host.grid, cal, width, height),
+        }
+
+    # -- zones ---------------------------------------------------------------------------
+    async def preview(self, request: Request) -> Response:
+        if denied := await self.console.guard_post(request, act=False):
+            return denied
+        cid = self._known(request)
+        if cid is None:
+            return JSONResponse({"error": "no such camera"}, status_code=404)
+        edit = await self._body(request, ZoneEdit)
+        if isinstance(edit, Response):
+            return edit
+        try:
+            body = await run_in_threadpool(self._preview, cid, edit)
+        except LookoutError as exc:
+            return JSONResponse({"error": mask(str(exc))}, status_code=409)
+        return JSONResponse(body)
+
+    def _preview(self, cid: str, edit: ZoneEdit) -> dict[str, Any]:
+        checked = check_edit(edit)
+        cam = edited_camera(self._camera(cid), edit.preset, checked)
+        width, height = self._frame_size(cid, preset_key(edit.preset))
+        plan = plan_json(cam, edit.preset, width, height, self.host.input_size())
+        return {"errors": checked.errors_json(), "plan": plan}
+
+    async def save_zones(self, request: Request) -> Response:
+        if denied := await self.console.guard_post(request, act=True):
+            return denied
+        cid = self._known(request)
+        if cid is None:
+            return JSONResponse({"error": "no such camera"}, status_code=404)
+        edit = await self._body(request, ZoneEdit)
+        if isinstance(edit, Response):
+            return edit
+        checked = check_edit(edit)
+        if not checked.ok:
+            return JSONResponse({"errors": checked.errors_json()}, status_code=422)
+
+        def write() -> dict[str, Any]:
+            def change(doc: ConfigDocument) -> None:
+                apply_edit(doc, cid, edit, checked)
+
+            with self._write_lock:
+                result = edit_config(self.host.config_path, change)
+            return self._written(result.changed, result.backup, f"zones of camera {cid}")
+
+        return await self._write(write)
+
+    async def _write(self, write: Any) -> Response:
+        try:
+            body = await run_in_threadpool(write)
+        except LookoutError as exc:
+            return JSONResponse(
+                {"errors": [{"field": "", "message": mask(str(exc))}]}, status_code=422
+            )
+        if body["changed"]:
+            body["reloaded"] = await self._reloaded(body.pop("_reloads"))
+        else:
+            body.pop("_reloads")
+        return JSONResponse(body)
+
+    def _written(self, changed: bool, backup: Path | None, what: str) -> dict[str, Any]:
+        reloads = self.host.reloads
+        if changed:
+            log.info("console: %s saved to %s; reloading", what, self.host.config_path)
+            self.host.request_reload()
+        return {
+            "changed": changed,
+            "file": self.host.config_path.name,
+            "backup": None if backup is None else backup.name,
+            "_reloads": reloads,
+        }
+
+    async def _reloaded(self, before: int) -> bool:
+        """Wait for the daemon's reload after a write; whether it took the new file."""
+        end = time.monotonic() + RELOAD_WAIT_S
+        while self.host.reloads == before and time.monotonic() < end:
+            await asyncio.sleep(0.05)
+        return self.host.reloads != before and self.host.last_reload_ok
+
+    # -- PTZ -----------------------------------------------------------------------------
+    async def goto(self, request: Request) -> Response:
+        """Send the camera to a preset, then wait until a picture taken there, settled,
+        is in the snapshot store: frames taken while the camera moves carry no preset
+        (lookout/streams/ptz.py), so no snapshot of a move can be shown as the preset."""
+        if denied := await self.console.guard_post(request, act=True):
+            return denied
+        cid = self._known(request)
+        if cid is None:
+            return JSONResponse({"error": "no such camera"}, status_code=404)
+        data = await request.json()
+        token = str(data.get("preset") or "") if isinstance(data, dict) else ""
+        if not token:
+            return JSONResponse({"error": "preset: required"}, status_code=400)
+        asked = time.monotonic()
+        try:
+            await run_in_threadpool(self.host.goto_preset, cid, token)
+        except LookoutError as exc:
+            return JSONResponse({"error": mask(str(exc))}, status_code=409)
+        store = self.console.store
+        end = asked + GOTO_WAIT_S
+        while time.monotonic() < end:
+            store.touch()
+            jpeg = store.jpeg(cid, token, current=False)
+            if jpeg is not None and jpeg.seen_at > asked:
+                return JSONResponse({"preset": token, "seq": jpeg.seq})
+            await asyncio.sleep(0.1)
+        return JSONResponse(
+            {"error": f"camera {cid}: no settled picture at preset {token} yet"},
+            status_code=504,
+        )
+
+    # -- calibration ---------------------------------------------------------------------
+    async def fit(self, request: Request) -> Response:
+        if denied := await self.console.guard_post(request, act=False):
+            return denied
+        cid = self._known(request)
+        if cid is None:
+            return JSONResponse({"error": "no such camera"}, status_code=404)
+        edit = await self._body(request, CalibrationEdit)
+        if isinstance(edit, Response):
+            return edit
+        cal_cfg, errors = check_calibration(edit)
+        if cal_cfg is None:
+            fields = [{"field": f"calibration.{k}", "message": mask(m)} for k, m in errors]
+            return JSONResponse({"errors": fields}, status_code=422)
+        preset = preset_key(edit.preset)
+        try:
+            cal, body = fit_json(cal_cfg, "calibration")
+        except LookoutError as exc:
+            msg = mask(str(exc))
+            return JSONResponse(
+                {"errors": [{"field": "calibration", "message": msg}]}, status_code=422
+            )
+        width, height = self._frame_size(cid, preset)
+        return JSONResponse(
+            {"fit": body, "grid": grid_json(self.host.grid, cal, width, height), "errors": []}
+        )
+
+    async def save_calibration(self, request: Request) -> Response:
+        if denied := await self.console.guard_post(request, act=True):
+            return denied
+        cid = self._known(request)
+        if cid is None:
+            return JSONResponse({"error": "no such camera"}, status_code=404)
+        edit = await self._body(request, CalibrationEdit)
+        if isinstance(edit, Response):
+            return edit
+        cal_cfg, errors = check_calibration(edit)
+        if cal_cfg is None:
+            fields = [{"field": f"calibration.{k}", "message": mask(m)} for k, m in errors]
+            return JSONResponse({"errors": fields}, status_code=422)
+        key = calibration_key(edit.preset)
+
+        def write() -> dict[str, Any]:
+            fit_calibration(cal_cfg, "calibration")  # a fit that fails is not stored
+            with self._write_lock:
+                result = write_calibration(self.host.config_path, cid, key, cal_cfg)
+            return self._written(result.changed, result.backup, f"calibration {cid}/{key}")
+
+        return await self._write(write)
