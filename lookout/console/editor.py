@@ -42,6 +42,7 @@ from lookout.console.editor_model import (
     fit_json,
     grid_json,
     plan_json,
+    policy_defaults,
     preset_key,
     zone_json,
 )
@@ -169,6 +170,7 @@ class Editor:
             "detect_own": preset is None or preset in cam.preset_detect,
             "classes": self.console.class_names,
             "roles": ["vehicle", "person", "stall_object", "structure"],
+            "policy_defaults": policy_defaults(),
             "plan": plan_json(cam, preset, width, height, input_size),
             "calibration": {"key": key, "fit": fit, "own": key in cam.calibration},
             "grid": grid_json(self.host.grid, cal, width, height),

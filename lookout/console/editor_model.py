@@ -30,7 +30,7 @@ from lookout.detector.settings import DetectConfig
 from lookout.zones.calibration import Calibration
 from lookout.zones.geo import GridIndex
 from lookout.zones.locate import DEFAULT_PRESET, fit_calibration
-from lookout.zones.policies import ZoneConfig
+from lookout.zones.policies import ConstructionPolicy, ParkingPolicy, VendorPolicy, ZoneConfig
 from lookout.zones.settings import CalibrationConfig
 
 #: Keys of a zone the editor edits; others (inertia_frames, …) stay as written.
@@ -86,6 +86,15 @@ def zone_json(zone: ZoneConfig) -> dict[str, Any]:
         "grid_code": zone.grid_code,
         "policies": [p.model_dump(mode="json") for p in zone.policies],
     }
+
+
+def policy_defaults() -> dict[str, dict[str, Any]]:
+    """Each policy type's defaults (the page shows them in empty fields)."""
+    out = {}
+    for kind in (ParkingPolicy, VendorPolicy, ConstructionPolicy):
+        name = kind.model_fields["type"].annotation.__args__[0]  # type: ignore[union-attr]
+        out[name] = kind.model_validate({"type": name, "classes": ["-"]}).model_dump(mode="json")
+    return out
 
 
 def check_edit(edit: ZoneEdit) -> Checked:

@@ -338,3 +338,31 @@ def test_follow_against_responder(responder: OnvifResponder, client: OnvifClient
     assert tokens(samples)[:4] == ["2", "3", "1", "2"]
     assert "GotoPreset" not in responder.operations
     check_consistent(samples, responder, 0.2, lag_s=0.05 + 0.05)
+
+
+def test_hold_pauses_the_tour_at_a_preset_until_it_ends() -> None:
+    # The zone editor holds a touring camera at the preset it edits (lookout/console/editor.py).
+    cam = FakeCamera()
+    ctl, state = drive(cam, cfg(tour=tour("1", "2")), camera_id="t9")
+    ctl.start()
+    try:
+        assert wait_until(lambda: len(cam.gotos) >= 2, 5, step=0.005), cam.gotos
+        ctl.hold("3", 60.0)
+        assert wait_until(lambda: state.arrivals[-1:] == ["3"], 5, step=0.005), cam.gotos
+        held = len(cam.gotos)
+        time.sleep(0.3)  # the tour's 30 ms stays would have moved it several times
+        assert len(cam.gotos) == held and cam.gotos[-1] == "3"
+        ctl.hold("3", 0.0)  # the hold ends: the tour goes on
+        assert wait_until(lambda: len(cam.gotos) >= held + 2, 5, step=0.005), cam.gotos
+        assert set(cam.gotos[held:]) <= {"1", "2"}
+    finally:
+        assert ctl.stop()
+
+
+def test_hold_in_follow_mode_sends_the_camera_there() -> None:
+    cam = FakeCamera()
+    ctl = PtzController(cam, cfg(mode="follow"), camera_id="t10")
+    ctl.hold("2", 60.0)
+    assert cam.gotos == ["2"]
+    assert ctl.follow_step() is None  # moving: no preset yet
+    assert wait_until(lambda: ctl.follow_step() == "2", 2, step=0.01)

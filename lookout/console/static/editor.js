@@ -302,6 +302,8 @@ function renderPolicies(z) {
       if (LISTS.has(f)) { input.value = listText(p[f]); input.setAttribute("list", "class-names"); }
       else if (f === "allowed") input.value = windowsText(p[f]);
       else input.value = p[f] == null ? "" : String(p[f]);
+      const d = Ed.state && Ed.state.policy_defaults[p.type];
+      if (d && !LISTS.has(f) && f !== "allowed" && d[f] != null) input.placeholder = `${d[f]} (default)`;
       input.addEventListener("input", () => {
         const v = parseField(f, input.value);
         if (v === undefined) delete p[f]; else p[f] = v;
