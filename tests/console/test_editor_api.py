@@ -1,0 +1,144 @@
+"""The zone editor's HTTP API with a stand-in daemon: roles and CSRF on every write,
+field errors with the file untouched, a save that asks the daemon to reload, PTZ
+refused on a fixed camera (the browser tests are in test_editor_browser.py)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lookout.base.errors import ConfigError
+from lookout.base.paths import REPO_ROOT
+from lookout.config import load_config
+from lookout.console.server import ConsoleParts, open_console
+from lookout.console.state import CameraInfo
+from lookout.streams.onvif_client import Preset
+from lookout.streams.settings import HttpConfig
+from lookout.zones.geo import GridIndex
+from tests.console.test_server import Client, FakeHost, snap
+from tests.helpers import dets, frame
+
+CONFIG = f"""# The site (a comment that must survive every save).
+site: {{timezone: Asia/Shanghai}}
+model: {{manifest: {REPO_ROOT / "models" / "yolox_nano.yaml"}}}
+cameras:
+  - id: cam1
+    source: rtsp://127.0.0.1:8554/cam1
+    zones:
+      - id: z1   # the kerb
+        polygon: [[10, 10], [100, 10], [100, 80]]
+        policies: [{{type: illegal_parking, classes: [car], dwell_s: 5}}]
+"""
+ZONE = {
+    "original_id": "z1",
+    "id": "z1",
+    "polygon": [[10, 10], [110, 10], [110, 90], [10, 90]],
+    "policies": [{"type": "illegal_parking", "classes": ["car"], "dwell_s": 5}],
+}
+
+
+@dataclass
+class FakeDaemon:
+    """The EditorHost a test controls: a reload request counts at once."""
+
+    config_path: Path
+    grid: GridIndex | None = None
+    reloads: int = 0
+    last_reload_ok: bool = True
+    gotos: list[str] = field(default_factory=list)
+
+    def request_reload(self) -> None:
+        load_config(self.config_path)  # what the daemon's reload would read
+        self.reloads += 1
+
+    def input_size(self) -> int:
+        return 416
+
+    def ptz_presets(self, camera_id: str) -> list[Preset] | None:
+        return None
+
+    def goto_preset(self, camera_id: str, token: str) -> None:
+        raise ConfigError(f"camera {camera_id}: no PTZ control")
+
+    def current_preset(self, camera_id: str) -> str | None:
+        return None
+
+
+@pytest.fixture()
+def editor(tmp_path: Path) -> Iterator[tuple[ConsoleParts, FakeDaemon]]:
+    path = tmp_path / "site.yaml"
+    path.write_text(CONFIG)
+    cam = load_config(path).camera("cam1")
+    host = FakeHost([CameraInfo(cam, snap("cam1"))])
+    daemon = FakeDaemon(path)
+    http = HttpConfig.model_validate(
+        {
+            "port": 0,
+            "console": {
+                "require_login": True,
+                "operator_password": "op-1",
+                "viewer_password": "view-2",
+            },
+        }
+    )
+    parts = open_console(http, host, ["person", "car"], tmp_path, editor=daemon)
+    parts.start()
+    assert parts.store is not None
+    img = np.zeros((120, 160, 3), np.uint8)
+    parts.store.observe(replace(frame(1.0, camera="cam1"), image=img), dets(), [])
+    yield parts, daemon
+    parts.stop()
+
+
+def post(c: Client, path: str, body: object, token: str | None) -> tuple[int, dict[str, object]]:
+    headers = {"Content-Type": "application/json"}
+    if token is not None:
+        headers["X-CSRF-Token"] = token
+    code, _, raw = c.call(path, json.dumps(body).encode(), headers)
+    return code, json.loads(raw) if raw else {}
+
+
+def test_editor_api_roles_errors_and_save(editor: tuple[ConsoleParts, FakeDaemon]) -> None:
+    parts, daemon = editor
+    path = daemon.config_path
+    c = Client(parts.port)
+    assert c.call("/editor")[0] == 303 and c.call("/api/editor/cam1")[0] == 401
+    assert c.login("view-2") == 303
+    token = c.csrf("/editor")
+    state = json.loads(c.call("/api/editor/cam1")[2])
+    assert state["zones"][0]["id"] == "z1" and state["frame"] == {"width": 160, "height": 120}
+    assert state["plan"]["mode"] == "whole" and state["ptz"] is False
+    # A viewer may preview but not save; nothing reaches the file.
+    assert post(c, "/api/editor/cam1/preview", {"zones": [ZONE]}, token)[0] == 200
+    code, body = post(c, "/api/editor/cam1/zones", {"zones": [ZONE]}, token)
+    assert code == 403 and "read-only" in str(body)
+    assert path.read_text() == CONFIG
+
+    c = Client(parts.port)
+    assert c.login("op-1") == 303
+    token = c.csrf("/editor")
+    assert post(c, "/api/editor/cam1/zones", {"zones": [ZONE]}, None)[0] == 403  # no CSRF
+    assert post(c, "/api/editor/nope/zones", {"zones": [ZONE]}, token)[0] == 404
+    bow_tie = {**ZONE, "polygon": [[10, 10], [100, 100], [100, 10], [10, 100]]}
+    code, body = post(c, "/api/editor/cam1/zones", {"zones": [bow_tie]}, token)
+    assert code == 422 and body["errors"][0]["field"] == "zones[0].polygon"  # type: ignore[index]
+    assert path.read_text() == CONFIG and daemon.reloads == 0
+    code, body = post(c, "/api/editor/cam1/zones", {"zones": [ZONE]}, token)
+    assert code == 200 and body["changed"] and body["reloaded"], body
+    assert daemon.reloads == 1 and body["backup"] == "site.yaml.bak"
+    text = path.read_text()
+    assert "polygon: [[10, 10], [110, 10], [110, 90], [10, 90]]" in text
+    assert "# The site (a comment that must survive every save)." in text
+    assert "- id: z1   # the kerb" in text
+    # The same zones again: nothing written, no reload.
+    code, body = post(c, "/api/editor/cam1/zones", {"zones": [ZONE]}, token)
+    assert code == 200 and not body["changed"] and daemon.reloads == 1
+    code, body = post(c, "/api/editor/cam1/goto", {"preset": "2"}, token)
+    assert code == 409 and "no PTZ control" in str(body["error"])
+    code, body = post(c, "/api/editor/cam1/fit", {"points": [{"image": [1, 2]}]}, token)
+    assert code == 422 and str(body["errors"][0]["field"]).startswith("calibration")  # type: ignore[index]
