@@ -9,6 +9,14 @@ Two backends behind one interface, tested alike:
   that expires after the cooldown; a new case first takes a claim (`SET NX EX`) on its
   coarse ground cell, so two boxes seeing the same van at once propose it only once.
   `rediss://` (TLS) and AUTH in the URL, as for the Redis sink (redis_conn.py).
+
+**Fencing** (several boxes, DESIGN §10; docs/ARCHITECTURE.md "Many boxes"): with a
+`Fence` — the camera's lease key and the token the box was granted — a claim is made
+only while that key still holds that token, checked by a Lua script in the same step
+as the claim on the ground cell; `check_fence` does the same for a case without a
+ground position. A box that lost its lease (paused, partitioned, Redis restarted and
+the camera taken by another box) creates nothing with its stale token. A claim that
+succeeded is the commit: the case is delivered later even if the lease has moved on.
 """
 
 from __future__ import annotations
@@ -52,6 +60,45 @@ def distance_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
     return 2 * EARTH_M * math.asin(min(1.0, math.sqrt(a)))
 
 
+@dataclass(frozen=True, slots=True)
+class Fence:
+    """A camera's lease (its Redis key, value `<box>:<token>`) and the token this box
+    holds it with. Writes under it are refused once the key holds another token."""
+
+    key: str
+    token: int
+
+
+class StaleToken(Exception):
+    """The fence's token is no longer the camera's lease token: nothing was written."""
+
+    def __init__(self, fence: Fence) -> None:
+        super().__init__(f"lease {fence.key}: token {fence.token} is no longer current")
+        self.fence = fence
+
+
+#: Lua: the lease key holds `<box>:<ARGV[1]>`, else 0 (absent, or another token).
+_FENCE_LUA = """
+local v = redis.call('GET', KEYS[1])
+if not v then return 0 end
+local t = string.match(v, ':(%d+)$')
+if t ~= ARGV[1] then return 0 end
+return 1
+"""
+
+#: Lua: the fence check and the claim of the ground cell in one step. KEYS[1] lease,
+#: KEYS[2] cell claim; ARGV[1] token, ARGV[2] case id, ARGV[3] claim ttl (s).
+#: -1: stale token; 1: claimed (or already ours); 0: another case holds the cell.
+_FENCED_CLAIM_LUA = """
+local v = redis.call('GET', KEYS[1])
+local t = v and string.match(v, ':(%d+)$')
+if t ~= ARGV[1] then return -1 end
+if redis.call('SET', KEYS[2], ARGV[2], 'NX', 'EX', ARGV[3]) then return 1 end
+if redis.call('GET', KEYS[2]) == ARGV[2] then return 1 end
+return 0
+"""
+
+
 class DedupStore(Protocol):
     """Where the known places of recent cases are kept."""
 
@@ -61,8 +108,11 @@ class DedupStore(Protocol):
         """The nearest case of `type` within `radius_m` last seen at or after `since`."""
         ...
 
-    def claim(self, place: PlaceRef, radius_m: float, ttl_s: float) -> bool:
-        """Record a new case; False if another case already holds this place."""
+    def claim(
+        self, place: PlaceRef, radius_m: float, ttl_s: float, fence: Fence | None = None
+    ) -> bool:
+        """Record a new case; False if another case already holds this place. With a
+        `fence`, raises `StaleToken` when the lease has moved on (nothing recorded)."""
         ...
 
     def touch(self, case_id: str, last_seen: float) -> None:
@@ -116,7 +166,11 @@ class SqliteDedupStore:
                 best = (d, ref)
         return best[1] if best else None
 
-    def claim(self, place: PlaceRef, radius_m: float, ttl_s: float) -> bool:
+    def claim(
+        self, place: PlaceRef, radius_m: float, ttl_s: float, fence: Fence | None = None
+    ) -> bool:
+        if fence is not None:  # leases live in Redis: cluster mode needs the Redis store
+            raise ValueError("fencing needs the Redis dedup store (dedup.store.type: redis)")
         with self._lock, self.conn:
             # One writer at a time (BEGIN IMMEDIATE): check and insert atomically.
             self.conn.execute("BEGIN IMMEDIATE")
@@ -170,6 +224,8 @@ class RedisDedupStore:
     def __init__(self, client: redis.Redis, prefix: str = "lookout") -> None:
         self.r = client
         self.prefix = prefix
+        self._fence_check = client.register_script(_FENCE_LUA)
+        self._fenced_claim = client.register_script(_FENCED_CLAIM_LUA)
 
     @classmethod
     def open(
@@ -234,14 +290,32 @@ class RedisDedupStore:
                 return ref
         return None
 
-    def claim(self, place: PlaceRef, radius_m: float, ttl_s: float) -> bool:
+    def check_fence(self, fence: Fence) -> None:
+        """Raise `StaleToken` unless the camera's lease still holds `fence.token` (a case
+        without a ground position is fenced here before it is made)."""
+        if not self._fence_check(keys=[fence.key], args=[str(fence.token)]):
+            raise StaleToken(fence)
+
+    def claim(
+        self, place: PlaceRef, radius_m: float, ttl_s: float, fence: Fence | None = None
+    ) -> bool:
         # A claim on the coarse ground cell (about 2 x radius) makes concurrent proposals
         # from several boxes race for one key; then the exact check below.
         cell_deg = math.degrees(2 * radius_m / EARTH_M)
         cell = f"{round(place.lon / cell_deg)}:{round(place.lat / cell_deg)}"
         key = f"{self.prefix}:claim:{place.type}:{cell}"
         ttl = max(1, int(ttl_s))
-        if not self.r.set(key, place.case_id, nx=True, ex=ttl):
+        if fence is not None:
+            got = int(
+                self._fenced_claim(
+                    keys=[fence.key, key], args=[str(fence.token), place.case_id, ttl]
+                )
+            )
+            if got < 0:
+                raise StaleToken(fence)
+            if got == 0:
+                return False
+        elif not self.r.set(key, place.case_id, nx=True, ex=ttl):
             holder = self.r.get(key)
             if holder != place.case_id:
                 return False

@@ -30,7 +30,14 @@ from zoneinfo import ZoneInfo
 
 from lookout.base.errors import ConfigError
 from lookout.cases.dedup import CaseDeduper
-from lookout.cases.dedup_store import DedupStore, PlaceRef, RedisDedupStore, SqliteDedupStore
+from lookout.cases.dedup_store import (
+    DedupStore,
+    Fence,
+    PlaceRef,
+    RedisDedupStore,
+    SqliteDedupStore,
+    StaleToken,
+)
 from lookout.cases.evidence import EvidenceWriter
 from lookout.cases.false_alarms import FalseAlarmFilter, RedisFalseAlarms
 from lookout.cases.model import DraftCase, Location, case_id
@@ -113,6 +120,11 @@ class CaseManager:
         self.retry_s = RETRY_S
         self._io = threading.RLock()  # the writer thread, or the caller when it is behind
         self._next_retry = 0.0
+        #: Several boxes (lookout/cluster.py): the lease a camera is held under, None when
+        #: this box does not hold it. Every new case is fenced by the Redis dedup store.
+        self.fence: Callable[[str], Fence | None] | None = None
+        #: Cases not made because the camera's lease was not (or no longer) this box's.
+        self.fenced = 0
 
     @classmethod
     def open(cls, cfg: CasesSettings) -> CaseManager:
@@ -189,12 +201,30 @@ class CaseManager:
             log.debug("event merged into case %s", existing.case_id)
             return None
         cid = case_id(event)
+        fence = None
+        if self.fence is not None:
+            fence = self.fence(event.camera_id)
+            if fence is None or not self._fence_holds(fence, event):
+                self.fenced += 1
+                log.warning("camera %s: lease not held; case %s not made", event.camera_id, cid)
+                return None
         if event.location is not None and self.places is not None:
             try:
                 claimed = self.places.claim(
-                    self._place(cid, event), self.radius_m, self.deduper.cooldown.total_seconds()
+                    self._place(cid, event),
+                    self.radius_m,
+                    self.deduper.cooldown.total_seconds(),
+                    fence,
                 )
+            except StaleToken as exc:
+                self.fenced += 1
+                log.warning("camera %s: case %s not made: %s", event.camera_id, cid, exc)
+                return None
             except Exception as exc:
+                if fence is not None:  # fenced: no commit without the check (fail closed)
+                    self.fenced += 1
+                    log.warning("place claim failed (%s); case %s not made", exc, cid)
+                    return None
                 log.warning("place dedup unavailable (%s); case %s not anchored", exc, cid)
                 claimed = True
             if not claimed:  # another camera or box proposed this place just now
@@ -231,6 +261,20 @@ class CaseManager:
         self.cases.append(case)
         self._submit(("new", case, evidence_source or event))
         return case
+
+    def _fence_holds(self, fence: Fence, event: ViolationEvent) -> bool:
+        """A case without a ground position is fenced on its own (a located one is
+        fenced by its claim, in the same script); any failure refuses it."""
+        if event.location is not None and self.places is not None:
+            return True
+        if not isinstance(self.places, RedisDedupStore):
+            return False
+        try:
+            self.places.check_fence(fence)
+        except Exception as exc:  # StaleToken, or Redis unreachable: fail closed
+            log.debug("fence check: %s", exc)
+            return False
+        return True
 
     def _at_false_alarm(self, event: ViolationEvent) -> bool:
         """The event falls at the place of a false alarm within its quiet period: count

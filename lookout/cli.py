@@ -8,6 +8,7 @@ Subcommands:
   cases verdict ID --verdict V [--by NAME] [--note TEXT]  an operator's verdict
   cases prune --config FILE [--dry-run]                   retention of evidence and rows
   report --from DATE --to DATE [--config FILE | --out DIR] the period report
+  cluster status --config FILE [--json]                   boxes and camera leases
 
 User errors print one line on stderr and exit with code 2, without a traceback.
 """
@@ -178,6 +179,14 @@ def build_parser() -> argparse.ArgumentParser:
     from lookout.report import add_arguments as report_arguments
 
     report_arguments(rp)
+
+    cu = sub.add_parser("cluster", help="Several boxes sharing the cameras (cluster:).")
+    cusub = cu.add_subparsers(
+        dest="cluster_command", required=True, parser_class=_Parser, action=_Subcommands
+    )
+    from lookout.cluster_cli import add_arguments as cluster_arguments
+
+    cluster_arguments(cusub.add_parser("status", help="Boxes, heartbeats, leases, load."))
     return p
 
 
@@ -363,6 +372,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from lookout.report import run as run_report
 
             return run_report(args)
+        if args.command == "cluster":
+            from lookout.cluster_cli import run as run_cluster
+
+            return run_cluster(args)
         if args.command == "regions":
             from lookout.regions_cli import run as run_regions
 

@@ -40,6 +40,7 @@ from lookout.cases.settings import (  # noqa: F401  (composed here; re-exported)
     default_codes,
     default_sinks,
 )
+from lookout.cluster_leases import ClusterConfig
 from lookout.detector.settings import DetectConfig, MotionConfig, TrackerConfig
 from lookout.streams.settings import DaemonConfig, OnvifConfig, StreamConfig
 from lookout.zones.policies import (  # noqa: F401  (composed here; re-exported)
@@ -305,6 +306,10 @@ class AppConfig(_Model):
     retention: RetentionConfig = Field(
         default_factory=RetentionConfig,
         description="How long evidence and outbox rows are kept (cases/retention.py).",
+    )
+    cluster: ClusterConfig | None = Field(
+        default=None,
+        description="Several boxes share the cameras through Redis leases (lookout/cluster.py).",
     )
     _base_dir: Path = PrivateAttr(default=Path("."))
 

@@ -35,6 +35,8 @@ from lookout.cases.remote import build_delivery
 from lookout.cases.retention import RetentionWorker
 from lookout.cases.verdicts import CaseReview
 from lookout.cases_cli import retention_worker
+from lookout.cluster import ClusterAgent
+from lookout.cluster import attach as attach_cluster
 from lookout.config import AppConfig, load_config
 from lookout.console.server import CaseConsoleSetup, ConsoleParts, open_console
 from lookout.console.snapshots import SnapshotStore
@@ -83,6 +85,8 @@ class Daemon:
         self.delivery: DeliveryWorker | None = None
         #: Deletes old evidence and outbox rows (README "Retention and full disks").
         self.retention: RetentionWorker | None = None
+        #: With `cluster:`, only the cameras whose lease this box holds run here.
+        self.cluster: ClusterAgent | None = None
         self.metrics.registry.register(
             StorageCollector(
                 cases.storage_stats,
@@ -127,6 +131,7 @@ class Daemon:
         if daemon.delivery is not None:
             cases.on_written = daemon.delivery.notify
         daemon.retention = retention_worker(cfg, cases)
+        daemon.cluster = attach_cluster(daemon)
         return daemon
 
     # -- lifecycle -------------------------------------------------------------------
@@ -151,8 +156,12 @@ class Daemon:
             self.delivery.start()  # resumes cases left undelivered by an earlier run
         if self.retention is not None:
             self.retention.start()
-        for cam in self.cfg.cameras:
-            self._add_camera(cam.id, self.cfg)
+        if self.cluster is not None:
+            self.cluster.start()  # cameras follow the leases (`_sync_cluster`)
+            self._sync_cluster()
+        else:
+            for cam in self.cfg.cameras:
+                self._add_camera(cam.id, self.cfg)
         self.batcher.start()
         log.info("lookout running: %d camera(s)", len(self.cameras))
 
@@ -190,6 +199,7 @@ class Daemon:
         self.start()
         try:
             while not self._stop.wait(0.2):
+                self._sync_cluster()
                 if self._reload.is_set():
                     self._reload.clear()
                     self.last_reload_ok = self.reload()
@@ -202,6 +212,8 @@ class Daemon:
         """Ordered stop: readers, then drain the detector, then flush and close sinks."""
         budget = self.cfg.daemon.shutdown_timeout_s
         t0 = time.monotonic()
+        if self.cluster is not None:
+            self.cluster.stop()
         for rt in self.cameras.values():
             rt.stop()
         for rt in self.cameras.values():
@@ -217,6 +229,8 @@ class Daemon:
         if self.delivery is not None:
             # Undelivered cases stay in the outbox and go out after the next start.
             self.delivery.close(max(0.5, budget - (time.monotonic() - t0)))
+        if self.cluster is not None:  # after the last case: another box may take over
+            self.cluster.release_all()
         if self.http is not None:
             self.http.stop()
         log.info("lookout stopped in %.1f s", time.monotonic() - t0)
@@ -229,6 +243,12 @@ class Daemon:
         self.cameras = {**self.cameras, camera_id: rt}
         self.batcher.set_sources({r: r.queue for r in self.cameras.values()})
         rt.start()
+
+    def _sync_cluster(self) -> None:
+        if self.cluster is not None:
+            self.cluster.sync(
+                list(self.cameras), lambda c: self._add_camera(c, self.cfg), self._remove_camera
+            )
 
     def _remove_camera(self, camera_id: str) -> None:
         rt = self.cameras[camera_id]
@@ -262,6 +282,10 @@ class Daemon:
         removed = [cid for cid in old if cid not in fresh]
         added = [cid for cid in fresh if cid not in old]
         changed = [cid for cid in fresh if cid in old and fresh[cid] != old[cid]]
+        if self.cluster is not None:  # only cameras running here; the leases add the rest
+            self.cluster.set_cameras(fresh)
+            removed = [c for c in removed if c in self.cameras]
+            changed, added = [c for c in changed if c in self.cameras], []
         for cid in removed + changed:
             self._remove_camera(cid)
         self.cfg = new
