@@ -1,0 +1,206 @@
+"""Three `lookout run` daemons share 12 file cameras (paced in real time) through one
+real redis-server: `kill -9` one and its cameras run on the other two within ttl + one
+renewal; `SIGSTOP` another past its ttl and it drops its cameras on `SIGCONT` within a
+renewal. The parked van of every camera is one case, by id in the Redis stream, before
+and after the moves.
+
+The lease ttl here is 4 s (renewal every 1.33 s), not the default 10 s, to keep the
+test short; the bounds are checked as multiples of it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from lookout.base.paths import REPO_ROOT
+from tests.helpers import wait_until
+from tests.support.redis_server import RedisServer, free_port
+
+pytestmark = [pytest.mark.slow, pytest.mark.timing]
+
+MANIFEST = REPO_ROOT / "models" / "yolox_nano.yaml"
+VAN_ZONE = "[[600, 62], [730, 62], [730, 118], [600, 118]]"
+TTL = 4.0
+RENEW = TTL / 3
+CAMERAS = [f"cam{i:02d}" for i in range(12)]
+BOXES = ("a", "b", "c")
+
+
+def camera_yaml(i: int, source: Path) -> str:
+    # Each camera looks at its own street: the van is at a different ground point.
+    lon, lat = 116.30 + 0.01 * i, 39.90
+    pts = [((0, 0), (lon, lat + 0.0006)), ((768, 0), (lon + 0.0008, lat + 0.0006))]
+    pts += [((768, 576), (lon + 0.0008, lat)), ((0, 576), (lon, lat))]
+    points = ", ".join(f"{{image: [{x}, {y}], lonlat: [{a}, {b}]}}" for (x, y), (a, b) in pts)
+    return f"""
+  - id: cam{i:02d}
+    source: "{source}"
+    analysis_fps: 1
+    stream: {{loop: true, stall_timeout_s: 3, analysis_mode: keyframes}}
+    calibration: {{default: {{points: [{points}]}}}}
+    zones:
+      - id: no-parking
+        polygon: {VAN_ZONE}
+        policies:
+          - {{type: illegal_parking, classes: [car, truck, bus], dwell_s: 3}}
+"""
+
+
+def config_yaml(box: str, out: Path, port: int, source: Path) -> str:
+    cams = "".join(camera_yaml(i, source) for i in range(len(CAMERAS)))
+    return f"""
+site: {{timezone: Asia/Shanghai}}
+model: {{manifest: {MANIFEST}, batch_size: 4, runtime: {{intra_op_threads: 1}}}}
+daemon: {{out_dir: {out}, http: {{port: {port}, console: {{enabled: false}}}}}}
+dedup: {{cooldown_s: 600, store: {{type: redis, url: "${{LOOKOUT_TEST_REDIS}}"}}}}
+sinks:
+  - {{type: sqlite}}
+  - {{type: redis_stream, url: "${{LOOKOUT_TEST_REDIS}}", stream: "lookout:cases"}}
+cluster:
+  url: "${{LOOKOUT_TEST_REDIS}}"
+  box_id: {box}
+  lease_ttl_s: {TTL}
+  hold_down_s: 2
+  move_every_s: 0.3
+cameras:{cams}
+"""
+
+
+def health(port: int) -> dict[str, Any]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as resp:
+        body: dict[str, Any] = json.loads(resp.read())
+        return body
+
+
+def running(port: int) -> set[str]:
+    """Cameras analysing on this daemon (streaming, frames analysed)."""
+    try:
+        cams = health(port)["cameras"]
+    except OSError:
+        return set()
+    return {c for c, s in cams.items() if s["state"] == "streaming" and s["frames_analysed"] > 0}
+
+
+def stream_cases(r: redis.Redis) -> list[tuple[str, str]]:
+    """(case id, camera) of every new-case entry in the stream."""
+    out = []
+    entries: list[tuple[str, dict[str, str]]] = r.xrange("lookout:cases")  # type: ignore[assignment]
+    for _eid, fields in entries:
+        if fields.get("kind") == "case":
+            out.append((fields["id"], str(json.loads(fields["case"])["camera_id"])))
+    return out
+
+
+@pytest.fixture()
+def server() -> Iterator[RedisServer]:
+    with RedisServer() as s:
+        yield s
+
+
+def test_kill_and_pause_move_cameras_and_lose_or_duplicate_no_case(
+    server: RedisServer, assets: Path, tmp_path: Path
+) -> None:
+    source = assets / "footage" / "vtest.avi"
+    r = redis.Redis.from_url(server.url, decode_responses=True)
+    ports = {b: free_port() for b in BOXES}
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    logs = {b: tmp_path / f"{b}.log" for b in BOXES}
+    env = {**os.environ, "LOOKOUT_TEST_REDIS": server.url}
+
+    def log_tail() -> str:
+        return "\n".join(f"--- {b}\n{logs[b].read_text()[-1500:]}" for b in BOXES)
+
+    try:
+        for b in BOXES:
+            cfg = tmp_path / f"{b}.yaml"
+            cfg.write_text(config_yaml(b, tmp_path / f"out-{b}", ports[b], source))
+            with logs[b].open("w") as log:
+                procs[b] = subprocess.Popen(
+                    [sys.executable, "-m", "lookout.cli", "run", "--config", str(cfg)],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    cwd=REPO_ROOT,
+                    env=env,
+                )
+
+        # Shared out (each box holds some), every camera running, every van one case.
+        def settled() -> bool:
+            held = [running(ports[b]) for b in BOXES]
+            return all(held) and sorted(c for h in held for c in h) == CAMERAS
+
+        assert wait_until(settled, 60, 0.5), log_tail()
+        assert wait_until(lambda: len(stream_cases(r)) >= len(CAMERAS), 30), log_tail()
+        before = stream_cases(r)
+
+        # kill -9 c: its cameras run on a and b within ttl + one renewal (+ opening).
+        c_cams = running(ports["c"])
+        assert c_cams
+        procs["c"].kill()
+        t_kill, wall_kill = time.monotonic(), time.time()
+        assert wait_until(
+            lambda: running(ports["a"]) | running(ports["b"]) == set(CAMERAS), 3 * TTL, 0.1
+        ), log_tail()
+        failover_s = time.monotonic() - t_kill
+        # SIGSTOP b past its ttl: its cameras move to a; on SIGCONT b drops them.
+        b_cams = running(ports["b"])
+        assert b_cams
+        procs["b"].send_signal(signal.SIGSTOP)
+        t_stop = time.monotonic()
+        assert wait_until(lambda: running(ports["a"]) == set(CAMERAS), 3 * TTL, 0.1), log_tail()
+        moved_s = time.monotonic() - t_stop
+        procs["b"].send_signal(signal.SIGCONT)
+        t_cont = time.monotonic()
+
+        def b_dropped() -> bool:
+            try:
+                return not (set(health(ports["b"])["cameras"]) & b_cams)
+            except OSError:
+                return False
+
+        assert wait_until(b_dropped, RENEW + 1.0, 0.05), log_tail()
+        dropped_s = time.monotonic() - t_cont
+        # The vans of c's cameras seen again by their new boxes, past the dwell: merged
+        # into the case c made (the shared place's last sighting moves on), no new case.
+        c_cases = [cid for cid, cam in before if cam in c_cams]
+
+        def seen_again() -> bool:
+            last = [r.hget(f"lookout:place:{cid}", "last_seen") for cid in c_cases]
+            return all(v is not None and float(v) > wall_kill for v in last)
+
+        assert wait_until(seen_again, 20, 0.5), log_tail()
+        after = stream_cases(r)
+    finally:
+        for p in procs.values():
+            if p.poll() is None:
+                p.send_signal(signal.SIGCONT)
+                p.terminate()
+        for p in procs.values():
+            try:
+                p.wait(15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        r.close()
+    print(
+        f"failover {failover_s:.1f} s ({len(c_cams)} cameras), pause moved in {moved_s:.1f} s,"
+        f" dropped after SIGCONT in {dropped_s:.2f} s"
+    )
+    assert failover_s <= TTL + RENEW + 2.0  # + opening the file and a first analysed frame
+    ids = [cid for cid, _ in after]
+    per_camera = sorted(cam for _, cam in after)
+    assert per_camera == CAMERAS, f"lost or duplicated: {per_camera}"  # one case per van
+    assert len(set(ids)) == len(ids) == len(CAMERAS)
+    assert after[: len(before)] == before
+    for b in ("a", "b"):
+        assert "Traceback" not in logs[b].read_text(), log_tail()
