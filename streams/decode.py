@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import av
 
@@ -236,3 +237,51 @@ class SparseDecoder(_Base):
         for unit in units:
             out = self._run(unit) or out
         return out
+
+
+# -- GPU-ready decoding -----------------------------------------------------------------
+#: NVIDIA decoders of the FFmpeg bundled with PyAV, by the stream's codec.
+NVDEC = {"h264": "h264_cuvid", "hevc": "hevc_cuvid"}
+#: What each camera was last told it decodes with: logged once, again only on a change.
+_said: dict[str, str] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class DecoderChoice:
+    """The decoder a session uses: its `decode`, FFmpeg name and whether it is NVDEC."""
+
+    decode: Decode
+    name: str
+    nvdec: bool
+
+
+def _say(camera_id: str, level: int, message: str) -> None:
+    if _said.get(camera_id) != message:
+        _said[camera_id] = message
+        log.log(level, "camera %s: %s", camera_id, message)
+
+
+def choose_decoder(stream: Any, wanted: str, camera_id: str) -> DecoderChoice:
+    """The decoder for a video stream: `cpu` is the stream's own (FFmpeg's software
+    decoder); `nvdec` opens NVIDIA's `h264_cuvid` / `hevc_cuvid` with the stream's
+    parameters and falls back to cpu when the codec has none or it cannot be opened (no
+    GPU, no driver). One log line per camera says what is used."""
+    cpu = stream.codec_context
+    if wanted != "nvdec":
+        return DecoderChoice(cpu.decode, cpu.name, False)
+    hw_name = NVDEC.get(cpu.name)
+    if hw_name is None:
+        why = f"no NVDEC decoder for {cpu.name}"
+    else:
+        try:
+            ctx: Any = av.CodecContext.create(hw_name, "r")
+            ctx.extradata = cpu.extradata
+            ctx.width, ctx.height = cpu.width, cpu.height
+            ctx.open()
+        except (av.error.FFmpegError, OSError, ValueError) as exc:
+            why = f"{hw_name} unavailable ({type(exc).__name__}: {exc})"
+        else:
+            _say(camera_id, logging.INFO, f"decoder nvdec ({hw_name})")
+            return DecoderChoice(ctx.decode, hw_name, True)
+    _say(camera_id, logging.WARNING, f"decoder nvdec requested, using cpu ({cpu.name}): {why}")
+    return DecoderChoice(cpu.decode, cpu.name, False)

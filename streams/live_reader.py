@@ -33,7 +33,13 @@ import av.error
 from lookout.base.backoff import Backoff
 from lookout.base.redact import redact
 from lookout.streams.clock import SYSTEM_CLOCK, Clock
-from lookout.streams.decode import DecodeStats, FullDecoder, SparseDecoder, access_units
+from lookout.streams.decode import (
+    DecodeStats,
+    FullDecoder,
+    SparseDecoder,
+    access_units,
+    choose_decoder,
+)
 from lookout.streams.file_reader import RateSampler
 from lookout.streams.frame import Frame
 from lookout.streams.frame_queue import FrameQueue
@@ -310,12 +316,12 @@ class StreamReader:
 
     def _frames(self, container: Any, stream: Any) -> Iterator[Frame]:
         sparse = self.cfg.analysis_mode == "keyframes"
-        ctx = stream.codec_context
+        decode = choose_decoder(stream, self.cfg.decoder, self.camera_id).decode
         stats = self.decoder_stats  # kept across sessions
         decoder: SparseDecoder | FullDecoder = (
-            SparseDecoder(ctx.decode, self.analysis_fps, stats=stats)
+            SparseDecoder(decode, self.analysis_fps, stats=stats)
             if sparse
-            else FullDecoder(ctx.decode, stats)
+            else FullDecoder(decode, stats)
         )
         sampler = RateSampler(self.analysis_fps)
         tb = stream.time_base

@@ -55,6 +55,11 @@ class StreamConfig(_Model):
     loop: bool = Field(
         default=False, description="File sources in the daemon: start again at the end."
     )
+    decoder: Literal["cpu", "nvdec"] = Field(
+        default="cpu",
+        description="cpu: FFmpeg's software decoder; nvdec: NVIDIA's (h264_cuvid, "
+        "hevc_cuvid), falling back to cpu when there is none; the log says which is used.",
+    )
     snapshot_source: str | None = Field(
         default=None,
         description="Optional main-stream URL for evidence pictures while `source` (the "
