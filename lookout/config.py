@@ -7,6 +7,7 @@ against the folder of the file (and `${LOOKOUT_ASSETS}` is expanded) by `load_co
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
@@ -235,8 +236,12 @@ class RuntimeConfig(_Model):
                 raise ValueError(str(exc)) from None
         return v
 
-    intra_op_threads: int = Field(default=2, ge=0, description="Threads inside one operator.")
-    inter_op_threads: int = Field(default=1, ge=0, description="Threads across operators.")
+    # Bounded: ONNX Runtime takes a C int (a huge value was a TypeError, README
+    # "Troubleshooting"), and more threads than any box has cores only slows it.
+    intra_op_threads: int = Field(
+        default=2, ge=0, le=1024, description="Threads inside one operator."
+    )
+    inter_op_threads: int = Field(default=1, ge=0, le=1024, description="Threads across operators.")
     allow_spinning: bool = Field(
         default=False,
         description="Let idle ONNX Runtime threads spin: lower latency on a dedicated box, "
@@ -328,8 +333,8 @@ class AppConfig(_Model):
 
     @model_validator(mode="after")
     def _unique_cameras(self) -> AppConfig:
-        ids = [c.id for c in self.cameras]
-        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        ids = Counter(c.id for c in self.cameras)  # not list.count: 10,000 cameras
+        dupes = sorted(i for i, n in ids.items() if n > 1)
         if dupes:
             raise ValueError(f"duplicate camera id {dupes[0]!r}")
         for etype in {p.type for c in self.cameras for z in c.zones for p in z.policies}:

@@ -135,7 +135,12 @@ class ZoneConfig(_Model):
     """A zone of one camera (and preset) with its policies: an image polygon, or a map
     polygon (lon/lat) that the camera's calibration projects into the image."""
 
-    id: str = Field(min_length=1, description="Zone id, unique within the camera.")
+    id: str = Field(
+        min_length=1,
+        # Zone ids name reference files (construction_rule.py): no path separators.
+        pattern=r"^[^/\\\x00]+$",
+        description="Zone id, unique within the camera (no / or \\).",
+    )
     polygon: list[tuple[float, float]] = Field(
         default_factory=list,
         description="Polygon in image pixels of the camera's native resolution, [[x, y], ...].",
