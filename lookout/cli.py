@@ -238,6 +238,12 @@ def cmd_replay(args: argparse.Namespace) -> int:
     )
     print(f"camera:          {camera_id}")
     print(f"frames read:     {stats.frames_read}")
+    if reader.decode_errors:
+        # Damaged footage is replayed as far as it decodes; the damage is counted here.
+        print(
+            f"damaged:         {reader.decode_errors} decoder error(s): pictures concealed "
+            "or skipped (-vv names them)"
+        )
     print(
         f"frames analysed: {stats.frames_analysed} ({stats.frames_inferred} through the detector"
         f" in {stats.inference_calls} calls)"

@@ -38,6 +38,7 @@ from lookout.config import EventType, load_config
 from lookout.detector.detections import Detections
 from lookout.eval_tracks import TracksConfig, run_tracks
 from lookout.far_view import Seen, SeenTally, far_view_clip, seen_target
+from lookout.streams.file_reader import FileReader
 from lookout.streams.frame import Frame
 
 
@@ -186,6 +187,7 @@ def scenario_video(sc: Scenario, path: Path) -> Path:
         video = expand_path(sc.video, path.resolve().parent)
     if not video.is_file():
         raise ConfigError(f"{path}: video: file not found: {video}")
+    FileReader.probe(video)  # one line for a file that is not a readable video
     return video
 
 

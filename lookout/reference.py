@@ -76,6 +76,9 @@ def grab(source: str, camera_id: str, timeout: float, cfg_stream: StreamConfig) 
 def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     cam = cfg.camera(args.camera)
+    # The preset token is part of the file names written (README, "Troubleshooting").
+    if args.preset is not None and any(c in args.preset for c in "/\\\0"):
+        raise ConfigError(f"--preset {args.preset!r}: a preset token cannot hold / or \\")
     zones = [
         z
         for z in cam.zones
@@ -88,7 +91,10 @@ def run(args: argparse.Namespace) -> int:
         source = str(cfg.path(source))
     frame = grab(source, cam.id, args.timeout, cam.stream)
     out = (args.out or cfg.path(cfg.daemon.out_dir)) / "references"
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SourceError(f"{out}: cannot make the folder ({exc.strerror})") from None
     view = view_reference_path(out, cam.id, args.preset or "default")
     save_view_reference(view, frame.image)
     print(f"view reference for {cam.id} preset {args.preset or 'default'}: {view}")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import av
 import av.error
+import av.logging
 
 from lookout.base.errors import SourceError
 from lookout.streams.frame import Frame
@@ -136,6 +137,15 @@ class FileReader:
 
     def __iter__(self) -> Iterator[Frame]:
         container = _open(self.path)
+        # A decoder conceals damaged pictures (bits flipped mid-stream) without raising
+        # and without flagging them corrupt; it only says so in FFmpeg's log, from its
+        # own threads. That log is captured (not printed) and its errors are counted in
+        # `decode_errors` (the replay summary's "damaged" line).
+        level = av.logging.get_level()
+        if level is None or level < av.logging.ERROR:
+            av.logging.set_level(av.logging.ERROR)
+        capture = av.logging.Capture(local=False)
+        logs = capture.__enter__()
         try:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
@@ -159,6 +169,8 @@ class FileReader:
                     self.decode_errors += 1
                     log.debug("%s: skipped a corrupt packet: %s", self.path, exc)
                     continue
+                finally:
+                    self._count_logged(logs)
                 for vf in decoded:
                     index += 1
                     self.frames_read += 1
@@ -180,3 +192,13 @@ class FileReader:
                     )
         finally:
             container.close()
+            self._count_logged(logs)
+            capture.__exit__(None, None, None)
+            av.logging.set_level(level)
+
+    def _count_logged(self, logs: list[tuple[int, str, str]]) -> None:
+        errors = [entry for entry in logs if entry[0] <= av.logging.ERROR]
+        if errors:
+            log.debug("%s: decoder: %s", self.path, errors[-1][2].strip())
+        self.decode_errors += len(errors)
+        logs.clear()

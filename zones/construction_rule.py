@@ -89,6 +89,17 @@ def take_rebase_request(path: Path) -> RebaseRequest | None:
         return RebaseRequest("?", "?", "?")
 
 
+def _size(image: np.ndarray) -> str:
+    return f"{image.shape[1]}x{image.shape[0]}"
+
+
+def _unusable(path: Path, image: np.ndarray | None, frame: Frame, action: str) -> None:
+    """One warning for a reference file that cannot serve the frames (README,
+    "Troubleshooting": a reference of the wrong size)."""
+    problem = "unreadable" if image is None else f"{_size(image)}, the frames {_size(frame.image)}"
+    log.warning("%s: reference %s; %s", path, problem, action)
+
+
 @register("illegal_construction")
 class ConstructionRule:
     """One construction-watch zone of one camera (its presets each get a watch).
@@ -133,10 +144,14 @@ class ConstructionRule:
                             self.zone.id,
                             path,
                         )
+                    else:
+                        _unusable(path, image, frame, "kept the old reference")
                     self._mtime[frame.preset] = mtime
             return watch
         image = cv2.imread(str(path)) if path is not None and path.is_file() else None
         if image is None or image.shape != frame.image.shape:
+            if path is not None and path.is_file():
+                _unusable(path, image, frame, "taking the current view instead")
             image = frame.image
             if path is not None:
                 path.parent.mkdir(parents=True, exist_ok=True)
