@@ -9,14 +9,10 @@ Two backends behind one interface, tested alike:
   that expires after the cooldown; a new case first takes a claim (`SET NX EX`) on its
   coarse ground cell, so two boxes seeing the same van at once propose it only once.
   `rediss://` (TLS) and AUTH in the URL, as for the Redis sink (redis_conn.py).
-
-**Fencing** (several boxes, DESIGN §10; docs/ARCHITECTURE.md "Many boxes"): with a
-`Fence` — the camera's lease key and the token the box was granted — a claim is made
-only while that key still holds that token, checked by a Lua script in the same step
-as the claim on the ground cell; `check_fence` does the same for a case without a
-ground position. A box that lost its lease (paused, partitioned, Redis restarted and
-the camera taken by another box) creates nothing with its stale token. A claim that
-succeeded is the commit: the case is delivered later even if the lease has moved on.
+  **Re-seeding**: Redis restarted empty (or FLUSHALL) forgets every place; each store
+  keeps a sentinel key of its own and, when it is gone, writes the open cases of its
+  box's outbox back (`reseed_from`) before the next look-up, so a vehicle still parked
+  gives no second case.
 """
 
 from __future__ import annotations
@@ -25,9 +21,13 @@ import logging
 import math
 import sqlite3
 import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import redis
 
@@ -224,6 +224,13 @@ class RedisDedupStore:
     def __init__(self, client: redis.Redis, prefix: str = "lookout") -> None:
         self.r = client
         self.prefix = prefix
+        #: Open cases to write back when Redis lost them (`reseed_from`), and this
+        #: store's sentinel: present while Redis still holds what this box wrote.
+        self._seed: Callable[[], list[PlaceRef]] | None = None
+        self._seed_ttl_s = 0.0
+        self._sentinel = f"{prefix}:seeded:{uuid.uuid4().hex}"
+        #: How many times the places were written back (Redis found empty).
+        self.reseeds = 0
         self._fence_check = client.register_script(_FENCE_LUA)
         self._fenced_claim = client.register_script(_FENCED_CLAIM_LUA)
 
@@ -260,9 +267,39 @@ class RedisDedupStore:
     def _hash(self, case_id: str) -> str:
         return f"{self.prefix}:place:{case_id}"
 
+    def reseed_from(self, fetch: Callable[..., Sequence[Sequence[Any]]], ttl_s: float) -> None:
+        """Write back the open cases of an outbox (`SqliteOutbox.fetch`) last seen
+        within `ttl_s` (the dedup cooldown) whenever this store's sentinel is missing:
+        at the first look-up, and after Redis restarted empty or was flushed."""
+        self._seed = lambda: open_places(fetch, time.time() - ttl_s)
+        self._seed_ttl_s = ttl_s
+
+    def _ensure_seeded(self) -> None:
+        if self._seed is None or self.r.exists(self._sentinel):
+            return
+        places = self._seed()
+        now = time.time()
+        pipe = self.r.pipeline(transaction=False)
+        for p in places:
+            ttl = int(p.last_seen + self._seed_ttl_s - now)
+            if ttl < 1:
+                continue
+            pipe.geoadd(self._geo(p.type), (p.lon, p.lat, p.case_id))
+            fields: dict[str, str | float] = {"lon": p.lon, "lat": p.lat, "camera_id": p.camera_id}
+            fields.update(first_seen=p.first_seen, last_seen=p.last_seen, ttl=int(self._seed_ttl_s))
+            pipe.hset(self._hash(p.case_id), mapping=fields)  # type: ignore[arg-type]
+            pipe.expire(self._hash(p.case_id), ttl)
+        # A day: then written back once more (the same places), which costs nothing.
+        pipe.set(self._sentinel, "1", ex=86400)
+        pipe.execute()
+        if self.reseeds:  # not the first look-up: Redis lost what this box wrote
+            log.warning("dedup store found empty: %d open case(s) written back", len(places))
+        self.reseeds += 1
+
     def find_near(
         self, type: str, lon: float, lat: float, radius_m: float, since: float
     ) -> PlaceRef | None:
+        self._ensure_seeded()
         members = self.r.geosearch(
             self._geo(type),
             longitude=lon,
@@ -349,3 +386,23 @@ class RedisDedupStore:
 
     def close(self) -> None:
         self.r.close()
+
+
+def open_places(fetch: Callable[..., Sequence[Sequence[Any]]], since: float) -> list[PlaceRef]:
+    """The outbox's open cases (draft or confirmed, with a ground position) last seen
+    at or after `since` (epoch s), newest first, as places."""
+    rows = fetch(
+        "SELECT id, type, json_extract(body, '$.location.lon'),"
+        " json_extract(body, '$.location.lat'), camera_id,"
+        " json_extract(body, '$.first_seen'), json_extract(body, '$.last_seen')"
+        " FROM cases WHERE status IN ('draft', 'confirmed')"
+        " AND json_extract(body, '$.location') IS NOT NULL"
+        " ORDER BY confirmed_at DESC LIMIT 10000"
+    )
+    out = []
+    for cid, type_, lon, lat, camera, first, last in rows:
+        last_s = datetime.fromisoformat(last).timestamp()
+        if last_s >= since:
+            first_s = datetime.fromisoformat(first).timestamp()
+            out.append(PlaceRef(cid, type_, float(lon), float(lat), camera, first_s, last_s))
+    return out

@@ -143,6 +143,9 @@ class CaseManager:
             raise
         places = open_dedup_store(cfg.dedup.store, out_dir)
         outbox = next((s for s in sinks if isinstance(s, SqliteOutbox)), None)
+        if isinstance(places, RedisDedupStore) and outbox is not None:
+            # Redis restarted empty: the open cases are written back (no second case).
+            places.reseed_from(outbox.fetch, cfg.dedup.cooldown_s)
         false_alarms = FalseAlarmFilter(
             window_s=cfg.dedup.false_alarm_s,
             radius_m=cfg.dedup.store.radius_m,

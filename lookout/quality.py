@@ -90,6 +90,8 @@ class _Preset:
         self.baseline: Baseline | None = None
         self.reference: ViewReference | None = None
         self.last_drift: float | None = None
+        #: (width, height) of the frames this state was learnt on.
+        self.size: tuple[int, int] | None = None
 
 
 class QualityMonitor:
@@ -113,6 +115,11 @@ class QualityMonitor:
             return []
         key = frame.preset or DEFAULT_PRESET
         ps = self._preset(key)
+        size = (frame.width, frame.height)
+        if ps.size is not None and ps.size != size:
+            # Another picture size (the camera switched profile): start learning anew.
+            ps = self._presets[key] = _Preset(self.cfg, ps.path)
+        ps.size = size
         if not ps.loaded:
             ps.loaded = True
             self._load_reference(key, ps, frame)

@@ -96,8 +96,8 @@ class DecodeStats:
 
     units: int = 0  # pictures received (access units)
     decoded: int = 0  # pictures the decoder produced
-    corrupt_dropped: int = 0  # concealed pictures and those predicted from them
-    errors: int = 0  # packets the decoder refused
+    corrupt_dropped: int = 0  # refused or concealed pictures, and those predicted from them
+    errors: int = 0  # packets the decoder refused (counted in corrupt_dropped too)
 
 
 Decode = Callable[[av.Packet], list[av.VideoFrame]]
@@ -115,7 +115,11 @@ class _Base:
         try:
             pictures = self._decode(packet)
         except av.error.InvalidDataError:
+            # A picture the decoder refused is a corrupt picture too, and every picture
+            # predicted from it is damaged: drop them until the next clean keyframe.
             self.stats.errors += 1
+            self.stats.corrupt_dropped += 1
+            self.clean = False
             return []
         out = []
         for vf in pictures:

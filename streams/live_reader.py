@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import tzinfo
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -79,10 +79,18 @@ class ReaderStats:
     last_picture_monotonic: float | None = None
     last_error: str | None = None
     recoveries_s: list[float] = field(default_factory=list)
+    #: Codec and picture size of the stream ("hevc 1280x720"), and how many times a new
+    #: session brought another one (a camera's profile switch).
+    profile: str | None = None
+    profile_changes: int = 0
     #: CPU-bound stage times (seconds, summed): reading packets, decoding, to BGR.
     demux_s: float = 0.0
     decode_s: float = 0.0
     convert_s: float = 0.0
+
+
+#: When a picture arrived: (monotonic s, wall clock in the site's time zone).
+Stamp = tuple[float, datetime]
 
 
 class StreamStalled(Exception):
@@ -270,6 +278,9 @@ class StreamReader:
                 if self._stop.is_set():
                     return False
                 self._deliver(frame)
+                # A second's wait for the next picture must not keep this one alive:
+                # the queue (and the analysis) own it now (docs/ARCHITECTURE.md, "Memory").
+                del frame
             if self._stop.is_set():
                 return False
             if self.is_file and not self.cfg.loop:
@@ -280,10 +291,13 @@ class StreamReader:
         finally:
             container.close()
 
-    def _units(self, container: Any, stream: Any) -> Iterator[av.Packet]:
+    def _units(
+        self, container: Any, stream: Any, arrivals: dict[int, Stamp] | None = None
+    ) -> Iterator[av.Packet]:
         """Whole pictures (access units), watched: no packet for `stall_timeout_s`
         (plus `open_timeout_s` before the first), or packets but no whole picture for
-        `keyframe_timeout_s`, ends the session."""
+        `keyframe_timeout_s`, ends the session. `arrivals` gets the clocks' readings
+        when the first packet of each timestamp arrived."""
         clock = self._clock.monotonic
         t0 = time.perf_counter()
         started = clock()
@@ -300,6 +314,10 @@ class StreamReader:
                 if now - last_packet > limit:
                     raise StreamStalled(f"no packet for {now - last_packet:.1f} s")
                 last_packet, limit = now, self.cfg.stall_timeout_s
+                if arrivals is not None and packet.pts is not None and packet.pts not in arrivals:
+                    arrivals[packet.pts] = (now, self._clock.now(self.tz))
+                    if len(arrivals) > 512:  # (units that never came out: bounded)
+                        del arrivals[next(iter(arrivals))]
                 yield packet
                 t0 = time.perf_counter()
 
@@ -316,6 +334,7 @@ class StreamReader:
 
     def _frames(self, container: Any, stream: Any) -> Iterator[Frame]:
         sparse = self.cfg.analysis_mode == "keyframes"
+        ctx = stream.codec_context
         decode = choose_decoder(stream, self.cfg.decoder, self.camera_id).decode
         stats = self.decoder_stats  # kept across sessions
         decoder: SparseDecoder | FullDecoder = (
@@ -327,12 +346,19 @@ class StreamReader:
         tb = stream.time_base
         t_open = self._clock.monotonic()
         first_t: float | None = None
+        profile_seen = False
         prev: tuple[float, float] | None = None  # (t, arrival) of the last unit
         # Picture index by timestamp: the decoder hands pictures back later (frame
         # threads, reordering), so a picture's index is its own unit's, not the latest.
         indices: dict[int, int] = {}
+        # A live picture's times are those of its arrival, not of its way out of the
+        # decoder: frame threads hold pictures back, seconds at a low frame rate (smart
+        # FPS), which would stretch a dwell that spans a change of rate. (A file is
+        # paced below: its pictures are stamped when they come out, as before.)
+        arrivals: dict[int, Stamp] | None = None if self.is_file else {}
+        stamps: dict[int, Stamp] = {}
         index = -1
-        for unit in self._units(container, stream):
+        for unit in self._units(container, stream, arrivals):
             index += 1
             now = self._clock.monotonic()
             self.stats.frames_received += 1
@@ -348,6 +374,10 @@ class StreamReader:
                 indices[unit.pts] = index
                 if len(indices) > 256:
                     del indices[next(iter(indices))]
+                if arrivals is not None and (stamp := arrivals.pop(unit.pts, None)):
+                    stamps[unit.pts] = stamp
+                    if len(stamps) > 256:
+                        del stamps[next(iter(stamps))]
             if first_t is None:
                 first_t = t
             if self.is_file and self.realtime:
@@ -361,6 +391,9 @@ class StreamReader:
             self.stats.decode_s += time.perf_counter() - t0
             for vf in pictures:
                 self._on_picture(self._clock.monotonic())
+                if not profile_seen:
+                    profile_seen = True
+                    self._on_profile(f"{ctx.name} {vf.width}x{vf.height}")
                 pt = float(vf.time) if vf.time is not None else t
                 n = index if vf.pts is None else indices.get(vf.pts, index)
                 if not sparse:
@@ -378,15 +411,22 @@ class StreamReader:
                 t1 = time.perf_counter()
                 image = vf.to_ndarray(format="bgr24")
                 self.stats.convert_s += time.perf_counter() - t1
+                stamp = None if vf.pts is None else stamps.get(vf.pts)
+                if stamp is None:
+                    stamp = (self._clock.monotonic(), self._clock.now(self.tz))
                 yield Frame(
                     camera_id=self.camera_id,
                     index=n,
                     pts_s=pt - first_t,
-                    captured_at=self._clock.now(self.tz),
-                    monotonic_s=self._clock.monotonic(),
+                    captured_at=stamp[1],
+                    monotonic_s=stamp[0],
                     image=image,
                     preset=preset,
                 )
+                del image  # not held by this generator until the next picture
+            if pictures:  # nor the decoded pictures: each holds a decoder pool buffer
+                del vf
+            pictures = []
 
     def _on_picture(self, now: float) -> None:
         self.stats.pictures_delivered += 1
@@ -401,6 +441,20 @@ class StreamReader:
                 self._down_since = None
             self.backoff.reset()
             self.stats.last_error = None
+
+    def _on_profile(self, profile: str) -> None:
+        """The first picture of a session: say so when the stream is not the one the
+        last session had (a camera's profile switch: new codec or picture size)."""
+        old, self.stats.profile = self.stats.profile, profile
+        if old is not None and old != profile:
+            self.stats.profile_changes += 1
+            log.warning(
+                "camera %s: the stream changed from %s to %s; zones stay in the pixels "
+                "they were drawn in: check them if the picture size changed",
+                self.camera_id,
+                old,
+                profile,
+            )
 
     def _pace(self, due: float) -> None:
         delay = due - self._clock.monotonic()
