@@ -13,6 +13,14 @@ Two backends behind one interface, tested alike:
   keeps a sentinel key of its own and, when it is gone, writes the open cases of its
   box's outbox back (`reseed_from`) before the next look-up, so a vehicle still parked
   gives no second case.
+
+**Fencing** (several boxes, DESIGN §10; docs/ARCHITECTURE.md "Many boxes"): with a
+`Fence` — the camera's lease key and the token the box was granted — a claim is made
+only while that key still holds that token, checked by a Lua script in the same step
+as the claim on the ground cell; `check_fence` does the same for a case without a
+ground position. A box that lost its lease (paused, partitioned, Redis restarted and
+the camera taken by another box) creates nothing with its stale token. A claim that
+succeeded is the commit: the case is delivered later even if the lease has moved on.
 """
 
 from __future__ import annotations
@@ -224,6 +232,8 @@ class RedisDedupStore:
     def __init__(self, client: redis.Redis, prefix: str = "lookout") -> None:
         self.r = client
         self.prefix = prefix
+        self._fence_check = client.register_script(_FENCE_LUA)
+        self._fenced_claim = client.register_script(_FENCED_CLAIM_LUA)
         #: Open cases to write back when Redis lost them (`reseed_from`), and this
         #: store's sentinel: present while Redis still holds what this box wrote.
         self._seed: Callable[[], list[PlaceRef]] | None = None
@@ -231,8 +241,6 @@ class RedisDedupStore:
         self._sentinel = f"{prefix}:seeded:{uuid.uuid4().hex}"
         #: How many times the places were written back (Redis found empty).
         self.reseeds = 0
-        self._fence_check = client.register_script(_FENCE_LUA)
-        self._fenced_claim = client.register_script(_FENCED_CLAIM_LUA)
 
     @classmethod
     def open(
