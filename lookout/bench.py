@@ -95,6 +95,7 @@ class Result:
     dropped: int = 0
     cpu_cores: float = 0.0
     peak_rss_mb: float = 0.0
+    rss_samples_mb: list[float] = field(default_factory=list)  # every 0.25 s while measured
     bare_ort_images_per_s: float = 0.0
     stage_ms: dict[str, float] = field(default_factory=dict)
     cases: int = 0
@@ -248,10 +249,11 @@ def run_live(
         before = _snapshot(readers, detector, analysers, queues)
         measuring = True
         cpu0, t0 = time.process_time(), time.perf_counter()
-        peak_rss = _rss_mb()
-        while time.perf_counter() - t0 < seconds:  # sample this run's own peak RSS
+        rss = [_rss_mb()]
+        while time.perf_counter() - t0 < seconds:  # sample this run's own RSS
             time.sleep(0.25)
-            peak_rss = max(peak_rss, _rss_mb())
+            rss.append(_rss_mb())
+        peak_rss = max(rss)
         measuring = False
         wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
         after = _snapshot(readers, detector, analysers, queues)
@@ -279,6 +281,7 @@ def run_live(
         dropped=int(after["dropped"] - before["dropped"]),
         cpu_cores=cpu / wall,
         peak_rss_mb=peak_rss,
+        rss_samples_mb=rss,
         stage_ms=stage,
         cases=n_cases,
     )

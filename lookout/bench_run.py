@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from lookout.bench import DetectorPool, Result, Setting, bare_ort, replay_throughput, run_live
 from lookout.bench_floor import Floor, OtherLoad, measure_floor
+from lookout.bench_memory import measure as memory_slope
 from lookout.bench_regions import (
     MIN_OBJECT_PX,
     ZONE_TILES,
@@ -95,6 +96,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="Keep H.264 deblocking in the scale search (default: skipped, ~15%% less decode).",
     )
     p.add_argument("--no-sweep", action="store_true", help="Only the headline and scale.")
+    p.add_argument(
+        "--memory",
+        default="8,16,24,32",
+        help="Camera counts of the memory-per-camera slope, each in its own process "
+        "(lookout/bench_memory.py); empty: skip it.",
+    )
     p.add_argument(
         "--update-readme",
         action="store_true",
@@ -330,6 +337,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         },
         "sweep": rows(results),
         "scale": rows(scale_rows),
+        "memory": memory_slope(tuple(_ints(args.memory))).row() if args.memory else None,
     }
     write_reports(report, args.out)
     if args.update_readme:
@@ -355,5 +363,16 @@ def summary(report: dict[str, Any]) -> str:
             f"crops/s vs bare ORT {r['bare_ort_images_per_s']} images/s (ratio {r['ratio']}, "
             f"{r['threads']} ORT thread(s), batch {r['batch']})",
             f"other processes used {report['other_cores']} cores on average during the run",
+            *_memory_line(report.get("memory")),
         ]
     )
+
+
+def _memory_line(m: dict[str, Any] | None) -> list[str]:
+    if not m:
+        return []
+    counts = ", ".join(f"{p['cameras']}: {p['rss_mb']} MB" for p in m["points"])
+    return [
+        f"memory: {m['mb_per_camera']} MB per 1080p camera (keyframes; RSS slope over "
+        f"{counts}; r2 {m['r2']})"
+    ]

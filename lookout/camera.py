@@ -286,4 +286,5 @@ class CameraRuntime:
             last_error=stats.last_error,
             first_frame_at=None if self.first_frame_at is None else self.first_frame_at.isoformat(),
             quality=self.quality,
+            queue_depth=len(self.queue),
         )

@@ -45,6 +45,7 @@ class CameraSnapshot:
     last_error: str | None
     first_frame_at: str | None = None  # ISO wall time of the first analysed frame
     quality: QualityState | None = None  # video quality diagnosis (lookout/quality.py)
+    queue_depth: int = 0  # frames waiting for analysis (bounded by stream.queue_size)
 
 
 class CameraCollector(Collector):
@@ -74,6 +75,11 @@ class CameraCollector(Collector):
             name: CounterMetricFamily(f"lookout_camera_{name}", doc, labels=["camera"])
             for name, doc in counters.items()
         }
+        depth = GaugeMetricFamily(
+            "lookout_camera_queue_depth",
+            "Frames waiting for analysis (at most stream.queue_size; drop-oldest beyond).",
+            labels=["camera"],
+        )
         since = GaugeMetricFamily(
             "lookout_camera_seconds_since_last_frame",
             "Seconds since the last decoded frame (absent before the first).",
@@ -84,10 +90,12 @@ class CameraCollector(Collector):
                 state.add_metric([snap.camera_id, st.value], 1.0 if snap.state == st.value else 0.0)
             for name, fam in families.items():
                 fam.add_metric([snap.camera_id], float(getattr(snap, name)))
+            depth.add_metric([snap.camera_id], float(snap.queue_depth))
             if snap.seconds_since_last_frame is not None:
                 since.add_metric([snap.camera_id], snap.seconds_since_last_frame)
         yield state
         yield from families.values()
+        yield depth
         yield since
         yield from _quality_families(snaps)
 
