@@ -49,7 +49,7 @@ from lookout.console.editor_model import (
 from lookout.console.views import Console
 from lookout.streams.onvif_client import Preset
 from lookout.zones.geo import GridIndex
-from lookout.zones.locate import fit_calibration
+from lookout.zones.locate import fit_calibration, project_ground_zones
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +156,13 @@ class Editor:
         if cal_cfg is not None:
             cal, fit = fit_json(cal_cfg, f"cameras[{cid}].calibration.{key}")
         input_size = self.host.input_size()
+        shown: dict[str, list[tuple[float, float]]] = {}  # map zones, as the camera sees them
+        if any(z.ground_polygon for z in cam.zones):
+            try:
+                projected = project_ground_zones(cam).zones
+                shown = {z.id: z.polygon for z in projected if z.preset == preset}
+            except LookoutError:
+                pass  # no calibration for this preset yet: the map zone is not drawn
         return {
             "camera": cid,
             "config": self.host.config_path.name,
@@ -165,7 +172,11 @@ class Editor:
             "ptz_error": ptz_error,
             "presets": presets,
             "frame": {"width": width, "height": height},
-            "zones": [zone_json(z) for z in cam.zones if z.preset == preset],
+            "zones": [
+                {**zone_json(z), "shown": shown.get(z.id, [])}
+                for z in cam.zones
+                if z.preset == preset
+            ],
             "detect": effective_detect(cam, preset).model_dump(mode="json"),
             "detect_own": preset is None or preset in cam.preset_detect,
             "classes": self.console.class_names,

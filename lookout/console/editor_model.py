@@ -105,6 +105,10 @@ def check_edit(edit: ZoneEdit) -> Checked:
     for i, raw in enumerate(edit.zones):
         data = {k: v for k, v in raw.items() if k != "original_id"}
         data["preset"] = preset
+        if data.get("ground_polygon"):  # a map zone: its image polygon is derived
+            data.pop("polygon", None)
+        else:
+            data.pop("ground_polygon", None)
         try:
             zone = ZoneConfig.model_validate(data)
         except ValidationError as exc:

@@ -195,3 +195,30 @@ def test_calibration_fit_matches_the_cli_and_projects_the_grid(config: Path) -> 
         assert all(0 <= x <= 768 and 0 <= y <= 576 for x, y in c["polygon"])
     _, bad = check_calibration(CalibrationEdit(points=points[:2]))
     assert bad and bad[0][0] == "points"
+
+
+def test_a_map_zone_is_kept_as_written_when_others_change(config: Path) -> None:
+    ground = [[114.05, 22.54012], [114.0501, 22.54012], [114.0501, 22.5402], [114.05, 22.5402]]
+    text = config.read_text().replace(
+        "      - id: no-vending-road\n",
+        f"      - id: kerb-on-the-map\n        ground_polygon: {ground}\n"
+        "        policies: [{type: illegal_parking, classes: [vehicle]}]\n"
+        "      - id: no-vending-road\n",
+    )
+    config.write_text(text)
+    cam = load_config(config).camera("vtest")
+    # What the page sends back: the map zone as it got it (no image polygon), plus a new zone.
+    sent = [
+        {**z.model_dump(mode="json", exclude={"preset"}), "original_id": z.id} for z in cam.zones
+    ]
+    assert sent[1]["id"] == "kerb-on-the-map" and sent[1]["polygon"] == []
+    assert save(config, "vtest", ZoneEdit(zones=[*sent, zone("new", VAN)]))
+    after = load_config(config).camera("vtest")
+    assert [z.id for z in after.zones] == [
+        "no-parking-building",
+        "kerb-on-the-map",
+        "no-vending-road",
+        "new",
+    ]
+    assert after.zones[1].ground_polygon == [tuple(p) for p in ground]
+    assert f"ground_polygon: {ground}" in config.read_text()

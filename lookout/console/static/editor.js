@@ -160,13 +160,14 @@ function renderPicture() {
     }
   }
   Ed.zones.forEach((z, i) => {
-    if (!z.polygon.length) return;
+    const poly = z.polygon.length ? z.polygon : (z.shown || []);  // a map zone: projected
+    if (!poly.length) return;
     const cls = i === Ed.sel && Ed.mode === "zones" ? "zone selected" : "zone other";
-    zl.append(LO.svg("polygon", { points: pointsAttr(z.polygon), class: cls, "stroke-width": 2 * sw, "data-zone": z.id }));
-    zl.append(LO.svg("text", { x: z.polygon[0][0], y: z.polygon[0][1] - 5 * sw, class: "zone-label", "font-size": 12 * sw, text: z.id }));
+    zl.append(LO.svg("polygon", { points: pointsAttr(poly), class: cls, "stroke-width": 2 * sw, "data-zone": z.id }));
+    zl.append(LO.svg("text", { x: poly[0][0], y: poly[0][1] - 5 * sw, class: "zone-label", "font-size": 12 * sw, text: z.id }));
   });
   const z = Ed.zones[Ed.sel];
-  if (Ed.mode === "zones" && z) {
+  if (Ed.mode === "zones" && z && !z.ground_polygon) {
     z.polygon.forEach(([x, y], k) => {
       const n = z.polygon[(k + 1) % z.polygon.length];
       if (z.polygon.length > 1) {
@@ -212,7 +213,7 @@ function onPointerDown(ev) {
     renderPicture();
     return;
   }
-  if (Ed.sel < 0) newZone();
+  if (Ed.sel < 0 || Ed.zones[Ed.sel].ground_polygon) newZone();  // a map zone is edited in YAML
   const z = Ed.zones[Ed.sel];
   if (t.classList.contains("vertex")) {
     Ed.vertex = Number(t.dataset.index);
@@ -264,7 +265,8 @@ function newZone() {
 function renderZoneList() {
   const bad = new Set(Ed.errors.map((e) => (/^zones\[(\d+)\]/.exec(e.field) || [])[1]).filter((x) => x != null).map(Number));
   $("zone-list").replaceChildren(...Ed.zones.map((z, i) => {
-    const b = LO.el("button", { type: "button", class: `zone-item${i === Ed.sel ? " selected" : ""}${bad.has(i) ? " invalid" : ""}`, "data-zone": z.id, text: z.id || "(no id)" });
+    const label = (z.id || "(no id)") + (z.ground_polygon ? " (map)" : "");
+    const b = LO.el("button", { type: "button", class: `zone-item${i === Ed.sel ? " selected" : ""}${bad.has(i) ? " invalid" : ""}`, "data-zone": z.id, text: label });
     b.addEventListener("click", () => { Ed.sel = i; Ed.vertex = -1; renderAll(); });
     return b;
   }));
@@ -387,6 +389,7 @@ function payload() {
     zones: Ed.zones.map((z) => {
       const out = { original_id: z.original_id, id: z.id, polygon: z.polygon, policies: z.policies };
       if (z.grid_code) out.grid_code = z.grid_code;
+      if (z.ground_polygon) { out.ground_polygon = z.ground_polygon; out.polygon = []; }
       return out;
     }),
   };
