@@ -21,6 +21,7 @@ covers a server clock set back, for every token a live box still holds.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -98,17 +99,19 @@ class Box:
     beat_ms: int  # Redis time of the heartbeat
 
 
-def _unit(box_id: str, camera_id: str) -> float:
-    """A stable uniform number in (0, 1) for the pair."""
+@functools.lru_cache(maxsize=1 << 17)
+def _key(box_id: str, camera_id: str) -> float:
+    """`-1 / ln(u)` of a stable uniform `u` in (0, 1) for the pair (cached: the pairs of
+    a fleet do not change, and a round would otherwise hash every one of them)."""
     digest = hashlib.blake2b(f"{box_id}\0{camera_id}".encode(), digest_size=8).digest()
-    return (int.from_bytes(digest, "big") + 0.5) / 2.0**64
+    return -1.0 / math.log((int.from_bytes(digest, "big") + 0.5) / 2.0**64)
 
 
 def rank(camera_id: str, boxes: Mapping[str, float]) -> list[str]:
     """Boxes (id -> weight) by weighted rendezvous score for a camera, best first: score
     `-weight / ln(u)`, so each box wins a share of cameras proportional to its weight and
     a box's disappearance moves only the cameras it won."""
-    scores = {b: -w / math.log(_unit(b, camera_id)) for b, w in boxes.items()}
+    scores = {b: w * _key(b, camera_id) for b, w in boxes.items()}
     return sorted(scores, key=lambda b: (-scores[b], b))
 
 
@@ -116,7 +119,17 @@ def assign(cameras: Iterable[str], boxes: Mapping[str, float]) -> dict[str, str]
     """Camera -> the box it belongs to (every camera, when any box is live)."""
     if not boxes:
         return {}
-    return {c: rank(c, boxes)[0] for c in cameras}
+    return dict(_assign(tuple(cameras), tuple(sorted(boxes.items()))))
+
+
+@functools.lru_cache(maxsize=8)
+def _assign(cameras: tuple[str, ...], boxes: tuple[tuple[str, float], ...]) -> dict[str, str]:
+    """`assign`, remembered: every round asks again with the same live boxes."""
+    out = {}
+    for c in cameras:
+        # The best score, ties to the smaller id: the first of `rank`.
+        out[c] = min(boxes, key=lambda bw: (-bw[1] * _key(bw[0], c), bw[0]))[0]
+    return out
 
 
 _GRANT_LUA = f"""
@@ -172,6 +185,10 @@ class LeaseStore:
 
     def lease_key(self, camera_id: str) -> str:
         return f"{self.prefix}:lease:{camera_id}"
+
+    def camera_key(self, kind: str, camera_id: str) -> str:
+        """Shared state of a camera (lookout/cluster_state.py): `seen`, `stops`."""
+        return f"{self.prefix}:{kind}:{camera_id}"
 
     def box_key(self, box_id: str) -> str:
         return f"{self.prefix}:box:{box_id}"
