@@ -29,8 +29,10 @@ from lookout.base.errors import ConfigError, LookoutError
 from lookout.cases.dedup_store import Fence
 from lookout.cases.redis_conn import describe_error, is_auth_error, open_redis
 from lookout.cluster_leases import Box, ClusterConfig, LeaseStore, assign
+from lookout.cluster_state import ClusterState
 
 if TYPE_CHECKING:
+    from lookout.camera import CameraRuntime
     from lookout.config import AppConfig
     from lookout.daemon import Daemon
 
@@ -82,6 +84,9 @@ class ClusterAgent:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()  # one round at a time (thread, release_all)
         self._warned = False
+        #: The camera state shared with other boxes (lookout/cluster_state.py); written
+        #: again when a lease Redis lost is re-acquired.
+        self.state: ClusterState | None = None
 
     @classmethod
     def open(cls, cfg: AppConfig) -> ClusterAgent:
@@ -240,6 +245,8 @@ class ClusterAgent:
             if self._acquire(cid):
                 self.stats["reacquired"] += 1
                 log.info("cluster: camera %s lease re-acquired (token %d)", cid, self._seen)
+                if self.state is not None:
+                    self.state.republish(cid)
             else:
                 self._lose(cid, "another box took it")
         else:
@@ -275,6 +282,11 @@ class ClusterAgent:
             except (redis.RedisError, OSError) as exc:
                 log.warning("cluster: leases not released (%s); they expire by ttl", exc)
 
+    def adopt(self, rt: CameraRuntime) -> None:
+        """A camera starts on this box: its stops are shared (cluster_state.py)."""
+        if self.state is not None:
+            self.state.adopt(rt)
+
     def close(self) -> None:
         self.store.r.close()
 
@@ -282,9 +294,15 @@ class ClusterAgent:
 class ClusterCollector(Collector):
     """Prometheus families of this box's view of the fleet."""
 
-    def __init__(self, agent: ClusterAgent, fenced: Callable[[], int]) -> None:
+    def __init__(
+        self,
+        agent: ClusterAgent,
+        fenced: Callable[[], int],
+        merged: Callable[[], int] = lambda: 0,
+    ) -> None:
         self.agent = agent
         self.fenced = fenced
+        self.merged = merged
 
     def collect(self) -> Iterable[Metric]:
         a, view = self.agent, self.agent.view
@@ -312,9 +330,22 @@ class ClusterCollector(Collector):
             "lookout_cluster_cases_fenced", "Cases not made: the camera's lease was not held."
         )
         fenced.add_metric([], float(self.fenced()))
+        shared = CounterMetricFamily(
+            "lookout_cluster_shared_state",
+            "Camera state shared between boxes: resumed (a stop took an earlier start "
+            "from another box), merged (an event merged into another box's case), "
+            "refused (a write the lease no longer allowed), errors.",
+            labels=["event"],
+        )
+        st = a.state
+        if st is not None:
+            shared.add_metric(["resumed"], float(st.resumed))
+            shared.add_metric(["merged"], float(self.merged()))
+            shared.add_metric(["refused"], float(st.refused))
+            shared.add_metric(["errors"], float(st.errors))
         redis_ok = GaugeMetricFamily("lookout_cluster_redis_up", "1 when the last round worked.")
         redis_ok.add_metric([], 1.0 if view.redis_ok else 0.0)
-        yield from (live, load, mine, events, fenced, redis_ok)
+        yield from (live, load, mine, events, fenced, shared, redis_ok)
 
 
 def attach(daemon: Daemon) -> ClusterAgent | None:
@@ -324,7 +355,12 @@ def attach(daemon: Daemon) -> ClusterAgent | None:
         return None
     agent = ClusterAgent.open(daemon.cfg)
     daemon.cases.fence = agent.fence
-    daemon.metrics.registry.register(ClusterCollector(agent, lambda: daemon.cases.fenced))
+    deduper = daemon.cases.deduper
+    agent.state = ClusterState(agent.store, agent.fence, deduper.cooldown.total_seconds())
+    deduper.shared = agent.state  # an uncalibrated camera's cases move with it
+    daemon.metrics.registry.register(
+        ClusterCollector(agent, lambda: daemon.cases.fenced, lambda: deduper.shared_merges)
+    )
     log.info(
         "cluster: box %s (weight %g), lease ttl %.1f s",
         agent.cfg.box_id,

@@ -240,6 +240,8 @@ class Daemon:
         rt = CameraRuntime.create(
             cfg, camera_id, self.detector, self.cases, self.frames_ready, self.grid
         )
+        if self.cluster is not None:  # its stops are shared with the other boxes
+            self.cluster.adopt(rt)
         self.cameras = {**self.cameras, camera_id: rt}
         self.batcher.set_sources({r: r.queue for r in self.cameras.values()})
         rt.start()

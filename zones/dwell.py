@@ -6,11 +6,17 @@ the stationary state of the lost one ("place memory"), so an id switch of a park
 neither restarts its dwell nor produces a second case. The new track must first stand
 still on that spot for `confirm_s` itself: a pedestrian walking over the spot where
 someone stood a minute ago does not inherit that person's dwell.
+
+With several boxes (lookout/cluster_state.py) a `StopShare` carries stops across a
+camera's move: a stop that has stood `confirm_s` is published (and again every
+`SHARE_EVERY_S` while it lasts), and a new stop first asks whether another box saw
+one on the same spot, whose start it then takes, so the dwell resumes.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
@@ -38,6 +44,8 @@ class ObjectState:
     observations: int = 0
     #: A lost stop on the same spot this track may take over once it stands still.
     candidate: ObjectState | None = None
+    #: When this stop was last published to the `StopShare` (t axis; None: not yet).
+    shared_at: float | None = None
 
     def observe(
         self,
@@ -80,6 +88,7 @@ class ObjectState:
         self.anchor_height = height
         self.stationary_since = t
         self.fired = False
+        self.shared_at = None
 
     def dwell(self, t: float) -> float:
         """Seconds stationary so far (0 when moving or outside)."""
@@ -94,6 +103,25 @@ class ObjectState:
         self.stationary_since = lost.stationary_since
         self.fired = lost.fired
         self.confidences = list(lost.confidences)
+
+
+#: How often a lasting stop is published again (keeps it alive in the share).
+SHARE_EVERY_S = 10.0
+
+
+class StopShare(Protocol):
+    """Stops of one (camera, zone, policy) shared between boxes. Times are wall-clock
+    epoch seconds; points and heights are pixels of the camera's picture."""
+
+    def publish(
+        self, anchor: tuple[float, float], height: float, since: float, now: float
+    ) -> None: ...
+
+    def resume(
+        self, anchor: tuple[float, float], height: float, since: float, now: float
+    ) -> float | None:
+        """The start (epoch s) of a stop seen on this spot before `since`, if any."""
+        ...
 
 
 class DwellBook:
@@ -113,6 +141,10 @@ class DwellBook:
         self.confirm_s = confirm_s
         self.states: dict[int, ObjectState] = {}
         self._lost: list[ObjectState] = []
+        #: Several boxes: stops shared with the other boxes (None: this box only), and
+        #: wall-clock seconds minus the t axis for the frame being analysed.
+        self.shared: StopShare | None = None
+        self.wall_offset = 0.0
 
     def get(self, track_id: int, bbox: tuple[float, float, float, float]) -> ObjectState:
         """The state of `track_id`, created if new (with a lost stop as candidate)."""
@@ -130,7 +162,31 @@ class DwellBook:
 
     def settle(self, state: ObjectState, t: float, radius_frac: float) -> None:
         """After `observe`: take over the candidate lost stop once this track has stood
-        still for `confirm_s` within the stop's radius; drop the candidate if it moved."""
+        still for `confirm_s` within the stop's radius; drop the candidate if it moved.
+        Then share the stop (see the module docstring)."""
+        self._settle_lost(state, t, radius_frac)
+        if self.shared is not None:
+            self._share(state, t, self.shared)
+
+    def _share(self, state: ObjectState, t: float, shared: StopShare) -> None:
+        if state.anchor is None or state.stationary_since is None:
+            return
+        if state.dwell(t) < self.confirm_s or state.candidate is not None:
+            return
+        if state.shared_at is not None and t - state.shared_at < SHARE_EVERY_S:
+            return
+        wall = t + self.wall_offset
+        if state.shared_at is None:  # a new stop: did another box see it start earlier?
+            own = state.stationary_since + self.wall_offset
+            since = shared.resume(state.anchor, state.anchor_height, own, wall)
+            if since is not None and since < own:
+                state.stationary_since = since - self.wall_offset
+        state.shared_at = t
+        shared.publish(
+            state.anchor, state.anchor_height, state.stationary_since + self.wall_offset, wall
+        )
+
+    def _settle_lost(self, state: ObjectState, t: float, radius_frac: float) -> None:
         lost = state.candidate
         if lost is None:
             return

@@ -110,6 +110,7 @@ class ParkingRule(_ZoneRule):
         inside = shapely.contains_xy(self.polygon, points[:, 0], points[:, 1])
         events: list[ViolationEvent] = []
         allowed = _allowed(self.policy.allowed, frame, self.tz)
+        self.book.wall_offset = frame.captured_at.timestamp() - t  # for shared stops
         for i in range(len(watched)):
             bbox = tuple(float(v) for v in watched.xyxy[i])
             box = (bbox[0], bbox[1], bbox[2], bbox[3])
