@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -203,4 +204,190 @@ def test_kill_and_pause_move_cameras_and_lose_or_duplicate_no_case(
     assert len(set(ids)) == len(ids) == len(CAMERAS)
     assert after[: len(before)] == before
     for b in ("a", "b"):
+        assert "Traceback" not in logs[b].read_text(), log_tail()
+
+
+# -- Redis restarted, then a box killed, with uncalibrated cameras ---------------------------
+U_CAMERAS = [f"ucam{i}" for i in range(4)]
+
+
+def uncalibrated_yaml(box: str, out: Path, port: int, source: Path) -> str:
+    """Two boxes, four cameras without a calibration: their cases are deduped in image
+    space only, so a move is survived by the state shared in Redis alone."""
+    cams = "".join(
+        f"""
+  - id: {cid}
+    source: "{source}"
+    analysis_fps: 1
+    stream: {{loop: true, stall_timeout_s: 3, analysis_mode: keyframes}}
+    zones:
+      - id: no-parking
+        polygon: {VAN_ZONE}
+        policies:
+          - {{type: illegal_parking, classes: [car, truck, bus], dwell_s: 3}}
+"""
+        for cid in U_CAMERAS
+    )
+    head = config_yaml(box, out, port, source).split("cameras:")[0]
+    return f"{head}cameras:{cams}"
+
+
+def present(port: int) -> set[str] | None:
+    """Cameras that exist on this daemon (running or starting); None: no answer."""
+    try:
+        return set(health(port)["cameras"])
+    except OSError:
+        return None
+
+
+def metric(port: int, name: str) -> float:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as resp:
+        for line in resp.read().decode().splitlines():
+            if line.startswith(name + " ") or line.startswith(name + "{"):
+                return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+class Overlap:
+    """Polls the boxes every 0.1 s and records, per camera, how long it ran on two
+    boxes at once and how long on none."""
+
+    def __init__(self, ports: dict[str, int]) -> None:
+        self.ports = ports
+        self.both: dict[str, float] = {}
+        self.none: dict[str, float] = {}
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        since_both: dict[str, float] = {}
+        since_none: dict[str, float] = {}
+        while not self.stop.wait(0.1):
+            views = [present(p) for p in self.ports.values()]
+            if any(v is None for v in views):
+                continue
+            now = time.monotonic()
+            for cam in U_CAMERAS:
+                n = sum(cam in v for v in views if v is not None)
+                for cond, since, worst in (
+                    (n > 1, since_both, self.both),
+                    (n == 0, since_none, self.none),
+                ):
+                    if cond:
+                        start = since.setdefault(cam, now)
+                        worst[cam] = max(worst.get(cam, 0.0), now - start)
+                    else:
+                        since.pop(cam, None)
+
+
+def test_redis_restart_keeps_cameras_single_and_an_uncalibrated_move_makes_no_second_case(
+    server: RedisServer, assets: Path, tmp_path: Path
+) -> None:
+    source = assets / "footage" / "vtest.avi"
+    r = redis.Redis.from_url(server.url, decode_responses=True, socket_timeout=2)
+    boxes = ("a", "b")
+    ports = {b: free_port() for b in boxes}
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    logs = {b: tmp_path / f"{b}.log" for b in boxes}
+    env = {**os.environ, "LOOKOUT_TEST_REDIS": server.url}
+    overlap = Overlap(ports)
+
+    def log_tail() -> str:
+        return "\n".join(f"--- {b}\n{logs[b].read_text()[-2000:]}" for b in boxes)
+
+    try:
+        for b in boxes:
+            cfg = tmp_path / f"{b}.yaml"
+            cfg.write_text(uncalibrated_yaml(b, tmp_path / f"out-{b}", ports[b], source))
+            with logs[b].open("w") as log:
+                procs[b] = subprocess.Popen(
+                    [sys.executable, "-m", "lookout.cli", "run", "--config", str(cfg)],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    cwd=REPO_ROOT,
+                    env=env,
+                )
+
+        def settled() -> bool:
+            held = [running(ports[b]) for b in boxes]
+            return all(held) and sorted(c for h in held for c in h) == U_CAMERAS
+
+        assert wait_until(settled, 60, 0.5), log_tail()
+        assert wait_until(lambda: len(stream_cases(r)) >= len(U_CAMERAS), 30), log_tail()
+        before = stream_cases(r)
+        overlap.thread.start()
+        analysed = {
+            b: sum(s["frames_analysed"] for s in health(ports[b])["cameras"].values())
+            for b in boxes
+        }
+        # Redis restarts empty (no persistence): leases, heartbeats, shared state, stream.
+        server.stop()
+        time.sleep(1.0)
+        server.start()
+        r.connection_pool.disconnect()
+
+        def reacquired() -> bool:
+            return all(r.exists(f"lookout:lease:{c}") for c in U_CAMERAS) and settled()
+
+        assert wait_until(reacquired, 3 * TTL, 0.1), log_tail()
+        t_back = time.monotonic()
+
+        def analysing() -> bool:  # both boxes go on analysing
+            now = {
+                b: sum(s["frames_analysed"] for s in health(ports[b])["cameras"].values())
+                for b in boxes
+            }
+            return all(now[b] > analysed[b] + 2 for b in boxes)
+
+        assert wait_until(analysing, 15, 0.5), log_tail()
+        while time.monotonic() - t_back < 2 * RENEW:  # a late overlap would show by now
+            time.sleep(0.1)
+        overlap.stop.set()
+        overlap.thread.join(2)
+        both, none = dict(overlap.both), dict(overlap.none)
+        # The van was parked through it: the shared state was written back, no new case.
+        assert all(r.hlen(f"lookout:seen:{c}") == 1 for c in U_CAMERAS), log_tail()
+        # kill -9 the box with more cameras: the other one resumes the vans' stops and
+        # merges them into the cases the dead box made.
+        dead = max(boxes, key=lambda b: len(running(ports[b])))
+        alive = next(b for b in boxes if b != dead)
+        dead_cams = running(ports[dead])
+        procs[dead].kill()
+        wall_kill = time.time()
+        assert wait_until(lambda: running(ports[alive]) == set(U_CAMERAS), 3 * TTL, 0.1), log_tail()
+        dead_cases = {cam: cid for cid, cam in before if cam in dead_cams}
+
+        def seen_again() -> bool:
+            for cam, cid in dead_cases.items():
+                raw = r.hget(f"lookout:seen:{cam}", cid)
+                if raw is None or json.loads(raw)["last_seen"] <= wall_kill:
+                    return False
+            return True
+
+        assert wait_until(seen_again, 20, 0.5), log_tail()
+        resumed = metric(ports[alive], 'lookout_cluster_shared_state_total{event="resumed"}')
+        merged = metric(ports[alive], 'lookout_cluster_shared_state_total{event="merged"}')
+        after = stream_cases(r)  # the stream restarted empty with Redis: new cases only
+    finally:
+        overlap.stop.set()
+        for p in procs.values():
+            if p.poll() is None:
+                p.terminate()
+        for p in procs.values():
+            try:
+                p.wait(15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        r.close()
+    print(
+        f"redis restart: longest on two boxes {max(both.values(), default=0.0):.2f} s, "
+        f"on none {max(none.values(), default=0.0):.2f} s; after the kill {len(dead_cams)} "
+        f"camera(s) moved, {resumed:g} stop(s) resumed, {merged:g} event(s) merged"
+    )
+    assert max(both.values(), default=0.0) <= RENEW, both
+    assert sorted(cam for _, cam in before) == U_CAMERAS
+    assert after == [], f"a second case: {after}"  # 0 duplicated
+    assert resumed >= len(dead_cams) and merged >= len(dead_cams)
+    for b in boxes:
         assert "Traceback" not in logs[b].read_text(), log_tail()
