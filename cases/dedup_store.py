@@ -77,6 +77,12 @@ class Fence:
     token: int
 
 
+def hash_tag(prefix: str) -> str:
+    """`{prefix}`: keys that begin with it share one Redis Cluster hash slot (a prefix
+    that already has a `{tag}` is kept)."""
+    return prefix if "{" in prefix else f"{{{prefix}}}"
+
+
 class StaleToken(Exception):
     """The fence's token is no longer the camera's lease token: nothing was written."""
 
@@ -348,7 +354,9 @@ class RedisDedupStore:
         # from several boxes race for one key; then the exact check below.
         cell_deg = math.degrees(2 * radius_m / EARTH_M)
         cell = f"{round(place.lon / cell_deg)}:{round(place.lat / cell_deg)}"
-        key = f"{self.prefix}:claim:{place.type}:{cell}"
+        # Tagged like the cluster's lease keys: the fenced claim's two keys share a hash
+        # slot on Redis Cluster (lookout/cluster_leases.py).
+        key = f"{hash_tag(self.prefix)}:claim:{place.type}:{cell}"
         ttl = max(1, int(ttl_s))
         if fence is not None:
             got = int(

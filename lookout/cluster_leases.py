@@ -2,14 +2,18 @@
 `cluster:` settings, weighted rendezvous hashing, and the Redis keys of heartbeats and
 camera leases with their fencing tokens.
 
-Keys (prefix `lookout` by default; every script touches one key or one lease and the
-token counter, so with Redis Cluster give them one hash slot with a `{tag}` prefix):
+Keys (`p` is `cluster.prefix`, `lookout` by default). Every key begins with the hash
+tag `{p}`, so with Redis Cluster they all share one hash slot and every multi-key
+script and transaction stays in it: the grant (a lease and the token counter), the
+fenced claim of cases/dedup_store.py (a lease and a claim, whose `{lookout}` tag is the
+same as long as `cluster.prefix` is the default) and the fenced writes of
+lookout/cluster_state.py (a lease and the camera's state).
 
-- `<p>:box:<id>`      JSON heartbeat of a box (weight, cameras held, since), PX ttl
-- `<p>:boxes`         set of box ids ever seen (status lists the gone ones)
-- `<p>:lease:<cam>`   `<box>:<token>`, SET NX PX ttl; renewed and released by scripts
-- `<p>:token`         the token counter (INCR, lifted to the time floor below)
-- `<p>:move`          NX PX gate: one camera moves back to a returning box at a time
+- `{p}:box:<id>`      JSON heartbeat of a box (weight, cameras held, since), PX ttl
+- `{p}:boxes`         set of box ids ever seen (status lists the gone ones)
+- `{p}:lease:<cam>`   `<box>:<token>`, SET NX PX ttl; renewed and released by scripts
+- `{p}:token`         the token counter (INCR, lifted to the time floor below)
+- `{p}:move`          NX PX gate: one camera moves back to a returning box at a time
 
 Tokens are monotonic across a Redis restart without persistence: a grant takes
 `max(INCR, floor, seen + 1)`, where `floor` is Redis's own clock (`TIME`) in
@@ -31,7 +35,7 @@ from dataclasses import dataclass
 import redis
 from pydantic import BaseModel, ConfigDict, Field
 
-from lookout.cases.dedup_store import Fence
+from lookout.cases.dedup_store import Fence, hash_tag
 
 #: Tokens granted per millisecond of Redis time before the counter would run ahead of
 #: the time floor (2**10; tokens stay below 2**53 until the year 2248).
@@ -40,7 +44,7 @@ TOKENS_PER_MS = 1024
 
 class ClusterConfig(BaseModel):
     """`cluster:` — this box shares the config's cameras with other boxes through Redis
-    leases (README "Many boxes (cluster)")."""
+    leases (README "Running several boxes")."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -178,20 +182,21 @@ class LeaseStore:
     def __init__(self, client: redis.Redis, prefix: str, ttl_s: float) -> None:
         self.r = client
         self.prefix = prefix
+        self.tag = hash_tag(prefix)
         self.ttl_ms = int(ttl_s * 1000)
         self._grant = client.register_script(_GRANT_LUA)
         self._renew = client.register_script(_RENEW_LUA)
         self._release = client.register_script(_RELEASE_LUA)
 
     def lease_key(self, camera_id: str) -> str:
-        return f"{self.prefix}:lease:{camera_id}"
+        return f"{self.tag}:lease:{camera_id}"
 
     def camera_key(self, kind: str, camera_id: str) -> str:
         """Shared state of a camera (lookout/cluster_state.py): `seen`, `stops`."""
-        return f"{self.prefix}:{kind}:{camera_id}"
+        return f"{self.tag}:{kind}:{camera_id}"
 
     def box_key(self, box_id: str) -> str:
-        return f"{self.prefix}:box:{box_id}"
+        return f"{self.tag}:box:{box_id}"
 
     def fence(self, camera_id: str, token: int) -> Fence:
         return Fence(self.lease_key(camera_id), token)
@@ -204,7 +209,7 @@ class LeaseStore:
     def acquire(self, camera_id: str, box_id: str, seen: int = 0) -> int | None:
         """`SET lease NX PX ttl` with a fresh token (> `seen`); None if another holds it."""
         got = self._grant(
-            keys=[self.lease_key(camera_id), f"{self.prefix}:token"],
+            keys=[self.lease_key(camera_id), f"{self.tag}:token"],
             args=[box_id, self.ttl_ms, seen],
         )
         return None if got is None else int(got)
@@ -239,7 +244,7 @@ class LeaseStore:
         """The fleet-wide gate of gentle moves: True at most once per `every_s`."""
         if every_s <= 0:
             return True
-        return bool(self.r.set(f"{self.prefix}:move", box_id, nx=True, px=int(every_s * 1000)))
+        return bool(self.r.set(f"{self.tag}:move", box_id, nx=True, px=int(every_s * 1000)))
 
     # -- heartbeats -----------------------------------------------------------------
     def beat(self, box_id: str, weight: float, held: Mapping[str, int], since_ms: int) -> int:
@@ -252,7 +257,7 @@ class LeaseStore:
         body = {"weight": weight, "since_ms": since, "beat_ms": now, "held": dict(held)}
         pipe = self.r.pipeline(transaction=True)
         pipe.set(key, json.dumps(body, separators=(",", ":")), px=self.ttl_ms)
-        pipe.sadd(f"{self.prefix}:boxes", box_id)
+        pipe.sadd(f"{self.tag}:boxes", box_id)
         pipe.execute()
         return since
 
@@ -261,7 +266,7 @@ class LeaseStore:
 
     def boxes(self) -> tuple[dict[str, Box], list[str]]:
         """Live boxes by id, and the ids of boxes seen before whose heartbeat expired."""
-        ids = sorted(str(b) for b in self.r.smembers(f"{self.prefix}:boxes"))
+        ids = sorted(str(b) for b in self.r.smembers(f"{self.tag}:boxes"))
         if not ids:
             return {}, []
         values = self.r.mget([self.box_key(b) for b in ids])

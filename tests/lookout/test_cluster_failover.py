@@ -327,7 +327,7 @@ def test_redis_restart_keeps_cameras_single_and_an_uncalibrated_move_makes_no_se
         r.connection_pool.disconnect()
 
         def reacquired() -> bool:
-            return all(r.exists(f"lookout:lease:{c}") for c in U_CAMERAS) and settled()
+            return all(r.exists(f"{{lookout}}:lease:{c}") for c in U_CAMERAS) and settled()
 
         assert wait_until(reacquired, 3 * TTL, 0.1), log_tail()
         t_back = time.monotonic()
@@ -346,7 +346,7 @@ def test_redis_restart_keeps_cameras_single_and_an_uncalibrated_move_makes_no_se
         overlap.thread.join(2)
         both, none = dict(overlap.both), dict(overlap.none)
         # The van was parked through it: the shared state was written back, no new case.
-        assert all(r.hlen(f"lookout:seen:{c}") == 1 for c in U_CAMERAS), log_tail()
+        assert all(r.hlen(f"{{lookout}}:seen:{c}") == 1 for c in U_CAMERAS), log_tail()
         # kill -9 the box with more cameras: the other one resumes the vans' stops and
         # merges them into the cases the dead box made.
         dead = max(boxes, key=lambda b: len(running(ports[b])))
@@ -359,7 +359,7 @@ def test_redis_restart_keeps_cameras_single_and_an_uncalibrated_move_makes_no_se
 
         def seen_again() -> bool:
             for cam, cid in dead_cases.items():
-                raw = r.hget(f"lookout:seen:{cam}", cid)
+                raw = r.hget(f"{{lookout}}:seen:{cam}", cid)
                 if raw is None or json.loads(raw)["last_seen"] <= wall_kill:
                     return False
             return True

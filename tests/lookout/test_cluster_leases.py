@@ -66,7 +66,7 @@ def test_acquire_renew_release_and_expiry(client: redis.Redis) -> None:
     t1 = store.acquire("cam1", "a")
     assert t1 is not None
     assert store.acquire("cam1", "b") is None  # NX: held
-    assert client.get("t:lease:cam1") == f"a:{t1}"
+    assert client.get("{t}:lease:cam1") == f"a:{t1}"
     assert store.renew("cam1", "a", t1) == 1
     assert store.renew("cam1", "b", t1) == -1  # not b's
     assert store.release("cam1", "b", t1) is False  # compare-and-delete: not b's
@@ -91,15 +91,15 @@ def test_tokens_stay_monotonic_across_a_redis_restart(server: RedisServer) -> No
     server.stop()  # no persistence: the counter and every lease are gone
     server.start()
     r.connection_pool.disconnect()
-    assert r.get("t:token") is None and r.get("t:lease:m0") is None
+    assert r.get("{t}:token") is None and r.get("{t}:lease:m0") is None
     fresh = store.acquire("m0", "b")  # a box that remembers nothing (seen = 0)
     assert fresh is not None and fresh > old
     # The stale token of before the restart cannot write, the new one can.
     places = RedisDedupStore(r, prefix="t")
     place = PlaceRef("case-1", "illegal_parking", 116.3, 39.9, "m0", 0.0, 1.0)
     with pytest.raises(StaleToken):
-        places.claim(place, 5.0, 60.0, Fence("t:lease:m0", old))
-    assert places.claim(place, 5.0, 60.0, Fence("t:lease:m0", fresh))
+        places.claim(place, 5.0, 60.0, Fence("{t}:lease:m0", old))
+    assert places.claim(place, 5.0, 60.0, Fence("{t}:lease:m0", fresh))
     r.close()
 
 
@@ -115,7 +115,7 @@ def test_a_write_with_a_stale_token_is_refused(client: redis.Redis) -> None:
     with pytest.raises(StaleToken):
         places.claim(place, 5.0, 60.0, store.fence("cam1", stale))
     assert places.find_near("illegal_parking", 116.3, 39.9, 5.0, 0.0) is None  # no trace
-    assert client.keys("t:claim:*") == []
+    assert client.keys("{t}:claim:*") == []
     with pytest.raises(StaleToken):
         places.check_fence(store.fence("cam1", stale))
     with pytest.raises(StaleToken):  # a lease held by nobody fences too
@@ -205,7 +205,7 @@ def test_redis_restart_keeps_every_camera_on_its_box(server: RedisServer) -> Non
         old = tokens[c]
         assert new is not None and old is not None and new.token > old.token
     a.release_all()
-    assert not [k for k in r.keys("t:lease:*") if str(r.get(k)).startswith("a:")]
+    assert not [k for k in r.keys("{t}:lease:*") if str(r.get(k)).startswith("a:")]
     r.close()
 
 
@@ -249,3 +249,22 @@ def test_cluster_status_json_shows_the_real_state(
     # The text form says the same in lines.
     assert main(["cluster", "status", "--config", str(cfg)]) == 0
     assert f"{len(status['unheld'])} camera(s) held by nobody" in capsys.readouterr().out
+
+
+def test_every_scripts_keys_share_one_hash_slot(client: redis.Redis) -> None:
+    """Redis Cluster: a script's keys must lie in one slot. With the default prefixes the
+    grant (lease, token), the fenced claim (lease, claim), the fenced state write
+    (lease, state) and the heartbeat transaction (box, boxes) all do."""
+    from redis.crc import key_slot
+
+    store = LeaseStore(client, "lookout", ttl_s=30)
+    places = RedisDedupStore(client)  # its default prefix
+    place = PlaceRef("case-s", "illegal_parking", 116.3, 39.9, "cam1", 0.0, 1.0)
+    token = store.acquire("cam1", "a")
+    assert token is not None
+    assert places.claim(place, 5.0, 60.0, store.fence("cam1", token))
+    store.beat("a", 1.0, {}, 0)
+    keys = [str(k) for k in client.keys("*") if not str(k).startswith("lookout:place")]
+    keys.append(store.camera_key("seen", "cam1"))
+    assert any(":claim:" in k for k in keys) and any(k.endswith(":token") for k in keys)
+    assert {key_slot(k.encode()) for k in keys} == {key_slot(b"{lookout}")}, keys

@@ -69,7 +69,7 @@ def test_a_dead_box_moves_only_its_cameras_and_gets_them_back_one_at_a_time(
     assert max(per_second) <= 1.0 / 0.15 + 3, held
     assert back >= 1.0 + 0.15 * (len(theirs) - 2), f"{back:.1f} s: not one at a time"
     fleet.stop()
-    assert client.keys("sim:lease:*") == []  # a clean stop releases every lease
+    assert client.keys("{sim}:lease:*") == []  # a clean stop releases every lease
 
 
 def test_weights_share_the_cameras_in_proportion(client: redis.Redis) -> None:
