@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Bare ONNX Runtime throughput per execution provider (TensorRT, CUDA, CPU) on a GPU box:
 # letterboxed frames at batch 1-32, and the regions workload (the crops of a far-view
-# frame from 4-32 cameras per batch, batch 8-64; see benchmarks/README.md).
+# frame from 4-32 cameras per batch, batch 8-64; see benchmarks/README.md); then
+# benchmarks/nvdec_streams.py: N-stream NVDEC decode plus inference at batch 8-64.
 #
 #   benchmarks/gpu_providers.sh [gpu_providers.py options, e.g. --seconds 3 --fp16]
 #
@@ -67,4 +68,8 @@ if command -v nvidia-smi >/dev/null; then
 else
     echo "nvidia-smi not found: only the CPU provider will be measured" >&2
 fi
-exec "$py" benchmarks/gpu_providers.py "$@"
+"$py" benchmarks/gpu_providers.py "$@"
+# N-stream NVDEC decode plus inference at batch 8-64 (and the CPU decoder beside it);
+# NVDEC_ARGS passes options, e.g. NVDEC_ARGS="--streams 16,32 --seconds 5".
+# shellcheck disable=SC2086
+exec "$py" benchmarks/nvdec_streams.py ${NVDEC_ARGS:-}
