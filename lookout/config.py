@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -373,4 +373,29 @@ def load_config(path: str | Path, *, text: str | None = None) -> AppConfig:
     p = Path(path)
     cfg = load_model(p, AppConfig, "config", text=text)
     cfg._base_dir = p.resolve().parent
-    return cfg
+    return _absolute_ca_files(cfg)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _absolute_ca_files(cfg: AppConfig) -> AppConfig:
+    """`ssl_ca_certs` (Redis over TLS) relative to the config file's folder, like every
+    other path in it: the layers that open the connections never see the file."""
+
+    def fix(model: M) -> M:
+        ca = getattr(model, "ssl_ca_certs", None)
+        if not ca or Path(ca).is_absolute():
+            return model
+        return model.model_copy(update={"ssl_ca_certs": str(cfg.path(ca))})
+
+    store = fix(cfg.dedup.store)
+    update: dict[str, Any] = {
+        "sinks": [fix(s) for s in cfg.sinks],
+        "dedup": cfg.dedup.model_copy(update={"store": store}),
+    }
+    if cfg.cluster is not None:
+        update["cluster"] = fix(cfg.cluster)
+    fixed = cfg.model_copy(update=update)
+    fixed._base_dir = cfg._base_dir
+    return fixed

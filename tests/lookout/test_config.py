@@ -116,3 +116,26 @@ def test_shipped_configs_are_valid(name: str, monkeypatch: pytest.MonkeyPatch) -
     assert cfg.cameras
     for cam in cfg.cameras:
         assert cam.source or cam.onvif is not None
+
+
+def test_redis_ca_files_are_relative_to_the_config(tmp_path: Path) -> None:
+    cfg_path = tmp_path / "site" / "lookout.yaml"
+    cfg_path.parent.mkdir()
+    cfg_path.write_text(
+        """
+model: {manifest: m.yaml}
+dedup:
+  store: {type: redis, url: "rediss://127.0.0.1:6380/0", ssl_ca_certs: tls/ca.pem}
+sinks:
+  - {type: sqlite, path: cases.db}
+  - {type: redis_stream, url: "rediss://127.0.0.1:6380/0", ssl_ca_certs: /etc/ssl/ca.pem}
+  - {type: redis_stream, name: second, url: "rediss://127.0.0.1:6380/1",
+     ssl_ca_certs: ../ca2.pem}
+cameras: [{id: cam1, source: rtsp://127.0.0.1:8554/cam1}]
+"""
+    )
+    cfg = load_config(cfg_path)
+    assert cfg.dedup.store.ssl_ca_certs == str(tmp_path / "site" / "tls" / "ca.pem")
+    cas = [getattr(s, "ssl_ca_certs", None) for s in cfg.sinks]
+    assert cas == [None, "/etc/ssl/ca.pem", str(tmp_path / "ca2.pem")]
+    assert cfg.path("x") == tmp_path / "site" / "x"  # the copy keeps the file's folder
