@@ -31,6 +31,9 @@ import pytest
 from lookout.base.paths import REPO_ROOT
 from tests.lookout.hostile_media import MANIFEST, Media, build
 
+#: About a minute in all (47 runs of the real command): in CI, not in the quick loop.
+pytestmark = pytest.mark.slow
+
 ROOT = os.geteuid() == 0
 POLYGON = "[[0, 0], [320, 0], [320, 240], [0, 240]]"
 CALIBRATION = """\
