@@ -275,7 +275,10 @@ class Editor:
         cid = self._known(request)
         if cid is None:
             return JSONResponse({"error": "no such camera"}, status_code=404)
-        data = await request.json()
+        try:
+            data = await request.json()
+        except ValueError:
+            data = None
         token = str(data.get("preset") or "") if isinstance(data, dict) else ""
         if not token:
             return JSONResponse({"error": "preset: required"}, status_code=400)

@@ -138,6 +138,10 @@ def test_editor_api_roles_errors_and_save(editor: tuple[ConsoleParts, FakeDaemon
     # The same zones again: nothing written, no reload.
     code, body = post(c, "/api/editor/cam1/zones", {"zones": [ZONE]}, token)
     assert code == 200 and not body["changed"] and daemon.reloads == 1
+    bad = c.call("/api/editor/cam1/goto", b"{not json", {"X-CSRF-Token": token})
+    assert bad[0] == 400
+    bad = c.call("/api/editor/cam1/zones", b"[1, 2", {"X-CSRF-Token": token})
+    assert bad[0] == 400 and path.read_text().count("110, 90") == 1
     code, body = post(c, "/api/editor/cam1/goto", {"preset": "2"}, token)
     assert code == 409 and "no PTZ control" in str(body["error"])
     code, body = post(c, "/api/editor/cam1/fit", {"points": [{"image": [1, 2]}]}, token)
