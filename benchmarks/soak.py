@@ -149,9 +149,9 @@ def plot(rows: list[dict[str, Any]], warmup_s: float, path: Path) -> None:
     outages shaded, warm-up greyed. Drawn with OpenCV (no plotting library)."""
     panels = [
         ("RSS MB", ["rss_mb"]),
-        ("threads / open files", ["threads", "fds"]),
-        ("queued frames (all cameras)", ["queue_depth_sum"]),
-        ("cases (outbox, counted)", ["cases_outbox", "cases_counted"]),
+        ("threads (blue), open files (green)", ["threads", "fds"]),
+        ("queued frames, all cameras", ["queue_depth_sum"]),
+        ("cases: outbox (blue), counted (green)", ["cases_outbox", "cases_counted"]),
     ]
     colours = [(200, 80, 0), (0, 140, 0), (0, 0, 200)]
     w, ph = 900, 170
@@ -170,15 +170,15 @@ def plot(rows: list[dict[str, Any]], warmup_s: float, path: Path) -> None:
             if r["outage"]:
                 cv2.line(img, (x(r["t_s"]), top + 1), (x(r["t_s"]), bottom - 1), (210, 210, 255), 3)
         vals = [r[key] for r in rows for key in keys]
-        lo, hi = min(vals), max(vals)
-        lo, hi = (lo - 1, hi + 1) if hi == lo else (lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo))
+        vmin, vmax = min(vals), max(vals)
+        lo, hi = (vmin - 1, vmax + 1) if vmax == vmin else (vmin, vmax + 0.08 * (vmax - vmin))
         for j, key in enumerate(keys):
             pts = [
                 (x(r["t_s"]), int(bottom - (bottom - top) * (r[key] - lo) / (hi - lo)))
                 for r in rows
             ]
             cv2.polylines(img, [np.array(pts, np.int32)], False, colours[j], 2)
-        label = f"{title}: {lo:.0f}..{hi:.0f}"
+        label = f"{title}: {vmin:g}..{vmax:g}"
         cv2.putText(img, label, (left + 6, top + 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1)
     footer = f"minutes 0..{tmax / 60:.0f}; grey: warm-up; red: outage (half the cameras)"
     cv2.putText(img, footer, (left, img.shape[0] - 12), cv2.FONT_HERSHEY_SIMPLEX, 0.45, 0, 1)
@@ -213,6 +213,13 @@ def verdict(rows: list[dict[str, Any]], warmup_s: float, out: Path) -> dict[str,
     }
 
 
+def replot(out: Path, warmup_s: float) -> None:
+    """Draw soak.png again from soak.csv (`--replot`)."""
+    with (out / "soak.csv").open() as fh:
+        rows = [{k: float(v) for k, v in r.items()} for r in csv.DictReader(fh)]
+    plot(rows, warmup_s, out / "soak.png")
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--cameras", type=int, default=8)
@@ -222,8 +229,12 @@ def main() -> int:
     p.add_argument("--outage-s", type=float, default=30.0)
     p.add_argument("--every-s", type=float, default=10.0)
     p.add_argument("--out", type=Path, default=REPO / "out" / "soak")
+    p.add_argument("--replot", action="store_true", help="Only draw soak.png from soak.csv.")
     args = p.parse_args()
     out = args.out.resolve()
+    if args.replot:
+        replot(out, args.warmup_min * 60)
+        return 0
     if out.exists():
         for f in ("cases.db", "cases.jsonl", "dedup.db"):
             (out / f).unlink(missing_ok=True)
