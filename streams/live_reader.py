@@ -61,6 +61,10 @@ class PresetSource(Protocol):
 
     def current(self) -> str | None: ...
 
+    def settled_at(self, t: float) -> str | None:
+        """The preset if the camera has been settled there since monotonic time `t`."""
+        ...
+
 
 @dataclass(slots=True)
 class ReaderStats:
@@ -402,16 +406,22 @@ class StreamReader:
                             continue
                     elif not sampler.take(pt):
                         continue
+                stamp = None if vf.pts is None else stamps.get(vf.pts)
                 preset = None
                 if self.presets is not None:
-                    preset = self.presets.current()
+                    # Settled at the preset when the picture arrived, not only now: the
+                    # decoder may hand over a picture of the move after the camera stopped.
+                    preset = (
+                        self.presets.current()
+                        if stamp is None
+                        else self.presets.settled_at(stamp[0])
+                    )
                     if preset is None:
                         self.stats.frames_skipped_moving += 1
                         continue
                 t1 = time.perf_counter()
                 image = vf.to_ndarray(format="bgr24")
                 self.stats.convert_s += time.perf_counter() - t1
-                stamp = None if vf.pts is None else stamps.get(vf.pts)
                 if stamp is None:
                     stamp = (self._clock.monotonic(), self._clock.now(self.tz))
                 yield Frame(

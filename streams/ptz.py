@@ -60,6 +60,18 @@ class PresetState:
                 return None
             return self._token
 
+    def settled_at(self, t: float) -> str | None:
+        """The preset token if the camera has been settled there since monotonic time `t`
+        or earlier (and still is): a picture that arrived at `t` shows that preset. A
+        picture that arrived during the move, and is decoded only after the camera
+        settled, gets None."""
+        with self._lock:
+            if self._token is None or t < self._arrived_at + self._settle_s:
+                return None
+            if self._clock() < self._arrived_at + self._settle_s:
+                return None
+            return self._token
+
     def set_moving(self) -> None:
         """The camera moves, or is at no known preset."""
         with self._lock:

@@ -246,7 +246,10 @@ cameras:
             original = rt.process
 
             def spy(frame: Any, dets: Any) -> Any:
-                _, moving = cam.state()
+                # Whether the camera moved when the picture arrived (the frame's clock
+                # reading), not when it is analysed: analysis may lag behind a move that
+                # began after the picture was taken at the preset.
+                _, moving = cam.state(frame.monotonic_s)
                 seen.append((frame.preset, moving))
                 return original(frame, dets)
 

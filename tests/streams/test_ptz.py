@@ -366,3 +366,17 @@ def test_hold_in_follow_mode_sends_the_camera_there() -> None:
     assert cam.gotos == ["2"]
     assert ctl.follow_step() is None  # moving: no preset yet
     assert wait_until(lambda: ctl.follow_step() == "2", 2, step=0.01)
+
+
+def test_a_picture_that_arrived_during_the_move_has_no_preset() -> None:
+    clock = FakeClock()
+    state = PresetState(settle_s=0.5, clock=clock)
+    state.set_arrived("2", clock.t)
+    arrived_while_moving = clock.t - 0.1
+    clock.t += 1.0
+    assert state.current() == "2"
+    assert state.settled_at(arrived_while_moving) is None  # decoded late, taken in the move
+    assert state.settled_at(clock.t - 0.6) is None  # still settling then
+    assert state.settled_at(clock.t - 0.4) == "2"
+    state.set_moving()
+    assert state.settled_at(clock.t) is None
