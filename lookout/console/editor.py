@@ -18,7 +18,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -50,8 +50,10 @@ from lookout.console.views import Console
 from lookout.streams.onvif_client import Preset
 from lookout.zones.geo import GridIndex
 from lookout.zones.locate import fit_calibration, project_ground_zones
+from lookout.zones.settings import CalibrationConfig
 
 log = logging.getLogger(__name__)
+B = TypeVar("B", bound=BaseModel)
 
 #: How long a save waits for the daemon's reload to finish.
 RELOAD_WAIT_S = 15.0
@@ -106,7 +108,7 @@ class Editor:
         overlay = store.overlay(camera_id)
         return (overlay.width, overlay.height) if overlay is not None else (0, 0)
 
-    async def _body(self, request: Request, model: type[BaseModel]) -> Any:
+    async def _body(self, request: Request, model: type[B]) -> B | Response:
         try:
             return model.model_validate(await request.json())
         except (ValidationError, ValueError) as exc:
@@ -115,6 +117,26 @@ class Editor:
     def _known(self, request: Request) -> str | None:
         cid = request.path_params["camera"]
         return cid if cid in self.console.board.cameras else None
+
+    async def _posted(
+        self, request: Request, model: type[B], *, act: bool
+    ) -> tuple[str, B] | Response:
+        """A POST's checks in order — CSRF and role (`act`: operator), a known camera,
+        a body of `model` — and its camera and body, or the answer refusing it."""
+        if denied := await self.console.guard_post(request, act=act):
+            return denied
+        cid = self._known(request)
+        if cid is None:
+            return JSONResponse({"error": "no such camera"}, status_code=404)
+        body = await self._body(request, model)
+        return body if isinstance(body, Response) else (cid, body)
+
+    def _calibration(self, edit: CalibrationEdit) -> CalibrationConfig | Response:
+        cal_cfg, errors = check_calibration(edit)
+        if cal_cfg is not None:
+            return cal_cfg
+        fields = [{"field": f"calibration.{k}", "message": mask(m)} for k, m in errors]
+        return JSONResponse({"errors": fields}, status_code=422)
 
     # -- page and state ------------------------------------------------------------------
     async def editor_page(self, request: Request) -> Response:
@@ -189,14 +211,10 @@ class Editor:
 
     # -- zones ---------------------------------------------------------------------------
     async def preview(self, request: Request) -> Response:
-        if denied := await self.console.guard_post(request, act=False):
-            return denied
-        cid = self._known(request)
-        if cid is None:
-            return JSONResponse({"error": "no such camera"}, status_code=404)
-        edit = await self._body(request, ZoneEdit)
-        if isinstance(edit, Response):
-            return edit
+        posted = await self._posted(request, ZoneEdit, act=False)
+        if isinstance(posted, Response):
+            return posted
+        cid, edit = posted
         try:
             body = await run_in_threadpool(self._preview, cid, edit)
         except LookoutError as exc:
@@ -211,14 +229,10 @@ class Editor:
         return {"errors": checked.errors_json(), "plan": plan}
 
     async def save_zones(self, request: Request) -> Response:
-        if denied := await self.console.guard_post(request, act=True):
-            return denied
-        cid = self._known(request)
-        if cid is None:
-            return JSONResponse({"error": "no such camera"}, status_code=404)
-        edit = await self._body(request, ZoneEdit)
-        if isinstance(edit, Response):
-            return edit
+        posted = await self._posted(request, ZoneEdit, act=True)
+        if isinstance(posted, Response):
+            return posted
+        cid, edit = posted
         checked = check_edit(edit)
         if not checked.ok:
             return JSONResponse({"errors": checked.errors_json()}, status_code=422)
@@ -302,18 +316,13 @@ class Editor:
 
     # -- calibration ---------------------------------------------------------------------
     async def fit(self, request: Request) -> Response:
-        if denied := await self.console.guard_post(request, act=False):
-            return denied
-        cid = self._known(request)
-        if cid is None:
-            return JSONResponse({"error": "no such camera"}, status_code=404)
-        edit = await self._body(request, CalibrationEdit)
-        if isinstance(edit, Response):
-            return edit
-        cal_cfg, errors = check_calibration(edit)
-        if cal_cfg is None:
-            fields = [{"field": f"calibration.{k}", "message": mask(m)} for k, m in errors]
-            return JSONResponse({"errors": fields}, status_code=422)
+        posted = await self._posted(request, CalibrationEdit, act=False)
+        if isinstance(posted, Response):
+            return posted
+        cid, edit = posted
+        cal_cfg = self._calibration(edit)
+        if isinstance(cal_cfg, Response):
+            return cal_cfg
         preset = preset_key(edit.preset)
         try:
             cal, body = fit_json(cal_cfg, "calibration")
@@ -328,18 +337,13 @@ class Editor:
         )
 
     async def save_calibration(self, request: Request) -> Response:
-        if denied := await self.console.guard_post(request, act=True):
-            return denied
-        cid = self._known(request)
-        if cid is None:
-            return JSONResponse({"error": "no such camera"}, status_code=404)
-        edit = await self._body(request, CalibrationEdit)
-        if isinstance(edit, Response):
-            return edit
-        cal_cfg, errors = check_calibration(edit)
-        if cal_cfg is None:
-            fields = [{"field": f"calibration.{k}", "message": mask(m)} for k, m in errors]
-            return JSONResponse({"errors": fields}, status_code=422)
+        posted = await self._posted(request, CalibrationEdit, act=True)
+        if isinstance(posted, Response):
+            return posted
+        cid, edit = posted
+        cal_cfg = self._calibration(edit)
+        if isinstance(cal_cfg, Response):
+            return cal_cfg
         key = calibration_key(edit.preset)
 
         def write() -> dict[str, Any]:
