@@ -27,7 +27,7 @@ from prometheus_client.registry import Collector
 
 from lookout.base.errors import ConfigError, LookoutError
 from lookout.cases.dedup_store import Fence
-from lookout.cases.redis_conn import describe_error, is_auth_error, open_redis
+from lookout.cases.redis_conn import describe_error, is_auth_error
 from lookout.cluster_leases import Box, ClusterConfig, LeaseStore, assign
 from lookout.cluster_state import ClusterState
 
@@ -100,12 +100,7 @@ class ClusterAgent:
                 "cluster: needs dedup.store {type: redis} with the same url as cluster.url "
                 "(cases are fenced by the lease tokens there)"
             )
-        try:
-            client, target = open_redis(
-                cc.url, ssl_ca_certs=cc.ssl_ca_certs, timeout_s=2.0, decode_responses=True
-            )
-        except ValueError as exc:
-            raise ConfigError(f"cluster.url: {exc}") from None
+        client, target = cc.connect()
         try:
             client.ping()
         except (redis.RedisError, OSError) as exc:

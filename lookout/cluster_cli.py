@@ -12,7 +12,7 @@ from typing import Any
 import redis
 
 from lookout.base.errors import ConfigError, SourceError
-from lookout.cases.redis_conn import describe_error, open_redis
+from lookout.cases.redis_conn import describe_error
 from lookout.cluster_leases import LeaseStore
 
 
@@ -90,12 +90,7 @@ def run(args: argparse.Namespace) -> int:
     cc = cfg.cluster
     if cc is None:
         raise ConfigError(f"{args.config}: no cluster: section")
-    try:
-        client, target = open_redis(
-            cc.url, ssl_ca_certs=cc.ssl_ca_certs, timeout_s=2.0, decode_responses=True
-        )
-    except ValueError as exc:
-        raise ConfigError(f"cluster.url: {exc}") from None
+    client, target = cc.connect()
     try:
         status = fleet_status(
             LeaseStore(client, cc.prefix, cc.lease_ttl_s), [c.id for c in cfg.cameras]

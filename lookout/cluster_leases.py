@@ -35,7 +35,9 @@ from dataclasses import dataclass
 import redis
 from pydantic import BaseModel, ConfigDict, Field
 
+from lookout.base.errors import ConfigError
 from lookout.cases.dedup_store import Fence, hash_tag
+from lookout.cases.redis_conn import RedisTarget, open_redis
 
 #: Tokens granted per millisecond of Redis time before the counter would run ahead of
 #: the time floor (2**10; tokens stay below 2**53 until the year 2248).
@@ -90,6 +92,16 @@ class ClusterConfig(BaseModel):
     @property
     def renew_s(self) -> float:
         return self.lease_ttl_s / 3
+
+    def connect(self) -> tuple[redis.Redis, RedisTarget]:
+        """A client for `url` (nothing sent yet) and its target; a bad URL is one line
+        naming `cluster.url`, without the password (the agent and `lookout cluster`)."""
+        try:
+            return open_redis(
+                self.url, ssl_ca_certs=self.ssl_ca_certs, timeout_s=2.0, decode_responses=True
+            )
+        except ValueError as exc:
+            raise ConfigError(f"cluster.url: {exc}") from None
 
 
 @dataclass(frozen=True, slots=True)
