@@ -93,6 +93,36 @@ def running(port: int) -> set[str]:
     return {c for c, s in cams.items() if s["state"] == "streaming" and s["frames_analysed"] > 0}
 
 
+def start_box(
+    box: str, config: str, tmp_path: Path, env: dict[str, str]
+) -> subprocess.Popen[bytes]:
+    """`lookout run` of one box on `config` (its YAML), logging to tmp_path/<box>.log."""
+    cfg = tmp_path / f"{box}.yaml"
+    cfg.write_text(config)
+    with (tmp_path / f"{box}.log").open("w") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "lookout.cli", "run", "--config", str(cfg)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=REPO_ROOT,
+            env=env,
+        )
+
+
+def stop_boxes(procs: dict[str, subprocess.Popen[bytes]]) -> None:
+    """Terminate every box (a paused one is woken first), killing what will not stop."""
+    for p in procs.values():
+        if p.poll() is None:
+            p.send_signal(signal.SIGCONT)
+            p.terminate()
+    for p in procs.values():
+        try:
+            p.wait(15)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
 def stream_cases(r: redis.Redis) -> list[tuple[str, str]]:
     """(case id, camera) of every new-case entry in the stream."""
     out = []
@@ -124,16 +154,8 @@ def test_kill_and_pause_move_cameras_and_lose_or_duplicate_no_case(
 
     try:
         for b in BOXES:
-            cfg = tmp_path / f"{b}.yaml"
-            cfg.write_text(config_yaml(b, tmp_path / f"out-{b}", ports[b], source))
-            with logs[b].open("w") as log:
-                procs[b] = subprocess.Popen(
-                    [sys.executable, "-m", "lookout.cli", "run", "--config", str(cfg)],
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    cwd=REPO_ROOT,
-                    env=env,
-                )
+            yaml_text = config_yaml(b, tmp_path / f"out-{b}", ports[b], source)
+            procs[b] = start_box(b, yaml_text, tmp_path, env)
 
         # Shared out (each box holds some), every camera running, every van one case.
         def settled() -> bool:
@@ -182,16 +204,7 @@ def test_kill_and_pause_move_cameras_and_lose_or_duplicate_no_case(
         assert wait_until(seen_again, 20, 0.5), log_tail()
         after = stream_cases(r)
     finally:
-        for p in procs.values():
-            if p.poll() is None:
-                p.send_signal(signal.SIGCONT)
-                p.terminate()
-        for p in procs.values():
-            try:
-                p.wait(15)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+        stop_boxes(procs)
         r.close()
     print(
         f"failover {failover_s:.1f} s ({len(c_cams)} cameras), pause moved in {moved_s:.1f} s,"
@@ -297,16 +310,8 @@ def test_redis_restart_keeps_cameras_single_and_an_uncalibrated_move_makes_no_se
 
     try:
         for b in boxes:
-            cfg = tmp_path / f"{b}.yaml"
-            cfg.write_text(uncalibrated_yaml(b, tmp_path / f"out-{b}", ports[b], source))
-            with logs[b].open("w") as log:
-                procs[b] = subprocess.Popen(
-                    [sys.executable, "-m", "lookout.cli", "run", "--config", str(cfg)],
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    cwd=REPO_ROOT,
-                    env=env,
-                )
+            yaml_text = uncalibrated_yaml(b, tmp_path / f"out-{b}", ports[b], source)
+            procs[b] = start_box(b, yaml_text, tmp_path, env)
 
         def settled() -> bool:
             held = [running(ports[b]) for b in boxes]
@@ -370,15 +375,7 @@ def test_redis_restart_keeps_cameras_single_and_an_uncalibrated_move_makes_no_se
         after = stream_cases(r)  # the stream restarted empty with Redis: new cases only
     finally:
         overlap.stop.set()
-        for p in procs.values():
-            if p.poll() is None:
-                p.terminate()
-        for p in procs.values():
-            try:
-                p.wait(15)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+        stop_boxes(procs)
         r.close()
     print(
         f"redis restart: longest on two boxes {max(both.values(), default=0.0):.2f} s, "
