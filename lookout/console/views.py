@@ -67,6 +67,11 @@ class Console:
 
     def render(self, name: str, request: Request, **values: str) -> HTMLResponse:
         text = _page(name)
+        if "{{header}}" in text:  # one header bar for every page, its own link active
+            nav = f'id="nav-{name.removesuffix(".html")}"'
+            text = text.replace(
+                "{{header}}", _page("_header.html").replace(nav, f'class="active" {nav}')
+            )
         role = self.role(request)
         fields = {
             "csrf": csrf_token(request.session),
