@@ -194,8 +194,14 @@ def _check_cameras_page(
     assert "ago" in silent["badge"], silent
     driver.save_screenshot(str(shots / "cameras-silent.png"))
 
-    # The others keep refreshing: new pictures in their tiles.
-    before = seqs(driver)
+    # The others keep refreshing: new pictures in their tiles. A tile whose next
+    # picture is still loading is not counted by seqs(), so wait until both show one.
+    def both_shown() -> dict[str, int]:
+        got = seqs(driver)
+        return got if {"cam1", "cam2"} <= set(got) else {}
+
+    before = wait_until(both_shown, 20)
+    assert isinstance(before, dict) and before, seqs(driver)
 
     def refreshed() -> bool:
         revive(servers[:2])
