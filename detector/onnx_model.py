@@ -402,6 +402,16 @@ class OnnxDetector:
         return list(self._class_names)
 
     @property
+    def cpu_threads(self) -> int:
+        """Cores ONNX Runtime's own thread pool keeps busy during a run: its intra-op
+        threads when the CPU runs the model (0: ORT's default, one per core), 0 when a
+        GPU provider does. The replay sizes its decoder by it (docs/ARCHITECTURE.md)."""
+        if self._session.get_providers()[0] != "CPUExecutionProvider":
+            return 0
+        threads = int(self._session.get_session_options().intra_op_num_threads)
+        return threads or (os.cpu_count() or 1)
+
+    @property
     def max_batch(self) -> int:
         """Images per ONNX Runtime run (may be lower than requested, see above)."""
         return self._max_batch

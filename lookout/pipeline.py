@@ -23,7 +23,7 @@ from lookout.config import AppConfig, CameraConfig
 from lookout.detector.batcher import MicroBatcher
 from lookout.detector.detections import Detections
 from lookout.detector.onnx_model import OnnxDetector
-from lookout.streams.file_reader import FileReader
+from lookout.streams.file_reader import FileReader, decode_threads_beside
 from lookout.streams.frame import Frame
 from lookout.streams.prefetch import prefetch
 
@@ -111,7 +111,11 @@ class ReplayPipeline:
         elif start.tzinfo is None:
             start = start.replace(tzinfo=tz)
         return FileReader(
-            video, self.camera.id, analysis_fps=self.camera.analysis_fps, start_time=start
+            video,
+            self.camera.id,
+            analysis_fps=self.camera.analysis_fps,
+            start_time=start,
+            decode_threads=decode_threads_beside(self.detector.cpu_threads),
         )
 
     def run(

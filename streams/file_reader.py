@@ -7,6 +7,7 @@ speed. Only sampled frames are converted to BGR (the costly step after decoding)
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -61,6 +62,22 @@ class RateSampler:
         return False
 
 
+def decode_threads_beside(busy_cores: int) -> int:
+    """Decoder threads for a replay whose detector keeps `busy_cores` cores busy on its
+    own (ONNX Runtime's CPU threads; 0 when a GPU runs the model).
+
+    FFmpeg's default starts a frame thread per core plus one, which on a small box
+    preempts the inference threads the replay waits for. The decoder gets the cores
+    inference leaves, at least one; 0 (FFmpeg's choice) when inference leaves the CPU
+    alone. On 2 cores with 1 ORT thread the far-view replay ran at 0.86-0.93x bare ORT
+    (mean 0.90, 9 runs) with one decoder thread, 0.80-0.93x (mean 0.88) with FFmpeg's
+    (benchmarks/README.md, "Regions mode and the floor").
+    """
+    if busy_cores <= 0:
+        return 0
+    return max(1, len(os.sched_getaffinity(0)) - busy_cores)
+
+
 def _open(path: Path) -> av.container.InputContainer:
     if not path.exists():
         raise SourceError(f"{path}: video file not found")
@@ -84,7 +101,10 @@ class FileReader:
         analysis_fps: float,
         start_time: datetime,
         preset: str | None = None,
+        decode_threads: int = 0,
     ) -> None:
+        """`decode_threads`: FFmpeg decoder threads (0: FFmpeg's choice, one per core
+        plus one; see `decode_threads_beside`)."""
         self.path = path
         self.camera_id = camera_id
         self.analysis_fps = analysis_fps
@@ -92,6 +112,7 @@ class FileReader:
             raise ValueError("start_time must be timezone-aware")
         self.start_time = start_time
         self.preset = preset
+        self.decode_threads = max(0, decode_threads)
         self.frames_read = 0
         self.frames_sampled = 0
         self.decode_errors = 0
@@ -149,6 +170,8 @@ class FileReader:
         try:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
+            if self.decode_threads:
+                stream.thread_count = self.decode_threads
             sampler = RateSampler(self.analysis_fps)
             fps = self.info.fps or 25.0
             t0: float | None = None

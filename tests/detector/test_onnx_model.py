@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import cv2
@@ -155,3 +156,14 @@ def test_class_names_from_metadata() -> None:
     assert class_names_from_metadata({"names": '["x", "y"]'}) == ["x", "y"]
     assert class_names_from_metadata({"names": "{1: 'a'}"}) is None
     assert class_names_from_metadata({}) is None
+
+
+def test_cpu_threads_are_the_sessions_intra_op_threads(yolox: OnnxDetector) -> None:
+    """What the replay sizes its decoder by (streams/file_reader.decode_threads_beside):
+    the session's own intra-op threads on the CPU provider."""
+    manifest = load_manifest(MODELS / "yolox_nano.yaml")
+    one = OnnxDetector.from_manifest(manifest, intra_op_threads=1, max_batch=1, warmup=False)
+    assert one.cpu_threads == 1
+    default = OnnxDetector.from_manifest(manifest, intra_op_threads=0, max_batch=1, warmup=False)
+    assert default.cpu_threads == (os.cpu_count() or 1)
+    assert yolox.cpu_threads == 2  # the config's default

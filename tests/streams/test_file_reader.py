@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import contextlib
+import os
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
@@ -7,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from lookout.base.errors import SourceError
-from lookout.streams.file_reader import FileReader, RateSampler
+from lookout.streams.file_reader import FileReader, RateSampler, decode_threads_beside
 
 START = datetime(2026, 11, 26, 1, 0, tzinfo=UTC)
 
@@ -75,3 +77,41 @@ def test_truncated_video_reads_what_it_can(assets: Path, tmp_path: Path) -> None
         return  # also acceptable: refused up front with a clear error
     frames = list(reader)
     assert 0 < len(frames) < 31
+
+
+def _decoder_threads() -> int:
+    """FFmpeg's decoder threads in this process (it names them `av:<codec>:…`)."""
+    names = []
+    for tid in os.listdir("/proc/self/task"):
+        with contextlib.suppress(OSError):
+            names.append(Path(f"/proc/self/task/{tid}/comm").read_text())
+    return sum(n.startswith("av:") for n in names)
+
+
+def test_decode_threads_beside_inference() -> None:
+    cores = len(os.sched_getaffinity(0))
+    assert decode_threads_beside(0) == 0  # a GPU runs the model: FFmpeg's choice
+    assert decode_threads_beside(1) == max(1, cores - 1)
+    assert decode_threads_beside(cores) == 1  # inference takes every core: one left
+    assert decode_threads_beside(cores + 8) == 1
+
+
+def test_decode_threads_are_the_readers_own(assets: Path) -> None:
+    """One decoder thread starts no FFmpeg thread beside the reader's own, and gives
+    the very same pictures as FFmpeg's own threading."""
+    clip = assets / "footage" / "car-detection.mp4"
+
+    def frames(threads: int) -> tuple[list[bytes], int]:
+        reader = FileReader(clip, "cam", analysis_fps=2.0, start_time=START, decode_threads=threads)
+        out, most = [], 0
+        for f in reader:
+            out.append(f.image.tobytes())
+            most = max(most, _decoder_threads())
+        return out, most
+
+    single, threads = frames(1)
+    auto, auto_threads = frames(0)
+    assert threads == 0
+    if len(os.sched_getaffinity(0)) > 1:
+        assert auto_threads > 1  # FFmpeg's frame threads, one per core and one more
+    assert len(single) > 10 and single == auto
