@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -13,7 +14,13 @@ from lookout.detector.postprocess import (
     undo_letterbox,
     yolox_grid,
 )
-from lookout.detector.preprocess import Letterbox, Placement, letterbox_batch, letterbox_into
+from lookout.detector.preprocess import (
+    ColorOrder,
+    Letterbox,
+    Placement,
+    letterbox_batch,
+    letterbox_into,
+)
 
 
 @pytest.mark.parametrize("placement", ["top_left", "center"])
@@ -132,3 +139,72 @@ def test_ultralytics_decode_and_postprocess() -> None:
     )
     np.testing.assert_allclose(det.xyxy, [[20, 12.5, 30, 17.5]])
     assert det.class_id.dtype == np.int32 and det.confidence.dtype == np.float32
+
+
+def _letterbox_reference(
+    image: np.ndarray, size: int, placement: str, color_order: str, scale: float
+) -> np.ndarray:
+    """The plain numpy letterbox: resize, HWC -> CHW, channel order, scale, pad."""
+    h, w = image.shape[:2]
+    ratio = min(size / w, size / h)
+    nw, nh = min(size, max(1, round(w * ratio))), min(size, max(1, round(h * ratio)))
+    resized = image if (nw, nh) == (w, h) else cv2.resize(image, (nw, nh))
+    chw = resized.transpose(2, 0, 1).astype(np.float32)
+    if color_order == "rgb":
+        chw = chw[::-1]
+    x0, y0 = ((size - nw) // 2, (size - nh) // 2) if placement == "center" else (0, 0)
+    out = np.full((3, size, size), np.float32(114 * scale), np.float32)
+    out[:, y0 : y0 + nh, x0 : x0 + nw] = chw * np.float32(scale)
+    return out
+
+
+@pytest.mark.parametrize("placement", ["top_left", "center"])
+@pytest.mark.parametrize("color_order", ["bgr", "rgb"])
+@pytest.mark.parametrize("scale", [1.0, 1 / 255])
+def test_letterbox_equals_the_plain_numpy_letterbox(
+    placement: Placement, color_order: ColorOrder, scale: float
+) -> None:
+    """Crops cut from a bigger frame (views, as the region batcher hands them over),
+    odd sizes and whole frames: bit for bit what the plain numpy path gives."""
+    rng = np.random.default_rng(7)
+    frame = rng.integers(0, 256, (1080, 1920, 3), dtype=np.uint8)
+    images = [
+        frame[101:517, 301:717],  # a native-size 416 crop (no resize), a view
+        frame[3:300, 5:416],  # narrower than the input: padded at the side
+        frame[:37, :416],  # a thin strip
+        rng.integers(0, 256, (333, 517, 3), dtype=np.uint8),  # resized, odd size
+        frame,  # a whole 1080p frame
+    ]
+    buf = np.full((len(images), 3, 416, 416), -1.0, np.float32)
+    letterbox_batch(images, buf, placement=placement, color_order=color_order, scale=scale)
+    for image, got in zip(images, buf, strict=True):
+        want = _letterbox_reference(image, 416, placement, color_order, scale)
+        np.testing.assert_array_equal(got, want)
+
+
+def test_yolox_decode_equals_scoring_every_anchor() -> None:
+    """Skipping anchors whose objectness is below the threshold changes nothing:
+    sigmoid class scores are at most 1, so obj * class score cannot pass it."""
+    rng = np.random.default_rng(11)
+    grid, stride = yolox_grid(416, 416)
+    raw = rng.normal(0, 1, (3, grid.shape[0], 5 + 80)).astype(np.float32)
+    raw[..., 4:] = 1 / (1 + np.exp(-4 * raw[..., 4:]))  # sigmoid scores, many near 0 or 1
+    raw[0, 10, 4], raw[0, 10, 5:] = 0.249, 1.0  # class score 1, objectness just below
+    raw[0, 11, 4], raw[0, 11, 5:] = 0.9, 0.27  # objectness passes, the product does not
+    raw[0, 12, 4], raw[0, 12, 5:] = 0.26, 0.0  # and one that passes exactly on class 30
+    raw[0, 12, 5 + 30] = 1.0
+    for conf in (0.05, 0.25, 0.6):
+        got = decode_yolox(raw, 416, 416, conf)
+        for pred, (boxes, scores, classes) in zip(raw, got, strict=True):
+            cls = pred[:, 5:].argmax(axis=1)
+            score = pred[:, 4] * pred[np.arange(len(pred)), 5 + cls]
+            keep = np.flatnonzero(score >= conf)
+            assert len(keep) > 0
+            np.testing.assert_array_equal(scores, score[keep])
+            np.testing.assert_array_equal(classes, cls[keep])
+            xy = (pred[keep, :2] + grid[keep]) * stride[keep]
+            wh = np.exp(pred[keep, 2:4]) * stride[keep]
+            np.testing.assert_allclose(boxes[:, :2], xy - wh / 2, rtol=1e-6)
+    first = decode_yolox(raw, 416, 416, 0.25)[0]
+    kept = {(round(float(s), 4), int(c)) for s, c in zip(first[1], first[2], strict=True)}
+    assert (0.26, 30) in kept and (round(0.9 * 0.27, 4), 0) not in kept
