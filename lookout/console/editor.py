@@ -131,10 +131,18 @@ class Editor:
         body = await self._body(request, model)
         return body if isinstance(body, Response) else (cid, body)
 
-    def _calibration(self, edit: CalibrationEdit) -> CalibrationConfig | Response:
+    async def _posted_calibration(
+        self, request: Request, *, act: bool
+    ) -> tuple[str, CalibrationEdit, CalibrationConfig] | Response:
+        """`_posted` for a calibration edit, then its points checked: the camera, the
+        edit and its calibration, or the answer refusing it (each field's error)."""
+        posted = await self._posted(request, CalibrationEdit, act=act)
+        if isinstance(posted, Response):
+            return posted
+        cid, edit = posted
         cal_cfg, errors = check_calibration(edit)
         if cal_cfg is not None:
-            return cal_cfg
+            return cid, edit, cal_cfg
         fields = [{"field": f"calibration.{k}", "message": mask(m)} for k, m in errors]
         return JSONResponse({"errors": fields}, status_code=422)
 
@@ -316,13 +324,10 @@ class Editor:
 
     # -- calibration ---------------------------------------------------------------------
     async def fit(self, request: Request) -> Response:
-        posted = await self._posted(request, CalibrationEdit, act=False)
+        posted = await self._posted_calibration(request, act=False)
         if isinstance(posted, Response):
             return posted
-        cid, edit = posted
-        cal_cfg = self._calibration(edit)
-        if isinstance(cal_cfg, Response):
-            return cal_cfg
+        cid, edit, cal_cfg = posted
         preset = preset_key(edit.preset)
         try:
             cal, body = fit_json(cal_cfg, "calibration")
@@ -337,13 +342,10 @@ class Editor:
         )
 
     async def save_calibration(self, request: Request) -> Response:
-        posted = await self._posted(request, CalibrationEdit, act=True)
+        posted = await self._posted_calibration(request, act=True)
         if isinstance(posted, Response):
             return posted
-        cid, edit = posted
-        cal_cfg = self._calibration(edit)
-        if isinstance(cal_cfg, Response):
-            return cal_cfg
+        cid, edit, cal_cfg = posted
         key = calibration_key(edit.preset)
 
         def write() -> dict[str, Any]:
