@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +123,37 @@ def stop_boxes(procs: dict[str, subprocess.Popen[bytes]]) -> None:
             p.wait()
 
 
+class Fleet:
+    """The boxes of one test: a port and a log each, started on their own YAML
+    (`config(box, out_dir, port)`), stopped together."""
+
+    def __init__(self, boxes: tuple[str, ...], tmp_path: Path, redis_url: str) -> None:
+        self.boxes = boxes
+        self.tmp_path = tmp_path
+        self.ports = {b: free_port() for b in boxes}
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.env = {**os.environ, "LOOKOUT_TEST_REDIS": redis_url}
+
+    def start(self, config: Callable[[str, Path, int], str]) -> None:
+        for b in self.boxes:
+            yaml_text = config(b, self.tmp_path / f"out-{b}", self.ports[b])
+            self.procs[b] = start_box(b, yaml_text, self.tmp_path, self.env)
+
+    def settled(self, cameras: list[str]) -> bool:
+        """Every box holds some cameras and together exactly `cameras`."""
+        held = [running(self.ports[b]) for b in self.boxes]
+        return all(held) and sorted(c for h in held for c in h) == cameras
+
+    def log(self, box: str) -> str:
+        return (self.tmp_path / f"{box}.log").read_text()
+
+    def log_tail(self) -> str:
+        return "\n".join(f"--- {b}\n{self.log(b)[-2000:]}" for b in self.boxes)
+
+    def stop(self) -> None:
+        stop_boxes(self.procs)
+
+
 def stream_cases(r: redis.Redis) -> list[tuple[str, str]]:
     """(case id, camera) of every new-case entry in the stream."""
     out = []
@@ -144,25 +175,12 @@ def test_kill_and_pause_move_cameras_and_lose_or_duplicate_no_case(
 ) -> None:
     source = assets / "footage" / "vtest.avi"
     r = redis.Redis.from_url(server.url, decode_responses=True)
-    ports = {b: free_port() for b in BOXES}
-    procs: dict[str, subprocess.Popen[bytes]] = {}
-    logs = {b: tmp_path / f"{b}.log" for b in BOXES}
-    env = {**os.environ, "LOOKOUT_TEST_REDIS": server.url}
-
-    def log_tail() -> str:
-        return "\n".join(f"--- {b}\n{logs[b].read_text()[-1500:]}" for b in BOXES)
-
+    fleet = Fleet(BOXES, tmp_path, server.url)
+    ports, procs, log_tail = fleet.ports, fleet.procs, fleet.log_tail
     try:
-        for b in BOXES:
-            yaml_text = config_yaml(b, tmp_path / f"out-{b}", ports[b], source)
-            procs[b] = start_box(b, yaml_text, tmp_path, env)
-
+        fleet.start(lambda b, out, port: config_yaml(b, out, port, source))
         # Shared out (each box holds some), every camera running, every van one case.
-        def settled() -> bool:
-            held = [running(ports[b]) for b in BOXES]
-            return all(held) and sorted(c for h in held for c in h) == CAMERAS
-
-        assert wait_until(settled, 60, 0.5), log_tail()
+        assert wait_until(lambda: fleet.settled(CAMERAS), 60, 0.5), log_tail()
         assert wait_until(lambda: len(stream_cases(r)) >= len(CAMERAS), 30), log_tail()
         before = stream_cases(r)
 
@@ -204,7 +222,7 @@ def test_kill_and_pause_move_cameras_and_lose_or_duplicate_no_case(
         assert wait_until(seen_again, 20, 0.5), log_tail()
         after = stream_cases(r)
     finally:
-        stop_boxes(procs)
+        fleet.stop()
         r.close()
     print(
         f"failover {failover_s:.1f} s ({len(c_cams)} cameras), pause moved in {moved_s:.1f} s,"
@@ -217,7 +235,7 @@ def test_kill_and_pause_move_cameras_and_lose_or_duplicate_no_case(
     assert len(set(ids)) == len(ids) == len(CAMERAS)
     assert after[: len(before)] == before
     for b in ("a", "b"):
-        assert "Traceback" not in logs[b].read_text(), log_tail()
+        assert "Traceback" not in fleet.log(b), log_tail()
 
 
 # -- Redis restarted, then a box killed, with uncalibrated cameras ---------------------------
@@ -299,25 +317,12 @@ def test_redis_restart_keeps_cameras_single_and_an_uncalibrated_move_makes_no_se
     source = assets / "footage" / "vtest.avi"
     r = redis.Redis.from_url(server.url, decode_responses=True, socket_timeout=2)
     boxes = ("a", "b")
-    ports = {b: free_port() for b in boxes}
-    procs: dict[str, subprocess.Popen[bytes]] = {}
-    logs = {b: tmp_path / f"{b}.log" for b in boxes}
-    env = {**os.environ, "LOOKOUT_TEST_REDIS": server.url}
+    fleet = Fleet(boxes, tmp_path, server.url)
+    ports, procs, log_tail = fleet.ports, fleet.procs, fleet.log_tail
     overlap = Overlap(ports)
-
-    def log_tail() -> str:
-        return "\n".join(f"--- {b}\n{logs[b].read_text()[-2000:]}" for b in boxes)
-
     try:
-        for b in boxes:
-            yaml_text = uncalibrated_yaml(b, tmp_path / f"out-{b}", ports[b], source)
-            procs[b] = start_box(b, yaml_text, tmp_path, env)
-
-        def settled() -> bool:
-            held = [running(ports[b]) for b in boxes]
-            return all(held) and sorted(c for h in held for c in h) == U_CAMERAS
-
-        assert wait_until(settled, 60, 0.5), log_tail()
+        fleet.start(lambda b, out, port: uncalibrated_yaml(b, out, port, source))
+        assert wait_until(lambda: fleet.settled(U_CAMERAS), 60, 0.5), log_tail()
         assert wait_until(lambda: len(stream_cases(r)) >= len(U_CAMERAS), 30), log_tail()
         before = stream_cases(r)
         overlap.thread.start()
@@ -332,7 +337,9 @@ def test_redis_restart_keeps_cameras_single_and_an_uncalibrated_move_makes_no_se
         r.connection_pool.disconnect()
 
         def reacquired() -> bool:
-            return all(r.exists(f"{{lookout}}:lease:{c}") for c in U_CAMERAS) and settled()
+            return all(r.exists(f"{{lookout}}:lease:{c}") for c in U_CAMERAS) and fleet.settled(
+                U_CAMERAS
+            )
 
         assert wait_until(reacquired, 3 * TTL, 0.1), log_tail()
         t_back = time.monotonic()
@@ -375,7 +382,7 @@ def test_redis_restart_keeps_cameras_single_and_an_uncalibrated_move_makes_no_se
         after = stream_cases(r)  # the stream restarted empty with Redis: new cases only
     finally:
         overlap.stop.set()
-        stop_boxes(procs)
+        fleet.stop()
         r.close()
     print(
         f"redis restart: longest on two boxes {max(both.values(), default=0.0):.2f} s, "
@@ -387,4 +394,4 @@ def test_redis_restart_keeps_cameras_single_and_an_uncalibrated_move_makes_no_se
     assert after == [], f"a second case: {after}"  # 0 duplicated
     assert resumed >= len(dead_cams) and merged >= len(dead_cams)
     for b in boxes:
-        assert "Traceback" not in logs[b].read_text(), log_tail()
+        assert "Traceback" not in fleet.log(b), log_tail()
