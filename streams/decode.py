@@ -100,7 +100,8 @@ class DecodeStats:
     errors: int = 0  # packets the decoder refused (counted in corrupt_dropped too)
 
 
-Decode = Callable[[av.Packet], list[av.VideoFrame]]
+#: A codec context's `decode`: a packet in, pictures out; None drains the decoder.
+Decode = Callable[[av.Packet | None], list[av.VideoFrame]]
 
 
 class _Base:
@@ -111,7 +112,7 @@ class _Base:
         #: False from a corrupt keyframe (or the start) until the next clean keyframe.
         self.clean = False
 
-    def _run(self, packet: av.Packet) -> list[av.VideoFrame]:
+    def _run(self, packet: av.Packet | None) -> list[av.VideoFrame]:
         try:
             pictures = self._decode(packet)
         except av.error.InvalidDataError:
@@ -139,6 +140,11 @@ class FullDecoder(_Base):
     def push(self, unit: av.Packet, t: float) -> list[av.VideoFrame]:
         self.stats.units += 1
         return self._run(unit)
+
+    def drain(self) -> list[av.VideoFrame]:
+        """The pictures still inside the decoder at the end of a file (frame threads
+        hold one per thread); the decoder then takes nothing until it is flushed."""
+        return self._run(None)
 
 
 class SparseDecoder(_Base):
@@ -234,6 +240,14 @@ class SparseDecoder(_Base):
         # so the next unit is decoded at once. After a corrupt keyframe: wait for a key.
         self._owed = not pictures and self.clean
         return pictures[-1] if pictures else None
+
+    def drain(self) -> list[av.VideoFrame]:
+        """At the end of a file: the due picture still inside the decoder, if any."""
+        if not self._owed:
+            return []
+        self._owed = False
+        pictures = self._run(None)
+        return pictures[-1:]
 
     def _flush(self) -> list[av.VideoFrame]:
         units, self._pending, self._pending_bytes = self._pending, [], 0

@@ -17,6 +17,7 @@ URLs are redacted in every log line and error.
 from __future__ import annotations
 
 import enum
+import itertools
 import logging
 import random
 import threading
@@ -278,22 +279,36 @@ class StreamReader:
             if self.cfg.skip_loop_filter:
                 stream.codec_context.options = {"skip_loop_filter": "all"}
             self.stats.connects += 1
-            for frame in self._frames(container, stream):
+            while True:
+                for frame in self._frames(container, stream):
+                    if self._stop.is_set():
+                        return False
+                    self._deliver(frame)
+                    # A second's wait for the next picture must not keep this one alive:
+                    # the queue (and the analysis) own it now (docs/ARCHITECTURE.md, "Memory").
+                    del frame
                 if self._stop.is_set():
                     return False
-                self._deliver(frame)
-                # A second's wait for the next picture must not keep this one alive:
-                # the queue (and the analysis) own it now (docs/ARCHITECTURE.md, "Memory").
-                del frame
-            if self._stop.is_set():
-                return False
-            if self.is_file and not self.cfg.loop:
-                return True
-            if self.is_file:
-                return False  # loop: reopen at once
-            raise StreamStalled("stream ended")
+                if not self.is_file:
+                    raise StreamStalled("stream ended")
+                if not self.cfg.loop:
+                    return True
+                if not self._rewind(container):
+                    return False  # reopen at once
         finally:
             container.close()
+
+    def _rewind(self, container: Any) -> bool:
+        """A looping file goes on from its start in the same session, like a camera
+        that never disconnects: no new probe and no new decoder (reopening cost about
+        as much CPU as two keyframe decodes; docs/ARCHITECTURE.md, "Live streams").
+        False when the file cannot seek: it is reopened instead."""
+        try:
+            container.seek(0)  # (PyAV flushes the decoder)
+        except (av.error.FFmpegError, OSError, ValueError) as exc:
+            log.debug("camera %s: cannot rewind (%s); reopening", self.camera_id, exc)
+            return False
+        return True
 
     def _units(
         self, container: Any, stream: Any, arrivals: dict[int, Stamp] | None = None
@@ -348,6 +363,9 @@ class StreamReader:
         )
         sampler = RateSampler(self.analysis_fps)
         tb = stream.time_base
+        # Integer timebase: `pts * num / den` is the correctly rounded float(pts * tb)
+        # without a Fraction per packet.
+        tb_num, tb_den = (tb.numerator, tb.denominator) if tb else (0, 0)
         t_open = self._clock.monotonic()
         first_t: float | None = None
         profile_seen = False
@@ -362,43 +380,54 @@ class StreamReader:
         arrivals: dict[int, Stamp] | None = None if self.is_file else {}
         stamps: dict[int, Stamp] = {}
         index = -1
-        for unit in self._units(container, stream, arrivals):
-            index += 1
-            now = self._clock.monotonic()
-            self.stats.frames_received += 1
-            self.stats.last_frame_monotonic = now
-            if unit.pts is not None and tb:
-                t = float(unit.pts * tb)
-            elif prev is not None:  # no timestamp: time passed since the last unit
-                t = prev[0] + (now - prev[1])
+        # A file's end (None) drains the decoder, so its last pictures are not lost
+        # (and a looping file goes on from its start with the same decoder).
+        ends: list[None] = [None] if self.is_file else []
+        t = 0.0
+        for unit in itertools.chain(self._units(container, stream, arrivals), ends):
+            if unit is None:
+                if first_t is None:
+                    break  # nothing was read
+                t0 = time.perf_counter()
+                pictures = decoder.drain()
+                self.stats.decode_s += time.perf_counter() - t0
             else:
-                t = now - t_open
-            prev = (t, now)
-            if unit.pts is not None:
-                indices[unit.pts] = index
-                if len(indices) > 256:
-                    del indices[next(iter(indices))]
-                if arrivals is not None and (stamp := arrivals.pop(unit.pts, None)):
-                    stamps[unit.pts] = stamp
-                    if len(stamps) > 256:
-                        del stamps[next(iter(stamps))]
-            if first_t is None:
-                first_t = t
-            if self.is_file and self.realtime:
-                self._pace(t_open + t - first_t)
-            t0 = time.perf_counter()
-            if isinstance(decoder, SparseDecoder):
-                picked = decoder.push(unit, t)
-                pictures = [] if picked is None else [picked]
-            else:
-                pictures = decoder.push(unit, t)
-            self.stats.decode_s += time.perf_counter() - t0
+                index += 1
+                now = self._clock.monotonic()
+                self.stats.frames_received += 1
+                self.stats.last_frame_monotonic = now
+                if unit.pts is not None and tb_den:
+                    t = unit.pts * tb_num / tb_den
+                elif prev is not None:  # no timestamp: time passed since the last unit
+                    t = prev[0] + (now - prev[1])
+                else:
+                    t = now - t_open
+                prev = (t, now)
+                if unit.pts is not None:
+                    indices[unit.pts] = index
+                    if len(indices) > 256:
+                        del indices[next(iter(indices))]
+                    if arrivals is not None and (stamp := arrivals.pop(unit.pts, None)):
+                        stamps[unit.pts] = stamp
+                        if len(stamps) > 256:
+                            del stamps[next(iter(stamps))]
+                if first_t is None:
+                    first_t = t
+                if self.is_file and self.realtime:
+                    self._pace(t_open + t - first_t)
+                t0 = time.perf_counter()
+                if isinstance(decoder, SparseDecoder):
+                    picked = decoder.push(unit, t)
+                    pictures = [] if picked is None else [picked]
+                else:
+                    pictures = decoder.push(unit, t)
+                self.stats.decode_s += time.perf_counter() - t0
             for vf in pictures:
                 self._on_picture(self._clock.monotonic())
                 if not profile_seen:
                     profile_seen = True
                     self._on_profile(f"{ctx.name} {vf.width}x{vf.height}")
-                pt = float(vf.time) if vf.time is not None else t
+                pt = vf.pts * tb_num / tb_den if vf.pts is not None and tb_den else t
                 n = index if vf.pts is None else indices.get(vf.pts, index)
                 if not sparse:
                     if self.cfg.analysis_mode == "every_nth":

@@ -86,6 +86,33 @@ def test_frames_over_rtsp_match_the_source_clip(h264_clip_3s: Path) -> None:
     assert r.state is ReaderState.STOPPED
 
 
+@pytest.mark.parametrize("mode", ["every_nth", "keyframes"])
+def test_a_looping_file_goes_on_in_one_session(h264_clip_3s: Path, mode: str) -> None:
+    """A file camera with `loop: true` rewinds instead of reopening: one connection,
+    one decoder, and every pass gives the same pictures as the first."""
+    source = decode_all(h264_clip_3s)  # 30 frames, 3 GOPs
+    cfg = StreamConfig(**{**FAST.model_dump(), "analysis_mode": mode, "every_n": 1, "loop": True})
+    q: FrameQueue[Frame] = FrameQueue(cfg.queue_size)
+    per_pass = len(source) if mode == "every_nth" else 3  # keyframes: one per 1 s GOP
+    r = StreamReader(
+        "cam1", str(h264_clip_3s), cfg, analysis_fps=1.0, tz=TZ, queue=q, realtime=False
+    )
+    r.start()
+    try:
+        frames = drain(r, 3 * per_pass, timeout=30)
+    finally:
+        r.stop()
+        assert r.join(5)
+    assert len(frames) == 3 * per_pass
+    assert r.stats.connects == 1 and r.stats.reconnects == 0
+    for k, f in enumerate(frames):
+        i = (k % per_pass) * (1 if mode == "every_nth" else 10)
+        assert f.index == i and f.pts_s == pytest.approx(i / 10), (k, f.index, f.pts_s)
+        assert np.array_equal(f.image, source[i]), f"pass {k // per_pass}, picture {i}"
+    if mode == "keyframes":  # nothing but the keyframes decoded, in every pass
+        assert r.decoder_stats.decoded <= len(frames) + 1
+
+
 def test_keyframes_mode_reads_one_keyframe_per_gop(rtsp_server: RtspServer) -> None:
     # 1 s GOP at 1 analysed frame/s: only keyframes are decoded, one per GOP.
     cfg = StreamConfig(**{**FAST.model_dump(), "analysis_mode": "keyframes"})
