@@ -78,6 +78,29 @@ class Floor:
     threads: int
     batch: int
     bare_ort_images_per_s: float  # wall-clock rate of the same inference loop
+    #: The floors of the measurements this one is the mean of (`Floor.mean`).
+    each: tuple[float, ...] = ()
+
+    @classmethod
+    def mean(cls, floors: Sequence[Floor]) -> Floor:
+        """The parts averaged over measurements of one mode taken before and after its
+        scale search: this machine's speed drifts by up to 20% within minutes, so a
+        floor measured at one end of a search would compare with the other end."""
+        n = len(floors)
+        first = floors[0]
+        return cls(
+            mode=first.mode,
+            cores=first.cores,
+            decode_s=sum(f.decode_s for f in floors) / n,
+            convert_s=sum(f.convert_s for f in floors) / n,
+            infer_s_per_image=sum(f.infer_s_per_image for f in floors) / n,
+            images_per_frame=first.images_per_frame,
+            input_size=first.input_size,
+            threads=first.threads,
+            batch=first.batch,
+            bare_ort_images_per_s=sum(f.bare_ort_images_per_s for f in floors) / n,
+            each=tuple(round(f.cameras, 1) for f in floors),
+        )
 
     @property
     def cameras(self) -> float:
@@ -104,6 +127,7 @@ class Floor:
             "threads": self.threads,
             "batch": self.batch,
             "bare_ort_images_per_s": round(self.bare_ort_images_per_s, 2),
+            "cameras_floor_each": list(self.each),
         }
 
 

@@ -143,6 +143,10 @@ def table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _each(values: list[float] | None) -> str:
+    return f" ({', '.join(str(v) for v in values)})" if values and len(values) > 1 else ""
+
+
 def _floor_lines(report: dict[str, Any]) -> list[str]:
     floor = report.get("floor")
     if not floor:
@@ -156,7 +160,8 @@ def _floor_lines(report: dict[str, Any]) -> list[str]:
         f"**{report['regions']['ratio_to_floor']}**).",
         "",
         "| mode | input | threads | decode ms | convert ms | inference ms/image | "
-        "images/frame | floor ms/frame | pipeline ms/frame | floor | sustained | ratio |",
+        "images/frame | floor ms/frame | pipeline ms/frame | floor (before, after) | "
+        "sustained | ratio |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     sustained = {
@@ -172,8 +177,8 @@ def _floor_lines(report: dict[str, Any]) -> list[str]:
         out.append(
             f"| {mode} | {f['input_size']} | {f['threads']} | {f['decode_ms']} "
             f"| {f['convert_ms']} | {f['infer_ms_per_image']} | {f['images_per_frame']} "
-            f"| {f['frame_ms']} | {f.get('pipeline_frame_ms')} | {f['cameras_floor']} | {n} "
-            f"| {ratio} |"
+            f"| {f['frame_ms']} | {f.get('pipeline_frame_ms')} | {f['cameras_floor']}"
+            f"{_each(f.get('cameras_floor_each'))} | {n} | {ratio} |"
         )
     return out
 

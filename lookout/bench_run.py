@@ -258,32 +258,31 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
         return one
 
+    def floor(mode: str) -> Floor:
+        bar.set_postfix_str(f"floor {mode}")
+        if mode == "whole":
+            s, source, images, per_frame = whole, clip, frames, 1.0
+        else:
+            s, source, images, per_frame = regions, far_clip, crops, plan.images_per_frame
+        return measure_floor(
+            mode,
+            source,
+            pool.get(s),
+            images,
+            images_per_frame=per_frame,
+            batch=s.batch,
+            threads=s.threads,
+            skip_loop_filter=s.skip_loop_filter,
+        )
+
+    # Each mode's floor, each part alone, with its search's own settings, measured just
+    # before and just after that search and averaged (`Floor.mean`).
+    before = floor("whole")
     sustained, scale_rows = scale_search(measure(whole), _ints(args.scale), args.scale_step)
+    floors = {"whole": Floor.mean([before, floor("whole")])}
+    before = floor("regions")
     r_sustained, r_rows = scale_search(measure(regions), _ints(args.regions_scale), args.scale_step)
-    # Floors last, each part alone, with the scale searches' own settings.
-    bar.set_postfix_str("floors")
-    floors = {
-        "whole": measure_floor(
-            "whole",
-            clip,
-            pool.get(whole),
-            frames,
-            images_per_frame=1,
-            batch=whole.batch,
-            threads=whole.threads,
-            skip_loop_filter=whole.skip_loop_filter,
-        ),
-        "regions": measure_floor(
-            "regions",
-            far_clip,
-            pool.get(regions),
-            crops,
-            images_per_frame=plan.images_per_frame,
-            batch=regions.batch,
-            threads=regions.threads,
-            skip_loop_filter=regions.skip_loop_filter,
-        ),
-    }
+    floors["regions"] = Floor.mean([before, floor("regions")])
     bar.update(1)
     bar.close()
 

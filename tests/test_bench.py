@@ -29,6 +29,18 @@ def test_floor_is_cores_over_the_cost_of_one_camera_frame() -> None:
         cameras_floor(0, 0.02, 0.005, 0.01, 1)
 
 
+def test_floor_before_and_after_a_search_is_their_mean() -> None:
+    # The machine ran slower after the search: decode 20 → 30 ms, inference 10 → 14 ms.
+    before = Floor("whole", 2, 0.020, 0.004, 0.010, 1, 320, 2, 8, 100.0)
+    after = Floor("whole", 2, 0.030, 0.006, 0.014, 1, 320, 2, 8, 70.0)
+    mean = Floor.mean([before, after])
+    assert mean.row()["frame_ms"] == pytest.approx((34 + 50) / 2)
+    assert mean.cameras == pytest.approx(2 / 0.042)
+    assert mean.each == (round(2 / 0.034, 1), round(2 / 0.050, 1))
+    assert mean.row()["cameras_floor_each"] == [58.8, 40.0]
+    assert mean.bare_ort_images_per_s == 85.0 and mean.threads == 2
+
+
 def _result(n: int, ok: bool) -> Result:
     r = Result(Setting(cameras=n), seconds=1.0, analysed_per_s=n, expected_per_s=n)
     r.latency_p99_s = 0.1 if ok else 5.0
