@@ -19,8 +19,6 @@ reaches it only as those shrink (benchmarks/README.md).
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -82,8 +80,6 @@ class Floor:
     bare_ort_images_per_s: float  # wall-clock rate of the same inference loop
     #: The floors of the measurements this one is the mean of (`Floor.mean`).
     each: tuple[float, ...] = ()
-    #: A keyframe decode's CPU while the other cores decode too (`loaded_decode_cost`).
-    decode_loaded_s: float | None = None
 
     @classmethod
     def mean(cls, floors: Sequence[Floor]) -> Floor:
@@ -92,7 +88,6 @@ class Floor:
         floor measured at one end of a search would compare with the other end."""
         n = len(floors)
         first = floors[0]
-        loaded = [f.decode_loaded_s for f in floors if f.decode_loaded_s is not None]
         return cls(
             mode=first.mode,
             cores=first.cores,
@@ -105,7 +100,6 @@ class Floor:
             batch=first.batch,
             bare_ort_images_per_s=sum(f.bare_ort_images_per_s for f in floors) / n,
             each=tuple(round(f.cameras, 1) for f in floors),
-            decode_loaded_s=sum(loaded) / len(loaded) if loaded else None,
         )
 
     @property
@@ -114,22 +108,8 @@ class Floor:
             self.cores, self.decode_s, self.convert_s, self.infer_s_per_image, self.images_per_frame
         )
 
-    @property
-    def cameras_loaded(self) -> float | None:
-        """The floor with the decode cost measured while the other cores decode."""
-        if self.decode_loaded_s is None:
-            return None
-        return cameras_floor(
-            self.cores,
-            self.decode_loaded_s,
-            self.convert_s,
-            self.infer_s_per_image,
-            self.images_per_frame,
-        )
-
     def row(self) -> dict[str, Any]:
         """The floor and its parts (milliseconds of CPU), for bench.json."""
-        loaded = self.cameras_loaded
         return {
             "mode": self.mode,
             "cores": self.cores,
@@ -148,10 +128,6 @@ class Floor:
             "batch": self.batch,
             "bare_ort_images_per_s": round(self.bare_ort_images_per_s, 2),
             "cameras_floor_each": list(self.each),
-            "decode_loaded_ms": None
-            if self.decode_loaded_s is None
-            else round(1000 * self.decode_loaded_s, 2),
-            "cameras_floor_loaded": None if loaded is None else round(loaded, 1),
         }
 
 
@@ -219,41 +195,6 @@ def keyframe_cost(
     return decode / done, convert / done
 
 
-_DECODE_LOOP = (
-    "import sys\n"
-    "from pathlib import Path\n"
-    "from lookout.bench_floor import keyframe_cost\n"
-    "while True:\n"
-    "    keyframe_cost(Path(sys.argv[1]), skip_loop_filter=sys.argv[2] == '1', keyframes=50)\n"
-)
-
-
-def loaded_decode_cost(clip: Path, *, skip_loop_filter: bool, cores: int) -> float:
-    """`keyframe_cost`'s decode while `cores - 1` other processes decode the same
-    stream: what a keyframe costs when every core is busy, as in a full box. The floor
-    times each part alone; the cores share a cache and memory bandwidth, so under
-    load the same decode takes more CPU (benchmarks/README.md, "Regions mode and the
-    floor")."""
-    args = [str(clip), "1" if skip_loop_filter else "0"]
-    others = [
-        subprocess.Popen(
-            [sys.executable, "-c", _DECODE_LOOP, *args],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for _ in range(max(0, cores - 1))
-    ]
-    try:
-        time.sleep(1.5)  # (the other decoders started and warm)
-        decode_s, _ = keyframe_cost(clip, skip_loop_filter=skip_loop_filter)
-    finally:
-        for p in others:
-            p.kill()
-        for p in others:
-            p.wait(10)
-    return decode_s
-
-
 def infer_cost(
     detector: OnnxDetector, images: Sequence[np.ndarray], batch: int, seconds: float
 ) -> tuple[float, float]:
@@ -282,23 +223,15 @@ def measure_floor(
     skip_loop_filter: bool,
     seconds: float = 3.0,
     cores: int | None = None,
-    with_load: bool = True,
 ) -> Floor:
     """One mode's floor: keyframes of the camera stream `clip`, inference on `images`
     (whole frames or crops) with `detector` at `batch`; `cores` default
-    `os.cpu_count()`. `with_load` also times a keyframe decode with the other cores
-    decoding (`decode_loaded_s`; not part of the floor)."""
-    n_cores = cores or os.cpu_count() or 1
+    `os.cpu_count()`."""
     decode_s, convert_s = keyframe_cost(clip, skip_loop_filter=skip_loop_filter)
     infer_s, ips = infer_cost(detector, images, batch, seconds)
-    loaded = (
-        loaded_decode_cost(clip, skip_loop_filter=skip_loop_filter, cores=n_cores)
-        if with_load
-        else None
-    )
     return Floor(
         mode=mode,
-        cores=n_cores,
+        cores=cores or os.cpu_count() or 1,
         decode_s=decode_s,
         convert_s=convert_s,
         infer_s_per_image=infer_s,
@@ -307,5 +240,4 @@ def measure_floor(
         threads=threads,
         batch=batch,
         bare_ort_images_per_s=ips,
-        decode_loaded_s=loaded,
     )

@@ -147,28 +147,6 @@ def _each(values: list[float] | None) -> str:
     return f" ({', '.join(str(v) for v in values)})" if values and len(values) > 1 else ""
 
 
-def _loaded_lines(report: dict[str, Any]) -> list[str]:
-    """The floor again with a keyframe decode timed while the other cores decode too."""
-    floor = report["floor"]
-    parts = []
-    for mode, sustained in (
-        ("whole", report["cameras_sustained"]),
-        ("regions", report["regions"]["cameras_sustained"]),
-    ):
-        f = floor[mode]
-        if not f.get("cameras_floor_loaded"):
-            return []
-        parts.append(
-            f"{mode} {f['decode_loaded_ms']} ms instead of {f['decode_ms']} (floor "
-            f"{f['cameras_floor_loaded']}, sustained ÷ it "
-            f"{round(sustained / f['cameras_floor_loaded'], 3)})"
-        )
-    return [
-        "- A keyframe decode timed while the other cores decode the same stream (as in a "
-        "full box; not part of the floor): " + "; ".join(parts) + "."
-    ]
-
-
 def _floor_lines(report: dict[str, Any]) -> list[str]:
     floor = report.get("floor")
     if not floor:
@@ -180,7 +158,6 @@ def _floor_lines(report: dict[str, Any]) -> list[str]:
         f"**{report['cameras_sustained_ratio']}**), regions "
         f"**{report['regions']['cameras_floor']}** (sustained ÷ floor "
         f"**{report['regions']['ratio_to_floor']}**).",
-        *_loaded_lines(report),
         "",
         "| mode | input | threads | decode ms | convert ms | inference ms/image | "
         "images/frame | floor ms/frame | pipeline ms/frame | floor (before, after) | "

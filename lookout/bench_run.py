@@ -258,7 +258,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
         return one
 
-    def floor(mode: str, with_load: bool = False) -> Floor:
+    def floor(mode: str) -> Floor:
         bar.set_postfix_str(f"floor {mode}")
         if mode == "whole":
             s, source, images, per_frame = whole, clip, frames, 1.0
@@ -273,18 +273,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             batch=s.batch,
             threads=s.threads,
             skip_loop_filter=s.skip_loop_filter,
-            with_load=with_load,
         )
 
     # Each mode's floor, each part alone, with its search's own settings, measured just
-    # before and just after that search and averaged (`Floor.mean`); after it, a
-    # keyframe decode is also timed with the other cores decoding.
+    # before and just after that search and averaged (`Floor.mean`).
     before = floor("whole")
     sustained, scale_rows = scale_search(measure(whole), _ints(args.scale), args.scale_step)
-    floors = {"whole": Floor.mean([before, floor("whole", with_load=True)])}
+    floors = {"whole": Floor.mean([before, floor("whole")])}
     before = floor("regions")
     r_sustained, r_rows = scale_search(measure(regions), _ints(args.regions_scale), args.scale_step)
-    floors["regions"] = Floor.mean([before, floor("regions", with_load=True)])
+    floors["regions"] = Floor.mean([before, floor("regions")])
     bar.update(1)
     bar.close()
 
