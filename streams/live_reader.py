@@ -19,12 +19,13 @@ from __future__ import annotations
 import enum
 import itertools
 import logging
+import os
 import random
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -224,6 +225,8 @@ class StreamReader:
 
     # -- the thread ----------------------------------------------------------------
     def _run(self) -> None:
+        if self.cfg.reader_nice:
+            self._lower_priority(self.cfg.reader_nice)
         try:
             while not self._stop.is_set():
                 self._set_state(ReaderState.CONNECTING)
@@ -254,6 +257,13 @@ class StreamReader:
                     break
         finally:
             self._set_state(ReaderState.STOPPED)
+
+    def _lower_priority(self, nice: int) -> None:
+        """Raise this thread's nice value (Linux: a thread is a task of its own)."""
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+        except (OSError, AttributeError) as exc:  # (another OS, or refused)
+            log.warning("camera %s: reader_nice %d not applied: %s", self.camera_id, nice, exc)
 
     def _session(self) -> bool:
         """One connection. Returns True when a non-looping file has ended."""
@@ -375,10 +385,12 @@ class StreamReader:
         indices: dict[int, int] = {}
         # A live picture's times are those of its arrival, not of its way out of the
         # decoder: frame threads hold pictures back, seconds at a low frame rate (smart
-        # FPS), which would stretch a dwell that spans a change of rate. (A file is
-        # paced below: its pictures are stamped when they come out, as before.)
+        # FPS), which would stretch a dwell that spans a change of rate. A paced file's
+        # picture is stamped with the time it was due, its arrival from a camera: a
+        # reader that runs late (a saturated box) shows in the latency.
         arrivals: dict[int, Stamp] | None = None if self.is_file else {}
         stamps: dict[int, Stamp] = {}
+        dues: dict[int, float] = {}
         index = -1
         # A file's end (None) drains the decoder, so its last pictures are not lost
         # (and a looping file goes on from its start with the same decoder).
@@ -414,7 +426,12 @@ class StreamReader:
                 if first_t is None:
                     first_t = t
                 if self.is_file and self.realtime:
-                    self._pace(t_open + t - first_t)
+                    due = t_open + t - first_t
+                    self._pace(due)
+                    if unit.pts is not None:
+                        dues[unit.pts] = due
+                        if len(dues) > 256:
+                            del dues[next(iter(dues))]
                 t0 = time.perf_counter()
                 if isinstance(decoder, SparseDecoder):
                     picked = decoder.push(unit, t)
@@ -452,7 +469,7 @@ class StreamReader:
                 image = vf.to_ndarray(format="bgr24")
                 self.stats.convert_s += time.perf_counter() - t1
                 if stamp is None:
-                    stamp = (self._clock.monotonic(), self._clock.now(self.tz))
+                    stamp = self._stamp(None if vf.pts is None else dues.get(vf.pts))
                 yield Frame(
                     camera_id=self.camera_id,
                     index=n,
@@ -494,6 +511,13 @@ class StreamReader:
                 old,
                 profile,
             )
+
+    def _stamp(self, due: float | None) -> Stamp:
+        """Now, or `due` (monotonic) when it has passed, with the wall clock then."""
+        now, wall = self._clock.monotonic(), self._clock.now(self.tz)
+        if due is None or due >= now:
+            return now, wall
+        return due, wall - timedelta(seconds=now - due)
 
     def _pace(self, due: float) -> None:
         delay = due - self._clock.monotonic()

@@ -55,6 +55,15 @@ class StreamConfig(_Model):
     loop: bool = Field(
         default=False, description="File sources in the daemon: start again at the end."
     )
+    reader_nice: int = Field(
+        default=0,
+        ge=0,
+        le=19,
+        description="Nice value of this camera's reader thread (demux, decode, convert): "
+        "above 0, the detector and the analysis get the cores first, so a saturated box "
+        "decodes fewer pictures instead of decoding pictures its queues then drop. For "
+        "many cameras on a small box (benchmarks/README.md).",
+    )
     decoder: Literal["cpu", "nvdec"] = Field(
         default="cpu",
         description="cpu: FFmpeg's software decoder; nvdec: NVIDIA's (h264_cuvid, "

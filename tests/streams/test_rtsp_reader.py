@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import statistics
 import threading
 import time
@@ -14,6 +15,7 @@ import av
 import numpy as np
 import pytest
 
+from lookout.streams.decode import FullDecoder
 from lookout.streams.frame import Frame
 from lookout.streams.frame_queue import FrameQueue
 from lookout.streams.live_reader import ReaderState, StreamReader
@@ -111,6 +113,59 @@ def test_a_looping_file_goes_on_in_one_session(h264_clip_3s: Path, mode: str) ->
         assert np.array_equal(f.image, source[i]), f"pass {k // per_pass}, picture {i}"
     if mode == "keyframes":  # nothing but the keyframes decoded, in every pass
         assert r.decoder_stats.decoded <= len(frames) + 1
+
+
+def test_a_paced_file_stamps_pictures_when_they_were_due(
+    h264_clip_3s: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file camera's picture is timed at its arrival (when it was due), like a live
+    camera's, not when a late reader got it out: here the reader stalls 0.4 s on
+    the 6th picture, and the 6th to 9th come out late but are stamped on time."""
+    cfg = StreamConfig(**{**FAST.model_dump(), "analysis_mode": "every_nth", "every_n": 1})
+    push = FullDecoder.push
+
+    def slow_push(self: FullDecoder, unit: av.Packet, t: float) -> list[av.VideoFrame]:
+        if self.stats.units == 5:
+            time.sleep(0.4)  # (a saturated box: the reader thread gets no core)
+        return push(self, unit, t)
+
+    monkeypatch.setattr(FullDecoder, "push", slow_push)
+    r = reader(str(h264_clip_3s), cfg)
+    frames: list[Frame] = []
+    got_at: list[float] = []
+    r.start()
+    try:
+        end = time.monotonic() + 10
+        while len(frames) < 20 and time.monotonic() < end:
+            if (f := r.queue.get(timeout=0.2)) is not None:
+                frames.append(f)
+                got_at.append(time.monotonic())
+    finally:
+        r.stop()
+        assert r.join(5)
+    assert [f.index for f in frames] == list(range(20))
+    start = frames[0].monotonic_s
+    for f in frames:  # 10 fps: picture i was due at i / 10 s
+        assert f.monotonic_s - start == pytest.approx(f.pts_s, abs=0.03), (f.index, f.pts_s)
+        lag = (f.captured_at - frames[0].captured_at).total_seconds() - f.pts_s
+        assert abs(lag) < 0.03, (f.index, lag)
+    # The stall really made the reader late: the 6th picture (due at 0.5 s) came out
+    # after 0.85 s.
+    assert got_at[5] - start > 0.85, got_at[5] - start
+
+
+def test_reader_nice_lowers_only_the_reader_thread(h264_clip_3s: Path) -> None:
+    cfg = StreamConfig(**{**FAST.model_dump(), "loop": True, "reader_nice": 7})
+    r = reader(str(h264_clip_3s), cfg)
+    r.start()
+    try:
+        assert drain(r, 2, timeout=10)
+        assert r._thread is not None and r._thread.native_id is not None
+        assert os.getpriority(os.PRIO_PROCESS, r._thread.native_id) == 7
+        assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == 0
+    finally:
+        r.stop()
+        assert r.join(5)
 
 
 def test_keyframes_mode_reads_one_keyframe_per_gop(rtsp_server: RtspServer) -> None:
