@@ -71,12 +71,14 @@ class Setting:
     motion: bool = False
     skip_loop_filter: bool = False
     detect: DetectMode = "whole"  # or "regions": far-view cameras, 2 zones each
+    reader_nice: int = 0  # stream.reader_nice of the cameras
 
     def label(self) -> str:
         return (
             f"N={self.cameras} b={self.batch} in={self.input_size} t={self.threads} "
             f"{self.decode}{' motion' if self.motion else ''}"
             f"{' no-deblock' if self.skip_loop_filter else ''} {self.detect}"
+            f"{f' nice {self.reader_nice}' if self.reader_nice else ''}"
         )
 
 
@@ -194,6 +196,7 @@ def run_live(
         loop=True,
         stall_timeout_s=10,
         skip_loop_filter=s.skip_loop_filter,
+        reader_nice=s.reader_nice,
     )
     latencies: list[float] = []
     counts = {"analysed": 0, "inferred": 0}

@@ -95,6 +95,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="Keep H.264 deblocking in the scale search (default: skipped, ~15%% less decode).",
     )
+    p.add_argument(
+        "--reader-nice",
+        type=int,
+        default=10,
+        help="stream.reader_nice of the scale searches' cameras (0: readers at the "
+        "detector's priority).",
+    )
     p.add_argument("--no-sweep", action="store_true", help="Only the headline and scale.")
     p.add_argument(
         "--memory",
@@ -204,6 +211,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         input_size=args.scale_input,
         skip_loop_filter=not args.scale_deblock,
         motion=args.scale_motion,
+        reader_nice=args.reader_nice,
     )
     regions = replace(whole, input_size=args.regions_input, detect="regions")
     plan = regions_plan(args.regions_input)
