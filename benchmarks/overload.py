@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import statistics
 
-from lookout.base.memory import limit_arenas
+from lookout.base.memory import prepare_process
 from lookout.bench import DetectorPool, Setting, run_live
 from lookout.media import make_1080p25
 
@@ -27,7 +27,7 @@ def main() -> int:
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--seconds", type=float, default=10.0, help="Measured seconds per run.")
     args = p.parse_args()
-    limit_arenas()  # as the CLI does (docs/ARCHITECTURE.md, "Memory")
+    prepare_process()  # as the CLI does (lookout/base/memory.py)
     clip = make_1080p25(seconds=20.0)
     pool = DetectorPool()
     nices = [int(v) for v in args.nice.split(",")]

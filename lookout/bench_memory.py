@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from lookout.base.memory import limit_arenas
+from lookout.base.memory import prepare_process
 
 #: Camera counts measured by default (the issue's 8 to 32).
 COUNTS = (8, 16, 24, 32)
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--clip", type=Path)
     args = p.parse_args(argv)
     if args.one is not None:
-        limit_arenas()  # as `lookout run` does (lookout/cli.py)
+        prepare_process()  # as `lookout run` does (lookout/cli.py)
         from lookout.media import make_1080p25
 
         clip = args.clip or make_1080p25(seconds=20.0)

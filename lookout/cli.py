@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from lookout.base.errors import LookoutError, SourceError
 from lookout.base.events import EVENT_TYPES
-from lookout.base.memory import limit_arenas
+from lookout.base.memory import prepare_process
 from lookout.config import load_config
 from lookout.logs import setup_logging
 
@@ -342,7 +342,7 @@ def cmd_cases_list(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    limit_arenas()  # before any thread starts (lookout/base/memory.py)
+    prepare_process()  # before any thread starts (lookout/base/memory.py)
     args = build_parser().parse_args(argv)
     setup_logging(logging.WARNING - 10 * min(args.verbose, 2))
     try:

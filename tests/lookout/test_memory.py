@@ -33,6 +33,18 @@ def test_limit_arenas_applies_on_glibc_unless_the_operator_set_it() -> None:
     assert isinstance(limit_arenas(), bool)
 
 
+def test_prepare_process_runs_opencv_on_the_calling_thread() -> None:
+    code = (
+        "import cv2; before = cv2.getNumThreads()\n"
+        "from lookout.base.memory import prepare_process; prepare_process()\n"
+        "print(before, cv2.getNumThreads())"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out[1] == "1", out  # (OpenCV's own default: a thread per core)
+
+
 def test_slope_is_the_memory_of_one_more_camera() -> None:
     pts = [MemoryPoint(n, 300.0 + 12.5 * n, 0.0, float(n), 0) for n in (8, 16, 24, 32)]
     s = fit(pts)
