@@ -26,8 +26,8 @@ from lookout.detector.region_motion import RegionMotion
 from lookout.detector.regions import RegionPlan, plan_regions
 from lookout.detector.settings import TrackerConfig
 from lookout.detector.tracker import ByteTracker
+from lookout.streams.connection import is_file_source
 from lookout.streams.frame import Frame
-from lookout.streams.live_reader import is_file_source
 from lookout.zones.events import ViolationEvent
 from lookout.zones.geo import GridIndex
 from lookout.zones.locate import Locator, load_grid, project_ground_zones

@@ -19,9 +19,10 @@ from lookout.detector.detections import Detections
 from lookout.detector.onnx_model import OnnxDetector
 from lookout.metrics import CameraSnapshot
 from lookout.quality import QualityMonitor, QualityState
+from lookout.streams.connection import is_file_source
 from lookout.streams.frame import Frame
 from lookout.streams.frame_queue import FrameQueue
-from lookout.streams.live_reader import StreamReader, is_file_source
+from lookout.streams.live_reader import StreamReader
 from lookout.streams.settings import OnvifConfig
 from lookout.zones.geo import GridIndex
 from lookout.zones.locate import project_ground_zones

@@ -20,7 +20,7 @@ from lookout.cases.retention import RetentionStats
 from lookout.cases.spool import StorageStats
 from lookout.detector.batcher import BatcherStats
 from lookout.quality_state import ISSUES, QualityState
-from lookout.streams.live_reader import ReaderState
+from lookout.streams.connection import ReaderState
 
 log = logging.getLogger(__name__)
 

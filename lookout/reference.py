@@ -21,10 +21,11 @@ import cv2
 from lookout.base.errors import ConfigError, SourceError
 from lookout.config import load_config
 from lookout.quality_measures import save_view_reference, view_reference_path
+from lookout.streams.connection import is_file_source
 from lookout.streams.file_reader import FileReader
 from lookout.streams.frame import Frame
 from lookout.streams.frame_queue import FrameQueue
-from lookout.streams.live_reader import StreamReader, is_file_source
+from lookout.streams.live_reader import StreamReader
 from lookout.streams.settings import StreamConfig
 
 

@@ -19,8 +19,8 @@ from lookout.config import load_config
 from lookout.detector.manifest import load_manifest
 from lookout.detector.regions import SEEN_PX, RegionPlan
 from lookout.reference import grab
+from lookout.streams.connection import is_file_source
 from lookout.streams.frame import Frame
-from lookout.streams.live_reader import is_file_source
 from lookout.zones.locate import project_ground_zones
 
 ZONE_BGR = (0, 200, 255)

@@ -28,7 +28,7 @@ from lookout.base.yamlfile import format_validation_error
 from lookout.cases.settings import JsonlSinkConfig, SqliteSinkConfig
 from lookout.config import AppConfig
 from lookout.console.auth import hash_password
-from lookout.streams.live_reader import is_file_source
+from lookout.streams.connection import is_file_source
 from lookout.streams.settings import HttpConfig
 
 

@@ -9,8 +9,8 @@ import pytest
 
 from lookout.base.backoff import Backoff, BackoffConfig
 from lookout.base.redact import RedactingFilter, redact, split_credentials
+from lookout.streams.connection import describe_error
 from lookout.streams.frame_queue import FrameQueue
-from lookout.streams.live_reader import describe_error
 
 
 def test_backoff_grows_caps_and_resets() -> None:

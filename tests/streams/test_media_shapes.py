@@ -20,7 +20,7 @@ from typing import Any
 import av
 import pytest
 
-from lookout.streams.live_reader import ffmpeg_options
+from lookout.streams.connection import ffmpeg_options
 from lookout.streams.settings import StreamConfig
 from tests.support.media import (
     CLIP_SHAPES,

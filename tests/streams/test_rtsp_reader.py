@@ -15,10 +15,11 @@ import av
 import numpy as np
 import pytest
 
+from lookout.streams.connection import ReaderState
 from lookout.streams.decode import FullDecoder
 from lookout.streams.frame import Frame
 from lookout.streams.frame_queue import FrameQueue
-from lookout.streams.live_reader import ReaderState, StreamReader
+from lookout.streams.live_reader import StreamReader
 from lookout.streams.settings import BackoffConfig, StreamConfig
 from tests.helpers import wait_until
 from tests.support.media import RtspServer, start_rtsp_server

@@ -22,7 +22,7 @@ import av
 import av.error
 import pytest
 
-from lookout.streams.live_reader import ffmpeg_options
+from lookout.streams.connection import ffmpeg_options
 from lookout.streams.settings import StreamConfig
 from tests.support.media import RtspServer, start_rtsp_server
 
