@@ -38,7 +38,7 @@ from lookout.detector.manifest import load_manifest
 from lookout.detector.onnx_model import OnnxDetector
 from lookout.pipeline import ReplayPipeline
 from lookout.streams.frame import Frame
-from lookout.streams.frame_queue import FrameQueue
+from lookout.streams.frame_queue import DropPolicy, FrameQueue
 from lookout.streams.live_reader import StreamReader
 from lookout.streams.settings import StreamConfig
 
@@ -72,6 +72,7 @@ class Setting:
     skip_loop_filter: bool = False
     detect: DetectMode = "whole"  # or "regions": far-view cameras, 2 zones each
     reader_nice: int = 0  # stream.reader_nice of the cameras
+    queue_policy: DropPolicy = "drop_oldest"  # stream.queue_policy of the cameras
 
     def label(self) -> str:
         return (
@@ -79,6 +80,7 @@ class Setting:
             f"{self.decode}{' motion' if self.motion else ''}"
             f"{' no-deblock' if self.skip_loop_filter else ''} {self.detect}"
             f"{f' nice {self.reader_nice}' if self.reader_nice else ''}"
+            f"{' drop-newest' if self.queue_policy == 'drop_newest' else ''}"
         )
 
 
@@ -197,6 +199,7 @@ def run_live(
         stall_timeout_s=10,
         skip_loop_filter=s.skip_loop_filter,
         reader_nice=s.reader_nice,
+        queue_policy=s.queue_policy,
     )
     latencies: list[float] = []
     counts = {"analysed": 0, "inferred": 0}
@@ -221,7 +224,7 @@ def run_live(
                 config_source="bench",
                 input_size=s.input_size,
             )
-            queues[i] = FrameQueue(stream.queue_size, signal=signal_ev)
+            queues[i] = FrameQueue(stream.queue_size, stream.queue_policy, signal_ev)
             readers.append(
                 StreamReader(cam.id, str(clip), stream, analysis_fps=1.0, tz=tz, queue=queues[i])
             )

@@ -147,7 +147,9 @@ class CameraRuntime:
         """Reader, queue, ONVIF/PTZ and the analysis (`build_analyser`) of a camera of a
         config that passed `validate_app(..., live=True)`."""
         cam = project_ground_zones(cfg.camera(camera_id))
-        queue: FrameQueue[Frame] = FrameQueue(cam.stream.queue_size, "drop_oldest", signal)
+        queue: FrameQueue[Frame] = FrameQueue(
+            cam.stream.queue_size, cam.stream.queue_policy, signal
+        )
         onvif = OnvifSource(cam.onvif) if cam.onvif is not None else None
         presets = None
         ptz = None

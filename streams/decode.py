@@ -98,6 +98,7 @@ class DecodeStats:
     decoded: int = 0  # pictures the decoder produced
     corrupt_dropped: int = 0  # refused or concealed pictures, and those predicted from them
     errors: int = 0  # packets the decoder refused (counted in corrupt_dropped too)
+    shed: int = 0  # due pictures not decoded: nobody could take them (keyframes mode)
 
 
 #: A codec context's `decode`: a packet in, pictures out; None drains the decoder.
@@ -211,7 +212,9 @@ class SparseDecoder(_Base):
             self._key_interval = t - self._last_key
         self._last_key = t
 
-    def push(self, unit: av.Packet, t: float) -> av.VideoFrame | None:
+    def push(self, unit: av.Packet, t: float, take: bool = True) -> av.VideoFrame | None:
+        """`take` False: a picture due now is not decoded (the consumer's queue is full),
+        the schedule moves on as if it had been, and `stats.shed` counts it."""
         self.stats.units += 1
         if self._last_t is not None and t < self._last_t - 1.0:
             # The stream's clock went back: start a new schedule.
@@ -229,6 +232,10 @@ class SparseDecoder(_Base):
         self._pending.append(unit)
         self._pending_bytes += unit.size
         due = self._owed or (self._due(t, key) and (key or not self._key_soon(t)))
+        if due and not take and not self._owed:
+            self.stats.shed += 1
+            self._advance(t, key)
+            due = False
         if not due:
             if self._pending_bytes > self.max_pending_bytes:
                 self._flush()

@@ -1,8 +1,10 @@
 """A bounded frame queue with a declared drop policy.
 
-Live sources use `drop_oldest`: when the consumer falls behind, the oldest frame is
-discarded (and counted) so the newest picture is always analysed and memory stays
-bounded. `put` never blocks; `get` waits at most its timeout.
+Live sources use `drop_oldest` by default: when the consumer falls behind, the oldest
+frame is discarded (and counted) so the newest picture is always analysed and memory
+stays bounded. With `drop_newest` the queued frames stay and the new one is dropped;
+a producer asks `refuses()` first and does not decode a picture that would be dropped.
+`put` never blocks; `get` waits at most its timeout.
 """
 
 from __future__ import annotations
@@ -51,6 +53,19 @@ class FrameQueue(Generic[T]):
         if self.signal is not None:
             self.signal.set()
         return not dropped
+
+    def refuses(self) -> bool:
+        """A `put` now would drop the new item (drop_newest and full): its producer
+        may spare the work of making it, and say so with `refused`."""
+        if self.policy != "drop_newest":
+            return False
+        with self._cond:
+            return len(self._items) >= self.maxsize
+
+    def refused(self) -> None:
+        """Count an item not made because the queue would have dropped it."""
+        with self._cond:
+            self.dropped += 1
 
     def get(self, timeout: float) -> T | None:
         """The oldest item, waiting up to `timeout` seconds; None if none came."""

@@ -354,8 +354,11 @@ class StreamReader:
                             del dues[next(iter(dues))]
                 t0 = time.perf_counter()
                 if isinstance(decoder, SparseDecoder):
-                    picked = decoder.push(unit, t)
+                    shed = decoder.stats.shed
+                    picked = decoder.push(unit, t, take=not self.queue.refuses())
                     pictures = [] if picked is None else [picked]
+                    if decoder.stats.shed > shed:
+                        self.queue.refused()
                 else:
                     pictures = decoder.push(unit, t)
                 self.stats.decode_s += time.perf_counter() - t0
@@ -385,6 +388,9 @@ class StreamReader:
                     if preset is None:
                         self.stats.frames_skipped_moving += 1
                         continue
+                if self.queue.refuses():
+                    self.queue.refused()  # (not converted: it would be dropped)
+                    continue
                 t1 = time.perf_counter()
                 image = vf.to_ndarray(format="bgr24")
                 self.stats.convert_s += time.perf_counter() - t1

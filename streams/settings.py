@@ -46,6 +46,14 @@ class StreamConfig(_Model):
     queue_size: int = Field(
         default=4, ge=1, le=1000, description="Frames buffered; the oldest is dropped when full."
     )
+    queue_policy: Literal["drop_oldest", "drop_newest"] = Field(
+        default="drop_oldest",
+        description="When analysis falls behind and the queue is full: drop_oldest keeps "
+        "the newest picture (freshest; every picture beyond what the box holds is decoded "
+        "for nothing); drop_newest keeps the queued ones and does not decode a picture "
+        "the queue cannot take (keyframes mode; other modes skip its conversion), so an "
+        "overloaded box analyses what it holds, with older pictures.",
+    )
     backoff: BackoffConfig = Field(default_factory=BackoffConfig, description="Reconnect delays.")
     skip_loop_filter: bool = Field(
         default=False,

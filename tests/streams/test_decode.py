@@ -146,6 +146,42 @@ def test_sparse_decoding_on_a_short_gop_decodes_keyframes_only(gop1: Path) -> No
     assert dec.stats.decoded == keys
 
 
+def test_a_due_picture_nobody_can_take_is_not_decoded(gop10: Path) -> None:
+    """`take=False` (the reader's queue is full): the due picture is counted as shed,
+    nothing is decoded, and the schedule goes on: the next due picture is the one a
+    second later, decoded forward from the keyframe, pixel-equal to the file."""
+    ref = reference(gop10)
+    packets, stream, c = units(gop10)
+    with c:
+        stream.thread_count = 1
+        dec = SparseDecoder(stream.codec_context.decode, fps=1.0)
+        picked: list[tuple[float, np.ndarray]] = []
+        for p in packets:
+            t = tsec(p)
+            vf = dec.push(p, t, take=not 2.9 < t < 5.5)  # 3, 4 and 5 s: queue full
+            if vf is not None:
+                picked.append((float(vf.time), vf.to_ndarray(format="bgr24")))
+            if t >= 8.0:
+                break
+    assert [t for t, _ in picked] == pytest.approx([0, 1, 2, 6, 7, 8])
+    assert dec.stats.shed == 3
+    for t, img in picked:
+        assert np.array_equal(img, ref[round(t * 10)])
+    # On a 10 s GOP every picture is a reference: those of the shed seconds are still
+    # decoded on the way to 6 s (all 81 up to 8 s). What is spared is the picture's
+    # way on (conversion, analysis); on a short GOP the decode itself (next test).
+    assert dec.stats.decoded == 81
+
+
+def test_a_shed_keyframe_is_not_decoded(gop1: Path) -> None:
+    packets, stream, c = units(gop1)
+    with c:
+        dec = SparseDecoder(stream.codec_context.decode, fps=1.0)
+        got = [dec.push(p, tsec(p), take=not 1.5 < tsec(p) < 3.5) for p in packets]
+    assert [round(float(g.time)) for g in got if g is not None] == [0, 1, 4, 5]
+    assert dec.stats.shed == 2 and dec.stats.decoded == 4
+
+
 def test_pending_packets_stay_bounded(gop10: Path) -> None:
     packets, stream, c = units(gop10)
     with c:

@@ -49,6 +49,20 @@ def test_frame_queue_get_waits_for_a_put() -> None:
     assert q.get(timeout=2.0) == "x"
 
 
+def test_a_full_drop_newest_queue_refuses_before_anything_is_made() -> None:
+    q: FrameQueue[int] = FrameQueue(2, "drop_newest")
+    assert not q.refuses()
+    q.put(1)
+    q.put(2)
+    assert q.refuses()
+    q.refused()  # the producer made nothing, the drop is counted
+    assert q.dropped == 1 and len(q) == 2
+    assert q.get_nowait() == 1 and not q.refuses()
+    old: FrameQueue[int] = FrameQueue(1, "drop_oldest")
+    old.put(1)
+    assert not old.refuses()  # drop_oldest always takes the newest
+
+
 def test_frame_queue_drop_newest_keeps_old_items() -> None:
     q: FrameQueue[int] = FrameQueue(2, "drop_newest")
     assert q.put(1) and q.put(2) and not q.put(3)

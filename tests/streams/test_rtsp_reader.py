@@ -155,6 +155,29 @@ def test_a_paced_file_stamps_pictures_when_they_were_due(
     assert got_at[5] - start > 0.85, got_at[5] - start
 
 
+@pytest.mark.parametrize("policy", ["drop_oldest", "drop_newest"])
+def test_a_full_drop_newest_queue_spares_the_decoding(h264_clip: Path, policy: str) -> None:
+    """Nobody takes frames (an overloaded box): drop_oldest decodes every due keyframe
+    and keeps the newest two; drop_newest keeps the first two and decodes nothing
+    more. Both count the same drops."""
+    cfg = StreamConfig.model_validate(
+        {**FAST.model_dump(), "analysis_mode": "keyframes", "queue_size": 2, "queue_policy": policy}
+    )
+    q: FrameQueue[Frame] = FrameQueue(2, cfg.queue_policy)
+    r = StreamReader("cam1", str(h264_clip), cfg, analysis_fps=1.0, tz=TZ, queue=q, realtime=False)
+    r.start()
+    assert r.join(60)
+    due = 80  # 79.5 s, a keyframe every second
+    kept = [q.get_nowait(), q.get_nowait()]
+    assert q.dropped == due - 2
+    if policy == "drop_oldest":
+        assert r.decoder_stats.decoded == due and r.decoder_stats.shed == 0
+        assert [f.pts_s for f in kept if f] == pytest.approx([78.0, 79.0])
+    else:
+        assert r.decoder_stats.decoded == 2 and r.decoder_stats.shed == due - 2
+        assert [f.pts_s for f in kept if f] == pytest.approx([0.0, 1.0])
+
+
 def test_reader_nice_lowers_only_the_reader_thread(h264_clip_3s: Path) -> None:
     cfg = StreamConfig(**{**FAST.model_dump(), "loop": True, "reader_nice": 7})
     r = reader(str(h264_clip_3s), cfg)
