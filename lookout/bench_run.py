@@ -81,9 +81,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--scale-step",
         type=int,
-        default=2,
+        default=1,
         help="Bisect between the last sustained and the first failed count down to this "
-        "many cameras (0: no bisection).",
+        "many cameras (0: no bisection; 2 cameras of about 28 in regions mode are 7%% of "
+        "the ratio to the floor).",
     )
     p.add_argument(
         "--scale-motion",
