@@ -270,7 +270,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     def floor(mode: str) -> Floor:
         bar.set_postfix_str(f"floor {mode}")
         if mode == "whole":
-            s, source, images, per_frame = whole, clip, frames, 1.0
+            s, source, images, per_frame = whole, clip, frames, 1
         else:
             s, source, images, per_frame = regions, far_clip, crops, plan.images_per_frame
         return measure_floor(

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta, tzinfo
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import av
 import av.error
@@ -56,6 +56,16 @@ from lookout.streams.frame_queue import FrameQueue
 from lookout.streams.settings import StreamConfig
 
 log = logging.getLogger(__name__)
+
+V = TypeVar("V")
+
+
+def _remember(table: dict[int, V], pts: int, value: V, limit: int = 256) -> None:
+    """Keep `value` by timestamp, forgetting the oldest beyond `limit` (pictures the
+    decoder never handed back must not pile up)."""
+    table[pts] = value
+    if len(table) > limit:
+        del table[next(iter(table))]
 
 
 class StreamReader:
@@ -264,9 +274,8 @@ class StreamReader:
                     raise StreamStalled(f"no packet for {now - last_packet:.1f} s")
                 last_packet, limit = now, self.cfg.stall_timeout_s
                 if arrivals is not None and packet.pts is not None and packet.pts not in arrivals:
-                    arrivals[packet.pts] = (now, self._clock.now(self.tz))
-                    if len(arrivals) > 512:  # (units that never came out: bounded)
-                        del arrivals[next(iter(arrivals))]
+                    # (units that never came out: bounded)
+                    _remember(arrivals, packet.pts, (now, self._clock.now(self.tz)), 512)
                 yield packet
                 t0 = time.perf_counter()
 
@@ -336,22 +345,16 @@ class StreamReader:
                     t = now - t_open
                 prev = (t, now)
                 if unit.pts is not None:
-                    indices[unit.pts] = index
-                    if len(indices) > 256:
-                        del indices[next(iter(indices))]
+                    _remember(indices, unit.pts, index)
                     if arrivals is not None and (stamp := arrivals.pop(unit.pts, None)):
-                        stamps[unit.pts] = stamp
-                        if len(stamps) > 256:
-                            del stamps[next(iter(stamps))]
+                        _remember(stamps, unit.pts, stamp)
                 if first_t is None:
                     first_t = t
                 if self.is_file and self.realtime:
                     due = t_open + t - first_t
                     self._pace(due)
                     if unit.pts is not None:
-                        dues[unit.pts] = due
-                        if len(dues) > 256:
-                            del dues[next(iter(dues))]
+                        _remember(dues, unit.pts, due)
                 t0 = time.perf_counter()
                 if isinstance(decoder, SparseDecoder):
                     shed = decoder.stats.shed
