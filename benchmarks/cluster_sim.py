@@ -1,6 +1,6 @@
 """County-scale simulation of the cluster (issue 17): 1,000 cameras over 50 boxes, leases
 and assignment only (no video), with the real agents and lease scripts
-(lookout/cluster_sim.py) against one real redis-server started here.
+(lookout/fleet/sim.py) against one real redis-server started here.
 
     .venv/bin/python benchmarks/cluster_sim.py [--cameras 1000] [--boxes 50] [--ttl 4]
         [--out out/cluster_sim]
@@ -30,8 +30,8 @@ import redis
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from lookout.cluster_leases import assign  # noqa: E402
-from lookout.cluster_sim import Balance, Fleet, Sample, balance, moved, steps  # noqa: E402
+from lookout.fleet.leases import assign  # noqa: E402
+from lookout.fleet.sim import Balance, Fleet, Sample, balance, moved, steps  # noqa: E402
 from tests.support.redis_server import RedisServer  # noqa: E402
 
 
@@ -215,7 +215,7 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=REPO / "out" / "cluster_sim")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    logging.getLogger("lookout.cluster").setLevel(logging.ERROR)  # a line per lease moved
+    logging.getLogger("lookout.fleet.agent").setLevel(logging.ERROR)  # a line per lease moved
     cams = [f"cam{i:04d}" for i in range(args.cameras)]
     with RedisServer() as server:
         r = redis.Redis.from_url(server.url, decode_responses=True, socket_timeout=5)

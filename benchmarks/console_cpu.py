@@ -74,7 +74,7 @@ def one_run(tmp: Path, urls: list[str], console: bool, warmup: float, seconds: f
     cfg.write_text(config(tmp / f"out-{console}", port, urls, console))
     log = (tmp / f"daemon-{console}.log").open("w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "lookout.cli", "run", "--config", str(cfg)],
+        [sys.executable, "-m", "lookout.cli.main", "run", "--config", str(cfg)],
         stdout=log,
         stderr=subprocess.STDOUT,
         cwd=REPO_ROOT,

@@ -24,7 +24,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from lookout.base.paths import REPO_ROOT
-from lookout.media import cached_h264_mp4, make_1080p25, vtest_avi
+from lookout.clips.media import cached_h264_mp4, make_1080p25, vtest_avi
 from lookout.streams.frame import Frame
 from lookout.streams.frame_queue import FrameQueue
 from lookout.streams.live_reader import StreamReader

@@ -7,13 +7,13 @@ how often the parked van in the zone is found.
 For each far-view scenario (default: every scenarios/far-view-*.yaml) the analysed
 frames of its clip (the camera's analysis_fps, as the replay takes them; the first
 `--frames` of them if given, from a clip only as long as they need) are detected three
-ways with the scenario config's model (lookout.analysis.build_detector):
+ways with the scenario config's model (lookout.runtime.analysis.build_detector):
 
 - `whole`: the frame letterboxed into the model input (the "before");
-- `regions`: the crops the analyser plans for the camera (lookout.analysis.camera_plan,
+- `regions`: the crops the analyser plans for the camera (lookout.runtime.analysis.camera_plan,
   the scenario config's `detect`);
 - `sahi`: SAHI-style slicing of the whole frame, 416x416 tiles overlapping by 20%
-  plus a full-frame pass (lookout.far_view.sahi_plan; 19 images on 1080p, 85 on 4K).
+  plus a full-frame pass (lookout.clips.far_view.sahi_plan; 19 images on 1080p, 85 on 4K).
 
 Crops are merged by `merge_regions` as the micro-batcher merges them. The van counts
 as found in a frame when a detection of the zone's policy classes (at their
@@ -33,14 +33,16 @@ from dataclasses import asdict, dataclass, field
 from itertools import islice
 from pathlib import Path
 
-from lookout.analysis import build_detector, camera_plan
 from lookout.base.errors import ConfigError
-from lookout.base.paths import REPO_ROOT, expand_path
+from lookout.base.paths import REPO_ROOT
+from lookout.base.secrets import expand_path
 from lookout.base.yamlfile import load_model
-from lookout.config import load_config
+from lookout.clips.far_view import PlanScore, far_view_clip, sahi_plan, score_plans, seen_target
+from lookout.config.app import load_config
 from lookout.detector.regions import RegionPlan
-from lookout.evaluate import Scenario
-from lookout.far_view import PlanScore, far_view_clip, sahi_plan, score_plans, seen_target
+from lookout.evaluation.score import Scenario
+from lookout.runtime.analysis import camera_plan
+from lookout.runtime.services import build_detector
 from lookout.streams.file_reader import FileReader
 from lookout.zones.locate import project_ground_zones
 

@@ -17,7 +17,7 @@ numbers include the host-to-device copy of the batch and the copy of the output 
 The regions workload (benchmarks/README.md, "Regions mode and the floor") is what the
 micro-batcher sends for far-view cameras in regions mode: the crops of a 1920x1080
 frame tiled from vtest.avi, planned from the benchmark cameras' two kerb zones
-(lookout/bench_regions.py), crops per frame x cameras images per batch (batch 8-64 for
+(lookout/bench/regions.py), crops per frame x cameras images per batch (batch 8-64 for
 4-32 cameras at 2 crops per frame); camera-frames/s = images/s ÷ crops per frame.
 Providers this ONNX Runtime build lacks, or that fail to start, are reported as such
 and not timed. Prints a markdown table; writes JSON.
@@ -45,7 +45,7 @@ import onnxruntime as ort
 
 from lookout.base.errors import LookoutError
 from lookout.base.paths import REPO_ROOT, assets_dir
-from lookout.bench_regions import FAR_H, FAR_SCALE, FAR_W, regions_plan
+from lookout.bench.regions import FAR_H, FAR_SCALE, FAR_W, regions_plan
 from lookout.detector.manifest import ModelManifest, load_manifest
 from lookout.detector.onnx_model import OnnxDetector, prepare_model
 from lookout.detector.preprocess import letterbox_batch
@@ -118,7 +118,7 @@ def sample_batch(manifest: ModelManifest, size: int) -> np.ndarray:
 
 def far_view_crops(manifest: ModelManifest) -> list[np.ndarray]:
     """The regions plan's crops of one 1920x1080 far-view frame (vtest's first frame
-    tiled at scale 1, as lookout/far_view.py makes the clips; noise without vtest)."""
+    tiled at scale 1, as lookout/clips/far_view.py makes the clips; noise without vtest)."""
     ok, tile = cv2.VideoCapture(str(assets_dir() / "footage" / "vtest.avi")).read()
     if not ok:
         print("note: vtest.avi not found, regions crops are noise", file=sys.stderr)

@@ -34,10 +34,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from lookout.base.paths import REPO_ROOT  # noqa: E402
-from lookout.bench_regions import MANIFEST  # noqa: E402
+from lookout.bench.regions import MANIFEST  # noqa: E402
+from lookout.clips.media import make_1080p25  # noqa: E402
 from lookout.detector.manifest import load_manifest  # noqa: E402
 from lookout.detector.onnx_model import OnnxDetector  # noqa: E402
-from lookout.media import make_1080p25  # noqa: E402
 from lookout.streams.decode import choose_decoder  # noqa: E402
 
 

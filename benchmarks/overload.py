@@ -19,8 +19,8 @@ import statistics
 from typing import cast
 
 from lookout.base.memory import prepare_process
-from lookout.bench import DetectorPool, Setting, run_live
-from lookout.media import make_1080p25
+from lookout.bench.live import DetectorPool, Setting, run_live
+from lookout.clips.media import make_1080p25
 from lookout.streams.frame_queue import DropPolicy
 
 

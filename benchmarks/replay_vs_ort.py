@@ -14,7 +14,7 @@ import argparse
 import json
 import sys
 
-from lookout.bench import DetectorPool, Setting, bare_ort, replay_throughput
+from lookout.bench.live import DetectorPool, Setting, bare_ort, replay_throughput
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 
-from lookout.cli import main
+from lookout.cli.main import main
 
 if __name__ == "__main__":
     sys.exit(main(["bench", *sys.argv[1:]]))

@@ -43,7 +43,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from lookout.base.paths import REPO_ROOT  # noqa: E402
-from lookout.media import make_1080p25  # noqa: E402
+from lookout.clips.media import make_1080p25  # noqa: E402
 from tests.console.conftest import free_port  # noqa: E402
 from tests.support.media import RtspServer, start_rtsp_server  # noqa: E402
 
@@ -251,7 +251,7 @@ def main() -> int:
     cfg.write_text(config(out, port, urls))
     log = (out / "lookout.log").open("w")
     daemon = subprocess.Popen(
-        [sys.executable, "-m", "lookout.cli", "run", "--config", str(cfg)],
+        [sys.executable, "-m", "lookout.cli.main", "run", "--config", str(cfg)],
         stdout=log,
         stderr=subprocess.STDOUT,
         cwd=REPO,

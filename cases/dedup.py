@@ -6,7 +6,7 @@ within `radius` box heights — and the later one comes within `cooldown_s` of t
 sighting of the case. A parked van whose track id changes, or a second person at the
 same stall, therefore merge into the case that already exists.
 
-With several boxes a `SharedFootprints` (lookout/cluster_state.py) holds the recent
+With several boxes a `SharedFootprints` (lookout/fleet/state.py) holds the recent
 cases of each camera in Redis: a camera that moved to this box finds the cases its
 previous box made, so a van still parked merges instead of making a second case.
 """

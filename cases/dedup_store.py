@@ -355,7 +355,7 @@ class RedisDedupStore:
         cell_deg = math.degrees(2 * radius_m / EARTH_M)
         cell = f"{round(place.lon / cell_deg)}:{round(place.lat / cell_deg)}"
         # Tagged like the cluster's lease keys: the fenced claim's two keys share a hash
-        # slot on Redis Cluster (lookout/cluster_leases.py).
+        # slot on Redis Cluster (lookout/fleet/leases.py).
         key = f"{hash_tag(self.prefix)}:claim:{place.type}:{cell}"
         ttl = max(1, int(ttl_s))
         if fence is not None:

@@ -120,7 +120,7 @@ class CaseManager:
         self.retry_s = RETRY_S
         self._io = threading.RLock()  # the writer thread, or the caller when it is behind
         self._next_retry = 0.0
-        #: Several boxes (lookout/cluster.py): the lease a camera is held under, None when
+        #: Several boxes (lookout/fleet/agent.py): the lease a camera is held under, None when
         #: this box does not hold it. Every new case is fenced by the Redis dedup store.
         self.fence: Callable[[str], Fence | None] | None = None
         #: Cases not made because the camera's lease was not (or no longer) this box's.

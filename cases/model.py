@@ -8,16 +8,16 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from lookout.base.model import StrictModel
 from lookout.zones.events import ViolationEvent
 
 #: Namespace of case ids: uuid5(namespace, key) is stable across runs and machines.
 CASE_NAMESPACE = uuid.UUID("6f1c4d2e-8a55-4c1b-9a61-1d7f3c0b9e42")
 
 
-class Location(BaseModel):
+class Location(StrictModel):
     """A ground position in WGS84/CGCS2000 degrees."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
     lon: float = Field(description="Longitude in degrees.")
     lat: float = Field(description="Latitude in degrees.")
 

@@ -87,7 +87,7 @@ class _Row:
 
 @dataclass
 class RetentionStats:
-    """Counters for the metrics (lookout/metrics.py), from the runs that deleted."""
+    """Counters for the metrics (lookout/daemon/metrics.py), from the runs that deleted."""
 
     deleted: Counter[tuple[str, str]] = field(default_factory=Counter)  # (what, reason)
     deleted_bytes: Counter[str] = field(default_factory=Counter)  # reason

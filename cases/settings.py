@@ -1,22 +1,19 @@
 """Settings the cases layer owns: codes, dedup, evidence, sinks, delivery and retention
-(YAML `codes`, `dedup`, `evidence`, `sinks`, `delivery`, `retention`). lookout/config.py
+(YAML `codes`, `dedup`, `evidence`, `sinks`, `delivery`, `retention`). lookout/config/app.py
 only composes them into the application config."""
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 
 from lookout.base.backoff import BackoffConfig
 from lookout.base.events import EventType
+from lookout.base.model import StrictModel
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class _RedisTls(_Model):
+class _RedisTls(StrictModel):
     """`ssl_ca_certs` only with a rediss:// URL (lookout/cases/redis_conn.py)."""
 
     @model_validator(mode="after")
@@ -49,7 +46,7 @@ class RedisStreamSinkConfig(_RedisTls):
     )
 
 
-class WebhookSinkConfig(_Model):
+class WebhookSinkConfig(StrictModel):
     """Deliver cases by HTTP POST with an Idempotency-Key header."""
 
     type: Literal["webhook"] = Field(description="Sink kind.")
@@ -74,7 +71,7 @@ class WebhookSinkConfig(_Model):
     )
 
 
-class DeliveryConfig(_Model):
+class DeliveryConfig(StrictModel):
     """The worker that delivers outbox cases to the remote sinks."""
 
     backoff: BackoffConfig = Field(
@@ -105,7 +102,7 @@ class DedupStoreConfig(_RedisTls):
     )
 
 
-class CodeEntry(_Model):
+class CodeEntry(StrictModel):
     """Case-system classification of one event type."""
 
     code: str = Field(description="Event code of the case system (e.g. 大类+小类).")
@@ -120,7 +117,7 @@ def default_codes() -> dict[EventType, CodeEntry]:
     }
 
 
-class DedupConfig(_Model):
+class DedupConfig(StrictModel):
     """How repeated events become one case."""
 
     cooldown_s: float = Field(
@@ -143,7 +140,7 @@ class DedupConfig(_Model):
     )
 
 
-class EvidenceConfig(_Model):
+class EvidenceConfig(StrictModel):
     """Evidence pictures attached to each case."""
 
     jpeg_quality: int = Field(default=88, ge=10, le=100, description="JPEG quality.")
@@ -159,7 +156,7 @@ class EvidenceConfig(_Model):
     )
 
 
-class SqliteSinkConfig(_Model):
+class SqliteSinkConfig(StrictModel):
     """Embedded SQLite outbox (the default sink)."""
 
     type: Literal["sqlite"] = Field(description="Sink kind.")
@@ -168,7 +165,7 @@ class SqliteSinkConfig(_Model):
     )
 
 
-class JsonlSinkConfig(_Model):
+class JsonlSinkConfig(StrictModel):
     """One JSON object per line, appended; ids already in the file are not written again."""
 
     type: Literal["jsonl"] = Field(description="Sink kind.")
@@ -189,7 +186,7 @@ def default_sinks() -> list[
     return [SqliteSinkConfig(type="sqlite"), JsonlSinkConfig(type="jsonl")]
 
 
-class CasesSettings(_Model):
+class CasesSettings(StrictModel):
     """Everything the case stage needs, as the application hands it over (paths
     already resolved): codes, dedup, evidence, the local sinks, the site's time zone."""
 
@@ -201,7 +198,7 @@ class CasesSettings(_Model):
     out_dir: str = Field(description="Output folder: outbox, evidence, dedup store.")
 
 
-class RetentionConfig(_Model):
+class RetentionConfig(StrictModel):
     """How long evidence and outbox rows are kept (YAML `retention`, cases/retention.py).
     Undelivered cases and their evidence are never deleted."""
 

@@ -47,7 +47,7 @@ LOG_EVERY_S = 60.0
 @dataclass(frozen=True, slots=True)
 class StorageStats:
     """What the case writer holds in memory because the disk is full, and how often
-    writes failed (read by lookout/metrics.py at scrape time)."""
+    writes failed (read by lookout/daemon/metrics.py at scrape time)."""
 
     evidence_pending: int
     evidence_pending_bytes: int

@@ -15,7 +15,9 @@ import re
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
+
+from lookout.base.model import StrictModel
 
 #: What an operator can decide about a draft case.
 Verdict = Literal["confirmed", "false_alarm", "closed"]
@@ -42,10 +44,8 @@ def parse_status_key(key: str) -> tuple[str, int]:
     return m["case_id"], int(m["version"])
 
 
-class StatusUpdate(BaseModel):
+class StatusUpdate(StrictModel):
     """One version of a case's status, as delivered (docs/CASE_STATUS.md)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     kind: Literal["status"] = Field(default="status", description="Message kind.")
     case_id: str = Field(description="The case this update is about (its `id`).")

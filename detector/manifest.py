@@ -36,8 +36,6 @@ from pathlib import Path
 from typing import Any, Literal, cast, get_args
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     PrivateAttr,
     ValidationError,
@@ -46,7 +44,8 @@ from pydantic import (
 )
 
 from lookout.base.errors import ConfigError, ModelError
-from lookout.base.paths import expand_path
+from lookout.base.model import StrictModel
+from lookout.base.secrets import expand_path
 from lookout.base.yamlfile import format_validation_error, load_model
 
 Layout = Literal["yolox", "ultralytics"]
@@ -98,10 +97,8 @@ def _roles_problem(roles: dict[Role, list[str]], class_names: list[str]) -> str 
     return None
 
 
-class ModelManifest(BaseModel):
+class ModelManifest(StrictModel):
     """How to run one detection model. Immutable once loaded."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(min_length=1, description="Short model name used in logs and metrics.")
     file: str = Field(

@@ -402,6 +402,12 @@ class OnnxDetector:
         return list(self._class_names)
 
     @property
+    def crop_size(self) -> int:
+        """The side of the square a region crop is planned at: the model input's shorter
+        side (lookout/detector/regions.py)."""
+        return min(self._manifest.input_size)
+
+    @property
     def cpu_threads(self) -> int:
         """Cores ONNX Runtime's own thread pool keeps busy during a run: its intra-op
         threads when the CPU runs the model (0: ORT's default, one per core), 0 when a

@@ -1,19 +1,17 @@
 """Settings the detector layer owns: the tracker and motion gating (YAML `tracker:` and
 `cameras[].motion:`). The tracker and the motion gate take these models directly;
-lookout/config.py only composes them into the application config."""
+lookout/config/app.py only composes them into the application config."""
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from lookout.base.model import StrictModel
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class TrackerConfig(_Model):
+class TrackerConfig(StrictModel):
     """Multi-object tracker (ByteTrack) settings."""
 
     high_threshold: float = Field(
@@ -60,7 +58,7 @@ class TrackerConfig(_Model):
         return self
 
 
-class MotionConfig(_Model):
+class MotionConfig(StrictModel):
     """Motion-gated inference: skip the detector while nothing moves in the zones."""
 
     enabled: bool = Field(default=False, description="Gate inference on motion.")
@@ -96,7 +94,7 @@ class MotionConfig(_Model):
         return self
 
 
-class DetectConfig(_Model):
+class DetectConfig(StrictModel):
     """What the detector runs on per frame: the whole frame letterboxed, or region
     crops planned from the zones at native resolution (detector/regions.py)."""
 

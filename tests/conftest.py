@@ -35,8 +35,8 @@ def yolox_detector(assets: Path) -> OnnxDetector:
     model settings (CPU, batch 4, confidence 0.25, NMS IoU 0.45, warmed up), built once
     per test session. Shared: do not change its thresholds; a test that needs another
     model or other settings builds its own."""
-    from lookout.config import AppConfig
-    from lookout.pipeline import build_detector
+    from lookout.config.app import AppConfig
+    from lookout.runtime.services import build_detector
 
     cfg = AppConfig.model_validate(
         {"model": {"manifest": str(YOLOX_MANIFEST)}, "cameras": [{"id": "cam"}]}
@@ -49,7 +49,7 @@ def demo_replay(assets: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """`lookout replay vtest.avi --config configs/demo.yaml`, run once per session: its
     output folder (cases.jsonl, cases.db, evidence/). Read only: a test that replays into
     it again, or changes it, works on a copy (`shutil.copytree`)."""
-    from lookout.cli import main
+    from lookout.cli.main import main
 
     out = tmp_path_factory.mktemp("demo-replay")
     video = assets / "footage" / "vtest.avi"

@@ -10,11 +10,11 @@ from pathlib import Path
 import cv2
 import pytest
 
-from lookout.bench import Result, Setting
-from lookout.bench_floor import Floor, cameras_floor
-from lookout.bench_regions import ZONE_TILES, bench_camera, regions_plan
-from lookout.bench_run import scale_search
-from lookout.cli import main
+from lookout.bench.floor import Floor, cameras_floor
+from lookout.bench.live import Result, Setting
+from lookout.bench.regions import ZONE_TILES, bench_camera, regions_plan
+from lookout.bench.run import scale_search
+from lookout.cli.main import main
 
 
 def test_floor_is_cores_over_the_cost_of_one_camera_frame() -> None:

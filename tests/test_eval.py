@@ -17,13 +17,13 @@ from typing import Any
 import numpy as np
 import pytest
 
+from lookout.base.events import EventType
 from lookout.base.paths import REPO_ROOT
 from lookout.cases.model import DraftCase
-from lookout.cli import main
-from lookout.config import EventType
+from lookout.cli.main import main
+from lookout.clips.far_view import Target, sahi_plan
 from lookout.detector.detections import Detections
-from lookout.evaluate import TruthEvent, below_baseline, score
-from lookout.far_view import Target, sahi_plan
+from lookout.evaluation.score import TruthEvent, below_baseline, score
 
 START = datetime.fromisoformat("2026-11-26T09:00:00+08:00")
 ALL_SCENARIOS = sorted((REPO_ROOT / "scenarios").glob("*.yaml"))

@@ -15,7 +15,7 @@ import yaml
 from lookout.base.paths import REPO_ROOT
 from lookout.cases.dedup_store import distance_m
 from lookout.cases.sinks import SqliteOutbox
-from lookout.cli import main
+from lookout.cli.main import main
 
 DEMO = REPO_ROOT / "configs" / "demo.yaml"
 # Where the van stands, from the synthetic survey the demo calibration was made with.

@@ -15,7 +15,7 @@ import cv2
 import pytest
 
 from lookout.base.paths import REPO_ROOT
-from lookout.cli import main
+from lookout.cli.main import main
 
 DEMO = REPO_ROOT / "configs" / "demo.yaml"
 # Where the white van stands in vtest.avi (top right, in front of the building).

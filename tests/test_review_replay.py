@@ -16,7 +16,7 @@ import yaml
 from lookout.base.paths import REPO_ROOT
 from lookout.cases.dedup_store import distance_m
 from lookout.cases.verdicts import CaseFilter, CaseReview
-from lookout.cli import main
+from lookout.cli.main import main
 
 DEMO = REPO_ROOT / "configs" / "demo.yaml"
 LATER = "2026-11-26T12:00:00+08:00"  # 3 h after the first replay: past dedup's cooldown

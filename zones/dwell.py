@@ -7,7 +7,7 @@ neither restarts its dwell nor produces a second case. The new track must first 
 still on that spot for `confirm_s` itself: a pedestrian walking over the spot where
 someone stood a minute ago does not inherit that person's dwell.
 
-With several boxes (lookout/cluster_state.py) a `StopShare` carries stops across a
+With several boxes (lookout/fleet/state.py) a `StopShare` carries stops across a
 camera's move: a stop that has stood `confirm_s` is published (and again every
 `SHARE_EVERY_S` while it lasts), and a new stop first asks whether another box saw
 one on the same spot, whose start it then takes, so the dwell resumes.

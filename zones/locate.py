@@ -21,7 +21,7 @@ from lookout.zones.settings import CalibrationConfig, GridConfig
 
 
 class _Camera(Protocol):
-    """What map-zone projection needs of a camera's config (lookout/config.py's)."""
+    """What map-zone projection needs of a camera's config (lookout/config/app.py's)."""
 
     @property
     def id(self) -> str: ...

@@ -1,6 +1,6 @@
 """Zone settings the zones layer owns: zones and their policies (YAML
 `cameras[].zones[]`). A policy is a union discriminated on `type`; each kind has only
-its own fields. lookout/config.py composes these into the camera config.
+its own fields. lookout/config/app.py composes these into the camera config.
 
 Classes may be named by model class or by role (`vehicle`, `person`, `stall_object`,
 `structure`; see models/README.md): the zone engine resolves them against the model's
@@ -12,16 +12,14 @@ from __future__ import annotations
 from datetime import time
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 from shapely.geometry import Polygon
 from shapely.validation import explain_validity
 
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from lookout.base.model import StrictModel
 
 
-class TimeWindow(_Model):
+class TimeWindow(StrictModel):
     """A daily window in the site's local time; `end` before `start` wraps past midnight."""
 
     start: time = Field(description="Start of the window, local time (HH:MM).")
@@ -40,7 +38,7 @@ def _allowed_field() -> list[TimeWindow]:
     )
 
 
-class _ObjectPolicy(_Model):
+class _ObjectPolicy(StrictModel):
     """Fields of the rules that watch tracked objects."""
 
     min_confidence: float = Field(
@@ -94,7 +92,7 @@ class VendorPolicy(_ObjectPolicy):
     )
 
 
-class ConstructionPolicy(_Model):
+class ConstructionPolicy(StrictModel):
     """illegal_construction: a persistent change against the reference view."""
 
     type: Literal["illegal_construction"] = Field(description="Event type this policy raises.")
@@ -131,7 +129,7 @@ def _check_polygon(points: list[tuple[float, float]]) -> list[tuple[float, float
     return points
 
 
-class ZoneConfig(_Model):
+class ZoneConfig(StrictModel):
     """A zone of one camera (and preset) with its policies: an image polygon, or a map
     polygon (lon/lat) that the camera's calibration projects into the image."""
 

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from lookout.base.model import StrictModel
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class GridConfig(_Model):
+class GridConfig(StrictModel):
     """Unit grid cells (单元网格) from the GIS staff's GeoJSON."""
 
     geojson: str = Field(description="GeoJSON FeatureCollection of cell polygons (lon/lat).")
@@ -24,7 +22,7 @@ class GridConfig(_Model):
     )
 
 
-class PointPairConfig(_Model):
+class PointPairConfig(StrictModel):
     """One image point and the ground point it shows."""
 
     image: tuple[float, float] = Field(description="Pixel [x, y] in the camera image.")
@@ -38,7 +36,7 @@ class PointPairConfig(_Model):
         return self
 
 
-class CalibrationConfig(_Model):
+class CalibrationConfig(StrictModel):
     """Image ↔ ground homography of one camera preset, fitted from point pairs."""
 
     points: list[PointPairConfig] = Field(

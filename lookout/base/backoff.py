@@ -9,13 +9,13 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from lookout.base.model import StrictModel
 
 
-class BackoffConfig(BaseModel):
+class BackoffConfig(StrictModel):
     """Reconnect delays: exponential with jitter, so many cameras don't retry in lockstep."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     initial_s: float = Field(default=0.5, gt=0, description="First delay after a failure.")
     max_s: float = Field(default=30.0, gt=0, description="Cap of the delay.")

@@ -10,8 +10,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from lookout.base.errors import ConfigError
-
 REPO_ROOT = Path(__file__).resolve().parents[2]  # lookout/base/paths.py
 
 
@@ -34,20 +32,3 @@ def cache_dir() -> Path:
     env = os.environ.get("LOOKOUT_CACHE")
     base = Path(env).expanduser() if env else Path.home() / ".cache" / "lookout"
     return base
-
-
-def expand_path(value: str, base: Path) -> Path:
-    """Expand `${…}` references (`lookout.base.secrets`: `${LOOKOUT_ASSETS}`,
-    `${LOOKOUT_ROOT}`, any `${VAR}`; values read from YAML files arrive already
-    expanded) and `~`, then resolve a relative path against `base` (the folder of the
-    file that named it). Raises ConfigError for an unset variable."""
-    from lookout.base.secrets import substitute  # imports this module
-
-    try:
-        value = substitute(value, base)
-    except ValueError as exc:
-        raise ConfigError(f"{value}: {exc}") from None
-    path = Path(value).expanduser()
-    if not path.is_absolute():
-        path = base / path
-    return path.resolve()

@@ -13,7 +13,7 @@ has its string values substituted right after parsing, before validation:
 `LOOKOUT_ASSETS` (the shared assets folder, `lookout.base.paths.assets_dir`) and
 `LOOKOUT_ROOT` (the repository) are variables with a default: they never fail.
 Only string values are substituted (not keys), once: a resolved value is not scanned
-again (except that `lookout.base.paths.expand_path` expands the paths it is given, so a
+again (except that `expand_path` expands the paths it is given, so a
 path cannot hold a literal `${`). Errors name the file, the key path and the variable
 or file, never a value.
 
@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from lookout.base.errors import ConfigError
+from lookout.base.paths import REPO_ROOT, assets_dir
 
 #: `$${` (escape), a reference `${…}` without braces inside, or a `${` that starts none.
 _TOKEN = re.compile(r"\$\$\{|\$\{(?P<body>[^{}]*)\}|\$\{")
@@ -45,8 +46,6 @@ _known_lock = threading.Lock()
 
 def _builtin(name: str) -> str | None:
     """Default of a built-in variable, or None for any other name."""
-    from lookout.base.paths import REPO_ROOT, assets_dir
-
     if name == "LOOKOUT_ASSETS":
         return str(assets_dir())  # honours LOOKOUT_ASSETS itself
     if name == "LOOKOUT_ROOT":
@@ -152,3 +151,18 @@ def resolve(data: Any, source: str, base: Path) -> Any:
         return node
 
     return walk(data, "")
+
+
+def expand_path(value: str, base: Path) -> Path:
+    """Expand `${…}` references (`substitute`: `${LOOKOUT_ASSETS}`,
+    `${LOOKOUT_ROOT}`, any `${VAR}`; values read from YAML files arrive already
+    expanded) and `~`, then resolve a relative path against `base` (the folder of the
+    file that named it). Raises ConfigError for an unset variable."""
+    try:
+        value = substitute(value, base)
+    except ValueError as exc:
+        raise ConfigError(f"{value}: {exc}") from None
+    path = Path(value).expanduser()
+    if not path.is_absolute():
+        path = base / path
+    return path.resolve()

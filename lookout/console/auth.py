@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lookout.base.errors import ConfigError
-from lookout.streams.settings import ConsoleConfig, HttpConfig, is_loopback
+from lookout.config.daemon import ConsoleConfig, HttpConfig, is_loopback
 
 #: scrypt cost: 16 MiB of memory, ~50 ms per check on a small box.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1

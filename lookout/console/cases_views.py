@@ -6,7 +6,7 @@ a verdict `CaseReview.verdict(...)` made by the logged-in role (or `console` whe
 console needs no login). After a verdict the daemon's delivery worker is woken
 (`notify`) so the status update goes out at once. Evidence pictures are served only
 for known cases, only the files the case names under the output folder's `evidence/`.
-The report page renders `lookout/report.py`'s figures (read-only, viewers too).
+The report page renders `lookout/report/build.py`'s figures (read-only, viewers too).
 Every call into SQLite runs on Starlette's thread pool.
 """
 
@@ -30,10 +30,10 @@ from lookout.base.errors import LookoutError
 from lookout.cases.status import STATUSES, VERDICTS, StatusUpdate
 from lookout.cases.verdicts import CaseFilter, CaseReview, CaseRow, ReviewError
 from lookout.console.views import Console
-from lookout.report import build_report, parse_bound
-from lookout.report_history import open_history
-from lookout.report_render import _STYLE as REPORT_STYLE
-from lookout.report_render import JUDGEMENT_COLOURS, TYPE_COLOURS, render_html
+from lookout.report.build import build_report, parse_bound
+from lookout.report.figures import open_history
+from lookout.report.render import _STYLE as REPORT_STYLE
+from lookout.report.render import JUDGEMENT_COLOURS, TYPE_COLOURS, render_html
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ calibration on the picture with the grid cells it projects (docs/ARCHITECTURE.md
 "The zone editor").
 
 The editor edits the file the daemon was started with (`EditorHost.config_path`),
-through the round-trip writer (lookout/config_writer.py: comments, order and `${…}`
+through the round-trip writer (lookout/config/writer.py: comments, order and `${…}`
 references kept, validation before the write, temp file and rename, `.bak`), then asks
 the daemon to reload through the SIGHUP path. An edit that does not validate is
 refused with each error beside its field, and the file is not touched.
@@ -27,9 +27,9 @@ from starlette.responses import JSONResponse, Response
 
 from lookout.base.errors import LookoutError
 from lookout.base.secrets import mask
-from lookout.calibrate import write_calibration
-from lookout.config import CameraConfig, load_config
-from lookout.config_writer import ConfigDocument, edit_config
+from lookout.config.app import CameraConfig, load_config
+from lookout.config.calibration import write_calibration
+from lookout.config.writer import ConfigDocument, edit_config
 from lookout.console.editor_model import (
     CalibrationEdit,
     ZoneEdit,
@@ -62,7 +62,7 @@ GOTO_WAIT_S = 45.0
 
 
 class EditorHost(Protocol):
-    """What the editor needs from the daemon (lookout/daemon.py)."""
+    """What the editor needs from the daemon (lookout/daemon/service.py)."""
 
     config_path: Path
     grid: GridIndex | None

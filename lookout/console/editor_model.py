@@ -6,7 +6,7 @@ projects onto the picture (docs/ARCHITECTURE.md, "The zone editor").
 An edit is checked with the same pydantic models as the config (`ZoneConfig`,
 `DetectConfig`, `CalibrationConfig`), so each error names its field
 (`zones[1].polygon`); the write then validates the whole file again
-(`lookout.config_writer`), so nothing reaches the disk that `load_config` refuses.
+(`lookout.config.writer`), so nothing reaches the disk that `load_config` refuses.
 """
 
 from __future__ import annotations
@@ -20,13 +20,13 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from shapely.geometry import Polygon, box
 
-from lookout.analysis import camera_plan
 from lookout.base.secrets import mask
 from lookout.base.yamlfile import field_errors
-from lookout.config import CameraConfig
-from lookout.config_writer import ConfigDocument, flow
+from lookout.config.app import CameraConfig
+from lookout.config.writer import ConfigDocument, flow
 from lookout.detector.regions import SEEN_PX, RegionPlan
 from lookout.detector.settings import DetectConfig
+from lookout.runtime.analysis import camera_plan
 from lookout.zones.calibration import Calibration
 from lookout.zones.geo import GridIndex
 from lookout.zones.locate import DEFAULT_PRESET, fit_calibration

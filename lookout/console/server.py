@@ -36,14 +36,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lookout.base.errors import ConfigError
 from lookout.cases.verdicts import CaseReview
+from lookout.config.daemon import HttpConfig, is_loopback
 from lookout.console.auth import Access
 from lookout.console.cases_views import CaseConsole
 from lookout.console.editor import Editor, EditorHost
-from lookout.console.history import HealthHistory
 from lookout.console.snapshots import SnapshotStore
 from lookout.console.state import ConsoleHost, StatusBoard
 from lookout.console.views import Console
-from lookout.streams.settings import HttpConfig, is_loopback
+from lookout.report.health_store import HealthHistory
 
 log = logging.getLogger(__name__)
 

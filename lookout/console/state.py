@@ -24,10 +24,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 from lookout.base.redact import redact
 from lookout.base.secrets import mask
-from lookout.config import CameraConfig
-from lookout.console.history import HealthHistory, Sample
+from lookout.config.app import CameraConfig
 from lookout.console.snapshots import SnapshotStore
-from lookout.metrics import CameraSnapshot
+from lookout.report.health_store import HealthHistory, Sample
+from lookout.runtime.camera import CameraSnapshot
 
 log = logging.getLogger(__name__)
 

@@ -29,15 +29,14 @@ from starlette.responses import (
 )
 
 from lookout.console.auth import CSRF_FIELD, CSRF_HEADER, Access, Role, csrf_ok, csrf_token, login
-from lookout.console.history import HealthHistory
 from lookout.console.snapshots import SnapshotStore
 from lookout.console.state import CameraInfo, ConsoleHost, StatusBoard, jsonable, safe_source
 from lookout.console.state import zones_json as _zones
-from lookout.metrics import CONTENT_TYPE
+from lookout.report.health_store import HealthHistory
 
 log = logging.getLogger(__name__)
 
-PROMETHEUS = CONTENT_TYPE
+PROMETHEUS = "text/plain; version=0.0.4; charset=utf-8"  # the exposition format
 #: A failed login waits this long: slows down guessing.
 LOGIN_DELAY_S = 0.5
 #: How long a snapshot request waits for the first encode of a camera's picture.

@@ -19,11 +19,12 @@ import cv2
 import numpy as np
 import pytest
 
-from lookout.analysis import build_analyser, open_cases
 from lookout.cases.blur import for_evidence
 from lookout.cases.evidence import EvidenceWriter
-from lookout.config import AppConfig
+from lookout.config.app import AppConfig
 from lookout.detector.detections import Detections
+from lookout.runtime.analysis import build_analyser
+from lookout.runtime.services import open_cases
 from lookout.streams.frame import Frame
 from lookout.zones.events import Scene, ViolationEvent
 from tests.conftest import YOLOX_MANIFEST
@@ -83,8 +84,7 @@ def run_case(
     analyser = build_analyser(
         cfg,
         "vtest",
-        class_names=detector.class_names,
-        roles=detector.roles,
+        detector,
         cases=cases,
         out_dir=out,
         grid=None,

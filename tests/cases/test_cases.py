@@ -13,8 +13,8 @@ from lookout.cases.dedup import CaseDeduper
 from lookout.cases.evidence import EvidenceWriter
 from lookout.cases.manager import CaseManager
 from lookout.cases.model import DraftCase, case_id
+from lookout.cases.settings import CodeEntry
 from lookout.cases.sinks import JsonlSink, SqliteOutbox
-from lookout.config import CodeEntry
 from lookout.zones.events import ViolationEvent
 from tests.helpers import T0, frame
 

@@ -25,10 +25,9 @@ from lookout.cases.dedup import CaseDeduper
 from lookout.cases.evidence import EvidenceWriter
 from lookout.cases.manager import CaseManager
 from lookout.cases.retention import GB, Retention, RetentionWorker
-from lookout.cases.settings import RetentionConfig
+from lookout.cases.settings import CodeEntry, RetentionConfig
 from lookout.cases.sinks import JsonlSink, SqliteOutbox
-from lookout.config import CodeEntry
-from lookout.metrics import StorageCollector
+from lookout.daemon.metrics import StorageCollector
 from lookout.zones.events import ViolationEvent
 from tests.helpers import frame
 

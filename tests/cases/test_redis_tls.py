@@ -16,7 +16,7 @@ from lookout.cases.delivery import TransientError
 from lookout.cases.model import DraftCase
 from lookout.cases.redis_stream import CaseStreamReader, RedisStreamSink
 from lookout.cases.settings import DedupStoreConfig, RedisStreamSinkConfig
-from lookout.cli import main
+from lookout.cli.main import main
 from tests.support.redis_server import RedisServer, TlsFiles, make_tls_files
 
 PASSWORD = "tls-pw-8d41c2"

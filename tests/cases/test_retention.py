@@ -24,8 +24,8 @@ from lookout.cases.sinks import SqliteOutbox
 from lookout.cases.spool import StorageStats
 from lookout.cases.verdicts import CaseReview
 from lookout.cases.webhook import WebhookSink
-from lookout.cli import main
-from lookout.metrics import StorageCollector
+from lookout.cli.main import main
+from lookout.daemon.metrics import StorageCollector
 from tests.cases.conftest import T0, CaseEndpoint
 
 FAST = BackoffConfig(initial_s=0.2, max_s=2.0)

@@ -22,7 +22,7 @@ from lookout.cases.remote import build_delivery
 from lookout.cases.sinks import SqliteOutbox
 from lookout.cases.status import StatusUpdate
 from lookout.cases.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookSink, sign
-from lookout.config import load_config
+from lookout.config.app import load_config
 
 SECRET = "whsec-test-3f9c1a7e"
 MakeCase = Callable[..., DraftCase]
@@ -174,11 +174,11 @@ sinks:
     outbox.close()
 
 
-def test_readme_shows_the_example_receivers_verify() -> None:
-    readme = (REPO_ROOT / "README.md").read_text()
+def test_docs_show_the_example_receivers_verify() -> None:
+    readme = (REPO_ROOT / "docs" / "DELIVERY.md").read_text()
     section = re.split(r"\n##+ ", readme.split("### Signed webhooks", 1)[1], maxsplit=1)[0]
     blocks = re.findall(r"```python\n(.*?)```", section, re.DOTALL)
-    assert blocks, "README's 'Signed webhooks' has no python example"
+    assert blocks, "docs/DELIVERY.md's 'Signed webhooks' has no python example"
     example = (REPO_ROOT / "examples" / "webhook_receiver.py").read_text()
-    assert blocks[0] in example, "README's verify() differs from examples/webhook_receiver.py"
+    assert blocks[0] in example, "docs/DELIVERY.md's verify() differs from examples/webhook_receiver.py"
     assert "examples/webhook_receiver.py" in section

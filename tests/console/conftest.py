@@ -107,7 +107,7 @@ def start_lookout(
     log_path = tmp_path / "lookout.log"
     with log_path.open("w") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "lookout.cli", *args],
+            [sys.executable, "-m", "lookout.cli.main", *args],
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=REPO_ROOT,

@@ -16,12 +16,12 @@ import pytest
 from pydantic import SecretStr, ValidationError
 
 from lookout.base.errors import ConfigError
+from lookout.config.daemon import ConsoleConfig, HttpConfig
 from lookout.console.auth import Access, PasswordHash, Role, csrf_ok, csrf_token, login
-from lookout.console.history import HealthHistory, Sample
 from lookout.console.snapshots import SnapshotStore
 from lookout.console.state import jsonable
 from lookout.detector.detections import Detections
-from lookout.streams.settings import ConsoleConfig, HttpConfig
+from lookout.report.health_store import HealthHistory, Sample
 from tests.helpers import frame
 
 

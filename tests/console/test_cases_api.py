@@ -17,9 +17,9 @@ import pytest
 from lookout.cases.model import DraftCase, Location
 from lookout.cases.sinks import SqliteOutbox
 from lookout.cases.verdicts import CaseReview
+from lookout.config.daemon import HttpConfig
 from lookout.console.server import CaseConsoleSetup, ConsoleParts, open_console
 from lookout.console.state import CameraInfo
-from lookout.streams.settings import HttpConfig
 from tests.console.test_server import Client, FakeHost, camera, snap
 
 TZ = ZoneInfo("Asia/Shanghai")

@@ -22,7 +22,7 @@ import yaml
 from lookout.base.paths import REPO_ROOT
 from lookout.cases.status import status_key
 from lookout.cases.verdicts import CaseFilter, CaseReview
-from lookout.cli import main
+from lookout.cli.main import main
 from tests.cases.conftest import CaseEndpoint
 from tests.cases.test_status_delivery import entries
 from tests.console.conftest import DaemonProcess, free_port, start_lookout

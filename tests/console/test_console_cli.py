@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from lookout.base.paths import REPO_ROOT
-from lookout.cli import main
+from lookout.cli.main import main
 from lookout.console.auth import PasswordHash
 from tests.console.conftest import free_port, start_lookout
 from tests.helpers import wait_until

@@ -14,11 +14,11 @@ import pytest
 
 from lookout.base.errors import ConfigError
 from lookout.base.paths import REPO_ROOT
-from lookout.config import load_config
+from lookout.config.app import load_config
+from lookout.config.daemon import HttpConfig
 from lookout.console.server import ConsoleParts, open_console
 from lookout.console.state import CameraInfo
 from lookout.streams.onvif_client import Preset
-from lookout.streams.settings import HttpConfig
 from lookout.zones.geo import GridIndex
 from tests.console.test_server import Client, FakeHost, snap
 from tests.helpers import dets, frame

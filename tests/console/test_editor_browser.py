@@ -134,7 +134,7 @@ def draw_zone(driver: Any, points: Sequence[tuple[float, float]]) -> None:
 def replay(config: Path, out: Path) -> list[dict[str, Any]]:
     args = ["replay", str(VTEST), "--config", str(config), "--out", str(out)]
     proc = subprocess.run(
-        [sys.executable, "-m", "lookout.cli", *args],
+        [sys.executable, "-m", "lookout.cli.main", *args],
         capture_output=True,
         text=True,
         timeout=300,
@@ -254,7 +254,7 @@ def _calibrate_by_clicking(driver: Any, hand: Path, tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "lookout.cli",
+            "lookout.cli.main",
             "calibrate",
             str(pts),
             "--config",

@@ -13,8 +13,8 @@ import yaml
 
 from lookout.base.errors import ConfigError
 from lookout.base.paths import REPO_ROOT
-from lookout.config import load_config
-from lookout.config_writer import ConfigDocument, edit_config
+from lookout.config.app import load_config
+from lookout.config.writer import ConfigDocument, edit_config
 from lookout.console.editor_model import (
     CalibrationEdit,
     ZoneEdit,

@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from lookout.config import CameraConfig
+from lookout.config.app import CameraConfig
+from lookout.config.daemon import HttpConfig
 from lookout.console.server import ConsoleParts, open_console
 from lookout.console.state import CameraInfo
-from lookout.metrics import CameraSnapshot
-from lookout.streams.settings import HttpConfig
+from lookout.runtime.camera import CameraSnapshot
 from tests.helpers import dets, frame, wait_until
 
 SECRET = "pw-9f3k"
@@ -217,15 +217,15 @@ def test_the_status_board_is_the_only_caller_of_the_host(
 
 def test_quality_incidents_go_to_the_history_and_the_report(tmp_path: Path) -> None:
     """Each incident that starts is written once to the history, which the period
-    report counts (lookout/report_history.py)."""
+    report counts (lookout/report/figures.py)."""
     from datetime import UTC, datetime, timedelta
     from types import MappingProxyType
 
-    from lookout.console.history import HealthHistory
     from lookout.console.snapshots import SnapshotStore
     from lookout.console.state import StatusBoard
-    from lookout.quality import QualityIssue, QualityState
-    from lookout.report_history import ConsoleHistory
+    from lookout.quality.monitor import QualityIssue, QualityState
+    from lookout.report.figures import ConsoleHistory
+    from lookout.report.health_store import HealthHistory
 
     start = datetime.now(UTC) - timedelta(minutes=5)
 

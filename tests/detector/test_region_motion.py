@@ -18,14 +18,14 @@ import cv2
 import numpy as np
 import pytest
 
+from lookout.clips.far_view import van_box
+from lookout.clips.media import vtest_avi
 from lookout.detector.batcher import MicroBatcher
 from lookout.detector.detections import Detections
 from lookout.detector.motion import MotionGate
 from lookout.detector.region_motion import RegionMotion
 from lookout.detector.regions import Crop, RegionPlan, plan_regions
 from lookout.detector.settings import MotionConfig
-from lookout.far_view import van_box
-from lookout.media import vtest_avi
 from lookout.streams.frame import Frame
 
 FPS = 4
@@ -171,8 +171,8 @@ def _replay(clip: Path, tmp: Path, motion: bool) -> tuple[int, int, int]:
     """Replay the composite clip with a no-parking zone on the still van and a
     walkway zone; returns (parking cases, crops run, crops reused)."""
     from lookout.base.paths import REPO_ROOT
-    from lookout.config import load_config
-    from lookout.pipeline import ReplayPipeline
+    from lookout.config.app import load_config
+    from lookout.runtime.replay import ReplayPipeline
 
     van = [[round(x), round(y)] for x, y in _van_zone()]
     walk = [[round(x), round(y)] for x, y in WALK_ZONE]

@@ -90,8 +90,8 @@ def test_two_cars_side_by_side_stay_two_and_classes_never_merge() -> None:
 
 
 def test_a_preset_can_have_its_own_detect_settings() -> None:
-    from lookout.analysis import camera_plan
-    from lookout.config import CameraConfig
+    from lookout.config.app import CameraConfig
+    from lookout.runtime.analysis import camera_plan
 
     zone = {
         "polygon": [list(p) for p in ROAD],

@@ -14,9 +14,10 @@ import pytest
 from numpy.typing import NDArray
 from prometheus_client.parser import text_string_to_metric_families
 
-from lookout.config import QualityConfig
-from lookout.metrics import CameraSnapshot, Metrics
-from lookout.quality import QualityEvent, QualityMonitor, QualityState
+from lookout.config.quality import QualityConfig
+from lookout.daemon.metrics import Metrics
+from lookout.quality.monitor import QualityEvent, QualityMonitor, QualityState
+from lookout.runtime.camera import CameraSnapshot
 from lookout.streams.frame import Frame
 from tests.helpers import T0
 
@@ -88,7 +89,7 @@ def issue_gauge(state: QualityState, kind: str, preset: str = "default") -> floa
 
 
 def quality_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.name == "lookout.quality"]
+    return [r.getMessage() for r in caplog.records if r.name == "lookout.quality.monitor"]
 
 
 def blurred(image: Image, sigma: float = 3.0) -> Image:

@@ -6,8 +6,8 @@ import pytest
 import yaml
 
 from lookout.base.paths import REPO_ROOT
-from lookout.cli import main
-from lookout.config import load_config
+from lookout.cli.main import main
+from lookout.config.app import load_config
 from lookout.zones.locate import fit_calibration
 
 

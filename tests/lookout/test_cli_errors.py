@@ -1,6 +1,6 @@
 """The CLI's bad-input contract: one line on stderr, exit 2, no traceback.
 
-Most cases call `lookout.cli.main()` in-process (fast); a few run the installed
+Most cases call `lookout.cli.main.main()` in-process (fast); a few run the installed
 `lookout` console script to prove the real entry point prints no traceback either.
 Every failing case passes `--out` and checks that nothing was written there.
 """
@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from lookout.base.paths import REPO_ROOT
-from lookout.cli import build_parser, main
+from lookout.cli.main import build_parser, main
 
 MANIFEST = REPO_ROOT / "models" / "yolox_nano.yaml"
 POLYGON = "[[0, 0], [100, 0], [100, 100], [0, 100]]"
@@ -402,8 +402,8 @@ def test_camera_runtime_without_source_or_onvif_is_a_config_error(tmp_path: Path
     import threading
 
     from lookout.base.errors import ConfigError
-    from lookout.camera import CameraRuntime
-    from lookout.config import load_config
+    from lookout.config.app import load_config
+    from lookout.runtime.camera import CameraRuntime
 
     cfg = load_config(write_config(tmp_path, "c.yaml", _daemon_config(tmp_path, CAMERA)))
     cases: Any = None  # never reached: the camera is refused first

@@ -101,7 +101,7 @@ def start_box(
     cfg.write_text(config)
     with (tmp_path / f"{box}.log").open("w") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "lookout.cli", "run", "--config", str(cfg)],
+            [sys.executable, "-m", "lookout.cli.main", "run", "--config", str(cfg)],
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=REPO_ROOT,

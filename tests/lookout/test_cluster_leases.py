@@ -13,9 +13,10 @@ import pytest
 import redis
 
 from lookout.cases.dedup_store import Fence, PlaceRef, RedisDedupStore, StaleToken
-from lookout.cli import main
-from lookout.cluster import ClusterAgent
-from lookout.cluster_leases import ClusterConfig, LeaseStore, assign, rank
+from lookout.cli.main import main
+from lookout.config.fleet import ClusterConfig
+from lookout.fleet.agent import ClusterAgent
+from lookout.fleet.leases import LeaseStore, assign, rank
 from tests.support.redis_server import RedisServer
 
 CAMERAS = [f"cam{i:02d}" for i in range(12)]

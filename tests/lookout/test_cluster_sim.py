@@ -11,8 +11,8 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from lookout.cluster_leases import assign
-from lookout.cluster_sim import Fleet, balance, moved, steps
+from lookout.fleet.leases import assign
+from lookout.fleet.sim import Fleet, balance, moved, steps
 from tests.support.redis_server import RedisServer
 
 pytestmark = [pytest.mark.timing]

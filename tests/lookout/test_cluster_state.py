@@ -1,4 +1,4 @@
-"""State that moves with a camera (lookout/cluster_state.py) on a real redis-server: a
+"""State that moves with a camera (lookout/fleet/state.py) on a real redis-server: a
 stop resumes on the box a camera moved to, an event there merges into the case the
 first box made, a box whose lease moved on writes nothing, and what Redis lost is
 written back on re-acquire."""
@@ -14,8 +14,8 @@ import redis
 
 from lookout.cases.dedup import CaseDeduper, CaseFootprint
 from lookout.cases.dedup_store import Fence
-from lookout.cluster_leases import LeaseStore
-from lookout.cluster_state import CameraStops, ClusterState
+from lookout.fleet.leases import LeaseStore
+from lookout.fleet.state import CameraStops, ClusterState
 from lookout.zones.dwell import DwellBook
 from lookout.zones.events import ViolationEvent
 from tests.support.redis_server import RedisServer

@@ -6,7 +6,7 @@ import pytest
 
 from lookout.base.errors import ConfigError
 from lookout.base.paths import REPO_ROOT
-from lookout.config import load_config
+from lookout.config.app import load_config
 
 MINIMAL = """
 model: {manifest: ../models/yolox_nano.yaml}

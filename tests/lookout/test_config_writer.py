@@ -1,4 +1,4 @@
-"""The round-trip config writer (lookout.config_writer) and `lookout calibrate --write`:
+"""The round-trip config writer (lookout.config.writer) and `lookout calibrate --write`:
 comments and `${…}` references kept byte for byte, validation before writing, `.bak`,
 atomic replace."""
 
@@ -12,9 +12,9 @@ import yaml
 
 from lookout.base.errors import ConfigError
 from lookout.base.paths import REPO_ROOT
-from lookout.cli import main
-from lookout.config import load_config
-from lookout.config_writer import (
+from lookout.cli.main import main
+from lookout.config.app import load_config
+from lookout.config.writer import (
     ConfigDocument,
     edit_config,
     flow,

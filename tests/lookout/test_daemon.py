@@ -21,7 +21,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from lookout.base.paths import REPO_ROOT
-from lookout.daemon import Daemon
+from lookout.daemon.service import Daemon
 from tests.helpers import wait_until
 from tests.support.media import (
     RtspServer,
@@ -112,7 +112,7 @@ def test_daemon_reload_metrics_and_clean_stop(
     log_path = tmp_path / "daemon.log"
     with log_path.open("w") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "lookout.cli", "run", "--config", str(cfg_path)],
+            [sys.executable, "-m", "lookout.cli.main", "run", "--config", str(cfg_path)],
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=REPO_ROOT,

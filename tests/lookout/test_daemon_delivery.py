@@ -28,7 +28,7 @@ def rows(db: Path, sql: str) -> list[tuple[object, ...]]:
 def start(cfg: Path, log: Path) -> subprocess.Popen[bytes]:
     with log.open("a") as fh:
         return subprocess.Popen(
-            [sys.executable, "-m", "lookout.cli", "run", "--config", str(cfg)],
+            [sys.executable, "-m", "lookout.cli.main", "run", "--config", str(cfg)],
             stdout=fh,
             stderr=subprocess.STDOUT,
             cwd=REPO_ROOT,

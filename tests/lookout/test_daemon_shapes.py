@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from lookout.base.paths import REPO_ROOT
-from lookout.daemon import Daemon
+from lookout.daemon.service import Daemon
 from tests.helpers import wait_until
 from tests.support.media import CLIP_SHAPES, start_rtsp_server, vtest_clip
 

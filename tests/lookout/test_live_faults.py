@@ -36,10 +36,10 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from lookout.base.paths import REPO_ROOT
-from lookout.camera import CameraRuntime
 from lookout.cases.model import DraftCase
-from lookout.daemon import Daemon
+from lookout.daemon.service import Daemon
 from lookout.detector.detections import Detections
+from lookout.runtime.camera import CameraRuntime
 from lookout.streams.clock import Clock
 from lookout.streams.frame import Frame
 from lookout.streams.live_reader import StreamReader
@@ -403,7 +403,9 @@ class SteppedWall:
 def test_wall_clock_steps_during_a_dwell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     wall = SteppedWall()
     clock = Clock(monotonic=time.monotonic, wall=wall)
-    monkeypatch.setattr("lookout.camera.StreamReader", functools.partial(StreamReader, clock=clock))
+    monkeypatch.setattr(
+        "lookout.runtime.camera.StreamReader", functools.partial(StreamReader, clock=clock)
+    )
     dwell = 12.0
     with start_rtsp_server({"/cam": vtest_h264(seconds=20)}) as server:
         cfg = write_config(tmp_path, [camera("cam", server.url("/cam"), dwell_s=dwell)])

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from lookout.base.memory import limit_arenas
-from lookout.bench_memory import MemoryPoint, fit
+from lookout.bench.memory import MemoryPoint, fit
 from lookout.streams.frame import Frame
 from lookout.streams.frame_queue import FrameQueue
 from lookout.streams.live_reader import StreamReader

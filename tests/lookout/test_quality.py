@@ -1,4 +1,4 @@
-"""Video quality diagnosis (lookout/quality.py) on real footage: a frozen stream, a
+"""Video quality diagnosis (lookout/quality/monitor.py) on real footage: a frozen stream, a
 blurred view, a covered lens and a view shifted by 40 px are each caught — started and
 ended once, logged once each way, exported as a metric 0 → 1 → 0 — and ten minutes of
 the normal vtest stream raise nothing. Frames are fed at 1 frame/s with injected
@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lookout.config import AppConfig, QualityConfig
-from lookout.quality_measures import view_reference_path
+from lookout.config.app import AppConfig
+from lookout.config.quality import QualityConfig
+from lookout.quality.measures import view_reference_path
 from tests.helpers import T0
 from tests.lookout.quality_frames import (
     CAM,
@@ -43,7 +44,7 @@ def vtest(assets: Path) -> list[Image]:
 def test_normal_vtest_for_ten_minutes_raises_nothing(
     vtest: list[Image], tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="lookout.quality")
+    caplog.set_level(logging.INFO, logger="lookout.quality.monitor")
     mon = monitor(tmp_path)
     feed = Feed(mon)
     feed(looped(vtest, 600))
@@ -79,7 +80,7 @@ def test_a_still_featureless_view_is_not_frozen_nor_covered(assets: Path) -> Non
 
 @pytest.mark.parametrize("copies", ["repeated", "re-encoded"])
 def test_frozen_stream(vtest: list[Image], copies: str, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="lookout.quality")
+    caplog.set_level(logging.INFO, logger="lookout.quality.monitor")
     mon = monitor()
     feed = Feed(mon)
     gauges: list[float] = []
@@ -107,7 +108,7 @@ def test_frozen_stream(vtest: list[Image], copies: str, caplog: pytest.LogCaptur
 
 
 def test_blurred_view(vtest: list[Image], caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="lookout.quality")
+    caplog.set_level(logging.INFO, logger="lookout.quality.monitor")
     mon = monitor()
     feed = Feed(mon)
     feed(looped(vtest, 20))  # t 0..19
@@ -126,7 +127,7 @@ def test_blurred_view(vtest: list[Image], caplog: pytest.LogCaptureFixture) -> N
 
 
 def test_covered_lens(vtest: list[Image], caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="lookout.quality")
+    caplog.set_level(logging.INFO, logger="lookout.quality.monitor")
     rng = np.random.default_rng(12)
     mon = monitor()
     feed = Feed(mon)
@@ -149,7 +150,7 @@ def test_covered_lens(vtest: list[Image], caplog: pytest.LogCaptureFixture) -> N
 def test_view_shifted_by_40_px(
     vtest: list[Image], dx: int, dy: int, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="lookout.quality")
+    caplog.set_level(logging.INFO, logger="lookout.quality.monitor")
     mon = monitor(tmp_path)
     feed = Feed(mon)
     feed(looped(vtest, 20))  # learns t 0..9, takes the reference; drift checked at t 10
@@ -222,7 +223,7 @@ def test_bad_quality_config_is_one_line_naming_the_key(
     import yaml
 
     from lookout.base.errors import ConfigError
-    from lookout.config import load_config
+    from lookout.config.app import load_config
 
     path = tmp_path / "lookout.yaml"
     path.write_text(

@@ -13,14 +13,14 @@ import cv2
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from lookout.analysis import open_cases
 from lookout.base.paths import REPO_ROOT
-from lookout.camera import CameraRuntime
-from lookout.config import AppConfig
+from lookout.config.app import AppConfig
+from lookout.daemon.metrics import Metrics
 from lookout.detector.detections import Detections
 from lookout.detector.onnx_model import OnnxDetector
-from lookout.metrics import Metrics
-from lookout.quality_measures import view_reference_path
+from lookout.quality.measures import view_reference_path
+from lookout.runtime.camera import CameraRuntime
+from lookout.runtime.services import open_cases
 from lookout.streams.frame import Frame
 from tests.helpers import T0, wait_until
 from tests.lookout.quality_frames import (
@@ -113,9 +113,9 @@ def test_the_daemon_reports_a_frozen_stream(
 ) -> None:
     """A file camera whose encoder freezes for 6 s in every 10 (looping), through the
     daemon's reader, batcher and metrics: the frozen picture starts and ends."""
-    from lookout.daemon import Daemon
+    from lookout.daemon.service import Daemon
 
-    caplog.set_level(logging.INFO, logger="lookout.quality")
+    caplog.set_level(logging.INFO, logger="lookout.quality.monitor")
     clip = frozen_clip(vtest, tmp_path / "freezing.avi")
     cfg = camera_config(tmp_path, clip, {"frozen_s": 3, "clear_s": 1})
     cfg_path = tmp_path / "lookout.yaml"
@@ -151,7 +151,7 @@ def test_reference_capture_keeps_a_view_for_every_camera(
     reference (no learning)."""
     import yaml
 
-    from lookout.cli import main
+    from lookout.cli.main import main
 
     path = tmp_path / "lookout.yaml"
     config = {

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from lookout.base.paths import REPO_ROOT
-from lookout.cli import main
-from lookout.far_view import far_view_clip
+from lookout.cli.main import main
+from lookout.clips.far_view import far_view_clip
 
 
 def test_a_small_frame_is_analysed_whole(

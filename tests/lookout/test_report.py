@@ -17,8 +17,8 @@ import pytest
 from lookout.cases.model import DraftCase, Location
 from lookout.cases.sinks import SqliteOutbox
 from lookout.cases.verdicts import CaseReview
-from lookout.cli import main
-from lookout.console.history import HealthHistory, Sample
+from lookout.cli.main import main
+from lookout.report.health_store import HealthHistory, Sample
 
 TZ = ZoneInfo("Asia/Shanghai")
 START = datetime(2026, 11, 1, tzinfo=TZ)

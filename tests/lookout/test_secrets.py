@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 
 from lookout.base.errors import ConfigError
-from lookout.base.paths import REPO_ROOT, assets_dir, expand_path
+from lookout.base.paths import REPO_ROOT, assets_dir
+from lookout.base.secrets import expand_path
 from lookout.base.yamlfile import read_mapping
-from lookout.cli import main
-from lookout.config import load_config
+from lookout.cli.main import main
+from lookout.config.app import load_config
 
 MANIFEST = REPO_ROOT / "models" / "yolox_nano.yaml"
 SECRET = "s3cr3t-Pa55word"  # never in a message, a log line or a written file

@@ -15,7 +15,7 @@ import pytest
 from av.container import InputContainer
 from av.video.stream import VideoStream
 
-from lookout.media import cached_h264_mp4, vtest_avi, vtest_clip
+from lookout.clips.media import cached_h264_mp4, vtest_avi, vtest_clip
 from lookout.streams.clock import Clock
 from lookout.streams.decode import FullDecoder, SparseDecoder, access_units
 from lookout.streams.frame import Frame

@@ -8,7 +8,7 @@
   slice data (NAL unit headers kept, so the stream still parses and is sent): a camera
   whose encoder starts sending garbage in the middle of a valid session, then recovers.
 
-Both are cached by their parameters under `media_cache_dir()` (like `lookout.media`),
+Both are cached by their parameters under `media_cache_dir()` (like `lookout.clips.media`),
 written to a temp file and renamed.
 """
 
@@ -25,7 +25,7 @@ from pathlib import Path
 import av
 from av.video.frame import PictureType
 
-from lookout.media import media_cache_dir, vtest_avi
+from lookout.clips.media import media_cache_dir, vtest_avi
 
 #: Time base of the variable-rate clips' frame times (ms).
 _TB = Fraction(1, 1000)
@@ -97,7 +97,7 @@ def smart_fps_clip(
 def garbage_clip(
     src: Path, bad_from_s: float, bad_to_s: float, *, seed: int = 15, cache: Path | None = None
 ) -> Path:
-    """`src` (an H.264 MP4 from `lookout.media`) remuxed with the slice data of every
+    """`src` (an H.264 MP4 from `lookout.clips.media`) remuxed with the slice data of every
     picture in [bad_from_s, bad_to_s) replaced by random bytes: each NAL unit keeps its
     length and its first two bytes (the NAL header and the start of the slice header),
     the rest is noise. Parameter sets and every other picture are untouched."""

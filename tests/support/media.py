@@ -35,7 +35,7 @@ from urllib.parse import quote
 
 import av
 
-from lookout.media import (  # noqa: F401  (re-exported for the tests)
+from lookout.clips.media import (  # noqa: F401  (re-exported for the tests)
     cached_h264_mp4,
     make_1080p25,
     make_h264_mp4,

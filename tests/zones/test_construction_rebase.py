@@ -16,7 +16,7 @@ import pytest
 from lookout.cases.model import DraftCase
 from lookout.cases.sinks import SqliteOutbox
 from lookout.cases.verdicts import CaseReview
-from lookout.config import CameraConfig
+from lookout.config.app import CameraConfig
 from lookout.detector.detections import Detections
 from lookout.streams.frame import Frame
 from lookout.zones import simulate

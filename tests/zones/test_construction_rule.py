@@ -13,8 +13,9 @@ import pytest
 from lookout.cases.dedup import CaseDeduper
 from lookout.cases.evidence import EvidenceWriter
 from lookout.cases.manager import CaseManager
+from lookout.cases.settings import CodeEntry
 from lookout.cases.sinks import JsonlSink
-from lookout.config import CameraConfig, CodeEntry
+from lookout.config.app import CameraConfig
 from lookout.detector.detections import Detections
 from lookout.streams.frame import Frame
 from lookout.zones import simulate
@@ -105,7 +106,7 @@ def test_reference_capture_replaces_the_reference_at_the_next_survey(
 ) -> None:
     import yaml
 
-    from lookout.cli import main
+    from lookout.cli.main import main
 
     cfg = tmp_path / "roof.yaml"
     cfg.write_text(

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from lookout.base.errors import ConfigError
-from lookout.config import CameraConfig
+from lookout.config.app import CameraConfig
 from lookout.zones.policies import VendorPolicy
 from lookout.zones.rules import ZoneEngine
 from tests.helpers import T0, dets, frame
@@ -161,7 +161,7 @@ def test_vendor_inside_allowed_window_is_not_a_case() -> None:
 
 
 def test_time_window_wraps_midnight() -> None:
-    from lookout.config import TimeWindow
+    from lookout.zones.policies import TimeWindow
 
     w = TimeWindow(start=time(22), end=time(6))
     assert w.contains(time(23, 30)) and w.contains(time(1)) and not w.contains(time(12))

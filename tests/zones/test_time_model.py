@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from lookout.config import CameraConfig
+from lookout.config.app import CameraConfig
 from lookout.zones.rules import ZoneEngine
 from tests.helpers import dets, frame
 
@@ -77,7 +77,7 @@ def test_monotonic_gap_counts_as_time_passed() -> None:
 
 def track_and_zone(times: list[float]) -> list:
     """The analyser's order: ByteTrack (config defaults) → first-seen times → zones."""
-    from lookout.config import TrackerConfig
+    from lookout.detector.settings import TrackerConfig
     from lookout.detector.tracker import ByteTracker
 
     tracker = ByteTracker(TrackerConfig())

@@ -1,0 +1,110 @@
+"""What a replay, the daemon, the benchmark and the console open around a camera's
+analysis: the detector, the grid cells, the case manager, retention and the case review
+(docs/ARCHITECTURE.md, "A frame's journey"). Commands and the daemon call these; nothing
+here parses arguments."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from lookout.base.errors import ConfigError
+from lookout.cases.manager import CaseManager
+from lookout.cases.remote import outbox_path
+from lookout.cases.retention import Retention, RetentionWorker
+from lookout.cases.settings import RedisStreamSinkConfig, WebhookSinkConfig
+from lookout.cases.verdicts import CaseReview
+from lookout.config.app import AppConfig, load_config
+from lookout.detector.manifest import load_manifest
+from lookout.detector.onnx_model import OnnxDetector
+from lookout.runtime.analysis import validate_app
+from lookout.zones.geo import GridIndex
+from lookout.zones.locate import load_grid
+
+log = logging.getLogger(__name__)
+
+
+def open_cases(cfg: AppConfig, out_dir: Path) -> CaseManager:
+    """The case manager (local sinks, dedup store) writing under `out_dir`."""
+    return CaseManager.open(cfg.cases_settings(out_dir))
+
+
+def build_detector(cfg: AppConfig, config_source: str) -> OnnxDetector:
+    """Load the manifest and model named by the config; check zone classes against it."""
+    manifest_path = cfg.path(cfg.model.manifest)
+    if not manifest_path.is_file():
+        raise ConfigError(f"{config_source}: model.manifest: file not found: {manifest_path}")
+    manifest = load_manifest(manifest_path)
+    rt = cfg.model.runtime
+    detector = OnnxDetector.from_manifest(
+        manifest,
+        conf_threshold=cfg.model.confidence,
+        iou_threshold=cfg.model.nms_iou,
+        intra_op_threads=rt.intra_op_threads,
+        inter_op_threads=rt.inter_op_threads,
+        allow_spinning=rt.allow_spinning,
+        provider_options=rt.provider_options,
+        engine_cache_dir=cfg.path(rt.engine_cache_dir) if rt.engine_cache_dir else None,
+        warmup=rt.warmup,
+        providers=tuple(rt.providers),
+        max_batch=cfg.model.batch_size,
+    )
+    validate_app(cfg, detector.class_names, detector.roles, config_source)
+    return detector
+
+
+def load_app_grid(cfg: AppConfig, config_source: str) -> GridIndex | None:
+    """The unit grid cells named by the config, loaded once per process."""
+    if cfg.grid is None:
+        return None
+    try:
+        return load_grid(cfg.grid, cfg.path(cfg.grid.geojson))
+    except ConfigError as exc:
+        raise ConfigError(f"{config_source}: grid: {exc}") from None
+
+
+def open_review(
+    *, out: Path | None = None, db: Path | None = None, config: Path | AppConfig | None = None
+) -> CaseReview:
+    """The case review of a config (outbox, references, shared dedup store, time zone),
+    of an outbox file, or of an output folder (default `out`)."""
+    if config is not None:
+        cfg = config if isinstance(config, AppConfig) else load_config(config)
+        return CaseReview.from_settings(cfg.cases_settings(cfg.path(cfg.daemon.out_dir)))
+    if db is not None:
+        return CaseReview.open(db, references=db.parent / "references")
+    folder = out if out is not None else Path("out")
+    return CaseReview.open(folder / "cases.db", references=folder / "references")
+
+
+def open_retention(cfg: AppConfig) -> Retention:
+    """Retention of a config's outbox and evidence (`daemon.out_dir`): its remote sinks
+    must have delivered a case before it may go; a false alarm's row stays while its
+    quiet period (`dedup.false_alarm_s`) runs."""
+    out_dir = cfg.path(cfg.daemon.out_dir)
+    path = outbox_path(cfg.sinks, out_dir)
+    if path is None:
+        raise ConfigError("retention: needs the sqlite outbox (sinks: [{type: sqlite}, ...])")
+    remote = [s.name for s in cfg.sinks if isinstance(s, RedisStreamSinkConfig | WebhookSinkConfig)]
+    return Retention(
+        cfg.retention,
+        out_dir,
+        path,
+        remote,
+        false_alarm_s=cfg.dedup.false_alarm_s,
+    )
+
+
+def retention_worker(cfg: AppConfig, cases: CaseManager) -> RetentionWorker | None:
+    """The daemon's retention thread (None when `retention.enabled` is false or there is
+    no SQLite outbox); a full disk met by the case writer runs it at once."""
+    if not cfg.retention.enabled:
+        return None
+    try:
+        retention = open_retention(cfg)
+    except ConfigError as exc:
+        log.warning("%s; evidence is never deleted", exc)
+        return None
+    worker = RetentionWorker(retention, cfg.retention.interval_s)
+    cases.store.on_full = worker.wake
+    return worker
