@@ -11,11 +11,12 @@ no-parking zone around the parked van, so cases keep coming (one per camera, the
 merged sightings, then a new case after `dedup.cooldown_s`). An outage stops one
 server (half the cameras) for `--outage-s`, alternating between the two.
 
-At the end it checks what the issue asks of a box that runs for months (DESIGN §12):
-RSS drift after warm-up (mean of the last tenth of the samples over the mean of the
-first tenth after warm-up), threads and open files flat (max − min after warm-up), and
-every case accounted for (each case the daemon counted is one row of the outbox and one
-line of the JSONL sink, ids unique). `summary.json` holds the numbers.
+At the end it checks what the issue asks of a box that runs for months
+(docs/OPERATIONS.md "Memory and a long run"): RSS drift after warm-up (mean of the last
+tenth of the samples over the mean of the first tenth after warm-up), threads and open
+files flat (max − min after warm-up), and every case accounted for (each case the daemon
+counted is one row of the outbox and one line of the JSONL sink, ids unique).
+`summary.json` holds the numbers.
 """
 
 from __future__ import annotations

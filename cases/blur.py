@@ -1,5 +1,5 @@
-"""Privacy in evidence (DESIGN §12): blur passers-by, keep the evidence sharp, and keep
-the files private.
+"""Privacy in evidence (docs/DELIVERY.md "Evidence privacy"): blur passers-by, keep the
+evidence sharp, and keep the files private.
 
 `evidence.blur: [bystanders]` blurs every person the detector saw in the frame who is
 not the subject of the case, before the evidence is drawn and cropped. No new model:

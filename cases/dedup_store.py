@@ -14,7 +14,7 @@ Two backends behind one interface, tested alike:
   box's outbox back (`reseed_from`) before the next look-up, so a vehicle still parked
   gives no second case.
 
-**Fencing** (several boxes, DESIGN §10; docs/ARCHITECTURE.md "Many boxes"): with a
+**Fencing** (several boxes, docs/ARCHITECTURE.md "Many boxes"): with a
 `Fence` — the camera's lease key and the token the box was granted — a claim is made
 only while that key still holds that token, checked by a Lua script in the same step
 as the claim on the ground cell; `check_fence` does the same for a case without a

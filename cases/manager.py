@@ -9,10 +9,10 @@ queue is bounded (`WRITE_QUEUE`): when it is full the caller waits, up to
 `WRITE_WAIT_S`, then writes the case itself — a case is never dropped. `close()`
 drains the queue before closing the sinks.
 
-A full disk (DESIGN §12): the evidence is kept encoded in memory and the case row
-written with `evidence_state = 'pending'`; a case the outbox cannot store waits in
-memory (cases/spool.py: bounded, counted, oldest dropped first). The writer retries
-both every `RETRY_S` seconds until the disk takes them.
+A full disk (docs/OPERATIONS.md "Retention and full disks"): the evidence is kept
+encoded in memory and the case row written with `evidence_state = 'pending'`; a case the
+outbox cannot store waits in memory (cases/spool.py: bounded, counted, oldest dropped
+first). The writer retries both every `RETRY_S` seconds until the disk takes them.
 """
 
 from __future__ import annotations

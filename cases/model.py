@@ -1,4 +1,4 @@
-"""`DraftCase`: the JSON record handed to the case system (README "Case JSON")."""
+"""`DraftCase`: the JSON record handed to the case system (docs/DELIVERY.md "Case JSON")."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ Entry fields (all strings) of a case:
     id    the case id: the idempotency key (uuid5, stable across restarts)
     kind  case
     type  illegal_parking | street_vendor | illegal_construction
-    case  the case as JSON (the record of README "Case JSON")
+    case  the case as JSON (the record of docs/DELIVERY.md "Case JSON")
 
 and of a status update (an operator's verdict, docs/CASE_STATUS.md):
 

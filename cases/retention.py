@@ -1,5 +1,5 @@
-"""Retention of evidence and outbox rows (DESIGN §12: retention by age and size, never
-deleting an undelivered case's evidence).
+"""Retention of evidence and outbox rows (docs/OPERATIONS.md "Retention and full disks": by
+age and size, never deleting an undelivered case's evidence).
 
 Each run plans, then deletes:
 

@@ -1,5 +1,6 @@
-"""What the case writer keeps in memory while the disk is full (DESIGN §12: a full disk
-is survived, counted and alerted, and no case row is lost).
+"""What the case writer keeps in memory while the disk is full (docs/OPERATIONS.md
+"Retention and full disks": a full disk is survived, counted and alerted, and no case
+row is lost).
 
 - `EvidenceSpool`: evidence JPEGs that could not be written, already encoded (no frame
   is kept), bounded by bytes. The case row is written anyway, flagged

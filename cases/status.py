@@ -1,7 +1,7 @@
 """Status updates: an operator's verdict on a draft case, as the message the sinks get
 (docs/CASE_STATUS.md).
 
-A draft case is version 0 of its record (`status: "draft"`, README "Case JSON"). Every
+A draft case is version 0 of its record (`status: "draft"`, docs/DELIVERY.md "Case JSON"). Every
 verdict an operator records — confirmed, false alarm, closed — makes the next version,
 1, 2, ..., stored in the outbox's `verdicts` table and delivered to every remote sink as
 one `StatusUpdate`, exactly once per sink and version, after the case itself and after

@@ -8,7 +8,7 @@ Request of a case:
     Idempotency-Key: <case id>
     Lookout-Kind: case
     <extra configured headers>
-    body: the case JSON (README "Case JSON"); with evidence="inline" also
+    body: the case JSON (docs/DELIVERY.md "Case JSON"); with evidence="inline" also
           "evidence_inline": [{"path", "content_type", "data_base64"}, ...]
 
 Request of a status update (an operator's verdict, docs/CASE_STATUS.md):
@@ -18,7 +18,7 @@ Request of a status update (an operator's verdict, docs/CASE_STATUS.md):
     Lookout-Kind: status
     body: the status update JSON ({"kind": "status", "case_id", "version", ...})
 
-Signed requests (a `secret` is configured, README "Signed webhooks"):
+Signed requests (a `secret` is configured, docs/DELIVERY.md "Signed webhooks"):
 
     X-Lookout-Timestamp: <unix seconds when this attempt was sent>
     X-Lookout-Signature: sha256=<hex HMAC-SHA256(secret, f"{timestamp}.".encode() + body)>

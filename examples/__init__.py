@@ -1,1 +1,1 @@
-"""Examples for the case system's side of lookout (README "Signed webhooks")."""
+"""Examples for the case system's side of lookout (docs/DELIVERY.md "Signed webhooks")."""

@@ -1,5 +1,5 @@
 """A case system's webhook endpoint that verifies lookout's signed deliveries
-(README "Signed webhooks"). Standard library only: copy it, or port `verify`.
+(docs/DELIVERY.md "Signed webhooks"). Standard library only: copy it, or port `verify`.
 
     LOOKOUT_WEBHOOK_SECRET=... python examples/webhook_receiver.py --port 8080
 

@@ -16,6 +16,8 @@ from lookout.streams.settings import StreamConfig
 
 
 class ReaderState(enum.Enum):
+    #: Configured, reader not started yet (only the daemon's health reports it).
+    STARTING = "starting"
     CONNECTING = "connecting"
     STREAMING = "streaming"
     STALLED = "stalled"

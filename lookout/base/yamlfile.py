@@ -71,7 +71,7 @@ def field_errors(exc: ValidationError, data: Any = None) -> list[tuple[str, str]
 
 
 #: Values a YAML file may hold once its aliases are expanded: far above a config of
-#: 10,000 cameras, far below a "billion laughs" alias bomb (README, "Troubleshooting").
+#: 10,000 cameras, far below a "billion laughs" alias bomb (docs/OPERATIONS.md "Troubleshooting").
 MAX_VALUES = 2_000_000
 
 

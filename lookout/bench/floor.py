@@ -1,4 +1,4 @@
-"""`cameras_floor` (DESIGN §7): how many cameras the cores could hold if decoding,
+"""`cameras_floor` (benchmarks/README.md): how many cameras the cores could hold if decoding,
 conversion and inference were all there was.
 
     floor = cores ÷ (decode of one keyframe + conversion to BGR

@@ -2,7 +2,7 @@
 
 Whole mode (`lookout bench`'s original workload): vtest.avi upscaled to 1080p25, one
 no-parking zone on the van's kerb, the frame letterboxed into the model input. Regions
-mode (DESIGN §8, docs/ARCHITECTURE.md "Seeing small things"): a 1920x1080 far view
+mode (docs/ARCHITECTURE.md "Seeing small things"): a 1920x1080 far view
 tiled from vtest at its native size (lookout/clips/far_view.py, the van ≈ 72 px wide), re-
 encoded as a 25 fps, 1 s GOP camera stream like the whole-mode one, with two kerb zones
 (the vans of tiles (1, 1) and (0, 0)) and `detect: {mode: regions}`: each analysed

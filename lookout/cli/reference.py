@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     """`reference capture` (its only subcommand)."""
     cfg = load_config(args.config)
     cam = cfg.camera(args.camera)
-    # The preset token is part of the file names written (README, "Troubleshooting").
+    # The preset token is part of the file names written (docs/OPERATIONS.md "Troubleshooting").
     if args.preset is not None and any(c in args.preset for c in "/\\\0"):
         raise ConfigError(f"--preset {args.preset!r}: a preset token cannot hold / or \\")
     zones = [

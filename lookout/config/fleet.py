@@ -13,7 +13,7 @@ from lookout.cases.redis_conn import RedisTarget, open_redis
 
 class ClusterConfig(StrictModel):
     """`cluster:` — this box shares the config's cameras with other boxes through Redis
-    leases (README "Running several boxes")."""
+    leases (docs/FLEET.md)."""
 
     url: str = Field(
         description="Redis URL shared by every box, e.g. ${LOOKOUT_CLUSTER_REDIS}: redis:// "

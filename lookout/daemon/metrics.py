@@ -156,7 +156,7 @@ class BatcherCollector(Collector):
 
 
 class StorageCollector(Collector):
-    """A full disk and retention (DESIGN §12; README "Retention and full disks"): what
+    """A full disk and retention (docs/OPERATIONS.md "Retention and full disks"): what
     waits in memory for the disk, what was written late or dropped, what retention
     deleted and why. Read at scrape time."""
 

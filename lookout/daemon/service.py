@@ -32,7 +32,7 @@ from lookout.cases.manager import CaseManager
 from lookout.cases.remote import build_delivery
 from lookout.cases.retention import RetentionWorker
 from lookout.cases.verdicts import CaseReview
-from lookout.config.app import AppConfig, load_config
+from lookout.config.app import AppConfig, CameraConfig, load_config
 from lookout.console.server import CaseConsoleSetup, ConsoleParts, open_console
 from lookout.console.snapshots import SnapshotStore
 from lookout.console.state import CameraInfo
@@ -44,11 +44,12 @@ from lookout.detector.regions import RegionPlan
 from lookout.fleet.agent import ClusterAgent
 from lookout.fleet.agent import attach as attach_cluster
 from lookout.runtime.analysis import validate_app
-from lookout.runtime.camera import CameraRuntime
+from lookout.runtime.camera import CameraRuntime, CameraSnapshot
 from lookout.runtime.services import build_detector, load_app_grid, open_cases, retention_worker
 from lookout.streams.frame import Frame
 from lookout.streams.onvif_client import Preset
 from lookout.zones.geo import GridIndex
+from lookout.zones.locate import project_ground_zones
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,7 @@ class Daemon:
         self.grid: GridIndex | None = None
         #: Delivers outbox cases to Redis Streams / webhooks (None without remote sinks).
         self.delivery: DeliveryWorker | None = None
-        #: Deletes old evidence and outbox rows (README "Retention and full disks").
+        #: Deletes old evidence and outbox rows (docs/OPERATIONS.md "Retention and full disks").
         self.retention: RetentionWorker | None = None
         #: With `cluster:`, only the cameras whose lease this box holds run here.
         self.cluster: ClusterAgent | None = None
@@ -288,9 +289,9 @@ class Daemon:
             self.cluster.set_cameras(fresh)
             removed = [c for c in removed if c in self.cameras]
             changed, added = [c for c in changed if c in self.cameras], []
+        self.cfg = new  # listed from now on: the added ones as starting
         for cid in removed + changed:
             self._remove_camera(cid)
-        self.cfg = new
         for cid in changed + added:
             self._add_camera(cid, new)
         log.info("reload: +%d -%d ~%d camera(s)", len(added), len(removed), len(changed))
@@ -328,11 +329,19 @@ class Daemon:
         return self._health()
 
     def console_cameras(self) -> list[CameraInfo]:
-        """Every camera for the console; `quality` when the runtime has one."""
-        return [
-            CameraInfo(rt.analyser.camera, rt.snapshot(), getattr(rt, "quality", None))
-            for rt in self.cameras.values()
-        ]
+        """Every camera for the console, a configured one not yet started included;
+        `quality` when the runtime has one."""
+        running = self.cameras
+        infos = []
+        for cam in self._listed():
+            rt = running.get(cam.id)
+            if rt is None:
+                infos.append(CameraInfo(project_ground_zones(cam), CameraSnapshot.starting(cam.id)))
+            else:
+                infos.append(
+                    CameraInfo(rt.analyser.camera, rt.snapshot(), getattr(rt, "quality", None))
+                )
+        return infos
 
     # -- the zone editor's host (lookout/console/editor.py) -----------------------------
     def input_size(self) -> int:
@@ -360,8 +369,20 @@ class Daemon:
             return None
         return rt.reader.presets.current()
 
-    def _snapshots(self) -> list[Any]:
-        return [rt.snapshot() for rt in self.cameras.values()]
+    def _listed(self) -> list[CameraConfig]:
+        """The cameras health, metrics and the console list: every configured one from
+        the first answer on (state `starting` until its reader runs); with `cluster:`
+        the ones this box holds."""
+        if self.cluster is not None:
+            return [rt.analyser.camera for rt in self.cameras.values()]
+        return list(self.cfg.cameras)
+
+    def _snapshots(self) -> list[CameraSnapshot]:
+        running = self.cameras
+        return [
+            running[c.id].snapshot() if c.id in running else CameraSnapshot.starting(c.id)
+            for c in self._listed()
+        ]
 
     def _health(self) -> tuple[int, dict[str, Any]]:
         snaps = self._snapshots()

@@ -1,4 +1,4 @@
-"""Several boxes, one camera list (DESIGN §10; docs/ARCHITECTURE.md "Many boxes"): the
+"""Several boxes, one camera list (docs/ARCHITECTURE.md "Many boxes"): the
 `cluster:` settings, weighted rendezvous hashing, and the Redis keys of heartbeats and
 camera leases with their fencing tokens.
 

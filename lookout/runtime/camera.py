@@ -19,7 +19,7 @@ from lookout.detector.detections import Detections
 from lookout.detector.onnx_model import OnnxDetector
 from lookout.quality.monitor import QualityMonitor, QualityState
 from lookout.runtime.analysis import CameraAnalyser, build_analyser
-from lookout.streams.connection import is_file_source
+from lookout.streams.connection import ReaderState, is_file_source
 from lookout.streams.frame import Frame
 from lookout.streams.frame_queue import FrameQueue
 from lookout.streams.live_reader import StreamReader
@@ -79,6 +79,12 @@ class CameraSnapshot:
     first_frame_at: str | None = None  # ISO wall time of the first analysed frame
     quality: QualityState | None = None  # video quality diagnosis (lookout/quality/monitor.py)
     queue_depth: int = 0  # frames waiting for analysis (bounded by stream.queue_size)
+
+    @classmethod
+    def starting(cls, camera_id: str) -> CameraSnapshot:
+        """A configured camera whose reader has not started yet: the daemon lists it
+        from its first answer (docs/OPERATIONS.md, "Health and metrics")."""
+        return cls(camera_id, ReaderState.STARTING.value, 0, 0, 0, 0, 0, 0, 0, None, None, None)
 
 
 class OnvifSource:
