@@ -148,7 +148,8 @@ class Editor:
 
     # -- page and state ------------------------------------------------------------------
     async def editor_page(self, request: Request) -> Response:
-        return self.console.guard_page(request) or self.console.render("editor.html", request)
+        c = self.console
+        return c.guard_page(request) or c.render("editor.html", request, title="Zones")
 
     async def api_state(self, request: Request) -> Response:
         if denied := self.console.guard_api(request):

@@ -65,14 +65,22 @@ class Console:
         return self.access.role(request.session)
 
     def render(self, name: str, request: Request, **values: str) -> HTMLResponse:
+        """Page `name` from static/, its {{key}} markers filled (escaped) from the session
+        and `values`. A page after login starts with the head marker: static/_head.html,
+        which wants `title` and loads common.js and the page's own script (static/NAME.js);
+        its header marker becomes static/_header.html with the page's own link active."""
         text = _page(name)
+        page = name.removesuffix(".html")
+        if "{{head}}" in text:  # one <head> for every page: its title, its own script
+            text = text.replace("{{head}}", _page("_head.html"))
         if "{{header}}" in text:  # one header bar for every page, its own link active
-            nav = f'id="nav-{name.removesuffix(".html")}"'
+            nav = f'id="nav-{page}"'
             text = text.replace(
                 "{{header}}", _page("_header.html").replace(nav, f'class="active" {nav}')
             )
         role = self.role(request)
         fields = {
+            "page": page,
             "csrf": csrf_token(request.session),
             "role": role.value if role else "",
             "login": "1" if self.access.login_required else "0",
@@ -158,10 +166,10 @@ class Console:
         return RedirectResponse("/login" if self.access.login_required else "/", status_code=303)
 
     async def cameras_page(self, request: Request) -> Response:
-        return self.guard_page(request) or self.render("cameras.html", request)
+        return self.guard_page(request) or self.render("cameras.html", request, title="Cameras")
 
     async def health_page(self, request: Request) -> Response:
-        return self.guard_page(request) or self.render("health.html", request)
+        return self.guard_page(request) or self.render("health.html", request, title="Health")
 
     # -- API ---------------------------------------------------------------------------
     async def api_session(self, request: Request) -> Response:

@@ -13,8 +13,7 @@ const Cams = {
   clickAt: null,        // performance.now() of the last click on a tile
 };
 
-const enc = encodeURIComponent;
-const $ = (id) => document.getElementById(id);
+const { $, enc, fact } = LO;
 const DOWN_AFTER_S = 3;
 
 function snapUrl(c, preset) {
@@ -68,10 +67,6 @@ function renderTiles(cams) {
   for (const tile of [...box.children]) {
     if (!seen.has(tile.dataset.camera)) tile.remove();
   }
-}
-
-function fact(dl, name, value, id) {
-  dl.append(LO.el("dt", { text: name }), LO.el("dd", { text: value, id: id || "" }));
 }
 
 function renderFacts(d) {

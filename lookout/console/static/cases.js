@@ -4,8 +4,7 @@
 // role only looks (its buttons are disabled, and the server answers 403 anyway).
 "use strict";
 
-const $c = (id) => document.getElementById(id);
-const encC = encodeURIComponent;
+const { $, enc, fact } = LO;
 const FILTERS = { type: "f-type", camera: "f-camera", zone: "f-zone", grid: "f-grid",
   status: "f-status", from: "f-from", to: "f-to" };
 const Cases = { selected: null };
@@ -13,7 +12,7 @@ const Cases = { selected: null };
 function query() {
   const q = new URLSearchParams();
   for (const [key, id] of Object.entries(FILTERS)) {
-    const v = $c(id).value.trim();
+    const v = $(id).value.trim();
     if (v) q.set(key, v);
   }
   return q;
@@ -21,10 +20,10 @@ function query() {
 
 function reportLink() {
   const q = new URLSearchParams();
-  if ($c("f-from").value) q.set("from", $c("f-from").value);
-  if ($c("f-to").value) q.set("to", $c("f-to").value);
+  if ($("f-from").value) q.set("from", $("f-from").value);
+  if ($("f-to").value) q.set("to", $("f-to").value);
   const s = q.toString();
-  $c("report-link").href = s ? `/report?${s}` : "/report";
+  $("report-link").href = s ? `/report?${s}` : "/report";
 }
 
 function statusBadge(status) {
@@ -52,20 +51,16 @@ async function loadList() {
   reportLink();
   try {
     const d = await LO.getJSON(`/api/cases?${query()}`);
-    const body = $c("cases-table").querySelector("tbody");
+    const body = $("cases-table").querySelector("tbody");
     body.replaceChildren(...d.cases.map(caseRow));
     let note = `${d.cases.length} case(s), newest first.`;
     if (!d.outbox) note = "No SQLite outbox configured: no cases to review.";
     else if (d.cases.length >= d.limit) note += ` Showing the first ${d.limit}; narrow the filters.`;
-    $c("cases-note").textContent = note;
+    $("cases-note").textContent = note;
     document.body.dataset.loaded = "1";
   } catch (e) {
-    $c("cases-note").textContent = `Could not load the cases: ${e.message}`;
+    $("cases-note").textContent = `Could not load the cases: ${e.message}`;
   }
-}
-
-function fact(dl, name, value, id) {
-  dl.append(LO.el("dt", { text: name }), LO.el("dd", { text: value, id: id || "" }));
 }
 
 function picture(kind, url) {
@@ -76,17 +71,17 @@ function picture(kind, url) {
 }
 
 function renderDetail(d) {
-  const box = $c("detail");
+  const box = $("detail");
   box.hidden = false;
   box.dataset.case = d.id;
   box.dataset.status = d.status;
   box.dataset.version = String(d.version);
-  $c("d-title").replaceChildren(`${d.type} · ${d.camera_id} · ${d.zone_id} `, statusBadge(d.status));
+  $("d-title").replaceChildren(`${d.type} · ${d.camera_id} · ${d.zone_id} `, statusBadge(d.status));
   const order = ["full", "crop", "before", "after"];
-  $c("d-evidence").replaceChildren(
+  $("d-evidence").replaceChildren(
     ...order.filter((k) => d.evidence[k]).map((k) => picture(k, d.evidence[k])));
-  if (!Object.keys(d.evidence).length) $c("d-evidence").append(LO.el("p", { class: "note", text: "No evidence pictures." }));
-  const dl = $c("d-facts");
+  if (!Object.keys(d.evidence).length) $("d-evidence").append(LO.el("p", { class: "note", text: "No evidence pictures." }));
+  const dl = $("d-facts");
   dl.replaceChildren();
   fact(dl, "Case id", d.id, "d-id");
   fact(dl, "Code", `${d.code} ${d.code_name}`);
@@ -100,8 +95,8 @@ function renderDetail(d) {
   fact(dl, "Dwell at case", LO.age(d.dwell_s));
   if (d.case.support && d.case.support.length) fact(dl, "Support", d.case.support.join(", "));
   fact(dl, "Status", `${d.status} (version ${d.version})`, "d-status");
-  $c("v-rebase-label").hidden = d.type !== "illegal_construction";
-  $c("v-rebase").checked = false;
+  $("v-rebase-label").hidden = d.type !== "illegal_construction";
+  $("v-rebase").checked = false;
   const rows = d.history.map((u) => LO.el("tr", { "data-version": String(u.version) },
     LO.el("td", { class: "num", text: String(u.version) }),
     LO.el("td", {}, statusBadge(u.status)),
@@ -110,7 +105,7 @@ function renderDetail(d) {
     LO.el("td", { text: u.at.replace("T", " ") }),
     LO.el("td", { text: (u.note || "") + (u.rebase ? " [rebase]" : "") })));
   if (!rows.length) rows.push(LO.el("tr", {}, LO.el("td", { colSpan: 6, text: "No verdict yet (draft)." })));
-  $c("d-history").querySelector("tbody").replaceChildren(...rows);
+  $("d-history").querySelector("tbody").replaceChildren(...rows);
 }
 
 async function select(id) {
@@ -118,11 +113,11 @@ async function select(id) {
   for (const tr of document.querySelectorAll("#cases-table tr.case-row")) {
     tr.classList.toggle("selected", tr.dataset.case === id);
   }
-  $c("v-result").textContent = "";
+  $("v-result").textContent = "";
   try {
-    renderDetail(await LO.getJSON(`/api/cases/${encC(id)}`));
+    renderDetail(await LO.getJSON(`/api/cases/${enc(id)}`));
   } catch (e) {
-    $c("v-result").textContent = `Could not load the case: ${e.message}`;
+    $("v-result").textContent = `Could not load the case: ${e.message}`;
   }
 }
 
@@ -130,27 +125,27 @@ async function decide(verdict, btn) {
   const id = Cases.selected;
   if (!id) return;
   for (const b of document.querySelectorAll("button.verdict")) b.disabled = true;
-  const body = { verdict, note: $c("v-note").value, rebase: $c("v-rebase").checked };
-  const r = await LO.post(`/api/cases/${encC(id)}/verdict`, body);
+  const body = { verdict, note: $("v-note").value, rebase: $("v-rebase").checked };
+  const r = await LO.post(`/api/cases/${enc(id)}/verdict`, body);
   let said;
   if (r.status === 200) {
     const u = r.data.update;
     said = `Recorded: ${u.status} (version ${u.version}) by ${u.by}`;
-    $c("v-note").value = "";
+    $("v-note").value = "";
   } else {
     said = `Refused (${r.status}): ${r.data.error || ""}`;
   }
   for (const b of document.querySelectorAll("button.verdict")) b.disabled = !LO.canAct;
   btn.blur();
   await select(id);  // the new status and history
-  const out = $c("v-result");
+  const out = $("v-result");
   out.dataset.status = String(r.status);
   out.textContent = said;
   await loadList();
 }
 
 document.addEventListener("DOMContentLoaded", () => {
-  $c("filters").addEventListener("submit", (e) => { e.preventDefault(); loadList(); });
+  $("filters").addEventListener("submit", (e) => { e.preventDefault(); loadList(); });
   for (const b of document.querySelectorAll("button.verdict")) {
     b.addEventListener("click", () => decide(b.dataset.verdict, b));
   }

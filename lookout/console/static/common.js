@@ -1,5 +1,7 @@
 // Shared helpers of the console pages: JSON fetches, CSRF-protected POSTs, DOM and SVG
-// builders, formatting. Plain JavaScript, no build step.
+// builders, formatting. Plain JavaScript, no build step: every page loads this file
+// before its own script (static/_head.html), which takes what it needs from `LO`, e.g.
+// `const { $, enc, fact } = LO;`.
 "use strict";
 
 const LO = (() => {
@@ -8,14 +10,25 @@ const LO = (() => {
     return m ? m.content : "";
   };
   const SVG_NS = "http://www.w3.org/2000/svg";
+  const $ = (id) => document.getElementById(id);
+  const enc = encodeURIComponent;
 
+  // An answer's JSON body; {} when it has none.
+  async function jsonOf(r) {
+    try { return await r.json(); } catch (e) { return {}; }
+  }
+
+  // A GET of JSON. A 401 sends the browser to the login page; any other failed answer
+  // throws an Error that carries its `status` and JSON body (`data`).
   async function getJSON(url) {
     const r = await fetch(url, { credentials: "same-origin", cache: "no-store" });
     if (r.status === 401) {
       location.href = "/login";
-      throw new Error("login required");
+      throw Object.assign(new Error("login required"), { status: 401, data: {} });
     }
-    if (!r.ok) throw new Error(`${url}: HTTP ${r.status}`);
+    if (!r.ok) {
+      throw Object.assign(new Error(`${url}: HTTP ${r.status}`), { status: r.status, data: await jsonOf(r) });
+    }
     return r.json();
   }
 
@@ -27,9 +40,7 @@ const LO = (() => {
       headers: { "Content-Type": "application/json", "X-CSRF-Token": meta("csrf-token") },
       body: JSON.stringify(body || {}),
     });
-    let data = {};
-    try { data = await r.json(); } catch (e) { data = {}; }
-    return { status: r.status, data };
+    return { status: r.status, data: await jsonOf(r) };
   }
 
   function el(tag, attrs, ...children) {
@@ -53,6 +64,11 @@ const LO = (() => {
     return e;
   }
 
+  // One name/value pair of a facts list (<dl>); `id` names the value.
+  function fact(dl, name, value, id) {
+    dl.append(el("dt", { text: name }), el("dd", { text: value, id: id || "" }));
+  }
+
   function age(s) {
     if (s == null) return "–";
     if (s < 60) return `${s.toFixed(1)} s`;
@@ -69,9 +85,9 @@ const LO = (() => {
 
   // The header: who is logged in; no logout button without logins.
   function header() {
-    const who = document.getElementById("who");
+    const who = $("who");
     if (who) who.textContent = role ? `${role}${canAct ? "" : " (read-only)"}` : "";
-    const form = document.getElementById("logout-form");
+    const form = $("logout-form");
     if (form && meta("login-required") !== "1") form.hidden = true;
     for (const b of document.querySelectorAll(".act")) {
       b.disabled = !canAct;
@@ -79,7 +95,7 @@ const LO = (() => {
     }
   }
 
-  return { getJSON, post, el, svg, age, pct, role, canAct, header, meta };
+  return { $, enc, getJSON, post, el, svg, fact, age, pct, role, canAct, header, meta };
 })();
 
 document.addEventListener("DOMContentLoaded", LO.header);

@@ -25,8 +25,7 @@ const Ed = {
   imgN: 0,
 };
 
-const enc = encodeURIComponent;
-const $ = (id) => document.getElementById(id);
+const { $, enc } = LO;
 const TYPES = ["illegal_parking", "street_vendor", "illegal_construction"];
 const NEW_POLICY = {
   illegal_parking: { type: "illegal_parking", classes: ["vehicle"], dwell_s: 60 },
@@ -65,10 +64,14 @@ async function loadCameras() {
 
 async function loadState() {
   const q = Ed.preset ? `?preset=${enc(Ed.preset)}` : "";
-  const r = await fetch(base() + q, { credentials: "same-origin", cache: "no-store" });
-  if (r.status === 401) { location.href = "/login"; return; }
-  const d = await r.json();
-  if (!r.ok) { $("ptz-status").textContent = d.error || `HTTP ${r.status}`; return; }
+  let d;
+  try {
+    d = await LO.getJSON(base() + q);
+  } catch (e) {
+    if (e.status == null) throw e;  // no answer at all
+    if (e.status !== 401) $("ptz-status").textContent = e.data.error || `HTTP ${e.status}`;
+    return;  // 401: LO.getJSON went to the login page
+  }
   Ed.state = d;
   Ed.zones = d.zones.map((z) => ({ ...z, original_id: z.id }));
   Ed.sel = Ed.zones.length ? 0 : -1;

@@ -3,7 +3,7 @@
 // SVG, and the sink backlogs. Operators can acknowledge a camera's outage.
 "use strict";
 
-const $h = (id) => document.getElementById(id);
+const { $, enc } = LO;
 
 function timeline(line) {
   const n = line.length || 96;
@@ -21,7 +21,7 @@ function timeline(line) {
 }
 
 async function acknowledge(id, btn) {
-  const r = await LO.post(`/api/cameras/${encodeURIComponent(id)}/acknowledge`);
+  const r = await LO.post(`/api/cameras/${enc(id)}/acknowledge`);
   btn.dataset.status = String(r.status);
   btn.textContent = r.status === 200 ? "Acknowledged" : `Refused (${r.status})`;
   if (r.status === 200) load();
@@ -51,16 +51,16 @@ function row(c) {
 async function load() {
   try {
     const d = await LO.getJSON("/api/health");
-    $h("health-table").querySelector("tbody").replaceChildren(...d.cameras.map(row));
+    $("health-table").querySelector("tbody").replaceChildren(...d.cameras.map(row));
     const sinks = Object.entries(d.sinks);
-    const body = $h("sinks-table").querySelector("tbody");
+    const body = $("sinks-table").querySelector("tbody");
     body.replaceChildren(...sinks.map(([name, s]) => LO.el("tr", { "data-sink": name },
       LO.el("td", { text: name }),
       LO.el("td", { class: "num", text: String(s.pending || 0) }),
       LO.el("td", { class: "num", text: String(s.delivered || 0) }),
       LO.el("td", { class: "num", text: String(s.rejected || 0) }))));
     if (!sinks.length) body.append(LO.el("tr", {}, LO.el("td", { colSpan: 4, text: "No remote sinks: cases stay in the local outbox." })));
-    $h("health-note").textContent = `As of ${d.time}. Uptime is the share of the observed time the camera was streaming.`;
+    $("health-note").textContent = `As of ${d.time}. Uptime is the share of the observed time the camera was streaming.`;
     document.body.dataset.loaded = "1";
   } catch (e) { /* next round */ }
 }
