@@ -81,7 +81,7 @@ def compare(path: Path, frames: int | None = None) -> ClipRow:
     target = seen_target(
         sc.seen, camera, detector.class_names, detector.roles, scale=fv.scale, where=str(path)
     )
-    input_size = min(detector.manifest.input_size)
+    input_size = detector.crop_size
     plans: dict[str, RegionPlan | None] = {
         "whole": None,
         "regions": camera_plan(camera, fv.width, fv.height, None, input_size),

@@ -236,7 +236,7 @@ def measure_floor(
         convert_s=convert_s,
         infer_s_per_image=infer_s,
         images_per_frame=images_per_frame,
-        input_size=min(detector.manifest.input_size),
+        input_size=detector.crop_size,
         threads=threads,
         batch=batch,
         bare_ort_images_per_s=ips,

@@ -345,7 +345,7 @@ class Daemon:
 
     # -- the zone editor's host (lookout/console/editor.py) -----------------------------
     def input_size(self) -> int:
-        return min(self.detector.manifest.input_size)
+        return self.detector.crop_size
 
     def ptz_presets(self, camera_id: str) -> list[Preset] | None:
         rt = self.cameras.get(camera_id)
