@@ -1,17 +1,23 @@
+"""Fixtures for every test: the shared assets, the session's model cache, the YOLOX
+detector and the demo replay (each made once per session), the one shared
+redis-server, and the config builder (tests/support/config.py)."""
+
 from __future__ import annotations
 
+import functools
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+import redis
 
-from lookout.base.paths import REPO_ROOT, assets_dir
+from lookout.base.paths import assets_dir
+from tests.support.config import DEMO, YOLOX_MANIFEST, MakeConfig, write_config
+from tests.support.redis_server import RedisServer
 
 if TYPE_CHECKING:
     from lookout.detector.onnx_model import OnnxDetector
-
-YOLOX_MANIFEST = REPO_ROOT / "models" / "yolox_nano.yaml"
-DEMO = REPO_ROOT / "configs" / "demo.yaml"
 
 
 @pytest.fixture(scope="session")
@@ -56,3 +62,48 @@ def demo_replay(assets: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     code = main(["replay", str(video), "--config", str(DEMO), "--out", str(out), "--no-progress"])
     assert code == 0, f"lookout replay of the demo exited with {code}"
     return out
+
+
+@pytest.fixture(scope="session")
+def redis_session() -> Iterator[RedisServer]:
+    """The session's one `redis-server` (started at the first test that needs it).
+    Tests take it through `redis_server`, which empties it first."""
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture()
+def redis_server(redis_session: RedisServer) -> Iterator[RedisServer]:
+    """The shared `redis-server`, emptied (FLUSHALL) before the test: use its `url` and
+    `port`, never stop it. A test that takes Redis down, restarts it or needs TLS uses
+    `private_redis` or a `RedisServer` of its own. ACL users a test adds are removed
+    after it."""
+    client = redis.Redis.from_url(redis_session.url, socket_timeout=5)
+    try:
+        client.flushall()
+        yield redis_session
+        if not redis_session.running:
+            redis_session.start()  # for the tests after this one
+            pytest.fail("the test stopped the shared redis-server: use private_redis")
+        for user in client.acl_users():
+            name = user.decode() if isinstance(user, bytes) else str(user)
+            if name != "default":
+                client.acl_deluser(name)
+    finally:
+        client.close()
+
+
+@pytest.fixture()
+def private_redis() -> Iterator[RedisServer]:
+    """A `redis-server` of the test's own (stop()/start() keep its port: an outage or a
+    restart that empties it), closed after the test."""
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture()
+def make_config(tmp_path: Path) -> MakeConfig:
+    """`make_config(cameras, name="lookout.yaml", **sections)`: `write_config` of
+    tests/support/config.py in the test's `tmp_path` (model on the shared YOLOX
+    manifest, daemon out_dir `tmp_path/out` and HTTP off unless given)."""
+    return functools.partial(write_config, tmp_path)

@@ -27,7 +27,7 @@ from lookout.runtime.analysis import build_analyser
 from lookout.runtime.services import open_cases
 from lookout.streams.frame import Frame
 from lookout.zones.events import Scene, ViolationEvent
-from tests.conftest import YOLOX_MANIFEST
+from tests.support.config import YOLOX_MANIFEST
 
 if TYPE_CHECKING:
     from lookout.detector.onnx_model import OnnxDetector

@@ -16,7 +16,7 @@ from lookout.cases.model import DraftCase, case_id
 from lookout.cases.settings import CodeEntry
 from lookout.cases.sinks import JsonlSink, SqliteOutbox
 from lookout.zones.events import ViolationEvent
-from tests.helpers import T0, frame
+from tests.support.helpers import T0, frame
 
 
 def event(bbox=(40.0, 40.0, 80.0, 70.0), t: float = 30.0, track: int = 1, **kw) -> ViolationEvent:

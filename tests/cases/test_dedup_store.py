@@ -1,4 +1,4 @@
-"""Both dedup stores, tested alike; Redis is a real private redis-server."""
+"""Both dedup stores, tested alike; Redis is the real redis-server the tests share."""
 
 from __future__ import annotations
 
@@ -24,10 +24,10 @@ def north(metres: float) -> float:
     return LAT + metres / M_PER_DEG_LAT
 
 
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    with RedisServer() as server:
-        yield server.url
+@pytest.fixture()
+def redis_url(redis_server: RedisServer) -> str:
+    """The URL of the shared redis-server (emptied before the test)."""
+    return redis_server.url
 
 
 @pytest.fixture(params=["sqlite", "redis"])

@@ -1,5 +1,6 @@
-"""Delivery of outbox cases to real sinks: a private redis-server and a local HTTP
-endpoint, through the real SQLite outbox. Outages, restarts and idempotency."""
+"""Delivery of outbox cases to real sinks: a real redis-server (the shared one, or a
+private one for the outages) and a local HTTP endpoint, through the real SQLite outbox.
+Outages, restarts and idempotency."""
 
 from __future__ import annotations
 
@@ -21,9 +22,9 @@ from lookout.cases.model import DraftCase
 from lookout.cases.redis_stream import CaseStreamReader, RedisStreamSink
 from lookout.cases.sinks import SqliteOutbox
 from lookout.cases.webhook import WebhookSink
-from tests.cases.conftest import CaseEndpoint
-from tests.helpers import wait_until
-from tests.support.redis_server import RedisServer, free_port
+from tests.support.case_endpoint import CaseEndpoint
+from tests.support.helpers import free_port, wait_until
+from tests.support.redis_server import RedisServer
 
 FAST = BackoffConfig(initial_s=0.2, max_s=2.0)
 MakeCase = Callable[..., DraftCase]
@@ -58,17 +59,17 @@ def delivered(worker: DeliveryWorker, sink: str, n: int) -> Callable[[], bool]:
 @pytest.mark.slow
 @pytest.mark.timing
 def test_redis_down_30s_while_producing_loses_and_duplicates_nothing(
-    tmp_path: Path, redis_server: RedisServer, make_case: MakeCase
+    tmp_path: Path, private_redis: RedisServer, make_case: MakeCase
 ) -> None:
     # A production Redis persists its data; the test server does not by default, so
     # ask it to save on shutdown: the outage must not wipe what was delivered before.
-    admin = redis.Redis.from_url(redis_server.url)
+    admin = redis.Redis.from_url(private_redis.url)
     admin.config_set("save", "3600 1")
     admin.close()
     db = tmp_path / "cases.db"
     outbox = SqliteOutbox.open(db)
     worker = DeliveryWorker(
-        db, [RedisStreamSink(redis_server.url, socket_timeout=1.0)], backoff=FAST, poll_s=0.2
+        db, [RedisStreamSink(private_redis.url, socket_timeout=1.0)], backoff=FAST, poll_s=0.2
     )
     cases = [make_case(i) for i in range(60)]
     write_s: list[float] = []
@@ -88,10 +89,10 @@ def test_redis_down_30s_while_producing_loses_and_duplicates_nothing(
     producer.start()
     try:
         assert wait_until(lambda: worker.stats()["redis"]["delivered"] >= 3, 5)
-        redis_server.stop()
+        private_redis.stop()
         time.sleep(30.0)
         during = worker.stats()["redis"]
-        redis_server.start()
+        private_redis.start()
         backlog = len(write_s)
         up_at = time.monotonic()
         assert wait_until(lambda: worker.stats()["redis"]["delivered"] >= backlog, 10)
@@ -103,7 +104,7 @@ def test_redis_down_30s_while_producing_loses_and_duplicates_nothing(
         worker.close()
         outbox.close()
 
-    counts = stream_ids(redis_server.url)
+    counts = stream_ids(private_redis.url)
     ids = {c.id for c in cases}
     lost = len(ids - set(counts))
     duplicated = sum(n - 1 for n in counts.values())
@@ -249,24 +250,24 @@ def test_redis_sink_is_idempotent_and_follows_the_consumer_contract(
 
 
 def test_a_down_sink_does_not_block_the_other(
-    tmp_path: Path, redis_server: RedisServer, endpoint: CaseEndpoint, make_case: MakeCase
+    tmp_path: Path, private_redis: RedisServer, endpoint: CaseEndpoint, make_case: MakeCase
 ) -> None:
     db = tmp_path / "cases.db"
     outbox = SqliteOutbox.open(db)
     sinks: list[RemoteSink] = [
-        RedisStreamSink(redis_server.url, socket_timeout=1.0),
+        RedisStreamSink(private_redis.url, socket_timeout=1.0),
         WebhookSink(endpoint.url, timeout_s=0.5),
     ]
     worker = DeliveryWorker(db, sinks, backoff=FAST, poll_s=0.1)
     worker.start()
     try:
-        redis_server.stop()  # Redis refuses connections: the webhook goes on
+        private_redis.stop()  # Redis refuses connections: the webhook goes on
         for i in range(10):
             outbox.write(make_case(i))
             worker.notify()
         assert wait_until(delivered(worker, "webhook", 10), 3), worker.stats()
         assert worker.stats()["redis"]["pending"] == 10
-        redis_server.start()
+        private_redis.start()
         assert wait_until(delivered(worker, "redis", 10), 6), worker.stats()
 
         endpoint.set(200, delay_s=3.0)  # the webhook hangs: every POST times out

@@ -4,7 +4,6 @@ the quiet period, across restarts, and across boxes sharing a real redis-server.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -23,7 +22,7 @@ from lookout.cases.settings import (
 )
 from lookout.cases.verdicts import CaseReview
 from lookout.zones.events import ViolationEvent
-from tests.helpers import T0, frame
+from tests.support.helpers import T0, frame
 from tests.support.redis_server import RedisServer
 
 HOUR = 3600.0
@@ -131,9 +130,8 @@ def test_ground_false_alarm_covers_every_camera_and_a_later_verdict_lifts_it(
 
 
 @pytest.fixture()
-def redis_store(tmp_path: Path) -> Iterator[DedupStoreConfig]:
-    with RedisServer() as server:
-        yield DedupStoreConfig(type="redis", url=server.url)
+def redis_store(redis_server: RedisServer) -> DedupStoreConfig:
+    return DedupStoreConfig(type="redis", url=redis_server.url)
 
 
 def test_a_false_alarm_on_one_box_holds_on_another_through_redis(

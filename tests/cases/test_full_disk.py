@@ -9,8 +9,7 @@ import logging
 import os
 import sqlite3
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -29,7 +28,7 @@ from lookout.cases.settings import CodeEntry, RetentionConfig
 from lookout.cases.sinks import JsonlSink, SqliteOutbox
 from lookout.daemon.metrics import StorageCollector
 from lookout.zones.events import ViolationEvent
-from tests.helpers import frame
+from tests.support.helpers import frame, wait_until
 
 CODES = {"illegal_parking": CodeEntry(code="09001", name="机动车乱停放")}
 
@@ -110,13 +109,6 @@ def manager(out: Path) -> CaseManager:
     return m
 
 
-def wait_for(check: Callable[[], bool], timeout: float = 10.0) -> None:
-    end = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < end, "timed out"
-        time.sleep(0.02)
-
-
 def outbox_rows(db: Path) -> dict[str, str]:
     with sqlite3.connect(db) as conn:
         return dict(conn.execute("SELECT id, evidence_state FROM cases").fetchall())
@@ -146,7 +138,9 @@ def test_full_disk_loses_no_case_and_writes_evidence_once_space_returns(
     cases = [m.handle(event(i)) for i in range(1, 13)]
     ids = [c.id for c in cases if c is not None]
     assert len(ids) == 12
-    wait_for(lambda: m.storage_stats().evidence_write_failures == 12)
+    assert wait_until(
+        lambda: m.storage_stats().evidence_write_failures == 12, 10, step=0.02, ignore=()
+    )
     full = m.storage_stats()
     assert full.evidence_pending == 12 and full.evidence_pending_bytes > 0
     assert full.cases_held > 0 and full.outbox_write_failures >= full.cases_held
@@ -159,7 +153,12 @@ def test_full_disk_loses_no_case_and_writes_evidence_once_space_returns(
     assert len(evidence_lines) == 1 and len(held_lines) == 1
 
     filler.unlink()  # space returns
-    wait_for(lambda: m.storage_stats().evidence_pending + m.storage_stats().cases_held == 0)
+    assert wait_until(
+        lambda: m.storage_stats().evidence_pending + m.storage_stats().cases_held == 0,
+        10,
+        step=0.02,
+        ignore=(),
+    )
     assert m.storage_stats().evidence_written_late == 12
     assert m.storage_stats().cases_written_late == full.cases_held
     assert any("disk writable again" in r.message for r in caplog.records)
@@ -179,13 +178,15 @@ def test_evidence_that_does_not_fit_leaves_the_row_flagged_pending(small_disk: P
     filler = fill(small_disk, leave=160 * 1024)  # room for rows, not for a big JPEG
     big = [m.handle(event(i, size=(600, 800))) for i in (1, 2)]
     ids = [c.id for c in big if c is not None]
-    wait_for(lambda: m.storage_stats().evidence_write_failures == 2)
+    assert wait_until(
+        lambda: m.storage_stats().evidence_write_failures == 2, 10, step=0.02, ignore=()
+    )
     assert m.storage_stats().cases_held == 0
     state = outbox_rows(small_disk / "cases.db")
     assert [state[c] for c in ids] == ["pending", "pending"]
 
     filler.unlink()
-    wait_for(lambda: m.storage_stats().evidence_pending == 0)
+    assert wait_until(lambda: m.storage_stats().evidence_pending == 0, 10, step=0.02, ignore=())
     m.close()
     assert_all_written(small_disk, [first.id, *ids])
 
@@ -217,7 +218,12 @@ def test_retention_frees_a_full_disk_for_new_evidence(small_disk: Path) -> None:
         more = m.handle(event(99, size=(240, 320)))  # the daemon goes on
         assert more is not None
         ids.append(more.id)
-        wait_for(lambda: m.storage_stats().evidence_pending + m.storage_stats().cases_held == 0)
+        assert wait_until(
+            lambda: m.storage_stats().evidence_pending + m.storage_stats().cases_held == 0,
+            10,
+            step=0.02,
+            ignore=(),
+        )
     finally:
         assert worker.stop()
     m.close()

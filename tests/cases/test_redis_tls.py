@@ -17,6 +17,7 @@ from lookout.cases.model import DraftCase
 from lookout.cases.redis_stream import CaseStreamReader, RedisStreamSink
 from lookout.cases.settings import DedupStoreConfig, RedisStreamSinkConfig
 from lookout.cli.main import main
+from tests.support.config import MakeConfig
 from tests.support.redis_server import RedisServer, TlsFiles, make_tls_files
 
 PASSWORD = "tls-pw-8d41c2"
@@ -138,24 +139,18 @@ def test_ca_file_needs_a_rediss_url() -> None:
 def test_lookout_run_with_a_wrong_password_stops_with_one_line(
     tls_redis: RedisServer,
     tls_files: TlsFiles,
-    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
+    make_config: MakeConfig,
 ) -> None:
     """The whole path: `${ENV}` in the YAML, `lookout run`, exit 2 and one line."""
     monkeypatch.setenv("LOOKOUT_TEST_REDIS_PW", "wrong-pw-77c0")
-    config = tmp_path / "site.yaml"
-    config.write_text(
-        f"""
-model: {{manifest: "${{LOOKOUT_ROOT}}/models/yolox_nano.yaml"}}
-daemon: {{out_dir: {tmp_path / "out"}, http: {{enabled: false}}}}
-cameras: [{{id: cam, source: "rtsp://127.0.0.1:9/none"}}]
-dedup:
-  store:
-    type: redis
-    url: "rediss://:${{LOOKOUT_TEST_REDIS_PW}}@127.0.0.1:{tls_redis.port}/0"
-    ssl_ca_certs: {tls_files.ca}
-"""
+    url = f"rediss://:${{LOOKOUT_TEST_REDIS_PW}}@127.0.0.1:{tls_redis.port}/0"
+    config = make_config(
+        [{"id": "cam", "source": "rtsp://127.0.0.1:9/none"}],
+        name="site.yaml",
+        model={"manifest": "${LOOKOUT_ROOT}/models/yolox_nano.yaml"},
+        dedup={"store": {"type": "redis", "url": url, "ssl_ca_certs": str(tls_files.ca)}},
     )
     assert main(["run", "--config", str(config)]) == 2
     err = capsys.readouterr().err.strip()

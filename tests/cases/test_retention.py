@@ -26,7 +26,8 @@ from lookout.cases.verdicts import CaseReview
 from lookout.cases.webhook import WebhookSink
 from lookout.cli.main import main
 from lookout.daemon.metrics import StorageCollector
-from tests.cases.conftest import T0, CaseEndpoint
+from tests.cases.conftest import T0
+from tests.support.case_endpoint import CaseEndpoint
 
 FAST = BackoffConfig(initial_s=0.2, max_s=2.0)
 #: "Now" for retention: 60 days after the first test case.

@@ -23,6 +23,7 @@ from lookout.cases.sinks import SqliteOutbox
 from lookout.cases.status import StatusUpdate
 from lookout.cases.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookSink, sign
 from lookout.config.app import load_config
+from tests.support.config import MakeConfig
 
 SECRET = "whsec-test-3f9c1a7e"
 MakeCase = Callable[..., DraftCase]
@@ -134,23 +135,23 @@ def test_secret_from_env_through_config_and_never_logged(
     make_case: MakeCase,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
+    make_config: MakeConfig,
 ) -> None:
     monkeypatch.setenv("LOOKOUT_TEST_HOOK_SECRET", SECRET)
-    config = tmp_path / "site.yaml"
-    config.write_text(
-        f"""
-model: {{manifest: {REPO_ROOT / "models" / "yolox_nano.yaml"}}}
-cameras: [{{id: cam}}]
-sinks:
-  - {{type: sqlite}}
-  - type: webhook
-    url: {receiver.url}
-    secret: ${{LOOKOUT_TEST_HOOK_SECRET}}
-  - type: webhook
-    name: wrong
-    url: {receiver.url}
-    secret: ${{LOOKOUT_TEST_HOOK_SECRET}}-but-changed
-"""
+    secret = "${LOOKOUT_TEST_HOOK_SECRET}"
+    config = make_config(
+        [{"id": "cam"}],
+        name="site.yaml",
+        sinks=[
+            {"type": "sqlite"},
+            {"type": "webhook", "url": receiver.url, "secret": secret},
+            {
+                "type": "webhook",
+                "name": "wrong",
+                "url": receiver.url,
+                "secret": f"{secret}-but-changed",
+            },
+        ],
     )
     cfg = load_config(config)
     assert SECRET not in repr(cfg) and SECRET not in cfg.model_dump_json()
@@ -180,5 +181,7 @@ def test_docs_show_the_example_receivers_verify() -> None:
     blocks = re.findall(r"```python\n(.*?)```", section, re.DOTALL)
     assert blocks, "docs/DELIVERY.md's 'Signed webhooks' has no python example"
     example = (REPO_ROOT / "examples" / "webhook_receiver.py").read_text()
-    assert blocks[0] in example, "docs/DELIVERY.md's verify() differs from examples/webhook_receiver.py"
+    assert blocks[0] in example, (
+        "docs/DELIVERY.md's verify() differs from examples/webhook_receiver.py"
+    )
     assert "examples/webhook_receiver.py" in section

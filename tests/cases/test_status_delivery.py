@@ -21,27 +21,18 @@ from lookout.cases.sinks import SqliteOutbox
 from lookout.cases.status import StatusUpdate, parse_status_key, status_key
 from lookout.cases.verdicts import CaseFilter, CaseReview, ReviewError, record_verdict
 from lookout.cases.webhook import WebhookSink
-from tests.cases.conftest import T0, CaseEndpoint
-from tests.helpers import wait_until
-from tests.support.redis_server import RedisServer
+from tests.cases.conftest import T0
+from tests.support.case_endpoint import CaseEndpoint
+from tests.support.helpers import wait_until
+from tests.support.redis_server import RedisServer, stream_entries
 
 FAST = BackoffConfig(initial_s=0.2, max_s=2.0)
 MakeCase = Callable[..., DraftCase]
 
 
-def entries(url: str) -> list[dict[str, str]]:
-    """Every entry of the stream `lookout:cases`, fields decoded."""
-    client = redis.Redis.from_url(url, decode_responses=True)
-    try:
-        got: Any = client.xrange("lookout:cases", "-", "+")
-        return [dict(fields) for _eid, fields in got]
-    finally:
-        client.close()
-
-
 def status_entries(url: str) -> Counter[str]:
     """Idempotency key of each status entry → how many entries carry it."""
-    return Counter(e["id"] for e in entries(url) if e.get("kind") == "status")
+    return Counter(e["id"] for e in stream_entries(url) if e.get("kind") == "status")
 
 
 def sinks(redis_url: str, endpoint: CaseEndpoint) -> list[Any]:
@@ -77,12 +68,14 @@ def test_false_alarm_reaches_redis_and_the_webhook_exactly_once_each(
 
     key = status_key(case.id, 1)
     assert status_entries(redis_server.url) == Counter({key: 1})
-    (entry,) = [e for e in entries(redis_server.url) if e.get("kind") == "status"]
+    (entry,) = [e for e in stream_entries(redis_server.url) if e.get("kind") == "status"]
     assert entry["case_id"] == case.id and entry["version"] == "1"
     assert entry["status"] == "false_alarm"
     assert StatusUpdate.model_validate_json(entry["update"]) == update
     # The case's own entry is still there once, and its guard did not swallow v1.
-    assert [e["id"] for e in entries(redis_server.url) if e.get("kind") == "case"] == [case.id]
+    assert [e["id"] for e in stream_entries(redis_server.url) if e.get("kind") == "case"] == [
+        case.id
+    ]
 
     assert endpoint.accepted_keys() == Counter({case.id: 1, key: 1})
     (post,) = [r for r in endpoint.requests() if r.key == key]
@@ -144,7 +137,7 @@ def test_versions_follow_the_case_and_each_other(
         worker.close()
     accepted = [r.key for r in endpoint.requests() if r.status == 200]
     assert accepted == [case.id, v1.key, v2.key]
-    stream = [e["id"] for e in entries(redis_server.url)]
+    stream = [e["id"] for e in stream_entries(redis_server.url)]
     assert stream == [case.id, v1.key, v2.key]
     reader = CaseStreamReader(redis.Redis.from_url(redis_server.url), consumer="c1")
     reader.ensure_group("0")

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -18,18 +17,13 @@ from typing import Any
 import pytest
 
 from lookout.base.paths import REPO_ROOT
-from tests.helpers import wait_until
+from tests.support.helpers import free_port as free_port  # benchmarks/ import it from here
+from tests.support.helpers import wait_until
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 #: Screenshots of every page, for the README (`out/` is git-ignored).
 SCREENSHOTS = REPO_ROOT / "out" / "console-screenshots"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="session")

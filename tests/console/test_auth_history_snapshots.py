@@ -22,7 +22,7 @@ from lookout.console.snapshots import SnapshotStore
 from lookout.console.state import jsonable
 from lookout.detector.detections import Detections
 from lookout.report.health_store import HealthHistory, Sample
-from tests.helpers import frame
+from tests.support.helpers import frame
 
 
 def http(host: str = "127.0.0.1", **console: object) -> HttpConfig:

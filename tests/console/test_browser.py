@@ -15,48 +15,54 @@ from typing import Any
 
 import pytest
 
-from lookout.base.paths import REPO_ROOT
-from tests.console.conftest import DaemonProcess, free_port, start_lookout
+from tests.console.conftest import DaemonProcess, start_lookout
 from tests.console.conftest import wait_page as wait_until
+from tests.support.config import write_config
+from tests.support.helpers import free_port
 from tests.support.media import RtspServer, start_rtsp_server, vtest_h264
 
 pytestmark = [pytest.mark.slow, pytest.mark.timing]
 
-MANIFEST = REPO_ROOT / "models" / "yolox_nano.yaml"
-VAN_ZONE = "[[600, 62], [730, 62], [730, 118], [600, 118]]"
+VAN_ZONE = [[600, 62], [730, 62], [730, 118], [600, 118]]
 SECRET = "pw-9f3k"
 #: The UI's own time from a click on a tile to that camera's state and picture shown.
 SWITCH_LIMIT_MS = 1000
 
 
-def camera_yaml(cam_id: str, source: str) -> str:
-    return f"""
-  - id: {cam_id}
-    source: "{source}"
-    analysis_fps: 2
-    stream:
-      stall_timeout_s: 2
-      open_timeout_s: 3
-      loop: true
-      backoff: {{initial_s: 0.3, max_s: 1}}
-    zones:
-      - id: no-parking
-        polygon: {VAN_ZONE}
-        policies:
-          - {{type: illegal_parking, classes: [car, truck, bus], dwell_s: 4}}
-"""
+def camera(cam_id: str, source: str) -> dict[str, Any]:
+    return {
+        "id": cam_id,
+        "source": source,
+        "analysis_fps": 2,
+        "stream": {
+            "stall_timeout_s": 2,
+            "open_timeout_s": 3,
+            "loop": True,
+            "backoff": {"initial_s": 0.3, "max_s": 1},
+        },
+        "zones": [
+            {
+                "id": "no-parking",
+                "polygon": VAN_ZONE,
+                "policies": [
+                    {"type": "illegal_parking", "classes": ["car", "truck", "bus"], "dwell_s": 4}
+                ],
+            }
+        ],
+    }
 
 
-def config_yaml(out: Path, port: int, cameras: list[str], console: str = "{}") -> str:
-    return f"""
-site: {{timezone: Asia/Shanghai}}
-model: {{manifest: {MANIFEST}, batch_size: 4}}
-daemon:
-  out_dir: {out}
-  shutdown_timeout_s: 8
-  http: {{port: {port}, console: {console}}}
-cameras:{"".join(cameras)}
-"""
+def site_config(
+    tmp_path: Path, port: int, cameras: list[dict[str, Any]], console: dict[str, Any]
+) -> Path:
+    """tmp_path/lookout.yaml: the cameras, the console on `port` with `console` settings."""
+    return write_config(
+        tmp_path,
+        cameras,
+        site={"timezone": "Asia/Shanghai"},
+        model={"batch_size": 4},
+        daemon={"shutdown_timeout_s": 8, "http": {"port": port, "console": console}},
+    )
 
 
 def get_json(url: str) -> Any:
@@ -112,11 +118,10 @@ def test_cameras_page_never_waits_on_a_camera(
             for _ in range(4)
         ]
         cams = [
-            camera_yaml(f"cam{i + 1}", s.url("/cam", user="op", password=SECRET))
+            camera(f"cam{i + 1}", s.url("/cam", user="op", password=SECRET))
             for i, s in enumerate(servers)
         ]
-        cfg = tmp_path / "lookout.yaml"
-        cfg.write_text(config_yaml(tmp_path / "out", port, cams, "{history_interval_s: 1}"))
+        cfg = site_config(tmp_path, port, cams, {"history_interval_s": 1})
         daemon = start_lookout(["run", "--config", str(cfg)], tmp_path, port)
         hung = servers[3]
         try:
@@ -248,13 +253,13 @@ def test_login_csrf_and_the_read_only_viewer(
     from selenium.webdriver.common.by import By
 
     port = free_port()
-    cfg = tmp_path / "lookout.yaml"
-    console = (
-        "{require_login: true, operator_password: '${LOOKOUT_TEST_OPERATOR}',"
-        " viewer_password: '${LOOKOUT_TEST_VIEWER}'}"
-    )
-    cam = camera_yaml("cam1", str(assets / "footage" / "vtest.avi"))
-    cfg.write_text(config_yaml(tmp_path / "out", port, [cam], console))
+    console = {
+        "require_login": True,
+        "operator_password": "${LOOKOUT_TEST_OPERATOR}",
+        "viewer_password": "${LOOKOUT_TEST_VIEWER}",
+    }
+    cam = camera("cam1", str(assets / "footage" / "vtest.avi"))
+    cfg = site_config(tmp_path, port, [cam], console)
     env = {"LOOKOUT_TEST_OPERATOR": "op-Secret-1", "LOOKOUT_TEST_VIEWER": "view-Secret-2"}
     daemon = start_lookout(["run", "--config", str(cfg)], tmp_path, port, env)
     driver = browser

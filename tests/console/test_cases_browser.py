@@ -17,24 +17,20 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-import yaml
 
-from lookout.base.paths import REPO_ROOT
 from lookout.cases.status import status_key
 from lookout.cases.verdicts import CaseFilter, CaseReview
 from lookout.cli.main import main
-from tests.cases.conftest import CaseEndpoint
-from tests.cases.test_status_delivery import entries
-from tests.console.conftest import DaemonProcess, free_port, start_lookout
+from tests.console.conftest import DaemonProcess, start_lookout
 from tests.console.conftest import wait_page as wait_until
 from tests.console.test_browser import get_json
-from tests.support.redis_server import RedisServer
-from tests.test_review_replay import SHIFT_DEG, new_cases
+from tests.support.case_endpoint import CaseEndpoint
+from tests.support.config import demo_config, moved_east, write_config
+from tests.support.helpers import free_port, new_cases
+from tests.support.redis_server import RedisServer, stream_entries
 
 pytestmark = [pytest.mark.slow]
 
-DEMO = REPO_ROOT / "configs" / "demo.yaml"
-MANIFEST = REPO_ROOT / "models" / "yolox_nano.yaml"
 TZ = ZoneInfo("Asia/Shanghai")
 
 
@@ -43,21 +39,15 @@ def site_config(
 ) -> Path:
     """configs/demo.yaml with its no-parking zone, the clip as a looping camera, and
     the remote sinks; `north` adds the same footage from a tower ~41 m east (as
-    tests/test_review_replay.py does), for the replay only."""
-    cfg = yaml.safe_load(DEMO.read_text())
-    cfg["model"]["manifest"] = str(MANIFEST)
-    cfg["grid"]["geojson"] = str(REPO_ROOT / "configs" / "demo-grid.geojson")
+    tests/integration/test_review_replay.py does), for the replay only."""
+    cfg = demo_config()
     cam = cfg["cameras"][0]
     cam["source"] = str(video)
     cam["stream"] = {"loop": True}
     cam["zones"] = [z for z in cam["zones"] if z["id"] == "no-parking-building"]
     cfg["cameras"] = [cam]
     if north:
-        other = json.loads(json.dumps(cam))
-        other["id"] = "north"
-        for point in other["calibration"]["default"]["points"]:
-            point["lonlat"][0] += SHIFT_DEG
-        cfg["cameras"].append(other)
+        cfg["cameras"].append(moved_east(cam, "north"))
     cfg["sinks"] = [
         {"type": "sqlite", "path": "cases.db"},
         {"type": "jsonl", "path": "cases.jsonl"},
@@ -66,8 +56,7 @@ def site_config(
     ]
     cfg["delivery"] = {"poll_s": 0.5, "backoff": {"initial_s": 0.2, "max_s": 1}}
     cfg["daemon"] = {"out_dir": str(out), "shutdown_timeout_s": 8, "http": {"port": port}}
-    path.write_text(yaml.safe_dump(cfg, allow_unicode=True))
-    return path
+    return write_config(path.parent, name=path.name, **cfg)
 
 
 def replay(video: Path, cfg: Path, out: Path, camera: str, start: datetime, capsys: Any) -> str:
@@ -79,7 +68,7 @@ def replay(video: Path, cfg: Path, out: Path, camera: str, start: datetime, caps
 
 def stream_ids(url: str, kind: str) -> Counter[str]:
     """Stream entry `id` -> how many entries of `kind` (case | status) carry it."""
-    return Counter(e["id"] for e in entries(url) if e.get("kind") == kind)
+    return Counter(e["id"] for e in stream_entries(url) if e.get("kind") == kind)
 
 
 def decide(driver: Any, case_id: str, verdict: str, note: str = "") -> str:
@@ -118,90 +107,93 @@ def decide(driver: Any, case_id: str, verdict: str, note: str = "") -> str:
 
 
 def test_false_alarm_from_the_cases_page_reaches_the_sinks_once_and_dedup(
-    browser: Any, tmp_path: Path, screenshots: Path, assets: Path, capsys: Any
+    browser: Any,
+    tmp_path: Path,
+    screenshots: Path,
+    assets: Path,
+    capsys: Any,
+    redis_server: RedisServer,
 ) -> None:
     from selenium.webdriver.common.by import By
 
     video = assets / "footage" / "vtest.avi"
     out, port = tmp_path / "out", free_port()
     t0 = time.monotonic()
-    with RedisServer() as rs:
-        hook = CaseEndpoint().start()
-        daemon: DaemonProcess | None = None
-        try:
-            args = (video, out, port, rs.url, hook.url)
-            cfg = site_config(tmp_path / "site.yaml", *args, north=False)
-            replay_cfg = site_config(tmp_path / "site-replay.yaml", *args, north=True)
-            daemon = start_lookout(["run", "--config", str(cfg)], tmp_path, port)
-            url = daemon.url
+    rs = redis_server
+    hook = CaseEndpoint().start()
+    daemon: DaemonProcess | None = None
+    try:
+        args = (video, out, port, rs.url, hook.url)
+        cfg = site_config(tmp_path / "site.yaml", *args, north=False)
+        replay_cfg = site_config(tmp_path / "site-replay.yaml", *args, north=True)
+        daemon = start_lookout(["run", "--config", str(cfg)], tmp_path, port)
+        url = daemon.url
 
-            def cases() -> list[dict[str, Any]]:
-                return list(get_json(url + "/api/cases")["cases"])
+        def cases() -> list[dict[str, Any]]:
+            return list(get_json(url + "/api/cases")["cases"])
 
-            assert wait_until(cases, 150, step=0.5), daemon.log()[-3000:]
-            (van,) = cases()
-            assert van["camera_id"] == "vtest" and van["location"] is not None, van
-            # The case went out to both sinks before any verdict.
-            assert wait_until(lambda: stream_ids(rs.url, "case")[van["id"]] == 1, 20)
-            assert wait_until(lambda: hook.accepted_keys()[van["id"]] == 1, 20)
-            print(f"van case {van['id']} after {time.monotonic() - t0:.0f} s")
+        assert wait_until(cases, 150, step=0.5), daemon.log()[-3000:]
+        (van,) = cases()
+        assert van["camera_id"] == "vtest" and van["location"] is not None, van
+        # The case went out to both sinks before any verdict.
+        assert wait_until(lambda: stream_ids(rs.url, "case")[van["id"]] == 1, 20)
+        assert wait_until(lambda: hook.accepted_keys()[van["id"]] == 1, 20)
+        print(f"van case {van['id']} after {time.monotonic() - t0:.0f} s")
 
-            browser.get(url + "/cases")
-            said = decide(browser, van["id"], "false_alarm", "loading bay")
-            assert said.startswith("Recorded: false_alarm (version 1) by console"), said
-            assert browser.find_element(By.ID, "d-status").text.startswith("false_alarm")
-            assert "not located" not in browser.find_element(By.ID, "d-location").text
-            browser.save_screenshot(str(screenshots / "cases.png"))
+        browser.get(url + "/cases")
+        said = decide(browser, van["id"], "false_alarm", "loading bay")
+        assert said.startswith("Recorded: false_alarm (version 1) by console"), said
+        assert browser.find_element(By.ID, "d-status").text.startswith("false_alarm")
+        assert "not located" not in browser.find_element(By.ID, "d-location").text
+        browser.save_screenshot(str(screenshots / "cases.png"))
 
-            key = status_key(van["id"], 1)
-            assert wait_until(lambda: stream_ids(rs.url, "status")[key] == 1, 20)
-            assert wait_until(lambda: hook.accepted_keys()[key] == 1, 20)
-            (entry,) = [e for e in entries(rs.url) if e.get("id") == key]
-            update = json.loads(entry["update"])
-            assert (update["status"], update["by"], update["note"]) == (
-                "false_alarm",
-                "console",
-                "loading bay",
-            )
-            (post,) = [r for r in hook.requests() if r.key == key]
-            assert post.headers["lookout-kind"] == "status" and post.json()["version"] == 1
+        key = status_key(van["id"], 1)
+        assert wait_until(lambda: stream_ids(rs.url, "status")[key] == 1, 20)
+        assert wait_until(lambda: hook.accepted_keys()[key] == 1, 20)
+        (entry,) = [e for e in stream_entries(rs.url) if e.get("id") == key]
+        update = json.loads(entry["update"])
+        assert (update["status"], update["by"], update["note"]) == (
+            "false_alarm",
+            "console",
+            "loading bay",
+        )
+        (post,) = [r for r in hook.requests() if r.key == key]
+        assert post.headers["lookout-kind"] == "status" and post.json()["version"] == 1
 
-            # Three hours later (past dedup's cooldown; new ids), the same footage.
-            later = datetime.now(TZ).replace(microsecond=0) + timedelta(hours=3)
-            assert new_cases(replay(video, replay_cfg, out, "vtest", later, capsys)) == 0
-            # The same footage from ~41 m east: another place, so a case.
-            assert new_cases(replay(video, replay_cfg, out, "north", later, capsys)) == 1
-            with CaseReview.open(out / "cases.db") as review:
-                (north,) = review.cases(CaseFilter(camera_id="north"))
-                assert [r.case.id for r in review.cases(CaseFilter(camera_id="vtest"))] == [
-                    van["id"]
-                ]
-            # The running daemon's delivery worker sends the replay's case out.
-            assert wait_until(lambda: stream_ids(rs.url, "case")[north.case.id] == 1, 20)
-            assert wait_until(lambda: hook.accepted_keys()[north.case.id] == 1, 20)
-            said = decide(browser, north.case.id, "confirmed")
-            assert said.startswith("Recorded: confirmed (version 1)"), said
-            confirmed = status_key(north.case.id, 1)
-            assert wait_until(lambda: stream_ids(rs.url, "status")[confirmed] == 1, 20)
-            assert wait_until(lambda: hook.accepted_keys()[confirmed] == 1, 20)
+        # Three hours later (past dedup's cooldown; new ids), the same footage.
+        later = datetime.now(TZ).replace(microsecond=0) + timedelta(hours=3)
+        assert new_cases(replay(video, replay_cfg, out, "vtest", later, capsys)) == 0
+        # The same footage from ~41 m east: another place, so a case.
+        assert new_cases(replay(video, replay_cfg, out, "north", later, capsys)) == 1
+        with CaseReview.open(out / "cases.db") as review:
+            (north,) = review.cases(CaseFilter(camera_id="north"))
+            assert [r.case.id for r in review.cases(CaseFilter(camera_id="vtest"))] == [van["id"]]
+        # The running daemon's delivery worker sends the replay's case out.
+        assert wait_until(lambda: stream_ids(rs.url, "case")[north.case.id] == 1, 20)
+        assert wait_until(lambda: hook.accepted_keys()[north.case.id] == 1, 20)
+        said = decide(browser, north.case.id, "confirmed")
+        assert said.startswith("Recorded: confirmed (version 1)"), said
+        confirmed = status_key(north.case.id, 1)
+        assert wait_until(lambda: stream_ids(rs.url, "status")[confirmed] == 1, 20)
+        assert wait_until(lambda: hook.accepted_keys()[confirmed] == 1, 20)
 
-            time.sleep(1.5)  # a few more delivery rounds: still exactly once each
-            assert stream_ids(rs.url, "status") == Counter({key: 1, confirmed: 1})
-            statuses = {k: n for k, n in hook.accepted_keys().items() if ":v" in k}
-            assert statuses == {key: 1, confirmed: 1}
-            assert stream_ids(rs.url, "case") == Counter({van["id"]: 1, north.case.id: 1})
+        time.sleep(1.5)  # a few more delivery rounds: still exactly once each
+        assert stream_ids(rs.url, "status") == Counter({key: 1, confirmed: 1})
+        statuses = {k: n for k, n in hook.accepted_keys().items() if ":v" in k}
+        assert statuses == {key: 1, confirmed: 1}
+        assert stream_ids(rs.url, "case") == Counter({van["id"]: 1, north.case.id: 1})
 
-            # The period report, as the console renders it (read-only).
-            day = datetime.now(TZ).date()
-            browser.get(f"{url}/report?from={day - timedelta(days=1)}&to={day + timedelta(days=1)}")
-            tiles = wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, ".tile b"), 10)
-            assert tiles, browser.page_source[-2000:]
-            got = [t.text for t in tiles]
-            assert got[:3] == ["2", "1", "1"], got
-            browser.save_screenshot(str(screenshots / "report.png"))
-        finally:
-            code = daemon.stop() if daemon is not None else 0
-            hook.stop()
+        # The period report, as the console renders it (read-only).
+        day = datetime.now(TZ).date()
+        browser.get(f"{url}/report?from={day - timedelta(days=1)}&to={day + timedelta(days=1)}")
+        tiles = wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, ".tile b"), 10)
+        assert tiles, browser.page_source[-2000:]
+        got = [t.text for t in tiles]
+        assert got[:3] == ["2", "1", "1"], got
+        browser.save_screenshot(str(screenshots / "report.png"))
+    finally:
+        code = daemon.stop() if daemon is not None else 0
+        hook.stop()
     assert daemon is not None
     text = daemon.log()
     assert code == 0, text[-3000:]

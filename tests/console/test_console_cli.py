@@ -6,35 +6,42 @@ import io
 import json
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from lookout.base.paths import REPO_ROOT
 from lookout.cli.main import main
 from lookout.console.auth import PasswordHash
-from tests.console.conftest import free_port, start_lookout
-from tests.helpers import wait_until
+from tests.console.conftest import start_lookout
+from tests.support.config import write_config
+from tests.support.helpers import free_port, wait_until
 
-MANIFEST = REPO_ROOT / "models" / "yolox_nano.yaml"
 SECRET = "pw-9f3k"
 
 
-def config(tmp_path: Path, http: str = "{}", source: str | None = None) -> Path:
-    src = source or f"rtsp://op:{SECRET}@127.0.0.1:9/cam"
-    path = tmp_path / "site.yaml"
-    path.write_text(f"""
-site: {{timezone: Asia/Shanghai}}
-model: {{manifest: {MANIFEST}}}
-daemon: {{out_dir: {tmp_path / "site-out"}, http: {http}}}
-cameras:
-  - id: cam1
-    source: "{src}"
-    zones:
-      - id: no-parking
-        polygon: [[600, 62], [730, 62], [730, 118], [600, 118]]
-        policies: [{{type: illegal_parking, classes: [car, truck, bus], dwell_s: 4}}]
-""")
-    return path
+def config(tmp_path: Path, http: dict[str, Any] | None = None, source: str | None = None) -> Path:
+    """A site with camera `cam1` (an RTSP source with a password unless `source`) and
+    the daemon's HTTP settings `http`."""
+    cam1 = {
+        "id": "cam1",
+        "source": source or f"rtsp://op:{SECRET}@127.0.0.1:9/cam",
+        "zones": [
+            {
+                "id": "no-parking",
+                "polygon": [[600, 62], [730, 62], [730, 118], [600, 118]],
+                "policies": [
+                    {"type": "illegal_parking", "classes": ["car", "truck", "bus"], "dwell_s": 4}
+                ],
+            }
+        ],
+    }
+    return write_config(
+        tmp_path,
+        [cam1],
+        name="site.yaml",
+        site={"timezone": "Asia/Shanghai"},
+        daemon={"out_dir": str(tmp_path / "site-out"), "http": http or {}},
+    )
 
 
 def get(url: str) -> bytes:
@@ -77,12 +84,13 @@ def test_console_replays_a_file_in_a_loop_through_the_analysis(
 def test_an_open_address_without_a_password_is_one_line_naming_the_key(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    cfg = config(tmp_path, "{host: 0.0.0.0}")
+    cfg = config(tmp_path, {"host": "0.0.0.0"})
     assert main(["run", "--config", str(cfg)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     assert "daemon.http" in err and "console.operator_password: required" in err
-    cfg = config(tmp_path, "{console: {require_login: true, operator_password: '${NOPE_UNSET}'}}")
+    console = {"require_login": True, "operator_password": "${NOPE_UNSET}"}
+    cfg = config(tmp_path, {"console": console})
     assert main(["run", "--config", str(cfg)]) == 2
     err = capsys.readouterr().err.strip()
     assert "daemon.http.console.operator_password" in err and "NOPE_UNSET" in err

@@ -21,7 +21,7 @@ from lookout.console.state import CameraInfo
 from lookout.streams.onvif_client import Preset
 from lookout.zones.geo import GridIndex
 from tests.console.test_server import Client, FakeHost, snap
-from tests.helpers import dets, frame
+from tests.support.helpers import dets, frame
 
 CONFIG = f"""# The site (a comment that must survive every save).
 site: {{timezone: Asia/Shanghai}}

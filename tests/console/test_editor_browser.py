@@ -22,8 +22,9 @@ import pytest
 import yaml
 
 from lookout.base.paths import REPO_ROOT, assets_dir
-from tests.console.conftest import DaemonProcess, free_port, start_lookout
+from tests.console.conftest import DaemonProcess, start_lookout
 from tests.console.conftest import wait_page as wait_until
+from tests.support.helpers import free_port
 from tests.support.media import start_rtsp_server, vtest_h264
 from tests.support.onvif_responder import OnvifResponder
 

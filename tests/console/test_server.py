@@ -21,7 +21,7 @@ from lookout.config.daemon import HttpConfig
 from lookout.console.server import ConsoleParts, open_console
 from lookout.console.state import CameraInfo
 from lookout.runtime.camera import CameraSnapshot
-from tests.helpers import dets, frame, wait_until
+from tests.support.helpers import dets, frame, wait_until
 
 SECRET = "pw-9f3k"
 

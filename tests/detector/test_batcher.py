@@ -12,7 +12,7 @@ from lookout.detector.batcher import MicroBatcher
 from lookout.detector.detections import Detections
 from lookout.streams.frame import Frame
 from lookout.streams.frame_queue import FrameQueue
-from tests.helpers import frame, wait_until
+from tests.support.helpers import frame, wait_until
 
 
 def tagged(cam: int, i: int) -> Frame:

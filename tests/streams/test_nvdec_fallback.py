@@ -4,7 +4,6 @@ cpu decoder with one log line saying so (this machine has no GPU: the fallback).
 from __future__ import annotations
 
 import logging
-import time
 from zoneinfo import ZoneInfo
 
 import av
@@ -15,6 +14,7 @@ from lookout.streams.frame import Frame
 from lookout.streams.frame_queue import FrameQueue
 from lookout.streams.live_reader import StreamReader
 from lookout.streams.settings import StreamConfig
+from tests.support.helpers import wait_until
 from tests.support.media import vtest_h264
 
 
@@ -66,10 +66,7 @@ def test_a_camera_set_to_nvdec_streams_on_this_machine(caplog: pytest.LogCapture
     )
     reader.start()
     try:
-        t0 = time.monotonic()
-        while queue.peek() is None and time.monotonic() - t0 < 10:
-            time.sleep(0.05)
-        assert queue.peek() is not None, reader.stats.last_error
+        assert wait_until(lambda: queue.peek() is not None, 10), reader.stats.last_error
     finally:
         reader.stop()
         reader.join(5)

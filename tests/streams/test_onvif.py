@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import threading
@@ -22,7 +21,7 @@ from lookout.streams.onvif_client import (
     _source_error,
 )
 from lookout.streams.settings import OnvifConfig
-from tests.helpers import FakeClock
+from tests.support.helpers import FakeClock, free_port
 from tests.support.onvif_responder import OnvifResponder
 
 PASSWORD = "s3cret-Pw!"
@@ -140,14 +139,8 @@ def test_bad_credentials(responder: OnvifResponder, user: str, password: str) ->
     assert password not in msg and PASSWORD not in msg
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_refused_port_fails_fast() -> None:
-    port = _free_port()
+    port = free_port()
     start = time.monotonic()
     with pytest.raises(SourceError) as info:
         OnvifClient.open(config(port, timeout_s=1.0))

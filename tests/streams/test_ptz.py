@@ -16,7 +16,7 @@ from pydantic import SecretStr
 from lookout.streams.onvif_client import OnvifClient, Preset, PtzStatus
 from lookout.streams.ptz import PresetState, PtzController, nearest_preset, resolve_preset
 from lookout.streams.settings import OnvifConfig, PtzConfig, TourStop
-from tests.helpers import FakeClock, wait_until
+from tests.support.helpers import FakeClock, wait_until
 from tests.support.onvif_responder import OnvifResponder
 
 PRESETS = [

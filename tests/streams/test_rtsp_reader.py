@@ -21,7 +21,7 @@ from lookout.streams.frame import Frame
 from lookout.streams.frame_queue import FrameQueue
 from lookout.streams.live_reader import StreamReader
 from lookout.streams.settings import BackoffConfig, StreamConfig
-from tests.helpers import wait_until
+from tests.support.helpers import wait_until
 from tests.support.media import RtspServer, start_rtsp_server
 
 TZ = ZoneInfo("Asia/Shanghai")

@@ -1,4 +1,4 @@
-"""Clips of the live faults cameras send (issue 15), for tests/lookout/test_live_faults.py.
+"""Clips of the live faults cameras send (issue 15), for tests/integration/test_live_faults.py.
 
 - `smart_fps_clip`: vtest.avi as H.264 whose frame rate drops when "nothing moves",
   as cameras with a smart codec / smart FPS send it: segments of `(seconds, fps)`,

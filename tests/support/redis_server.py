@@ -1,6 +1,8 @@
-"""A private `redis-server` on a free loopback port, without persistence, for tests;
+"""A `redis-server` on a free loopback port, without persistence, for tests;
 optionally TLS only (a throwaway CA and server certificate made with the `openssl` CLI)
-and a password (`requirepass`)."""
+and a password (`requirepass`). The root conftest's `redis_server` fixture is one of
+these shared by the session (flushed before each test); a test that stops, restarts or
+reconfigures its server takes `private_redis` or starts its own `RedisServer`."""
 
 from __future__ import annotations
 
@@ -12,14 +14,11 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
-from tests.helpers import wait_until
+import redis
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.support.helpers import free_port, wait_until
 
 
 @dataclass(frozen=True)
@@ -85,6 +84,10 @@ class RedisServer:
     def url(self) -> str:
         """The URL without credentials (redis://, or rediss:// with TLS)."""
         return f"{'rediss' if self.tls else 'redis'}://127.0.0.1:{self.port}/0"
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
 
     def _listen_args(self) -> list[str]:
         if self.tls is None:
@@ -159,3 +162,14 @@ class RedisServer:
         self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def stream_entries(url: str, stream: str = "lookout:cases") -> list[dict[str, str]]:
+    """Every entry of a Redis stream (the case sink's `lookout:cases` by default), its
+    fields decoded, oldest first."""
+    client = redis.Redis.from_url(url, decode_responses=True)
+    try:
+        got: Any = client.xrange(stream, "-", "+")
+        return [dict(fields) for _eid, fields in got]
+    finally:
+        client.close()

@@ -20,6 +20,7 @@ from lookout.detector.detections import Detections
 from lookout.streams.frame import Frame
 from lookout.zones import simulate
 from lookout.zones.rules import ZoneEngine
+from tests.support.config import MakeConfig
 
 T0 = datetime(2026, 11, 20, 1, 0, tzinfo=UTC)
 SHED = (150.0, 380.0, 230.0, 430.0)
@@ -102,29 +103,15 @@ def test_lighting_and_camera_shifts_alone_give_no_case(still: np.ndarray) -> Non
 
 
 def test_reference_capture_replaces_the_reference_at_the_next_survey(
-    still: np.ndarray, tmp_path: Path, assets: Path
+    still: np.ndarray, tmp_path: Path, assets: Path, make_config: MakeConfig
 ) -> None:
-    import yaml
-
     from lookout.cli.main import main
 
-    cfg = tmp_path / "roof.yaml"
-    cfg.write_text(
-        yaml.safe_dump(
-            {
-                "model": {
-                    "manifest": str(Path(__file__).parents[2] / "models" / "yolox_nano.yaml")
-                },
-                "daemon": {"out_dir": str(tmp_path / "out")},
-                "cameras": [
-                    {
-                        **camera().model_dump(mode="json", exclude_none=True),
-                        "source": str(assets / "footage" / "vtest.avi"),
-                    }
-                ],
-            }
-        )
-    )
+    roof = {
+        **camera().model_dump(mode="json", exclude_none=True),
+        "source": str(assets / "footage" / "vtest.avi"),
+    }
+    cfg = make_config([roof], name="roof.yaml")
     assert main(["reference", "capture", "--config", str(cfg), "--camera", "roof"]) == 0
     ref = tmp_path / "out" / "references" / "roof_default_lawn-watch.jpg"
     assert ref.is_file()

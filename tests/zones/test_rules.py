@@ -10,7 +10,7 @@ from lookout.base.errors import ConfigError
 from lookout.config.app import CameraConfig
 from lookout.zones.policies import VendorPolicy
 from lookout.zones.rules import ZoneEngine
-from tests.helpers import T0, dets, frame
+from tests.support.helpers import T0, dets, frame
 
 CLASSES = ["person", "car", "umbrella"]
 TZ_NAME = "Asia/Shanghai"
@@ -153,7 +153,7 @@ def test_vendor_inside_allowed_window_is_not_a_case() -> None:
         "support_classes": ["umbrella"],
         "require_stall_objects": False,
         "dwell_s": 5,
-        # 09:00 local is when tests.helpers.T0 is.
+        # 09:00 local is when tests.support.helpers.T0 is.
         "allowed": [{"start": "08:00", "end": "12:00"}],
     }
     eng = engine(camera(vendor))

@@ -11,7 +11,7 @@ import numpy as np
 
 from lookout.config.app import CameraConfig
 from lookout.zones.rules import ZoneEngine
-from tests.helpers import dets, frame
+from tests.support.helpers import dets, frame
 
 PARKING = {"type": "illegal_parking", "classes": ["car"], "dwell_s": 10, "min_confidence": 0.3}
 CAR = (40, 40, 60, 60, 0.8, 1, 7)

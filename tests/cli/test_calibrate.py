@@ -1,3 +1,6 @@
+"""`lookout calibrate`: the fit printed and written into the config, and too few
+points refused in one line."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -5,20 +8,19 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lookout.base.paths import REPO_ROOT
 from lookout.cli.main import main
 from lookout.config.app import load_config
 from lookout.zones.locate import fit_calibration
+from tests.support.config import demo_config, write_config
 
 
 def setup(tmp_path: Path, n_points: int = 8) -> tuple[Path, Path]:
-    demo = yaml.safe_load((REPO_ROOT / "configs" / "demo.yaml").read_text())
+    """The demo config without its camera's calibration, and a points file of the first
+    `n_points` of its ground control points."""
+    demo = demo_config()
     points = demo["cameras"][0]["calibration"]["default"]["points"][:n_points]
     del demo["cameras"][0]["calibration"]
-    demo["model"]["manifest"] = str(REPO_ROOT / "models" / "yolox_nano.yaml")
-    demo["grid"]["geojson"] = str(REPO_ROOT / "configs" / "demo-grid.geojson")
-    cfg = tmp_path / "site.yaml"
-    cfg.write_text(yaml.safe_dump(demo, allow_unicode=True))
+    cfg = write_config(tmp_path, name="site.yaml", **demo)
     pts = tmp_path / "points.yaml"
     pts.write_text(yaml.safe_dump({"points": points}))
     return cfg, pts

@@ -5,40 +5,46 @@ parking case by dwell + 2 s from each camera's first frame, at the configured ra
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from lookout.base.paths import REPO_ROOT
 from lookout.daemon.service import Daemon
-from tests.helpers import wait_until
+from tests.support.config import MakeConfig
+from tests.support.helpers import wait_until
 from tests.support.media import CLIP_SHAPES, start_rtsp_server, vtest_clip
 
 pytestmark = [pytest.mark.slow, pytest.mark.timing]
 
-MANIFEST = REPO_ROOT / "models" / "yolox_nano.yaml"
 # The kerb in front of the building where the white van (and a car) stand all clip.
-VAN_ZONE = "[[600, 62], [730, 62], [730, 118], [600, 118]]"
+VAN_ZONE = [[600, 62], [730, 62], [730, 118], [600, 118]]
 DWELL_S = 20.0
 SHAPES = ["slices4", "hevc", "audio", "gop10", "irregular"]
 
 
-def camera_yaml(cam_id: str, url: str) -> str:
-    return f"""
-  - id: {cam_id}
-    source: "{url}"
-    analysis_fps: 1
-    stream: {{analysis_mode: keyframes, backoff: {{initial_s: 0.2, max_s: 1}}}}
-    zones:
-      - id: kerb
-        polygon: {VAN_ZONE}
-        policies:
-          - {{type: illegal_parking, classes: [car, truck, bus], dwell_s: {DWELL_S:g}}}
-"""
+def camera(cam_id: str, url: str) -> dict[str, Any]:
+    return {
+        "id": cam_id,
+        "source": url,
+        "analysis_fps": 1,
+        "stream": {"analysis_mode": "keyframes", "backoff": {"initial_s": 0.2, "max_s": 1}},
+        "zones": [
+            {
+                "id": "kerb",
+                "polygon": VAN_ZONE,
+                "policies": [
+                    {
+                        "type": "illegal_parking",
+                        "classes": ["car", "truck", "bus"],
+                        "dwell_s": DWELL_S,
+                    }
+                ],
+            }
+        ],
+    }
 
 
-def test_keyframes_mode_finds_the_van_on_every_camera_shape(tmp_path: Path) -> None:
+def test_keyframes_mode_finds_the_van_on_every_camera_shape(make_config: MakeConfig) -> None:
     clips = {shape: vtest_clip(**CLIP_SHAPES[shape]) for shape in SHAPES}
     with (
         # SPS/PPS before every slice: multi-slice keyframes reach FFmpeg split.
@@ -46,14 +52,10 @@ def test_keyframes_mode_finds_the_van_on_every_camera_shape(tmp_path: Path) -> N
         start_rtsp_server({f"/{s}": clips[s] for s in SHAPES if s != "slices4"}) as server,
     ):
         urls = {s: (split if s == "slices4" else server).url(f"/{s}") for s in SHAPES}
-        cfg = tmp_path / "lookout.yaml"
-        cfg.write_text(
-            f"""
-site: {{timezone: Asia/Shanghai}}
-model: {{manifest: {MANIFEST}, batch_size: 4}}
-daemon: {{out_dir: {tmp_path / "out"}, http: {{enabled: false}}}}
-cameras:{"".join(camera_yaml(s, urls[s]) for s in SHAPES)}
-"""
+        cfg = make_config(
+            [camera(s, urls[s]) for s in SHAPES],
+            site={"timezone": "Asia/Shanghai"},
+            model={"batch_size": 4},
         )
         daemon = Daemon.from_config(cfg)
         analysed: dict[str, list[float]] = {s: [] for s in SHAPES}

@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,57 +25,76 @@ import pytest
 import redis
 
 from lookout.base.paths import REPO_ROOT
-from tests.helpers import wait_until
-from tests.support.redis_server import RedisServer, free_port
+from tests.support.config import write_config
+from tests.support.helpers import free_port, wait_until
+from tests.support.redis_server import RedisServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.timing]
 
-MANIFEST = REPO_ROOT / "models" / "yolox_nano.yaml"
-VAN_ZONE = "[[600, 62], [730, 62], [730, 118], [600, 118]]"
+VAN_ZONE = [[600, 62], [730, 62], [730, 118], [600, 118]]
 TTL = 4.0
 RENEW = TTL / 3
 CAMERAS = [f"cam{i:02d}" for i in range(12)]
 BOXES = ("a", "b", "c")
 
 
-def camera_yaml(i: int, source: Path) -> str:
+def camera(cam_id: str, source: Path) -> dict[str, Any]:
+    """A file camera on `source` (looping, keyframes at 1 frame/s) watching the van."""
+    return {
+        "id": cam_id,
+        "source": str(source),
+        "analysis_fps": 1,
+        "stream": {"loop": True, "stall_timeout_s": 3, "analysis_mode": "keyframes"},
+        "zones": [
+            {
+                "id": "no-parking",
+                "polygon": VAN_ZONE,
+                "policies": [
+                    {"type": "illegal_parking", "classes": ["car", "truck", "bus"], "dwell_s": 3}
+                ],
+            }
+        ],
+    }
+
+
+def calibrated_camera(i: int, source: Path) -> dict[str, Any]:
     # Each camera looks at its own street: the van is at a different ground point.
     lon, lat = 116.30 + 0.01 * i, 39.90
     pts = [((0, 0), (lon, lat + 0.0006)), ((768, 0), (lon + 0.0008, lat + 0.0006))]
     pts += [((768, 576), (lon + 0.0008, lat)), ((0, 576), (lon, lat))]
-    points = ", ".join(f"{{image: [{x}, {y}], lonlat: [{a}, {b}]}}" for (x, y), (a, b) in pts)
-    return f"""
-  - id: cam{i:02d}
-    source: "{source}"
-    analysis_fps: 1
-    stream: {{loop: true, stall_timeout_s: 3, analysis_mode: keyframes}}
-    calibration: {{default: {{points: [{points}]}}}}
-    zones:
-      - id: no-parking
-        polygon: {VAN_ZONE}
-        policies:
-          - {{type: illegal_parking, classes: [car, truck, bus], dwell_s: 3}}
-"""
+    points = [{"image": list(xy), "lonlat": list(ll)} for xy, ll in pts]
+    return {**camera(f"cam{i:02d}", source), "calibration": {"default": {"points": points}}}
 
 
-def config_yaml(box: str, out: Path, port: int, source: Path) -> str:
-    cams = "".join(camera_yaml(i, source) for i in range(len(CAMERAS)))
-    return f"""
-site: {{timezone: Asia/Shanghai}}
-model: {{manifest: {MANIFEST}, batch_size: 4, runtime: {{intra_op_threads: 1}}}}
-daemon: {{out_dir: {out}, http: {{port: {port}, console: {{enabled: false}}}}}}
-dedup: {{cooldown_s: 600, store: {{type: redis, url: "${{LOOKOUT_TEST_REDIS}}"}}}}
-sinks:
-  - {{type: sqlite}}
-  - {{type: redis_stream, url: "${{LOOKOUT_TEST_REDIS}}", stream: "lookout:cases"}}
-cluster:
-  url: "${{LOOKOUT_TEST_REDIS}}"
-  box_id: {box}
-  lease_ttl_s: {TTL}
-  hold_down_s: 2
-  move_every_s: 0.3
-cameras:{cams}
-"""
+def box_config(box: str, out: Path, port: int, cameras: list[dict[str, Any]]) -> Path:
+    """The config of box `box` (beside its out_dir `out`): its HTTP port, Redis from
+    `${LOOKOUT_TEST_REDIS}` for the dedup store, the case stream and the leases."""
+    redis_url = "${LOOKOUT_TEST_REDIS}"
+    return write_config(
+        out.parent,
+        cameras,
+        name=f"{box}.yaml",
+        site={"timezone": "Asia/Shanghai"},
+        model={"batch_size": 4, "runtime": {"intra_op_threads": 1}},
+        daemon={"out_dir": str(out), "http": {"port": port, "console": {"enabled": False}}},
+        dedup={"cooldown_s": 600, "store": {"type": "redis", "url": redis_url}},
+        sinks=[
+            {"type": "sqlite"},
+            {"type": "redis_stream", "url": redis_url, "stream": "lookout:cases"},
+        ],
+        cluster={
+            "url": redis_url,
+            "box_id": box,
+            "lease_ttl_s": TTL,
+            "hold_down_s": 2,
+            "move_every_s": 0.3,
+        },
+    )
+
+
+def calibrated_config(box: str, out: Path, port: int, source: Path) -> Path:
+    """Twelve calibrated cameras (`CAMERAS`), each on its own street."""
+    return box_config(box, out, port, [calibrated_camera(i, source) for i in range(len(CAMERAS))])
 
 
 def health(port: int) -> dict[str, Any]:
@@ -93,12 +112,8 @@ def running(port: int) -> set[str]:
     return {c for c, s in cams.items() if s["state"] == "streaming" and s["frames_analysed"] > 0}
 
 
-def start_box(
-    box: str, config: str, tmp_path: Path, env: dict[str, str]
-) -> subprocess.Popen[bytes]:
-    """`lookout run` of one box on `config` (its YAML), logging to tmp_path/<box>.log."""
-    cfg = tmp_path / f"{box}.yaml"
-    cfg.write_text(config)
+def start_box(box: str, cfg: Path, tmp_path: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """`lookout run` of one box on its config file, logging to tmp_path/<box>.log."""
     with (tmp_path / f"{box}.log").open("w") as log:
         return subprocess.Popen(
             [sys.executable, "-m", "lookout.cli.main", "run", "--config", str(cfg)],
@@ -124,8 +139,8 @@ def stop_boxes(procs: dict[str, subprocess.Popen[bytes]]) -> None:
 
 
 class Fleet:
-    """The boxes of one test: a port and a log each, started on their own YAML
-    (`config(box, out_dir, port)`), stopped together."""
+    """The boxes of one test: a port and a log each, started on their own config file
+    (`config(box, out_dir, port)` writes it), stopped together."""
 
     def __init__(self, boxes: tuple[str, ...], tmp_path: Path, redis_url: str) -> None:
         self.boxes = boxes
@@ -134,10 +149,10 @@ class Fleet:
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.env = {**os.environ, "LOOKOUT_TEST_REDIS": redis_url}
 
-    def start(self, config: Callable[[str, Path, int], str]) -> None:
+    def start(self, config: Callable[[str, Path, int], Path]) -> None:
         for b in self.boxes:
-            yaml_text = config(b, self.tmp_path / f"out-{b}", self.ports[b])
-            self.procs[b] = start_box(b, yaml_text, self.tmp_path, self.env)
+            cfg = config(b, self.tmp_path / f"out-{b}", self.ports[b])
+            self.procs[b] = start_box(b, cfg, self.tmp_path, self.env)
 
     def settled(self, cameras: list[str]) -> bool:
         """Every box holds some cameras and together exactly `cameras`."""
@@ -164,21 +179,16 @@ def stream_cases(r: redis.Redis) -> list[tuple[str, str]]:
     return out
 
 
-@pytest.fixture()
-def server() -> Iterator[RedisServer]:
-    with RedisServer() as s:
-        yield s
-
-
 def test_kill_and_pause_move_cameras_and_lose_or_duplicate_no_case(
-    server: RedisServer, assets: Path, tmp_path: Path
+    private_redis: RedisServer, assets: Path, tmp_path: Path
 ) -> None:
+    server = private_redis
     source = assets / "footage" / "vtest.avi"
     r = redis.Redis.from_url(server.url, decode_responses=True)
     fleet = Fleet(BOXES, tmp_path, server.url)
     ports, procs, log_tail = fleet.ports, fleet.procs, fleet.log_tail
     try:
-        fleet.start(lambda b, out, port: config_yaml(b, out, port, source))
+        fleet.start(lambda b, out, port: calibrated_config(b, out, port, source))
         # Shared out (each box holds some), every camera running, every van one case.
         assert wait_until(lambda: fleet.settled(CAMERAS), 60, 0.5), log_tail()
         assert wait_until(lambda: len(stream_cases(r)) >= len(CAMERAS), 30), log_tail()
@@ -242,25 +252,10 @@ def test_kill_and_pause_move_cameras_and_lose_or_duplicate_no_case(
 U_CAMERAS = [f"ucam{i}" for i in range(4)]
 
 
-def uncalibrated_yaml(box: str, out: Path, port: int, source: Path) -> str:
+def uncalibrated_config(box: str, out: Path, port: int, source: Path) -> Path:
     """Two boxes, four cameras without a calibration: their cases are deduped in image
     space only, so a move is survived by the state shared in Redis alone."""
-    cams = "".join(
-        f"""
-  - id: {cid}
-    source: "{source}"
-    analysis_fps: 1
-    stream: {{loop: true, stall_timeout_s: 3, analysis_mode: keyframes}}
-    zones:
-      - id: no-parking
-        polygon: {VAN_ZONE}
-        policies:
-          - {{type: illegal_parking, classes: [car, truck, bus], dwell_s: 3}}
-"""
-        for cid in U_CAMERAS
-    )
-    head = config_yaml(box, out, port, source).split("cameras:")[0]
-    return f"{head}cameras:{cams}"
+    return box_config(box, out, port, [camera(cid, source) for cid in U_CAMERAS])
 
 
 def present(port: int) -> set[str] | None:
@@ -312,8 +307,9 @@ class Overlap:
 
 
 def test_redis_restart_keeps_cameras_single_and_an_uncalibrated_move_makes_no_second_case(
-    server: RedisServer, assets: Path, tmp_path: Path
+    private_redis: RedisServer, assets: Path, tmp_path: Path
 ) -> None:
+    server = private_redis  # restarted below
     source = assets / "footage" / "vtest.avi"
     r = redis.Redis.from_url(server.url, decode_responses=True, socket_timeout=2)
     boxes = ("a", "b")
@@ -321,7 +317,7 @@ def test_redis_restart_keeps_cameras_single_and_an_uncalibrated_move_makes_no_se
     ports, procs, log_tail = fleet.ports, fleet.procs, fleet.log_tail
     overlap = Overlap(ports)
     try:
-        fleet.start(lambda b, out, port: uncalibrated_yaml(b, out, port, source))
+        fleet.start(lambda b, out, port: uncalibrated_config(b, out, port, source))
         assert wait_until(lambda: fleet.settled(U_CAMERAS), 60, 0.5), log_tail()
         assert wait_until(lambda: len(stream_cases(r)) >= len(U_CAMERAS), 30), log_tail()
         before = stream_cases(r)

@@ -8,13 +8,13 @@ import logging
 import threading
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import cv2
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from lookout.base.paths import REPO_ROOT
-from lookout.config.app import AppConfig
+from lookout.config.app import load_config
 from lookout.daemon.metrics import Metrics
 from lookout.detector.detections import Detections
 from lookout.detector.onnx_model import OnnxDetector
@@ -22,8 +22,9 @@ from lookout.quality.measures import view_reference_path
 from lookout.runtime.camera import CameraRuntime
 from lookout.runtime.services import open_cases
 from lookout.streams.frame import Frame
-from tests.helpers import T0, wait_until
-from tests.lookout.quality_frames import (
+from tests.support.config import MakeConfig
+from tests.support.helpers import T0, wait_until
+from tests.support.quality_frames import (
     CAM,
     Feed,
     Image,
@@ -40,31 +41,28 @@ def vtest(assets: Path) -> list[Image]:
     return decode(assets / "footage" / "vtest.avi", 10)
 
 
-def camera_config(tmp_path: Path, source: Path, quality: dict[str, float]) -> AppConfig:
-    return AppConfig.model_validate(
-        {
-            "model": {"manifest": str(REPO_ROOT / "models" / "yolox_nano.yaml")},
-            "daemon": {"out_dir": str(tmp_path / "out"), "http": {"enabled": False}},
-            "cameras": [
-                {
-                    "id": CAM,
-                    "source": str(source),
-                    "analysis_fps": 1,
-                    "stream": {"loop": True},
-                    "quality": quality,
-                }
-            ],
-        }
-    )
+def camera(source: Path, quality: dict[str, float]) -> dict[str, Any]:
+    """The file camera `CAM` on `source` (looping, 1 frame/s) with `quality` settings."""
+    return {
+        "id": CAM,
+        "source": str(source),
+        "analysis_fps": 1,
+        "stream": {"loop": True},
+        "quality": quality,
+    }
 
 
 def test_through_the_camera_runtime_and_its_metrics(
-    vtest: list[Image], tmp_path: Path, assets: Path, yolox_detector: OnnxDetector
+    vtest: list[Image],
+    tmp_path: Path,
+    assets: Path,
+    yolox_detector: OnnxDetector,
+    make_config: MakeConfig,
 ) -> None:
     """The daemon's path without its threads: `CameraRuntime.create` builds the monitor
     (references under the daemon's out_dir), `process` diagnoses each analysed frame,
     `quality` and the camera's metrics show it."""
-    cfg = camera_config(tmp_path, assets / "footage" / "vtest.avi", {"frozen_s": 5})
+    cfg = load_config(make_config([camera(assets / "footage" / "vtest.avi", {"frozen_s": 5})]))
     cases = open_cases(cfg, tmp_path / "out")
     rt = CameraRuntime.create(cfg, CAM, yolox_detector, cases, threading.Event())
     metrics = Metrics(lambda: [rt.snapshot()])
@@ -109,7 +107,10 @@ def frozen_clip(vtest: list[Image], path: Path) -> Path:
 
 @pytest.mark.slow
 def test_the_daemon_reports_a_frozen_stream(
-    vtest: list[Image], tmp_path: Path, caplog: pytest.LogCaptureFixture
+    vtest: list[Image],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    make_config: MakeConfig,
 ) -> None:
     """A file camera whose encoder freezes for 6 s in every 10 (looping), through the
     daemon's reader, batcher and metrics: the frozen picture starts and ends."""
@@ -117,11 +118,7 @@ def test_the_daemon_reports_a_frozen_stream(
 
     caplog.set_level(logging.INFO, logger="lookout.quality.monitor")
     clip = frozen_clip(vtest, tmp_path / "freezing.avi")
-    cfg = camera_config(tmp_path, clip, {"frozen_s": 3, "clear_s": 1})
-    cfg_path = tmp_path / "lookout.yaml"
-    cfg_path.write_text(
-        cfg.model_dump_json(include={"model": {"manifest"}, "daemon": True, "cameras": True})
-    )
+    cfg_path = make_config([camera(clip, {"frozen_s": 3, "clear_s": 1})])
     daemon = Daemon.from_config(cfg_path)
     daemon.start()
     try:
@@ -144,22 +141,14 @@ def test_the_daemon_reports_a_frozen_stream(
 
 
 def test_reference_capture_keeps_a_view_for_every_camera(
-    tmp_path: Path, assets: Path, vtest: list[Image]
+    tmp_path: Path, assets: Path, vtest: list[Image], make_config: MakeConfig
 ) -> None:
     """`lookout reference capture` on a camera without construction zones writes the
     preset's view reference, which the monitor then uses as baseline and drift
     reference (no learning)."""
-    import yaml
-
     from lookout.cli.main import main
 
-    path = tmp_path / "lookout.yaml"
-    config = {
-        "model": {"manifest": str(REPO_ROOT / "models" / "yolox_nano.yaml")},
-        "daemon": {"out_dir": str(tmp_path / "out")},
-        "cameras": [{"id": CAM, "source": str(assets / "footage" / "vtest.avi")}],
-    }
-    path.write_text(yaml.safe_dump(config))
+    path = make_config([{"id": CAM, "source": str(assets / "footage" / "vtest.avi")}])
     assert main(["reference", "capture", "--config", str(path), "--camera", CAM]) == 0
     view = view_reference_path(tmp_path / "out" / "references", CAM, "default")
     assert view.is_file()

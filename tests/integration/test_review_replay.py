@@ -6,37 +6,26 @@ another place still comes — and is confirmed."""
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from pathlib import Path
 
 import pytest
-import yaml
 
-from lookout.base.paths import REPO_ROOT
 from lookout.cases.dedup_store import distance_m
 from lookout.cases.verdicts import CaseFilter, CaseReview
 from lookout.cli.main import main
+from tests.support.config import demo_config, moved_east, write_config
+from tests.support.helpers import new_cases
 
-DEMO = REPO_ROOT / "configs" / "demo.yaml"
 LATER = "2026-11-26T12:00:00+08:00"  # 3 h after the first replay: past dedup's cooldown
-SHIFT_DEG = 0.0004  # about 41 m of longitude at this latitude
 
 
 def two_places_config(tmp_path: Path) -> Path:
     """demo.yaml plus camera `north`: the same footage from a tower ~41 m east, so the
     van it sees stands at another place on the ground."""
-    cfg = yaml.safe_load(DEMO.read_text())
-    cfg["model"]["manifest"] = str(REPO_ROOT / "models" / "yolox_nano.yaml")
-    cfg["grid"]["geojson"] = str(REPO_ROOT / "configs" / "demo-grid.geojson")
-    north = json.loads(json.dumps(cfg["cameras"][0]))
-    north["id"] = "north"
-    for point in north["calibration"]["default"]["points"]:
-        point["lonlat"][0] += SHIFT_DEG
-    cfg["cameras"].append(north)
-    path = tmp_path / "two-places.yaml"
-    path.write_text(yaml.safe_dump(cfg, allow_unicode=True))
-    return path
+    cfg = demo_config()
+    cfg["cameras"].append(moved_east(cfg["cameras"][0], "north"))
+    return write_config(tmp_path, name="two-places.yaml", **cfg)
 
 
 def replay(
@@ -46,12 +35,6 @@ def replay(
     argv = ["replay", str(video), "--config", str(cfg), "--out", str(out), "--no-progress"]
     assert main([*argv, "--camera", camera, "--start", LATER]) == 0
     return capsys.readouterr().out
-
-
-def new_cases(summary: str) -> int:
-    m = re.search(r"cases:\s+(\d+) new", summary)
-    assert m, summary
-    return int(m.group(1))
 
 
 def test_a_false_alarm_is_not_proposed_again_and_a_case_elsewhere_still_comes(

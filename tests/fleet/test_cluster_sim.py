@@ -23,11 +23,10 @@ TTL = 1.5
 
 
 @pytest.fixture()
-def client() -> Iterator[redis.Redis]:
-    with RedisServer() as s:
-        r = redis.Redis.from_url(s.url, decode_responses=True, socket_timeout=2)
-        yield r
-        r.close()
+def client(redis_server: RedisServer) -> Iterator[redis.Redis]:
+    r = redis.Redis.from_url(redis_server.url, decode_responses=True, socket_timeout=2)
+    yield r
+    r.close()
 
 
 @pytest.mark.slow

@@ -19,7 +19,7 @@ from lookout.streams.frame import Frame
 from lookout.streams.frame_queue import FrameQueue
 from lookout.streams.live_reader import StreamReader
 from lookout.streams.settings import StreamConfig
-from tests.helpers import wait_until
+from tests.support.helpers import wait_until
 from tests.support.media import vtest_h264
 
 

@@ -1,7 +1,7 @@
 """Live faults on the daemon with the real RTSP server (issue 15, DESIGN §5 and §12).
 
 Each test runs the daemon in this process on Debian's GStreamer RTSP server (and a
-private redis-server, a local webhook where needed) with the real model, and checks
+real redis-server, a local webhook where needed) with the real model, and checks
 what the daemon does when a camera, the clock or a sink misbehaves:
 
 - smart FPS (25 fps, then 1 fps while "nothing moves"), an AAC track beside the
@@ -32,10 +32,8 @@ from typing import Any, cast
 
 import pytest
 import redis
-import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from lookout.base.paths import REPO_ROOT
 from lookout.cases.model import DraftCase
 from lookout.daemon.service import Daemon
 from lookout.detector.detections import Detections
@@ -43,9 +41,10 @@ from lookout.runtime.camera import CameraRuntime
 from lookout.streams.clock import Clock
 from lookout.streams.frame import Frame
 from lookout.streams.live_reader import StreamReader
-from tests.cases.conftest import CaseEndpoint
-from tests.helpers import wait_until
+from tests.support.case_endpoint import CaseEndpoint
+from tests.support.config import demo_config, write_config
 from tests.support.fault_media import garbage_clip, smart_fps_clip
+from tests.support.helpers import wait_until
 from tests.support.media import (
     cached_h264_mp4,
     probe_clip,
@@ -58,13 +57,10 @@ from tests.support.redis_server import RedisServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.timing]
 
-MANIFEST = REPO_ROOT / "models" / "yolox_nano.yaml"
 #: The kerb in front of the building, where vtest's van stays parked all along.
 VAN_ZONE = [[600, 62], [730, 62], [730, 118], [600, 118]]
 #: The demo's ground calibration of vtest (two cameras given it see one place).
-CALIBRATION = yaml.safe_load((REPO_ROOT / "configs" / "demo.yaml").read_text())["cameras"][0][
-    "calibration"
-]
+CALIBRATION = demo_config()["cameras"][0]["calibration"]
 #: Smart FPS: 4 s at 25 fps, 12 s at 1 fps (the GOP stretched over it), 4 s at 25 fps.
 SMART_SEGMENTS = [(4.0, 25.0), (12.0, 1.0), (4.0, 25.0)]
 SMART_KEYFRAMES = [0.0, 4.0, 16.0]
@@ -106,21 +102,16 @@ def camera(
     return cam
 
 
-def write_config(tmp_path: Path, cameras: list[dict[str, Any]], **sections: Any) -> Path:
-    cfg = {
-        "site": {"timezone": "Asia/Shanghai"},
-        "model": {"manifest": str(MANIFEST), "batch_size": 4},
-        "daemon": {
-            "out_dir": str(tmp_path / "out"),
-            "http": {"enabled": False},
-            "shutdown_timeout_s": 4,
-        },
-        "cameras": cameras,
+def daemon_config(folder: Path, cameras: list[dict[str, Any]], **sections: Any) -> Path:
+    """`write_config` with this module's daemon: batches of 4, a 4 s shutdown."""
+    return write_config(
+        folder,
+        cameras,
+        site={"timezone": "Asia/Shanghai"},
+        model={"batch_size": 4},
+        daemon={"shutdown_timeout_s": 4},
         **sections,
-    }
-    path = tmp_path / "lookout.yaml"
-    path.write_text(yaml.safe_dump(cfg, allow_unicode=True))
-    return path
+    )
 
 
 @dataclass(frozen=True)
@@ -257,7 +248,7 @@ def passive(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Passive]:
     garbage = garbage_clip(vtest_h264(seconds=20), *GARBAGE)
     mounts = {"/smart": smart, "/audio": audio, "/garbage": garbage}
     with start_rtsp_server(mounts) as server, pytest.MonkeyPatch.context() as mp:
-        cfg = write_config(
+        cfg = daemon_config(
             tmp,
             [
                 camera("smart", server.url("/smart"), dwell_s=8),
@@ -359,7 +350,7 @@ def test_profile_switch_reconnects_and_decodes_the_new_stream(
         vtest_avi(), "vtest_720p_hevc", width=1280, height=720, codec="hevc", seconds=8
     )
     with start_rtsp_server({"/cam": d1}) as server:
-        cfg = write_config(tmp_path, [camera("cam", server.url("/cam"), dwell_s=4, stall_s=2)])
+        cfg = daemon_config(tmp_path, [camera("cam", server.url("/cam"), dwell_s=4, stall_s=2)])
         with running(cfg, monkeypatch) as (daemon, rec):
             rt = daemon.cameras["cam"]
             assert wait_until(lambda: len(rec.of("cam")) >= 4, 30)
@@ -408,7 +399,7 @@ def test_wall_clock_steps_during_a_dwell(tmp_path: Path, monkeypatch: pytest.Mon
     )
     dwell = 12.0
     with start_rtsp_server({"/cam": vtest_h264(seconds=20)}) as server:
-        cfg = write_config(tmp_path, [camera("cam", server.url("/cam"), dwell_s=dwell)])
+        cfg = daemon_config(tmp_path, [camera("cam", server.url("/cam"), dwell_s=dwell)])
         with running(cfg, monkeypatch) as (_daemon, rec):
             assert wait_until(lambda: len(rec.of("cam")) >= 2, 30)
             start = rec.of("cam")[0].mono
@@ -449,15 +440,16 @@ def outbox_rows(db: Path) -> list[tuple[str, str, str]]:
 
 
 def test_redis_restarted_empty_is_seeded_from_the_outbox(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, private_redis: RedisServer
 ) -> None:
     clip = vtest_h264(seconds=20)
     db = tmp_path / "out" / "cases.db"
     busy = (OSError, sqlite3.Error)
-    with RedisServer() as rs, start_rtsp_server({"/a": clip, "/b": clip}) as server:
+    rs = private_redis  # restarted below
+    with start_rtsp_server({"/a": clip, "/b": clip}) as server:
         # Two cameras over one kerb (the same calibration): the first proposes the van,
         # the second confirms it later and must merge into that case on the ground.
-        cfg = write_config(
+        cfg = daemon_config(
             tmp_path,
             [
                 camera("a", server.url("/a"), dwell_s=2, calibrated=True),
@@ -497,7 +489,7 @@ def test_redis_restarted_empty_is_seeded_from_the_outbox(
 
 
 def test_slow_webhook_slows_neither_detector_nor_other_sinks(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, redis_server: RedisServer
 ) -> None:
     clip = vtest_h264(seconds=20)
     db = tmp_path / "out" / "cases.db"
@@ -505,8 +497,9 @@ def test_slow_webhook_slows_neither_detector_nor_other_sinks(
     endpoint.set(200, delay_s=10.0)
     seen: dict[str, dict[str, float]] = {"sqlite": {}, "redis": {}}
     try:
-        with RedisServer() as rs, start_rtsp_server({"/a": clip, "/b": clip}) as server:
-            cfg = write_config(
+        rs = redis_server
+        with start_rtsp_server({"/a": clip, "/b": clip}) as server:
+            cfg = daemon_config(
                 tmp_path,
                 [
                     camera("a", server.url("/a"), dwell_s=5),

@@ -1,4 +1,5 @@
-"""Leases, tokens, fencing and assignment on one real redis-server (no persistence)."""
+"""Leases, tokens, fencing and assignment on a real redis-server (no persistence): the
+shared one, and a private one for the restarts."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import json
 import time
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import redis
@@ -17,21 +17,16 @@ from lookout.cli.main import main
 from lookout.config.fleet import ClusterConfig
 from lookout.fleet.agent import ClusterAgent
 from lookout.fleet.leases import LeaseStore, assign, rank
+from tests.support.config import MakeConfig
 from tests.support.redis_server import RedisServer
 
 CAMERAS = [f"cam{i:02d}" for i in range(12)]
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[RedisServer]:
-    with RedisServer() as s:
-        yield s
-
-
 @pytest.fixture()
-def client(server: RedisServer) -> Iterator[redis.Redis]:
-    r = redis.Redis.from_url(server.url, decode_responses=True, socket_timeout=2)
-    r.flushall()
+def client(redis_server: RedisServer) -> Iterator[redis.Redis]:
+    """A client of the shared redis-server (emptied before the test)."""
+    r = redis.Redis.from_url(redis_server.url, decode_responses=True, socket_timeout=2)
     yield r
     r.close()
 
@@ -82,7 +77,8 @@ def test_acquire_renew_release_and_expiry(client: redis.Redis) -> None:
     assert store.renew("cam1", "a", t2) == -1
 
 
-def test_tokens_stay_monotonic_across_a_redis_restart(server: RedisServer) -> None:
+def test_tokens_stay_monotonic_across_a_redis_restart(private_redis: RedisServer) -> None:
+    server = private_redis  # restarted below
     r = redis.Redis.from_url(server.url, decode_responses=True, socket_timeout=2)
     store = LeaseStore(r, "t", ttl_s=30)
     before = [store.acquire(f"m{i}", "a") for i in range(50)]
@@ -185,7 +181,8 @@ def test_a_paused_box_drops_its_cameras_and_fences_nothing(client: redis.Redis) 
     assert cam not in a.held() and a.stats["lost"] >= 1
 
 
-def test_redis_restart_keeps_every_camera_on_its_box(server: RedisServer) -> None:
+def test_redis_restart_keeps_every_camera_on_its_box(private_redis: RedisServer) -> None:
+    server = private_redis  # restarted below
     r = redis.Redis.from_url(server.url, decode_responses=True, socket_timeout=2)
     r.flushall()
     a, b = agent(r, "a", ttl=3.0), agent(r, "b", ttl=3.0)
@@ -212,26 +209,23 @@ def test_redis_restart_keeps_every_camera_on_its_box(server: RedisServer) -> Non
 
 # -- status ----------------------------------------------------------------------------------
 def test_cluster_status_json_shows_the_real_state(
-    server: RedisServer,
+    redis_server: RedisServer,
     client: redis.Redis,
-    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
+    make_config: MakeConfig,
 ) -> None:
     a, b = agent(client, "a", ttl=5.0), agent(client, "b", ttl=5.0)
     for _ in range(2):
         a.tick()
         b.tick()
     b.release_all()  # b stops cleanly: its leases and heartbeat go at once
-    cams = "".join(f"\n  - {{id: {c}, source: x.mp4}}" for c in [*CAMERAS, "extra"])
-    cfg = tmp_path / "lookout.yaml"
-    cfg.write_text(
-        "model: {manifest: m.yaml}\n"
-        "dedup: {store: {type: redis, url: '${LOOKOUT_TEST_REDIS}'}}\n"
-        "cluster: {url: '${LOOKOUT_TEST_REDIS}', box_id: a, prefix: t}\n"
-        f"cameras:{cams}\n"
+    cfg = make_config(
+        [{"id": c, "source": "x.mp4"} for c in [*CAMERAS, "extra"]],
+        dedup={"store": {"type": "redis", "url": "${LOOKOUT_TEST_REDIS}"}},
+        cluster={"url": "${LOOKOUT_TEST_REDIS}", "box_id": "a", "prefix": "t"},
     )
-    monkeypatch.setenv("LOOKOUT_TEST_REDIS", server.url)
+    monkeypatch.setenv("LOOKOUT_TEST_REDIS", redis_server.url)
     assert main(["cluster", "status", "--config", str(cfg), "--json"]) == 0
     status = json.loads(capsys.readouterr().out)
     boxes = {x["id"]: x for x in status["boxes"]}

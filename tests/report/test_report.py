@@ -19,6 +19,7 @@ from lookout.cases.sinks import SqliteOutbox
 from lookout.cases.verdicts import CaseReview
 from lookout.cli.main import main
 from lookout.report.health_store import HealthHistory, Sample
+from tests.support.config import MakeConfig
 
 TZ = ZoneInfo("Asia/Shanghai")
 START = datetime(2026, 11, 1, tzinfo=TZ)
@@ -193,13 +194,9 @@ def test_report_figures_match_the_outbox(site: Path, tmp_path: Path) -> None:
 
 
 def test_report_by_config_and_bad_input(
-    site: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    site: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], make_config: MakeConfig
 ) -> None:
-    cfg = tmp_path / "site.yaml"
-    manifest = Path(__file__).parents[2] / "models" / "yolox_nano.yaml"
-    cfg.write_text(
-        f"model: {{manifest: {manifest}}}\ncameras: [{{id: cam0}}]\ndaemon: {{out_dir: {site}}}\n"
-    )
+    cfg = make_config([{"id": "cam0"}], name="site.yaml", daemon={"out_dir": str(site)})
     assert main(["report", "--from", "2026-11-01", "--to", "2026-11-07", "--config", str(cfg)]) == 0
     out = capsys.readouterr().out
     assert "wrote" in out and (site / "reports" / "20261101-20261108" / "report.html").is_file()

@@ -14,10 +14,10 @@ from pathlib import Path
 import cv2
 import pytest
 
-from lookout.base.paths import REPO_ROOT
 from lookout.cli.main import main
+from tests.support.config import DEMO, MakeConfig
+from tests.support.helpers import read_jsonl
 
-DEMO = REPO_ROOT / "configs" / "demo.yaml"
 # Where the white van stands in vtest.avi (top right, in front of the building).
 VAN_BOX = (645.0, 38.0, 728.0, 104.0)
 
@@ -27,10 +27,6 @@ def iou(a, b) -> float:
     iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
     inter = ix * iy
     return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def test_vtest_gives_exactly_one_parking_case_for_the_van(demo_replay: Path) -> None:
@@ -80,23 +76,25 @@ def test_cases_list_reads_the_outbox(demo_replay: Path, capsys: pytest.CaptureFi
 
 
 def test_car_park_with_passing_cars_gives_no_parking_case(
-    assets: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    assets: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], make_config: MakeConfig
 ) -> None:
-    cfg = tmp_path / "car.yaml"
-    manifest = REPO_ROOT / "models" / "yolox_nano.yaml"
-    cfg.write_text(
-        f"""
-site: {{replay_start: "2026-11-26T10:00:00+08:00"}}
-model: {{manifest: {manifest}}}
-cameras:
-  - id: lot
-    zones:
-      - id: whole-frame
-        polygon: [[0, 0], [768, 0], [768, 432], [0, 432]]
-        policies:
-          - {{type: illegal_parking, classes: [car, truck, bus, motorcycle], dwell_s: 20}}
-"""
-    )
+    lot = {
+        "id": "lot",
+        "zones": [
+            {
+                "id": "whole-frame",
+                "polygon": [[0, 0], [768, 0], [768, 432], [0, 432]],
+                "policies": [
+                    {
+                        "type": "illegal_parking",
+                        "classes": ["car", "truck", "bus", "motorcycle"],
+                        "dwell_s": 20,
+                    }
+                ],
+            }
+        ],
+    }
+    cfg = make_config([lot], name="car.yaml", site={"replay_start": "2026-11-26T10:00:00+08:00"})
     out = tmp_path / "out"
     video = assets / "footage" / "car-detection.mp4"
     assert (
@@ -113,25 +111,30 @@ cameras:
 
 @pytest.mark.slow  # two full replays: 3-3.5 s on an idle machine, 6-6.6 s on a busy one
 def test_motion_gating_halves_inference_with_the_same_case(
-    assets: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    assets: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], make_config: MakeConfig
 ) -> None:
     video = assets / "footage" / "vtest.avi"
     results = {}
     for enabled in (False, True):
-        cfg = tmp_path / f"park-{enabled}.yaml"
-        cfg.write_text(
-            f"""
-site: {{replay_start: "2026-11-26T09:00:00+08:00"}}
-model: {{manifest: {REPO_ROOT / "models" / "yolox_nano.yaml"}}}
-cameras:
-  - id: vtest
-    motion: {{enabled: {str(enabled).lower()}, max_interval_s: 5}}
-    zones:
-      - id: no-parking-building
-        polygon: [[600, 62], [730, 62], [730, 118], [600, 118]]
-        policies:
-          - {{type: illegal_parking, classes: [car, truck, bus], min_confidence: 0.35, dwell_s: 20}}
-"""
+        park = {
+            "type": "illegal_parking",
+            "classes": ["car", "truck", "bus"],
+            "min_confidence": 0.35,
+            "dwell_s": 20,
+        }
+        vtest = {
+            "id": "vtest",
+            "motion": {"enabled": enabled, "max_interval_s": 5},
+            "zones": [
+                {
+                    "id": "no-parking-building",
+                    "polygon": [[600, 62], [730, 62], [730, 118], [600, 118]],
+                    "policies": [park],
+                }
+            ],
+        }
+        cfg = make_config(
+            [vtest], name=f"park-{enabled}.yaml", site={"replay_start": "2026-11-26T09:00:00+08:00"}
         )
         out = tmp_path / f"out-{enabled}"
         capsys.readouterr()

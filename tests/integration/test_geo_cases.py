@@ -3,27 +3,22 @@ across cameras with overlapping views, preset revisits and restarts (real footag
 
 from __future__ import annotations
 
-import json
 import re
 from fractions import Fraction
 from pathlib import Path
 
 import av
 import pytest
-import yaml
 
 from lookout.base.paths import REPO_ROOT
 from lookout.cases.dedup_store import distance_m
 from lookout.cases.sinks import SqliteOutbox
 from lookout.cli.main import main
+from tests.support.config import DEMO, MakeConfig, demo_config
+from tests.support.helpers import read_jsonl
 
-DEMO = REPO_ROOT / "configs" / "demo.yaml"
 # Where the van stands, from the synthetic survey the demo calibration was made with.
 VAN_LONLAT = (114.0501430, 22.5402970)
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def replay(video: Path, config: Path, out: Path, *extra: str) -> None:
@@ -114,10 +109,10 @@ def test_overlapping_cameras_and_a_preset_revisit_make_one_case(
     assert case.dwell_s > 300 > first["dwell_s"]
 
 
-def test_a_map_zone_is_projected_through_the_calibration(assets: Path, tmp_path: Path) -> None:
-    demo = yaml.safe_load(DEMO.read_text())
-    demo["model"]["manifest"] = str(REPO_ROOT / "models" / "yolox_nano.yaml")
-    demo["grid"]["geojson"] = str(REPO_ROOT / "configs" / "demo-grid.geojson")
+def test_a_map_zone_is_projected_through_the_calibration(
+    assets: Path, tmp_path: Path, make_config: MakeConfig
+) -> None:
+    demo = demo_config()
     zone = demo["cameras"][0]["zones"][0]
     del zone["polygon"]
     # A no-parking kerb given on the map: about 8 m x 5 m around where the van stands.
@@ -130,8 +125,7 @@ def test_a_map_zone_is_projected_through_the_calibration(assets: Path, tmp_path:
         [lon - dlon, lat + dlat],
     ]
     demo["cameras"][0]["zones"] = [zone]
-    cfg = tmp_path / "map-zone.yaml"
-    cfg.write_text(yaml.safe_dump(demo, allow_unicode=True))
+    cfg = make_config(name="map-zone.yaml", **demo)
     replay(assets / "footage" / "vtest.avi", cfg, tmp_path / "out")
     (case,) = read_jsonl(tmp_path / "out" / "cases.jsonl")
     assert case["zone_id"] == "no-parking-building"
@@ -139,6 +133,6 @@ def test_a_map_zone_is_projected_through_the_calibration(assets: Path, tmp_path:
     assert distance_m(case["location"]["lon"], case["location"]["lat"], *VAN_LONLAT) < 5.0
     # Without a calibration the map zone cannot be placed: one line, exit 2.
     del demo["cameras"][0]["calibration"]
-    cfg.write_text(yaml.safe_dump(demo, allow_unicode=True))
+    cfg = make_config(name="map-zone.yaml", **demo)
     argv = ["replay", str(assets / "footage" / "vtest.avi"), "--config", str(cfg)]
     assert main([*argv, "--out", str(tmp_path / "o2"), "--no-progress"]) == 2

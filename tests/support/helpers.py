@@ -1,11 +1,16 @@
-"""Small builders and a polling helper shared by the tests."""
+"""Small builders, the one polling helper (`wait_until`), the one free loopback port
+(`free_port`) and readers of `lookout replay`'s output, shared by the tests."""
 
 from __future__ import annotations
 
+import json
+import re
+import socket
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -56,6 +61,14 @@ def wait_until(
     return poll()
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now (bound once, then
+    closed: the caller binds it next; a server that can bind port 0 itself should)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def frame(t: float, camera: str = "cam", preset: str | None = None, size=(120, 160)) -> Frame:
     return Frame(
         camera_id=camera,
@@ -74,3 +87,15 @@ def dets(*rows: tuple[float, float, float, float, float, int, int]) -> Detection
         return Detections.empty()
     arr = np.array(rows, dtype=np.float64)
     return Detections.create(arr[:, :4], arr[:, 4], arr[:, 5], arr[:, 6])
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The records of a JSON Lines file (cases.jsonl), blank lines skipped."""
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def new_cases(summary: str) -> int:
+    """The number of new cases in a `lookout replay` summary ("cases:  N new ...")."""
+    m = re.search(r"cases:\s+(\d+) new", summary)
+    assert m, summary
+    return int(m.group(1))

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -22,7 +21,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from lookout.base.paths import REPO_ROOT
 from lookout.daemon.service import Daemon
-from tests.helpers import wait_until
+from tests.support.config import YOLOX_MANIFEST, MakeConfig
+from tests.support.helpers import free_port, wait_until
 from tests.support.media import (
     RtspServer,
     cached_h264_mp4,
@@ -34,14 +34,9 @@ from tests.support.onvif_responder import OnvifResponder
 
 pytestmark = [pytest.mark.slow, pytest.mark.timing]
 
-MANIFEST = REPO_ROOT / "models" / "yolox_nano.yaml"
+MANIFEST = YOLOX_MANIFEST
 VAN_ZONE = "[[600, 62], [730, 62], [730, 118], [600, 118]]"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+VAN_BOX = [[600, 62], [730, 62], [730, 118], [600, 118]]
 
 
 def camera_yaml(cam_id: str, source: str, extra: str = "") -> str:
@@ -199,7 +194,9 @@ def test_daemon_reload_metrics_and_clean_stop(
     assert {t for _, t in rows} == {"illegal_parking"}
 
 
-def test_onvif_tour_switches_zones_and_skips_moving_frames(clip: Path, tmp_path: Path) -> None:
+def test_onvif_tour_switches_zones_and_skips_moving_frames(
+    clip: Path, tmp_path: Path, make_config: MakeConfig
+) -> None:
     # The sub-stream (768x576) is analysed; evidence comes from the main stream (2x).
     main = cached_h264_mp4(vtest_avi(), "vtest_main2x", width=1536, height=1152, seconds=20)
     with (
@@ -209,35 +206,29 @@ def test_onvif_tour_switches_zones_and_skips_moving_frames(clip: Path, tmp_path:
         cam.stream_uris.update(
             {"profile_main": server.url("/main"), "profile_sub": server.url("/sub")}
         )
-        cfg_path = tmp_path / "ptz.yaml"
-        cfg_path.write_text(f"""
-site: {{timezone: Asia/Shanghai}}
-model: {{manifest: {MANIFEST}}}
-daemon: {{out_dir: {tmp_path / "out"}, http: {{enabled: false}}}}
-cameras:
-  - id: tower
-    analysis_fps: 4
-    onvif:
-      host: 127.0.0.1
-      port: {cam.port}
-      username: {cam.username}
-      password: {cam.password}
-      sub_profile: 1
-      ptz:
-        mode: drive
-        settle_s: 0.3
-        poll_s: 0.1
-        tour: [{{preset: A, stay_s: 3}}, {{preset: B, stay_s: 3}}]
-    zones:
-      - id: van-from-A
-        preset: "1"
-        polygon: {VAN_ZONE}
-        policies: [{{type: illegal_parking, classes: [car, truck, bus], dwell_s: 1}}]
-      - id: van-from-B
-        preset: "2"
-        polygon: {VAN_ZONE}
-        policies: [{{type: illegal_parking, classes: [car, truck, bus], dwell_s: 1}}]
-""")
+        van = {"type": "illegal_parking", "classes": ["car", "truck", "bus"], "dwell_s": 1}
+        tower = {
+            "id": "tower",
+            "analysis_fps": 4,
+            "onvif": {
+                "host": "127.0.0.1",
+                "port": cam.port,
+                "username": cam.username,
+                "password": cam.password,
+                "sub_profile": 1,
+                "ptz": {
+                    "mode": "drive",
+                    "settle_s": 0.3,
+                    "poll_s": 0.1,
+                    "tour": [{"preset": "A", "stay_s": 3}, {"preset": "B", "stay_s": 3}],
+                },
+            },
+            "zones": [
+                {"id": "van-from-A", "preset": "1", "polygon": VAN_BOX, "policies": [van]},
+                {"id": "van-from-B", "preset": "2", "polygon": VAN_BOX, "policies": [van]},
+            ],
+        }
+        cfg_path = make_config([tower], name="ptz.yaml", site={"timezone": "Asia/Shanghai"})
         daemon = Daemon.from_config(cfg_path)
         seen: list[tuple[str | None, bool]] = []
         daemon.start()

@@ -25,11 +25,10 @@ VAN = (600.0, 62.0, 730.0, 118.0)
 
 
 @pytest.fixture()
-def store() -> Iterator[LeaseStore]:
-    with RedisServer() as s:
-        r = redis.Redis.from_url(s.url, decode_responses=True, socket_timeout=2)
-        yield LeaseStore(r, "t", ttl_s=30)
-        r.close()
+def store(redis_server: RedisServer) -> Iterator[LeaseStore]:
+    r = redis.Redis.from_url(redis_server.url, decode_responses=True, socket_timeout=2)
+    yield LeaseStore(r, "t", ttl_s=30)
+    r.close()
 
 
 def box(store: LeaseStore, name: str) -> tuple[ClusterState, dict[str, int]]:

@@ -11,11 +11,11 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 from lookout.base.paths import REPO_ROOT
-from tests.cases.conftest import CaseEndpoint
-from tests.helpers import wait_until
+from tests.support.case_endpoint import CaseEndpoint
+from tests.support.config import MakeConfig, demo_config
+from tests.support.helpers import wait_until
 
 DB_BUSY = (OSError, sqlite3.Error)  # the daemon is creating or writing the outbox
 
@@ -39,11 +39,11 @@ def start(cfg: Path, log: Path) -> subprocess.Popen[bytes]:
 @pytest.mark.slow
 @pytest.mark.timing
 def test_sigkill_then_restart_delivers_once_and_does_not_repropose(
-    assets: Path, tmp_path: Path
+    assets: Path, tmp_path: Path, make_config: MakeConfig
 ) -> None:
     endpoint = CaseEndpoint().start()
     endpoint.set(500)  # the case system is down at first
-    demo = yaml.safe_load((REPO_ROOT / "configs" / "demo.yaml").read_text())
+    demo = demo_config()
     cam = demo["cameras"][0]
     cam["source"] = str(assets / "footage" / "vtest.avi")
     cam["stream"] = {"loop": True}
@@ -51,15 +51,12 @@ def test_sigkill_then_restart_delivers_once_and_does_not_repropose(
     cam["zones"][0]["policies"][0]["dwell_s"] = 5
     out = tmp_path / "out"
     demo.update(
-        model={**demo["model"], "manifest": str(REPO_ROOT / "models" / "yolox_nano.yaml")},
-        grid={"geojson": str(REPO_ROOT / "configs" / "demo-grid.geojson")},
         daemon={"out_dir": str(out), "http": {"enabled": False}},
         sinks=[{"type": "sqlite"}, {"type": "webhook", "url": endpoint.url, "timeout_s": 2}],
         delivery={"backoff": {"initial_s": 0.2, "max_s": 1.0}, "poll_s": 0.2},
     )
     demo["site"].pop("replay_start", None)
-    cfg = tmp_path / "live.yaml"
-    cfg.write_text(yaml.safe_dump(demo, allow_unicode=True))
+    cfg = make_config(name="live.yaml", **demo)
     db, log = out / "cases.db", tmp_path / "daemon.log"
     proc = start(cfg, log)
     try:

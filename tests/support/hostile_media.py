@@ -1,4 +1,4 @@
-"""Hostile input files for tests/lookout/test_hostile_inputs.py, made once per session.
+"""Hostile input files for tests/integration/test_hostile_inputs.py, made once per session.
 
 Real footage (vtest.avi of the shared assets) re-encoded small with PyAV, then damaged
 the way files arrive damaged: cut short, zeroed, bits flipped mid-stream, the index

@@ -17,8 +17,8 @@ import pytest
 from lookout.config.app import AppConfig
 from lookout.config.quality import QualityConfig
 from lookout.quality.measures import view_reference_path
-from tests.helpers import T0
-from tests.lookout.quality_frames import (
+from tests.support.helpers import T0
+from tests.support.quality_frames import (
     CAM,
     Feed,
     Image,

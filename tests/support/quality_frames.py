@@ -1,6 +1,7 @@
 """Real-footage frames and helpers for the video quality diagnosis tests
-(tests/lookout/test_quality*.py): pictures fed at 1 frame/s of injected stream time,
-the perturbations (blur, cover, shift, re-encoding) and the metric as /metrics shows it."""
+(tests/quality/test_quality.py, tests/integration/test_quality_daemon.py): pictures
+fed at 1 frame/s of injected stream time, the perturbations (blur, cover, shift,
+re-encoding) and the metric as /metrics shows it."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from lookout.daemon.metrics import Metrics
 from lookout.quality.monitor import QualityEvent, QualityMonitor, QualityState
 from lookout.runtime.camera import CameraSnapshot
 from lookout.streams.frame import Frame
-from tests.helpers import T0
+from tests.support.helpers import T0
 
 Image = NDArray[np.uint8]
 CAM = "roof"

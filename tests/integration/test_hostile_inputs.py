@@ -2,10 +2,10 @@
 fresh folder and either fails with ONE line on stderr naming the problem and where,
 exit 2, or is survived (exit 0) with the damage counted or reported. Never a
 traceback, and nothing is written outside `--out` (or the daemon's out_dir), the model
-cache, or the files a command is documented to change (README "Troubleshooting" has
-the table of these cases: `python -m tests.lookout.test_hostile_inputs` prints it).
+cache, or the files a command is documented to change (docs/TESTING.md, "Hostile
+input", has the table of these cases: `python -m tests.integration.test_hostile_inputs` prints it).
 
-The media (tests/lookout/hostile_media.py) are made once per session from real
+The media (tests/support/hostile_media.py) are made once per session from real
 footage; each case writes its own configs under its folder's `in/`.
 """
 
@@ -29,7 +29,8 @@ from typing import IO
 import pytest
 
 from lookout.base.paths import REPO_ROOT
-from tests.lookout.hostile_media import MANIFEST, Media, build
+from tests.support.helpers import wait_until
+from tests.support.hostile_media import MANIFEST, Media, build
 
 #: About a minute in all (47 runs of the real command): in CI, not in the quick loop.
 pytestmark = pytest.mark.slow
@@ -440,11 +441,11 @@ def _run(
         ]
         for reader in readers:
             reader.start()
-        deadline = time.monotonic() + case.life_s
-        while time.monotonic() < deadline and popen.poll() is None:
-            if all(n in "".join(err) for n in case.needles[:-1]):
-                break
-            time.sleep(0.2)
+        wait_until(
+            lambda: popen.poll() is not None or all(n in "".join(err) for n in case.needles[:-1]),
+            case.life_s,
+            step=0.2,
+        )
         popen.send_signal(signal.SIGTERM)
         popen.wait(timeout=30)
         for reader in readers:
@@ -531,7 +532,7 @@ def test_hostile_input(case: Case, outcomes: dict[str, Outcome | BaseException])
 
 
 def readme_table() -> str:
-    """The README's table of hostile inputs, from CASES (as a user, not root)."""
+    """docs/TESTING.md's table of hostile inputs, from CASES (as a user, not root)."""
     rows = ["| command | input | gives |", "| --- | --- | --- |"]
     for c in CASES:
         said = ", ".join(f"`{n.strip()}`" for n in c.needles[:3])
