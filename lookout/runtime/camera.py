@@ -83,7 +83,7 @@ class CameraSnapshot:
     @classmethod
     def starting(cls, camera_id: str) -> CameraSnapshot:
         """A configured camera whose reader has not started yet: the daemon lists it
-        from its first answer (docs/OPERATIONS.md, "Health and metrics")."""
+        from its first answer (docs/OPERATIONS.md, "Daemon")."""
         return cls(camera_id, ReaderState.STARTING.value, 0, 0, 0, 0, 0, 0, 0, None, None, None)
 
 

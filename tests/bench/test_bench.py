@@ -1,5 +1,5 @@
 """The benchmark runner works end to end (a tiny run; speed is not asserted here), and
-its arithmetic: the floor (DESIGN §7) and the scale search."""
+its arithmetic: the floor (benchmarks/README.md) and the scale search."""
 
 from __future__ import annotations
 

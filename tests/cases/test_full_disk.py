@@ -1,4 +1,4 @@
-"""A full disk (DESIGN §12; README "Retention and full disks") on a real small
+"""A full disk (docs/OPERATIONS.md "Retention and full disks") on a real small
 filesystem: a 2 MiB tmpfs the test mounts (root only; CI runs as root). No case row is
 lost, the evidence is written once space returns, the log says so once, not per case."""
 

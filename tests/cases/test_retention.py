@@ -1,4 +1,4 @@
-"""Retention (cases/retention.py, README "Retention and full disks"): what goes, in
+"""Retention (cases/retention.py, docs/OPERATIONS.md "Retention and full disks"): what goes, in
 which order, and that an undelivered case never does. Real SQLite outbox, real JPEG
 files, real delivery to a local webhook endpoint."""
 

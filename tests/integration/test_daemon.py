@@ -115,6 +115,13 @@ def test_daemon_reload_metrics_and_clean_stop(
         )
     try:
         live = {"rtsp1", "rtsp2", "rtsp3", "file1"}
+        first: dict[str, Any] = {}
+        # The first answer already lists every configured camera (`starting` until its
+        # reader runs), so waiting on a camera's state never meets a missing camera.
+        assert wait_until(lambda: bool(first.update(health(port)) or first), 60), (
+            log_path.read_text()[-3000:]
+        )
+        assert set(first["cameras"]) == {*live, "broken"}
 
         def all_streaming() -> bool:
             cams = health(port)["cameras"]

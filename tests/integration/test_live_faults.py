@@ -1,4 +1,4 @@
-"""Live faults on the daemon with the real RTSP server (issue 15, DESIGN §5 and §12).
+"""Live faults on the daemon with the real RTSP server (docs/OPERATIONS.md "Live faults").
 
 Each test runs the daemon in this process on Debian's GStreamer RTSP server (and a
 real redis-server, a local webhook where needed) with the real model, and checks

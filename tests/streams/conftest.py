@@ -38,8 +38,9 @@ def rtsp_server(h264_clip: Path) -> Iterator[RtspServer]:
         yield server
 
 
-# Camera-shaped clips (DESIGN §5): `vtest_clip(**CLIP_SHAPES[NAME])`, vtest at
-# 768x576, 10 fps, full length (79.5 s, 795 frames), made once per cache like
+# Camera-shaped clips (docs/TESTING.md "What the tests start"):
+# `vtest_clip(**CLIP_SHAPES[NAME])`, vtest at 768x576, 10 fps, full length (79.5 s,
+# 795 frames), made once per cache like
 # `h264_clip` (on 2 cores about 3 s for H.264, 6-15 s for H.265). Streamed by
 # `start_rtsp_server` as they are (H.265 by rtph265pay, AAC as a second stream).
 # `probe_clip(path)` says what a clip holds.

@@ -1,6 +1,7 @@
-"""Clips shaped like what cameras send (DESIGN §5) — H.264 with 4 slices per picture,
-H.265, AAC audio, a long and an irregular I-frame interval — checked as files and as
-served by the local RTSP server (read with PyAV as the live readers do).
+"""Clips shaped like what cameras send (docs/TESTING.md "What the tests start") — H.264
+with 4 slices per picture, H.265, AAC audio, a long and an irregular I-frame interval —
+checked as files and as served by the local RTSP server (read with PyAV as the live
+readers do).
 
 The clips are short (3 s of vtest, cached) with the shapes of the full-length
 `clip_*` fixtures (`CLIP_SHAPES`); the RTSP reads run in parallel, each across the
