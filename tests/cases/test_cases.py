@@ -16,7 +16,7 @@ from lookout.cases.model import DraftCase, case_id
 from lookout.cases.settings import CodeEntry
 from lookout.cases.sinks import JsonlSink, SqliteOutbox
 from lookout.zones.events import ViolationEvent
-from tests.support.helpers import T0, frame
+from tests.support.helpers import T0, frame, parked_event
 
 
 def event(bbox=(40.0, 40.0, 80.0, 70.0), t: float = 30.0, track: int = 1, **kw) -> ViolationEvent:
@@ -24,25 +24,7 @@ def event(bbox=(40.0, 40.0, 80.0, 70.0), t: float = 30.0, track: int = 1, **kw) 
     img = f.image.copy()
     img[40:70, 40:80] = 200
     f = replace(f, image=img)
-    base = dict(
-        type="illegal_parking",
-        camera_id="cam",
-        preset=None,
-        zone_id="z1",
-        grid_code="44030510100101",
-        track_id=track,
-        class_name="car",
-        bbox=bbox,
-        confidence=0.8,
-        first_seen=f.captured_at - timedelta(seconds=20),
-        confirmed_at=f.captured_at,
-        dwell_s=20.0,
-        support=(),
-        polygon=((0.0, 0.0), (150.0, 0.0), (150.0, 110.0), (0.0, 110.0)),
-        frame=f,
-    )
-    base.update(kw)
-    return ViolationEvent(**base)
+    return parked_event(f, track=track, bbox=bbox, **kw)
 
 
 CODES = {"illegal_parking": CodeEntry(code="09001", name="机动车乱停放")}

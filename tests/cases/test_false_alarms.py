@@ -22,7 +22,7 @@ from lookout.cases.settings import (
 )
 from lookout.cases.verdicts import CaseReview
 from lookout.zones.events import ViolationEvent
-from tests.support.helpers import T0, frame
+from tests.support.helpers import T0, frame, parked_event
 from tests.support.redis_server import RedisServer
 
 HOUR = 3600.0
@@ -33,25 +33,7 @@ SOON = T0 + timedelta(minutes=5)  # when the operator decides
 
 def event(t: float, *, bbox=(40.0, 40.0, 80.0, 70.0), **kw: object) -> ViolationEvent:
     f = frame(t, camera=str(kw.get("camera_id", "cam")))
-    base: dict[str, object] = dict(
-        type="illegal_parking",
-        camera_id="cam",
-        preset=None,
-        zone_id="z1",
-        grid_code="44030510100101",
-        track_id=int(t),
-        class_name="car",
-        bbox=bbox,
-        confidence=0.8,
-        first_seen=f.captured_at - timedelta(seconds=20),
-        confirmed_at=f.captured_at,
-        dwell_s=20.0,
-        support=(),
-        polygon=((0.0, 0.0), (150.0, 0.0), (150.0, 110.0), (0.0, 110.0)),
-        frame=f,
-    )
-    base.update(kw)
-    return ViolationEvent(**base)  # type: ignore[arg-type]
+    return parked_event(f, track=int(t), bbox=bbox, **kw)
 
 
 def settings(out: Path, store: DedupStoreConfig | None = None) -> CasesSettings:

@@ -11,7 +11,6 @@ import sqlite3
 import subprocess
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -28,7 +27,7 @@ from lookout.cases.settings import CodeEntry, RetentionConfig
 from lookout.cases.sinks import JsonlSink, SqliteOutbox
 from lookout.daemon.metrics import StorageCollector
 from lookout.zones.events import ViolationEvent
-from tests.support.helpers import frame, wait_until
+from tests.support.helpers import frame, parked_event, wait_until
 
 CODES = {"illegal_parking": CodeEntry(code="09001", name="机动车乱停放")}
 
@@ -78,23 +77,7 @@ def event(i: int, size: tuple[int, int] = (120, 160)) -> ViolationEvent:
     f = frame(30.0 + 100 * i, size=size)
     f = replace(f, image=np.random.default_rng(i).integers(0, 255, (*size, 3), dtype=np.uint8))
     x = 10.0 + (i % 5) * 28
-    return ViolationEvent(
-        type="illegal_parking",
-        camera_id="cam",
-        preset=None,
-        zone_id="z1",
-        grid_code=None,
-        track_id=i,
-        class_name="car",
-        bbox=(x, 40.0, x + 20, 70.0),
-        confidence=0.8,
-        first_seen=f.captured_at - timedelta(seconds=20),
-        confirmed_at=f.captured_at,
-        dwell_s=20.0,
-        support=(),
-        polygon=((0.0, 0.0), (150.0, 0.0), (150.0, 110.0), (0.0, 110.0)),
-        frame=f,
-    )
+    return parked_event(f, track=i, bbox=(x, 40.0, x + 20, 70.0), grid_code=None)
 
 
 def manager(out: Path) -> CaseManager:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import os
 import subprocess
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ import pytest
 
 from lookout.base.paths import REPO_ROOT
 from lookout.cli.main import build_parser, main
+from tests.support.helpers import lookout_script
 
 MANIFEST = REPO_ROOT / "models" / "yolox_nano.yaml"
 POLYGON = "[[0, 0], [100, 0], [100, 100], [0, 100]]"
@@ -262,19 +262,10 @@ def test_usage_errors(
 # -- the real console script ------------------------------------------------------------
 
 
-def _lookout_script() -> Path:
-    script = Path(sys.executable).parent / "lookout"
-    if not script.is_file():
-        script = REPO_ROOT / ".venv" / "bin" / "lookout"
-    if not script.is_file():
-        pytest.fail("the `lookout` console script is not installed (pip install -e .)")
-    return script
-
-
 def run_script(argv: Sequence[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.run(
-        [str(_lookout_script()), *argv],
+        [str(lookout_script()), *argv],
         cwd=cwd,
         env=env,
         capture_output=True,

@@ -17,7 +17,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -28,8 +27,7 @@ from typing import IO
 
 import pytest
 
-from lookout.base.paths import REPO_ROOT
-from tests.support.helpers import wait_until
+from tests.support.helpers import lookout_script, wait_until
 from tests.support.hostile_media import MANIFEST, Media, build
 
 #: About a minute in all (47 runs of the real command): in CI, not in the quick loop.
@@ -377,15 +375,6 @@ def media(tmp_path_factory: pytest.TempPathFactory, assets: Path) -> Media:
     return build(tmp_path_factory.mktemp("hostile-media"), assets)
 
 
-def _lookout_script() -> Path:
-    script = Path(sys.executable).parent / "lookout"
-    if not script.is_file():
-        script = REPO_ROOT / ".venv" / "bin" / "lookout"
-    if not script.is_file():
-        pytest.fail("the `lookout` console script is not installed (pip install -e .)")
-    return script
-
-
 def _tree(root: Path, skip: tuple[Path, ...] = ()) -> dict[bytes, tuple[int, int]]:
     """Every file and folder under `root` (but `skip`): path → (size, mtime_ns) of a
     file, (0, 0) of a folder (whose mtime a removed temporary file changes)."""
@@ -420,7 +409,7 @@ def _collect(pipe: IO[bytes], lines: list[str]) -> None:
 def _run(
     case: Case, argv: list[str | bytes], cwd: Path, env: dict[str, str]
 ) -> tuple[int, str, str]:
-    cmd: list[str | bytes] = [str(_lookout_script()), *argv]
+    cmd: list[str | bytes] = [str(lookout_script()), *argv]
     if case.life_s is None:
         proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, timeout=120, check=False)
         return (

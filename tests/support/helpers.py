@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import socket
+import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -16,6 +17,7 @@ import numpy as np
 
 from lookout.detector.detections import Detections
 from lookout.streams.frame import Frame
+from lookout.zones.events import ViolationEvent
 
 T0 = datetime(2026, 11, 26, 1, 0, tzinfo=UTC)  # 09:00 in Asia/Shanghai
 R = TypeVar("R")
@@ -99,3 +101,52 @@ def new_cases(summary: str) -> int:
     m = re.search(r"cases:\s+(\d+) new", summary)
     assert m, summary
     return int(m.group(1))
+
+
+#: The zone polygon of `parked_event` (image pixels of a 160x120 `frame`).
+ZONE_Z1 = ((0.0, 0.0), (150.0, 0.0), (150.0, 110.0), (0.0, 110.0))
+
+
+def parked_event(
+    f: Frame,
+    *,
+    track: int = 1,
+    bbox: tuple[float, float, float, float] = (40.0, 40.0, 80.0, 70.0),
+    **fields: Any,
+) -> ViolationEvent:
+    """A car parked for 20 s in zone z1 of camera `cam` (grid cell 44030510100101) and
+    confirmed at frame `f`; `fields` replace any other field of the event."""
+    base: dict[str, Any] = dict(
+        type="illegal_parking",
+        camera_id="cam",
+        preset=None,
+        zone_id="z1",
+        grid_code="44030510100101",
+        track_id=track,
+        class_name="car",
+        bbox=bbox,
+        confidence=0.8,
+        first_seen=f.captured_at - timedelta(seconds=20),
+        confirmed_at=f.captured_at,
+        dwell_s=20.0,
+        support=(),
+        polygon=ZONE_Z1,
+        frame=f,
+    )
+    base.update(fields)
+    return ViolationEvent(**base)
+
+
+def lookout_script() -> Path:
+    """The installed `lookout` console script (what a user runs), beside this Python or
+    in the repository's .venv; fails the test when it is not installed."""
+    import pytest
+
+    from lookout.base.paths import REPO_ROOT
+
+    script = Path(sys.executable).parent / "lookout"
+    if not script.is_file():
+        script = REPO_ROOT / ".venv" / "bin" / "lookout"
+    if not script.is_file():
+        pytest.fail("the `lookout` console script is not installed (pip install -e .)")
+    return script
