@@ -34,7 +34,6 @@ from lookout.cases.retention import Removal
 from lookout.cases.status import VERDICTS
 from lookout.cli.parsing import subcommands
 from lookout.config.app import load_config
-from lookout.runtime.services import open_retention, open_review
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +122,8 @@ def _login() -> str:
 
 def run_verdict(args: argparse.Namespace) -> int:
     """Record the verdict; print one line (or the update as JSON)."""
+    from lookout.runtime.services import open_review  # the model stack: only when run
+
     with open_review(out=args.out, db=args.db, config=args.config) as review:
         update = review.verdict(
             args.case_id, args.verdict, args.by or _login(), args.note, rebase=args.rebase
@@ -155,6 +156,8 @@ def _line(m: Removal, verb: str) -> str:
 
 def run_prune(args: argparse.Namespace) -> int:
     """Apply retention once (or list it); one line per deletion, then a summary."""
+    from lookout.runtime.services import open_retention
+
     retention = open_retention(load_config(args.config))
     if not retention.outbox.is_file():
         raise SourceError(f"{retention.outbox}: outbox not found")

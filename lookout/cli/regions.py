@@ -17,8 +17,6 @@ from lookout.base.errors import ConfigError
 from lookout.config.app import load_config
 from lookout.detector.manifest import load_manifest
 from lookout.detector.regions import SEEN_PX, RegionPlan
-from lookout.runtime.analysis import camera_plan
-from lookout.runtime.grab import grab
 from lookout.streams.connection import is_file_source
 from lookout.streams.frame import Frame
 from lookout.zones.locate import project_ground_zones
@@ -67,6 +65,10 @@ def draw(
 
 
 def run(args: argparse.Namespace) -> int:
+    # The analysis stack (ONNX, SciPy) only when the command runs, not to build the parser.
+    from lookout.runtime.analysis import camera_plan
+    from lookout.runtime.grab import grab
+
     cfg = load_config(args.config)
     cam = project_ground_zones(cfg.camera(args.camera))
     source = args.source or cam.source
