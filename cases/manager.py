@@ -257,6 +257,7 @@ class CaseManager:
             object_class=event.class_name,
             subtype=event.subtype,
             support=list(event.support),
+            count=event.count,
             evidence=self.evidence.paths(cid, pair=event.before is not None),
         )
         self.deduper.remember(cid, event)

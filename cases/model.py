@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from lookout.base.events import EventType
 from lookout.base.model import StrictModel
 from lookout.zones.events import ViolationEvent
 
@@ -28,9 +29,7 @@ class DraftCase(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: str = Field(description="Deterministic idempotency key (uuid5 of the event's identity).")
-    type: Literal["illegal_parking", "street_vendor", "illegal_construction"] = Field(
-        description="Event type."
-    )
+    type: EventType = Field(description="Event type.")
     code: str = Field(description="Case-system event code from the configured code table.")
     code_name: str = Field(description="Name of the event code.")
     camera_id: str = Field(description="Camera that saw it.")
@@ -53,6 +52,11 @@ class DraftCase(BaseModel):
         default=None, description="e.g. street_vendor: 'fixed' (店外/占道经营) or 'roaming' (游商)."
     )
     support: list[str] = Field(default_factory=list, description="Supporting objects seen.")
+    count: int | None = Field(
+        default=None,
+        description="Objects the case is about when it is a group (non_motor_parking: the "
+        "bicycles of the cluster at its latest sighting); null for one object.",
+    )
     evidence: list[str] = Field(default_factory=list, description="Evidence paths (relative).")
     status: Literal["draft"] = Field(default="draft", description="Always 'draft' when emitted.")
 

@@ -114,6 +114,8 @@ def default_codes() -> dict[EventType, CodeEntry]:
         "illegal_parking": CodeEntry(code="09001", name="机动车乱停放"),
         "street_vendor": CodeEntry(code="09006", name="占道经营"),
         "illegal_construction": CodeEntry(code="10001", name="违法建设"),
+        "occupation": CodeEntry(code="09008", name="占道堆物"),
+        "non_motor_parking": CodeEntry(code="09002", name="非机动车乱停放"),
     }
 
 

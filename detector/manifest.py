@@ -20,7 +20,7 @@ Ultralytics-layout detector can be used without code changes::
       structure: []
 
 `roles` says what each class means to the zone rules (`Role`: vehicle, person,
-stall_object, structure), so that a zone policy can name a role instead of a model's
+stall_object, structure, non_motor), so that a zone policy can name a role instead of a model's
 own class names and keep working when the model changes. `ModelManifest.resolve()`
 turns a list mixing class and role names into class indices.
 
@@ -52,7 +52,7 @@ Layout = Literal["yolox", "ultralytics"]
 ColorOrder = Literal["bgr", "rgb"]
 Placement = Literal["top_left", "center"]
 
-Role = Literal["vehicle", "person", "stall_object", "structure"]
+Role = Literal["vehicle", "person", "stall_object", "structure", "non_motor"]
 """What a class means to the zone rules, whatever the model calls it."""
 
 ROLES: tuple[Role, ...] = get_args(Role)
@@ -144,8 +144,9 @@ class ModelManifest(StrictModel):
         default_factory=dict,
         description=(
             "What the classes mean to the zone rules: role (vehicle, person, stall_object, "
-            "structure) -> the class names that play it. A class has at most one role; a "
-            "role may be empty or left out. Zone policies may name roles besides classes."
+            "structure, non_motor) -> the class names that play it. A class has at most one "
+            "role; a role may be empty or left out. Zone policies may name roles besides "
+            "classes."
         ),
     )
 

@@ -58,6 +58,7 @@ class ViolationEvent:
         before, after: the reference and current crops of a construction change (BGR).
         subject_ids: more track ids the case is about besides `track_id` (a stall's
             people and stall objects).
+        count: objects of a group case (a non-motor cluster's bicycles); None for one.
         scene: what the detector saw in `frame` (set by the ZoneEngine), for blurring
             bystanders in evidence.
     """
@@ -83,6 +84,7 @@ class ViolationEvent:
     before: np.ndarray | None = field(default=None, repr=False)
     after: np.ndarray | None = field(default=None, repr=False)
     subject_ids: tuple[int, ...] = ()
+    count: int | None = None
     scene: Scene | None = field(default=None, repr=False)
 
     @property
@@ -112,6 +114,7 @@ def make_event(
     before: np.ndarray | None = None,
     after: np.ndarray | None = None,
     subject_ids: tuple[int, ...] = (),
+    count: int | None = None,
 ) -> ViolationEvent:
     """The one way a rule makes an event: confirmed at the frame's wall-clock time,
     first seen `dwell_s` earlier unless given, the zone's polygon for evidence."""
@@ -135,6 +138,7 @@ def make_event(
         before=before,
         after=after,
         subject_ids=subject_ids,
+        count=count,
     )
 
 

@@ -3,8 +3,10 @@
 its own fields. lookout/config/app.py composes these into the camera config.
 
 Classes may be named by model class or by role (`vehicle`, `person`, `stall_object`,
-`structure`; see models/README.md): the zone engine resolves them against the model's
-manifest, so a config keeps working when the model changes.
+`structure`, `non_motor`; see models/README.md) or as `static_object`, the synthetic class
+of what a camera's scene model finds staying (docs/DETECTION.md): the zone engine
+resolves them against the model's manifest, so a config keeps working when the model
+changes.
 """
 
 from __future__ import annotations
@@ -92,6 +94,55 @@ class VendorPolicy(_ObjectPolicy):
     )
 
 
+class OccupationPolicy(_ObjectPolicy):
+    """occupation (占道堆物): a static object with nobody beside it for `dwell_s`."""
+
+    type: Literal["occupation"] = Field(description="Event type this policy raises.")
+    classes: list[str] = Field(
+        default_factory=lambda: ["static_object"],
+        min_length=1,
+        description="Classes or roles of the objects watched (default [static_object]: what "
+        "the camera's scene model finds staying, docs/DETECTION.md).",
+    )
+    person_classes: list[str] = Field(
+        default_factory=lambda: ["person"],
+        description="Classes or roles of the people whose presence beside the object makes "
+        "it attended (a stall, not goods left on the street).",
+    )
+    attended_radius: float = Field(
+        default=1.5,
+        gt=0,
+        description="A person within this many object box heights of the object attends it.",
+    )
+
+
+class NonMotorPolicy(_ObjectPolicy):
+    """non_motor_parking (非机动车乱停放): non-motor vehicles massed in the zone, one case
+    per cluster."""
+
+    type: Literal["non_motor_parking"] = Field(description="Event type this policy raises.")
+    classes: list[str] = Field(
+        default_factory=lambda: ["non_motor"],
+        min_length=1,
+        description="Classes or roles watched (default [non_motor]: bicycle, and a custom "
+        "model's e-bike and tricycle).",
+    )
+    min_count: int = Field(
+        default=3, ge=1, description="Stationary objects a cluster needs to be a case."
+    )
+    cluster_radius: float = Field(
+        default=2.0,
+        gt=0,
+        description="Objects closer than this many box heights belong to one cluster.",
+    )
+    quiet_s: float = Field(
+        default=600.0,
+        ge=0,
+        description="A cluster that empties and stays empty this long is over; one that "
+        "refills later is a new case.",
+    )
+
+
 class ConstructionPolicy(StrictModel):
     """illegal_construction: a persistent change against the reference view."""
 
@@ -115,7 +166,10 @@ class ConstructionPolicy(StrictModel):
     allowed: list[TimeWindow] = _allowed_field()
 
 
-Policy = Annotated[ParkingPolicy | VendorPolicy | ConstructionPolicy, Field(discriminator="type")]
+Policy = Annotated[
+    ParkingPolicy | VendorPolicy | ConstructionPolicy | OccupationPolicy | NonMotorPolicy,
+    Field(discriminator="type"),
+]
 
 
 def _check_polygon(points: list[tuple[float, float]]) -> list[tuple[float, float]]:

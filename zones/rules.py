@@ -38,7 +38,7 @@ from lookout.zones.events import (
     register,
 )
 from lookout.zones.policies import (
-    ConstructionPolicy,
+    OccupationPolicy,
     ParkingPolicy,
     TimeWindow,
     VendorPolicy,
@@ -353,5 +353,7 @@ def validate_classes(
             for pi, policy in enumerate(zone.policies):
                 where = f"cameras[{camera.id}].zones[{zi}].policies[{pi}]"
                 resolve(policy.classes, f"{where}.classes")
-                if not isinstance(policy, ConstructionPolicy):
+                if isinstance(policy, ParkingPolicy | VendorPolicy):
                     resolve(policy.support_classes, f"{where}.support_classes")
+                if isinstance(policy, OccupationPolicy):
+                    resolve(policy.person_classes, f"{where}.person_classes")

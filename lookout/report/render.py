@@ -16,6 +16,8 @@ TYPE_COLOURS = {
     "illegal_parking": "#c0392b",
     "street_vendor": "#e67e22",
     "illegal_construction": "#2e6bd1",
+    "occupation": "#8e44ad",
+    "non_motor_parking": "#16a085",
 }
 JUDGEMENT_COLOURS = {"confirmed": "#2e8b57", "false_alarm": "#c0392b", "unjudged": "#a0a4ab"}
 
