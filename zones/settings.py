@@ -53,3 +53,42 @@ class CalibrationConfig(StrictModel):
     rms_px: float | None = Field(
         default=None, description="Not used (written by older versions of calibrate)."
     )
+
+
+class StaticObjectsConfig(StrictModel):
+    """The camera's scene model: what stays in the picture without a class name
+    (docs/DETECTION.md, "What stays"). Used only in zones whose policies watch the
+    `static_object` class (street_vendor with its default stall objects, occupation)."""
+
+    static_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="Seconds a new thing must stay still before it is a static_object.",
+    )
+    absorb_s: float = Field(
+        default=4 * 3600.0,
+        gt=0,
+        description="A static object that made no case becomes part of the empty scene after "
+        "this long; one that made a case waits for the operator's verdict.",
+    )
+    interval_s: float = Field(
+        default=1.0,
+        gt=0,
+        description="Update the scene model at most this often (seconds of footage or live).",
+    )
+    learn_s: float = Field(
+        default=600.0,
+        gt=0,
+        description="Time constant of the long-horizon (empty scene) model: how slowly it "
+        "follows what does not differ in structure (light, season).",
+    )
+    min_area_px: float = Field(
+        default=400.0,
+        gt=0,
+        description="Smallest static object, in pixels of the analysed frame.",
+    )
+    work_px: int = Field(
+        default=480,
+        ge=64,
+        description="The zones' crop is modelled at this longer side (pixels) at most.",
+    )

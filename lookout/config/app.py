@@ -48,7 +48,7 @@ from lookout.streams.settings import OnvifConfig, StreamConfig
 from lookout.zones.policies import (
     ZoneConfig,
 )
-from lookout.zones.settings import CalibrationConfig, GridConfig
+from lookout.zones.settings import CalibrationConfig, GridConfig, StaticObjectsConfig
 
 
 class CameraConfig(StrictModel):
@@ -86,6 +86,10 @@ class CameraConfig(StrictModel):
     )
     onvif: OnvifConfig | None = Field(
         default=None, description="ONVIF device: stream discovery when `source` is empty, PTZ."
+    )
+    static_objects: StaticObjectsConfig = Field(
+        default_factory=StaticObjectsConfig,
+        description="Scene model that finds what stays without a class name (static_object).",
     )
     quality: QualityConfig = Field(
         default_factory=QualityConfig,
