@@ -39,6 +39,7 @@ from lookout.cases.model import DraftCase
 from lookout.clips.far_view import Seen, SeenTally, far_view_clip, seen_target
 from lookout.config.app import load_config
 from lookout.detector.detections import Detections
+from lookout.evaluation.overlays import CompositedReader, Compositor, Effect, Overlay
 from lookout.evaluation.tracks import TracksConfig, run_tracks
 from lookout.streams.file_reader import FileReader
 from lookout.streams.frame import Frame
@@ -103,11 +104,19 @@ class Scenario(StrictModel):
     seen: Seen | None = Field(
         default=None, description="An object that stays put: how often it is detected."
     )
+    overlays: list[Overlay] = Field(
+        default_factory=list, description="Patches of real pixels pasted into the frames."
+    )
+    effects: list[Effect] = Field(
+        default_factory=list, description="Lighting ramp, rain, shake over the frames."
+    )
 
     @model_validator(mode="after")
     def _van_needs_far_view(self) -> Scenario:
         if self.seen is not None and self.seen.van_tile is not None and self.far_view is None:
             raise ValueError("seen.van_tile needs far_view")
+        if (self.overlays or self.effects) and self.kind != "video":
+            raise ValueError("overlays and effects need a video scenario")
         return self
 
 
@@ -211,6 +220,7 @@ def run_scenario(path: Path) -> dict[str, object]:
             raise ConfigError(f"{path}: config and camera are needed for a video scenario")
         config = expand_path(sc.config, base)
         cfg = load_config(config)
+        compositor = Compositor(sc.overlays, sc.effects, base, str(path))
         with tempfile.TemporaryDirectory() as tmp:
             pipe = ReplayPipeline.from_config(cfg, sc.camera, Path(tmp), config_source=str(config))
             tally = None
@@ -222,7 +232,10 @@ def run_scenario(path: Path) -> dict[str, object]:
                 )
                 tally = SeenTally(target)
             observe = tally.observe if tally is not None else None
-            cases = pipe.run(pipe.open_reader(video, sc.start), on_detections=observe).cases
+            reader = pipe.open_reader(video, sc.start)
+            if compositor:
+                reader = CompositedReader(reader, compositor)
+            cases = pipe.run(reader, on_detections=observe).cases
         if tally is not None and sc.seen is not None:
             extra["seen"] = {
                 "zone": sc.seen.zone,
