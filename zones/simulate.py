@@ -1,7 +1,9 @@
 """Simulated survey visits of a watched area, for evaluating illegal-construction rules:
 a real frame re-visited over simulated days with lighting changes, PTZ return errors
-(small shifts and rotations) and sensor noise, optionally with a structure (a blue
-colour-steel shed) composited in from a given visit on. Deterministic for a seed."""
+(small shifts and rotations) and sensor noise, optionally with a structure composited
+in from a given visit on: a drawn blue colour-steel shed, or a patch of real pixels (a
+building cut from another picture) scaled into the shed's box. Deterministic for a
+seed."""
 
 from __future__ import annotations
 
@@ -33,10 +35,17 @@ def move(image: Image, m: npt.NDArray[np.float64]) -> Image:
     return np.asarray(out, np.uint8)
 
 
-def add_shed(image: Image, box: tuple[float, float, float, float]) -> Image:
-    """Composite a blue colour-steel shed: ribbed sheet, darker eave, dark outline."""
+def add_shed(
+    image: Image, box: tuple[float, float, float, float], patch: Image | None = None
+) -> Image:
+    """Composite a structure into `box`: `patch` (real pixels, scaled to the box), else a
+    drawn blue colour-steel shed (ribbed sheet, darker eave, dark outline)."""
     out = image.copy()
     x1, y1, x2, y2 = (int(v) for v in box)
+    if patch is not None:
+        size = (x2 - x1, y2 - y1)
+        out[y1:y2, x1:x2] = cv2.resize(patch, size, interpolation=cv2.INTER_AREA)
+        return out
     cv2.rectangle(out, (x1, y1), (x2, y2), (185, 115, 40), -1)
     for x in range(x1 + 4, x2, 8):
         cv2.line(out, (x, y1), (x, y2), (150, 90, 30), 2)
@@ -57,17 +66,21 @@ def visits(
     *,
     shed: tuple[float, float, float, float] | None,
     shed_from: int = 2,
+    shed_patch: Image | None = None,
     count: int = 9,
     every_h: float = 12.0,
     seed: int = 7,
 ) -> list[tuple[datetime, Image]]:
     """`count` visits `every_h` hours apart; the shed (if any) is there from visit
-    `shed_from` on. Each visit: ±5 px / ±0.5° return error, random lighting, noise."""
+    `shed_from` on (`shed_patch`: real pixels instead of the drawn shed). Each visit:
+    ±5 px / ±0.5° return error, random lighting, noise."""
     rng = np.random.default_rng(seed)
     out = []
     for k in range(count):
         at = start + timedelta(hours=every_h * k)
-        scene = add_shed(frame, shed) if shed is not None and k >= shed_from else frame
+        scene = frame
+        if shed is not None and k >= shed_from:
+            scene = add_shed(frame, shed, shed_patch)
         m = rigid(rng.uniform(-0.5, 0.5), rng.uniform(-5, 5), rng.uniform(-5, 5), frame.shape)
         image = lighting(
             move(scene, m), rng.uniform(0.8, 1.2), rng.uniform(-30, 30), rng.uniform(0.8, 1.25)

@@ -36,6 +36,7 @@ from lookout.base.model import StrictModel
 from lookout.base.secrets import expand_path
 from lookout.base.yamlfile import load_model
 from lookout.cases.model import DraftCase
+from lookout.clips.composite import read_picture
 from lookout.clips.far_view import Seen, SeenTally, far_view_clip, seen_target
 from lookout.config.app import load_config
 from lookout.detector.detections import Detections
@@ -54,6 +55,14 @@ class TruthEvent(StrictModel):
     to_s: float = Field(ge=0, description="End, seconds from the footage start.")
 
 
+class ShedPatch(StrictModel):
+    """A structure of real pixels: a box cut from a picture or a footage frame."""
+
+    source: str = Field(description="Image or footage (relative: the scenario file).")
+    frame: int = Field(default=0, ge=0, description="Frame index, when `source` is footage.")
+    box: tuple[float, float, float, float] = Field(description="[x1, y1, x2, y2] in the source.")
+
+
 class SurveyConfig(StrictModel):
     """A construction scenario: one real frame re-visited over simulated days."""
 
@@ -64,6 +73,9 @@ class SurveyConfig(StrictModel):
         default=None, description="Box of a composited structure; null: lighting only."
     )
     shed_from: int = Field(default=2, ge=0, description="First visit showing the structure.")
+    shed_patch: ShedPatch | None = Field(
+        default=None, description="Real pixels scaled into `shed`; null: a drawn shed."
+    )
     visits: int = Field(default=9, ge=2, description="Number of visits.")
     every_h: float = Field(default=12.0, gt=0, description="Hours between visits.")
     seed: int = Field(default=7, description="Random seed of lighting and shifts.")
@@ -213,7 +225,7 @@ def run_scenario(path: Path) -> dict[str, object]:
     elif sc.kind == "construction":
         if sc.survey is None:
             raise ConfigError(f"{path}: survey: needed for a construction scenario")
-        cases, pairs = _run_survey(sc, sc.survey, video)
+        cases, pairs = _run_survey(sc, sc.survey, video, base)
         extra["before_after_pairs"] = pairs
     else:
         if sc.config is None or sc.camera is None:
@@ -255,7 +267,9 @@ def run_scenario(path: Path) -> dict[str, object]:
     }
 
 
-def _run_survey(sc: Scenario, survey: SurveyConfig, video: Path) -> tuple[list[DraftCase], int]:
+def _run_survey(
+    sc: Scenario, survey: SurveyConfig, video: Path, base: Path
+) -> tuple[list[DraftCase], int]:
     """Simulated visits through the production analysis (a construction policy in the
     zone engine, the case manager); the first visit becomes the reference."""
     import av
@@ -270,11 +284,22 @@ def _run_survey(sc: Scenario, survey: SurveyConfig, video: Path) -> tuple[list[D
                 break
         else:
             raise ConfigError(f"{video}: has no frame {survey.frame_index}")
+    patch = None
+    if survey.shed_patch is not None:
+        sp = survey.shed_patch
+        x1, y1, x2, y2 = (round(v) for v in sp.box)
+        try:
+            patch = read_picture(expand_path(sp.source, base), sp.frame)[y1:y2, x1:x2]
+        except ValueError as exc:
+            raise ConfigError(f"survey.shed_patch: {exc}") from None
+        if patch.shape[0] < 2 or patch.shape[1] < 2:
+            raise ConfigError(f"survey.shed_patch.box: {list(sp.box)} is outside the source")
     seq = visits(
         frame,
         sc.start,
         shed=survey.shed,
         shed_from=survey.shed_from,
+        shed_patch=patch,
         count=survey.visits,
         every_h=survey.every_h,
         seed=survey.seed,
