@@ -81,6 +81,15 @@ class Detections:
             tracker_id=self.tracker_id[index],
         )
 
+    def concat(self, other: Detections) -> Detections:
+        """These detections followed by `other`'s."""
+        return Detections(
+            xyxy=np.concatenate([self.xyxy, other.xyxy]),
+            confidence=np.concatenate([self.confidence, other.confidence]),
+            class_id=np.concatenate([self.class_id, other.class_id]),
+            tracker_id=np.concatenate([self.tracker_id, other.tracker_id]),
+        )
+
     def with_tracker_id(self, tracker_id: np.ndarray) -> Detections:
         return Detections(
             xyxy=self.xyxy,

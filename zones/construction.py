@@ -43,12 +43,25 @@ class ChangeMap:
         fraction: changed pixels / watch-mask pixels, in [0, 1].
         boxes: xyxy boxes (float, full-resolution px) of the kept components.
         score: mean structural dissimilarity (0..1) over the changed pixels (0 if none).
+        novelty: per box, the share of its gradient-energy change that is gained (1: new
+            structure only, 0: structure lost only, as where an object left).
+        compared: HxW bool, the pixels the comparison could judge (the watch area
+            within `valid`, kept clear of the seam), or None when nothing was compared.
     """
 
     mask: NDArray[np.bool_]
     fraction: float
     boxes: list[Box]
     score: float
+    novelty: tuple[float, ...] = ()
+    compared: NDArray[np.bool_] | None = None
+
+
+def grey(image: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    """HxW grey of an HxWx3 BGR image; an HxW image (a luma plane) as it is."""
+    if image.ndim == 2:
+        return image
+    return np.asarray(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), np.uint8)
 
 
 def _gradients(grey: NDArray[np.float32]) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
@@ -73,8 +86,9 @@ def structure_change(
     """Structural change map between the reference and the aligned current view.
 
     Args:
-        reference: HxWx3 uint8 BGR reference view.
-        aligned: HxWx3 uint8 BGR current view already warped into the reference frame.
+        reference: HxWx3 uint8 BGR reference view (or HxW grey: the comparison is on
+            grey only, so the scene model of docs/DETECTION.md passes luma).
+        aligned: the current view already warped into the reference frame, same form.
         valid: HxW bool, pixels of ``aligned`` that are real (from `Alignment.valid`).
         mask: HxW bool watch area.
         min_area: smallest kept component, full-resolution pixels.
@@ -89,14 +103,10 @@ def structure_change(
     empty = ChangeMap(np.zeros((h, w), bool), 0.0, [], 0.0)
     if area == 0 or not watch.any():
         return empty
-    filled = np.where(valid[..., None], aligned, reference).astype(np.uint8)
+    filled = np.where(valid, grey(aligned), grey(reference)).astype(np.uint8)
     size = (max(1, round(w * _SCALE)), max(1, round(h * _SCALE)))
-    g1 = np.asarray(
-        cv2.resize(cv2.cvtColor(reference, cv2.COLOR_BGR2GRAY), size, interpolation=cv2.INTER_AREA)
-    )
-    g2 = np.asarray(
-        cv2.resize(cv2.cvtColor(filled, cv2.COLOR_BGR2GRAY), size, interpolation=cv2.INTER_AREA)
-    )
+    g1 = np.asarray(cv2.resize(grey(reference), size, interpolation=cv2.INTER_AREA))
+    g2 = np.asarray(cv2.resize(filled, size, interpolation=cv2.INTER_AREA))
     x1, y1 = _gradients(g1.astype(np.float32))
     x2, y2 = _gradients(g2.astype(np.float32))
     k = (_WINDOW, _WINDOW)
@@ -127,14 +137,17 @@ def structure_change(
     gain = np.maximum(e22 - e11, 0.0)
     loss = np.maximum(e11 - e22, 0.0)
     boxes: list[Box] = []
+    novelty: list[float] = []
     for i in range(1, n):
         if stats[i, cv2.CC_STAT_AREA] * scale * scale < min_area:
             continue
         comp = labels == i
         gained, lost = float(gain[comp].sum()), float(loss[comp].sum())
-        if gained / (gained + lost + 1e-6) < min_novelty:
+        share = gained / (gained + lost + 1e-6)
+        if share < min_novelty:
             continue
         keep[i] = True
+        novelty.append(round(share, 3))
         x, y = stats[i, cv2.CC_STAT_LEFT], stats[i, cv2.CC_STAT_TOP]
         bw, bh = stats[i, cv2.CC_STAT_WIDTH], stats[i, cv2.CC_STAT_HEIGHT]
         boxes.append(
@@ -145,13 +158,21 @@ def structure_change(
                 float(min(h, (y + bh) * scale)),
             )
         )
+    compared = cv2.resize(small_watch.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST)
     if not boxes:
-        return empty
+        return ChangeMap(empty.mask, 0.0, [], 0.0, (), np.asarray(compared > 0))
     kept = keep[labels]
     full = cv2.resize(kept.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
     full &= watch
     score = float(dissim[kept].mean())
-    return ChangeMap(np.asarray(full), float(full.sum()) / area, boxes, score)
+    return ChangeMap(
+        np.asarray(full),
+        float(full.sum()) / area,
+        boxes,
+        score,
+        tuple(novelty),
+        np.asarray(compared > 0),
+    )
 
 
 def blue_roof_fraction(image: NDArray[np.uint8], mask: NDArray[np.bool_]) -> float:

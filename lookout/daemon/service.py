@@ -50,6 +50,7 @@ from lookout.streams.frame import Frame
 from lookout.streams.onvif_client import Preset
 from lookout.zones.geo import GridIndex
 from lookout.zones.locate import project_ground_zones
+from lookout.zones.stationary import analysis_classes
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +144,7 @@ class Daemon:
             self.http = open_console(
                 http,
                 self,
-                self.detector.class_names,
+                analysis_classes(self.detector.class_names, self.detector.roles)[0],
                 out_dir,
                 str(self.config_path),
                 self._case_console(out_dir) if http.console.enabled else None,

@@ -31,7 +31,13 @@ from lookout.streams.frame import Frame
 from lookout.zones.events import ViolationEvent
 from lookout.zones.geo import GridIndex
 from lookout.zones.locate import Locator, project_ground_zones
-from lookout.zones.rules import ZoneEngine, ZoneRuleSettings, validate_classes
+from lookout.zones.rules import ClassResolver, ZoneEngine, ZoneRuleSettings, validate_classes
+from lookout.zones.stationary import (
+    STATIC_CLASS,
+    StationaryDetector,
+    analysis_classes,
+    watching_zones,
+)
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +56,7 @@ def validate_app(
     classes and roles against the model, map zones against calibrations; for the
     daemon (`live`) also a source or ONVIF per camera and existing file sources."""
     try:
-        validate_classes(cfg.cameras, class_names, roles)
+        validate_classes(cfg.cameras, *analysis_classes(class_names, roles))
         for cam in cfg.cameras:
             project_ground_zones(cam)  # map zones need a calibration
             if not live:
@@ -94,16 +100,25 @@ def build_analyser(
     try:
         camera = project_ground_zones(cfg.camera(camera_id))
         locator = Locator.for_camera(camera.id, camera.calibration, grid)
+        names, roles = analysis_classes(model.class_names, model.roles)
+        references = out_dir / "references"
         zones = ZoneEngine(
             camera,
-            model.class_names,
+            names,
             cfg.site.tz,
             zone_settings(cfg.tracker),
-            references=out_dir / "references",
-            roles=model.roles,
+            references=references,
+            roles=roles,
         )
+        static_id = names.index(STATIC_CLASS)
+        watching = watching_zones(camera.zones, ClassResolver(names, roles), static_id)
     except ConfigError as exc:
         raise ConfigError(f"{config_source}: {exc}") from None
+    stationary = None
+    if watching:
+        stationary = StationaryDetector(
+            camera.id, watching, camera.static_objects, static_id, references
+        )
     return CameraAnalyser(
         camera,
         ByteTracker(cfg.tracker),
@@ -112,6 +127,7 @@ def build_analyser(
         snapshot=snapshot,
         locator=locator,
         input_size=model.crop_size,
+        stationary=stationary,
     )
 
 
@@ -182,6 +198,7 @@ class AnalyserTimes:
     tracking: float = 0.0
     zones: float = 0.0
     cases: float = 0.0
+    stationary: float = 0.0
 
 
 class CameraAnalyser:
@@ -196,10 +213,12 @@ class CameraAnalyser:
         snapshot: Callable[[], Frame | None] | None = None,
         locator: Locator | None = None,
         input_size: int | None = None,
+        stationary: StationaryDetector | None = None,
     ) -> None:
         """`snapshot`, if given, returns the latest main-stream picture for evidence;
         `locator` puts events on the ground (calibration, grid cell); `input_size` (the
-        model's input side) enables region plans (`camera.detect`)."""
+        model's input side) enables region plans (`camera.detect`); `stationary` finds
+        what stays in the zones that watch `static_object` (zones/stationary.py)."""
         self.camera = camera
         self.tracker = tracker
         self.zones = zones
@@ -218,6 +237,7 @@ class CameraAnalyser:
         self._plans: dict[tuple[str | None, int, int], RegionPlan | None] = {}
         self._region_gates: dict[tuple[str | None, int, int], RegionMotion] = {}
         self._still: dict[int, frozenset[int]] = {}
+        self.stationary = stationary
 
     def region_plan(self, frame: Frame) -> RegionPlan | None:
         """The crops to detect on for this frame (None: the whole frame): the plan of
@@ -284,6 +304,13 @@ class CameraAnalyser:
         else:
             self._last = detections
         t0 = time.perf_counter()
+        if self.stationary is not None:
+            static = self.stationary.detect(frame, detections)
+            if len(static):
+                detections = detections.concat(static)
+            t_static = time.perf_counter()
+            self.times.stationary += t_static - t0
+            t0 = t_static
         tracked = self.tracker.update(detections, frame.monotonic_s)
         self.last_tracked = tracked
         t1 = time.perf_counter()
@@ -295,6 +322,8 @@ class CameraAnalyser:
         for event in events:
             if self.locator is not None:
                 event = self.locator.locate(event)
+            if self.stationary is not None and STATIC_CLASS in (event.class_name, *event.support):
+                self.stationary.hold(frame, event.bbox)  # kept until the verdict
             case = self.cases.handle(event, self._on_snapshot(event))
             if case is not None:
                 out.append(case)

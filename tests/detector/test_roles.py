@@ -31,6 +31,7 @@ COCO_ROLES = {
     "person": ["person"],
     "stall_object": ["umbrella"],
     "structure": [],
+    "non_motor": ["bicycle"],
 }
 
 
@@ -53,7 +54,7 @@ def assert_one_line(exc: pytest.ExceptionInfo[Exception], *parts: str) -> None:
 
 
 def test_roles_literal() -> None:
-    assert ROLES == ("vehicle", "person", "stall_object", "structure")
+    assert ROLES == ("vehicle", "person", "stall_object", "structure", "non_motor")
     assert as_role("vehicle") == "vehicle" and as_role("car") is None
 
 
@@ -64,7 +65,7 @@ def test_shipped_yolox_manifest_has_roles(assets: Path) -> None:
     assert m.classes_for("structure") == []
     assert m.role_of("umbrella") == "stall_object"
     assert m.role_of("person") == "person"
-    assert m.role_of("bicycle") is None and m.role_of("no such class") is None
+    assert m.role_of("bicycle") == "non_motor" and m.role_of("no such class") is None
     with pytest.raises(ValueError, match="not a role"):
         m.classes_for("car")
 

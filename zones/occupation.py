@@ -1,0 +1,153 @@
+"""`occupation` (占道堆物 / 乱堆物料): something left on the street with nobody beside it.
+
+The watched objects are by default the `static_object` class, what a camera's scene
+model finds staying without a class name (zones/stationary.py, docs/DETECTION.md); a
+custom model's own classes (goods, building materials) may be named too. An object
+counts like a parked vehicle (zones/dwell.py): its ground point stays within
+`stationary_radius` box heights in the zone for `dwell_s`. While a person stands
+(still for `SETTLE_S`; people walking past do not count) within `attended_radius`
+object box heights of it, it is attended — a vendor's stall
+(`street_vendor`) rather than goods left behind — and its clock starts again when the
+person leaves. One event per stop; the case manager merges repeats at the same place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import shapely
+from shapely.geometry import Polygon
+
+from lookout.detector.detections import Detections
+from lookout.streams.frame import Frame
+from lookout.zones.dwell import DwellBook
+from lookout.zones.events import (
+    DWELL_JITTER_S,
+    RuleContext,
+    ViolationEvent,
+    in_allowed_window,
+    make_event,
+    register,
+)
+from lookout.zones.policies import OccupationPolicy
+
+Box = tuple[float, float, float, float]
+
+#: Seconds a person must stand still to attend an object (the vendor rule's settle_s).
+SETTLE_S = 3.0
+#: A standing person unseen this long no longer attends anything.
+_FORGET_S = 15.0
+
+
+class Standing:
+    """Which tracked people stand still: ground point within `radius` × their box
+    height of where they stopped, for `SETTLE_S`. A person who stood is remembered for
+    `_FORGET_S` after the detector last saw them (a vendor the detector misses for a
+    few frames still attends the stall)."""
+
+    def __init__(self, radius: float) -> None:
+        self.radius = radius
+        self._tracks: dict[int, tuple[float, float, float, float]] = {}  # x, y, since, seen
+
+    def update(self, t: float, people: Detections) -> np.ndarray:
+        """The ground points (N, 2) of the people standing now (or lately)."""
+        points = people.bottom_center()
+        heights = people.heights
+        for i in range(len(people)):
+            tid = int(people.tracker_id[i])
+            x, y = float(points[i, 0]), float(points[i, 1])
+            old = self._tracks.get(tid)
+            if old is None or np.hypot(x - old[0], y - old[1]) > self.radius * heights[i]:
+                old = (x, y, t, t)
+            self._tracks[tid] = (old[0], old[1], old[2], t)
+        for tid in [k for k, v in self._tracks.items() if t - v[3] > _FORGET_S]:
+            del self._tracks[tid]
+        out = [(x, y) for x, y, since, seen in self._tracks.values() if seen - since >= SETTLE_S]
+        return np.asarray(out, np.float64).reshape(-1, 2)
+
+
+def attended(box: Box, people: np.ndarray, radius: float) -> bool:
+    """Whether any person's ground point (`people`: (N, 2) bottom-centres) lies within
+    `radius` × the box height of the box (0 inside it)."""
+    if len(people) == 0:
+        return False
+    h = max(1.0, box[3] - box[1])
+    dx = np.maximum(np.maximum(box[0] - people[:, 0], 0.0), people[:, 0] - box[2])
+    dy = np.maximum(np.maximum(box[1] - people[:, 1], 0.0), people[:, 1] - box[3])
+    return bool((np.hypot(dx, dy) <= radius * h).any())
+
+
+@register("occupation")
+class OccupationRule:
+    """One `occupation` policy of one zone (see the module docstring)."""
+
+    def __init__(self, policy: OccupationPolicy, ctx: RuleContext) -> None:
+        self.zone = ctx.zone
+        self.policy = policy
+        self.polygon = Polygon(ctx.zone.polygon)
+        shapely.prepare(self.polygon)
+        self.class_names = ctx.class_names
+        self.tz = ctx.tz
+        self.class_ids = ctx.class_ids(policy.classes, f"{ctx.where}.classes")
+        self.person_ids = ctx.class_ids(policy.person_classes, f"{ctx.where}.person_classes")
+        self.standing = Standing(policy.stationary_radius)
+        self.book = DwellBook(
+            forget_after_s=ctx.forget_after_s,
+            place_memory_s=ctx.place_memory_s,
+            place_iou=ctx.place_iou,
+        )
+
+    def update(
+        self, frame: Frame, t: float, dets: Detections, born: Mapping[int, float]
+    ) -> list[ViolationEvent]:
+        ok = dets.confidence >= self.policy.min_confidence
+        watched = dets[ok & np.isin(dets.class_id, self.class_ids) & (dets.tracker_id >= 0)]
+        people = self.standing.update(
+            t, dets[ok & np.isin(dets.class_id, self.person_ids) & (dets.tracker_id >= 0)]
+        )
+        points = watched.bottom_center()
+        inside = shapely.contains_xy(self.polygon, points[:, 0], points[:, 1])
+        allowed = in_allowed_window(self.policy.allowed, frame, self.tz)
+        self.book.wall_offset = frame.captured_at.timestamp() - t
+        events: list[ViolationEvent] = []
+        for i in range(len(watched)):
+            x1, y1, x2, y2 = (float(v) for v in watched.xyxy[i])
+            box = (x1, y1, x2, y2)
+            tid = int(watched.tracker_id[i])
+            state = self.book.get(tid, box)
+            state.observe(
+                t,
+                (float(points[i, 0]), float(points[i, 1])),
+                box,
+                float(watched.confidence[i]),
+                bool(inside[i]),
+                self.policy.stationary_radius,
+                born=born.get(tid),
+            )
+            self.book.settle(state, t, self.policy.stationary_radius)
+            if attended(box, people, self.policy.attended_radius):
+                if state.stationary_since is not None:
+                    state.stationary_since = t  # a stall while its vendor is there
+                continue
+            if state.fired or state.inside_streak < self.zone.inertia_frames or allowed:
+                continue
+            dwell = state.dwell(t)
+            if dwell < self.policy.dwell_s - DWELL_JITTER_S or state.stationary_since is None:
+                continue
+            state.fired = True
+            conf = float(np.median(state.confidences)) if state.confidences else 0.0
+            events.append(
+                make_event(
+                    frame,
+                    self.zone,
+                    self.policy.type,
+                    track_id=state.track_id,
+                    class_name=self.class_names[int(watched.class_id[i])],
+                    bbox=box,
+                    confidence=conf,
+                    dwell_s=dwell,
+                )
+            )
+        self.book.expire(t)
+        return events
