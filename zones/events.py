@@ -1,5 +1,6 @@
 """`ViolationEvent`, what a zone rule hands to the case stage; the one event builder;
-the `ZoneRule` protocol and the registry of rules by policy type."""
+the `ZoneRule` protocol, the registry of rules by policy type and the small helpers
+every object rule shares (the dwell jitter, the allowed windows)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,12 @@ import numpy as np
 
 from lookout.detector.detections import Detections
 from lookout.streams.frame import Frame
-from lookout.zones.policies import ZoneConfig
+from lookout.zones.policies import TimeWindow, ZoneConfig
+
+#: Live frame times are arrival times, which jitter by tens of milliseconds: a dwell
+#: this much short of the threshold counts, so a 20 s dwell analysed at 1 frame/s
+#: fires on the 20th second, not one frame later (docs/ARCHITECTURE.md, "Time").
+DWELL_JITTER_S = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,3 +187,10 @@ def register(policy_type: str) -> Callable[[RuleFactory], RuleFactory]:
         return factory
 
     return add
+
+
+def in_allowed_window(windows: Sequence[TimeWindow], frame: Frame, tz: tzinfo) -> bool:
+    """Whether the frame was captured (site local time `tz`) in one of a policy's
+    `allowed` windows, when its activity is no case."""
+    local = frame.captured_at.astimezone(tz).time()
+    return any(w.contains(local) for w in windows)

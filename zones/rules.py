@@ -27,20 +27,22 @@ from lookout.base.errors import ConfigError
 from lookout.detector.detections import Detections
 from lookout.streams.frame import Frame
 from lookout.zones import construction_rule as _construction  # noqa: F401  (registers)
+from lookout.zones import non_motor as _non_motor  # noqa: F401  (registers)
 from lookout.zones.dwell import DwellBook
 from lookout.zones.events import (
+    DWELL_JITTER_S,
     RULES,
     RuleContext,
     Scene,
     ViolationEvent,
     ZoneRule,
+    in_allowed_window,
     make_event,
     register,
 )
 from lookout.zones.policies import (
     OccupationPolicy,
     ParkingPolicy,
-    TimeWindow,
     VendorPolicy,
     ZoneConfig,
 )
@@ -50,10 +52,6 @@ from lookout.zones.vendors import TrackedObject, VendorGrouper, VendorSettings
 SUPPORT_RADIUS = 1.5
 #: Confidence added per distinct support class found, capped at 1.
 SUPPORT_BONUS = 0.15
-#: Live frame times are arrival times, which jitter by tens of milliseconds: a dwell
-#: this much short of the threshold counts, so a 20 s dwell analysed at 1 frame/s
-#: fires on the 20th second, not one frame later (docs/ARCHITECTURE.md, "Time").
-DWELL_JITTER_S = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +107,7 @@ class ParkingRule(_ZoneRule):
         points = watched.bottom_center()
         inside = shapely.contains_xy(self.polygon, points[:, 0], points[:, 1])
         events: list[ViolationEvent] = []
-        allowed = _allowed(self.policy.allowed, frame, self.tz)
+        allowed = in_allowed_window(self.policy.allowed, frame, self.tz)
         self.book.wall_offset = frame.captured_at.timestamp() - t  # for shared stops
         for i in range(len(watched)):
             bbox = tuple(float(v) for v in watched.xyxy[i])
@@ -206,7 +204,7 @@ class VendorRule(_ZoneRule):
                 for i in range(len(sel))
             ]
 
-        allowed = _allowed(self.policy.allowed, frame, self.tz)
+        allowed = in_allowed_window(self.policy.allowed, frame, self.tz)
         found = self.grouper.update(
             t, objects(people_mask, "person"), objects(stall_mask, None), allowed
         )
@@ -226,11 +224,6 @@ class VendorRule(_ZoneRule):
             )
             for ev in found
         ]
-
-
-def _allowed(windows: Sequence[TimeWindow], frame: Frame, tz: tzinfo) -> bool:
-    local = frame.captured_at.astimezone(tz).time()
-    return any(w.contains(local) for w in windows)
 
 
 class CameraZones(Protocol):
