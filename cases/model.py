@@ -55,7 +55,7 @@ class DraftCase(BaseModel):
     count: int | None = Field(
         default=None,
         description="Objects the case is about when it is a group (non_motor_parking: the "
-        "bicycles of the cluster at its latest sighting); null for one object.",
+        "bicycles of the cluster when the case was confirmed); null for one object.",
     )
     evidence: list[str] = Field(default_factory=list, description="Evidence paths (relative).")
     status: Literal["draft"] = Field(default="draft", description="Always 'draft' when emitted.")

@@ -6,7 +6,9 @@ when; `cases.status` / `cases.version` hold the latest) in one transaction; the 
 delivery worker then sends it to every remote sink as a `StatusUpdate`
 (docs/CASE_STATUS.md). A false alarm also reaches dedup: this box's case manager reads
 it from the outbox, and with a Redis dedup store `shared` publishes it to every box at
-once. A `rebase` request on a construction case is left for the zone's rule.
+once. A `rebase` request on a construction case is left for the zone's rule; a
+verdict on a case about a static object leaves an absorb request for the camera's
+scene model (zones/stationary.py), which then takes the object into the empty scene.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from lookout.cases.settings import CasesSettings
 from lookout.cases.sinks import SqliteOutbox
 from lookout.cases.status import STATUSES, VERDICTS, CaseStatus, StatusUpdate, Verdict
 from lookout.zones.construction_rule import request_rebase
+from lookout.zones.stationary import STATIC_CLASS, request_absorb
 
 log = logging.getLogger(__name__)
 
@@ -243,10 +246,24 @@ class CaseReview:
                 by=update.by,
                 at=update.at,
             )
+        row = None
+        if self.references is not None:
+            row = self.case(update.case_id)
+            case = row.case if row is not None else None
+            if case is not None and STATIC_CLASS in (case.object_class, *case.support):
+                request_absorb(
+                    self.references,
+                    case.camera_id,
+                    case.preset,
+                    case.bbox,
+                    case_id=case.id,
+                    by=update.by,
+                    at=update.at,
+                )
         if self.shared is None:
             return
         # Best effort: every box's case manager also publishes what its outbox holds.
-        row = self.case(update.case_id)
+        row = row or self.case(update.case_id)
         try:
             if row is not None and update.status == "false_alarm":
                 self.shared.publish(FalseAlarm.of(row.case, update.at))

@@ -5,7 +5,8 @@ Rules implemented here (each registered by policy type, zones/events.py `RULES`)
   stationary inside a no-parking zone for at least `dwell_s`.
 - `street_vendor`: a stall is a group of stationary people with stall objects
   (`support_classes`, default the `stall_object` role) outside the allowed windows.
-- `illegal_construction` is in construction_rule.py.
+- `illegal_construction` is in construction_rule.py, `occupation` in occupation.py,
+  `non_motor_parking` in non_motor.py.
 
 The geofencing point is the bottom-centre of the box; an object counts as inside after
 `inertia_frames` consecutive analysed frames.
@@ -28,6 +29,7 @@ from lookout.detector.detections import Detections
 from lookout.streams.frame import Frame
 from lookout.zones import construction_rule as _construction  # noqa: F401  (registers)
 from lookout.zones import non_motor as _non_motor  # noqa: F401  (registers)
+from lookout.zones import occupation as _occupation  # noqa: F401  (registers)
 from lookout.zones.dwell import DwellBook
 from lookout.zones.events import (
     DWELL_JITTER_S,

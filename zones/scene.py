@@ -50,6 +50,8 @@ MAX_SHIFT = 12.0
 #: Share of the samples since a pixel's clock started in which it must have been seen
 #: new and unblocked (a crowd passing over the same spot is not a thing that stays).
 OK_SHARE = 0.6
+#: Grey levels from the empty scene that a blob's box is trimmed to (at least).
+TIGHT_LEVELS = 12.0
 #: Margin (work pixels) healed around a place that lost structure.
 _HEAL_PX = 8
 _MATCH_IOU = 0.3
@@ -212,7 +214,7 @@ class SceneModel:
         quiet = ~(new | lost) & ~blocked
         b = min(1.0, dt / max(1e-3, s.learn_s))
         self.long[quiet] += b * (g[quiet] - self.long[quiet])
-        self._blobs(static & new, t)
+        self._blobs(static & new, t, g)
         self._long_half = None  # the long model changed: its half is made again
         self.last, self.last_t = current, t
         return list(self.blobs)
@@ -233,7 +235,7 @@ class SceneModel:
         moving = (diff > MOVING_LEVELS).astype(np.uint8)
         return np.asarray(cv2.dilate(moving, np.ones((5, 5), np.uint8)) > 0)
 
-    def _blobs(self, static: NDArray[np.bool_], t: float) -> None:
+    def _blobs(self, static: NDArray[np.bool_], t: float, g: NDArray[np.float32]) -> None:
         """Components of the static pixels, matched to the standing blobs by overlap;
         blobs that made no case within `absorb_s` are absorbed."""
         s = self.settings
@@ -241,6 +243,9 @@ class SceneModel:
             static.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8)
         )
         n, labels, stats, _ = cv2.connectedComponentsWithStats(closed, connectivity=8)
+        if n > 1:
+            assert self.long is not None
+            diff = np.asarray(cv2.GaussianBlur(np.abs(g - self.long), (0, 0), 1.0), np.float32)
         keep: list[StaticBlob] = []
         used: set[int] = set()
         for i in range(1, n):
@@ -248,15 +253,15 @@ class SceneModel:
                 continue
             x, y = int(stats[i, cv2.CC_STAT_LEFT]), int(stats[i, cv2.CC_STAT_TOP])
             w, h = int(stats[i, cv2.CC_STAT_WIDTH]), int(stats[i, cv2.CC_STAT_HEIGHT])
-            box: Box = (float(x), float(y), float(x + w), float(y + h))
             sub = labels == i
+            box = _tight_box(sub, diff, (x, y, x + w, y + h))
             best, best_iou = None, _MATCH_IOU
             for j, blob in enumerate(self.blobs):
                 iou = box_iou(box, blob.box)
                 if j not in used and iou > best_iou:
                     best, best_iou = j, iou
             if best is None:
-                blob = StaticBlob(self._next_id, box, t, self._score(sub))
+                blob = StaticBlob(self._next_id, box, t, _score(sub, diff))
                 self._next_id += 1
             else:
                 used.add(best)
@@ -268,12 +273,6 @@ class SceneModel:
                 continue
             keep.append(blob)
         self.blobs = keep[:_MAX_BLOBS]
-
-    def _score(self, sub: NDArray[np.bool_]) -> float:
-        """Mean grey difference from the empty scene over the blob, as 0..1."""
-        if self.long is None or self.last is None or not sub.any():
-            return 0.5
-        return float(min(1.0, 0.5 + np.abs(self.long[sub] - self.last[sub]).mean() / 100.0))
 
     def _absorb_mask(self, sub: NDArray[np.bool_]) -> None:
         if self.long is None or self.last is None:
@@ -300,6 +299,31 @@ class SceneModel:
         for blob in held:
             blob.held = True
         return len(held)
+
+
+def _score(sub: NDArray[np.bool_], diff: NDArray[np.float32]) -> float:
+    """Confidence 0.5..1 of a blob from how far its grey differs from the empty scene."""
+    return float(min(1.0, 0.5 + float(diff[sub].mean()) / 100.0))
+
+
+def _tight_box(
+    sub: NDArray[np.bool_], diff: NDArray[np.float32], box: tuple[int, int, int, int]
+) -> Box:
+    """The component's box trimmed to where it differs most from the empty scene: the
+    structure comparison's window spreads a few pixels beyond an object's edges."""
+    x1, y1, x2, y2 = box
+    d = diff[y1:y2, x1:x2]
+    m = sub[y1:y2, x1:x2]
+    strong = m & (d > max(TIGHT_LEVELS, 0.35 * float(np.percentile(d[m], 95))))
+    if int(strong.sum()) < 0.2 * int(m.sum()):
+        return (float(x1), float(y1), float(x2), float(y2))
+    ys, xs = np.nonzero(strong)
+    return (
+        float(x1 + xs.min()),
+        float(y1 + ys.min()),
+        float(x1 + xs.max() + 1),
+        float(y1 + ys.max() + 1),
+    )
 
 
 def _overlaps(a: Box, b: Box) -> bool:

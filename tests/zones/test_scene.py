@@ -32,14 +32,14 @@ def street(assets: Path) -> Image:
 @pytest.fixture(scope="module")
 def goods(assets: Path) -> Image:
     """The rear wheel, chain and bag of dog.jpg's bicycle: no COCO class as a whole."""
-    dog = cv2.imread(str(assets / "images" / "dog.jpg"))
-    return np.ascontiguousarray(cv2.resize(dog[230:420, 380:570], (34, 34)))
+    dog = np.asarray(cv2.imread(str(assets / "images" / "dog.jpg")), np.uint8)
+    return np.ascontiguousarray(cv2.resize(dog[230:420, 380:570], (34, 34)), np.uint8)
 
 
 @pytest.fixture(scope="module")
 def car(assets: Path) -> Image:
-    dog = cv2.imread(str(assets / "images" / "dog.jpg"))
-    return np.ascontiguousarray(cv2.resize(dog[78:171, 466:692], (60, 25)))
+    dog = np.asarray(cv2.imread(str(assets / "images" / "dog.jpg")), np.uint8)
+    return np.ascontiguousarray(cv2.resize(dog[78:171, 466:692], (60, 25)), np.uint8)
 
 
 def paste(image: Image, patch: Image, at: tuple[int, int]) -> Image:
@@ -183,11 +183,9 @@ def test_a_held_blob_waits_for_its_verdict(street: Image, goods: Image) -> None:
     assert all(len(blobs) == 1 for blobs in seen.values())
 
 
-def test_a_person_boxed_by_the_detector_never_becomes_static(
-    street: Image, assets: Path
-) -> None:
-    person = cv2.imread(str(assets / "images" / "person.jpg"))[97:372, 188:276]
-    person = np.ascontiguousarray(cv2.resize(person, (22, 64)))
+def test_a_person_boxed_by_the_detector_never_becomes_static(street: Image, assets: Path) -> None:
+    photo = np.asarray(cv2.imread(str(assets / "images" / "person.jpg")), np.uint8)
+    person = np.ascontiguousarray(cv2.resize(photo[97:372, 188:276], (22, 64)), np.uint8)
     at = (200, 120)
     view = paste(street, person, at)
     model = SceneModel(SceneSettings(static_s=STATIC_S, min_area=60.0), (H, W))

@@ -1,0 +1,197 @@
+"""Static objects of a camera (zones/stationary.py): the synthetic class, the zones
+that use it, the verdict that absorbs a judged object (docs/DETECTION.md, "What
+stays"), and a PTZ preset visit registered onto its scene. Real pixels: a still vtest
+frame, goods cut from dog.jpg."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+
+from lookout.base.geometry import box_iou
+from lookout.cases.model import DraftCase
+from lookout.cases.sinks import SqliteOutbox
+from lookout.cases.verdicts import CaseReview
+from lookout.config.app import CameraConfig
+from lookout.detector.detections import Detections
+from lookout.streams.frame import Frame
+from lookout.zones.rules import ClassResolver
+from lookout.zones.stationary import (
+    STATIC_CLASS,
+    StationaryDetector,
+    absorb_dir,
+    analysis_classes,
+    watching_zones,
+)
+
+Image = NDArray[np.uint8]
+T0 = datetime(2026, 11, 26, 1, 0, tzinfo=UTC)
+WALKWAY = [[0, 185], [640, 150], [768, 200], [768, 470], [420, 330], [0, 240]]
+GOODS = (460, 240, 520, 300)  # x1, y1, x2, y2 on the walkway
+NAMES = ["person", "bicycle", "car", "umbrella"]
+ROLES = {"person": ["person"], "vehicle": ["car"], "stall_object": ["umbrella"]}
+
+
+@pytest.fixture(scope="module")
+def street(assets: Path) -> Image:
+    with av.open(str(assets / "footage" / "vtest.avi")) as container:
+        return np.ascontiguousarray(next(container.decode(video=0)).to_ndarray(format="bgr24"))
+
+
+@pytest.fixture(scope="module")
+def with_goods(street: Image, assets: Path) -> Image:
+    dog = np.asarray(cv2.imread(str(assets / "images" / "dog.jpg")), np.uint8)
+    x1, y1, x2, y2 = GOODS
+    out = street.copy()
+    out[y1:y2, x1:x2] = cv2.resize(dog[230:420, 380:570], (x2 - x1, y2 - y1))
+    return out
+
+
+def camera(policies: list[dict[str, object]]) -> CameraConfig:
+    return CameraConfig.model_validate(
+        {
+            "id": "vtest",
+            "static_objects": {"static_s": 10, "interval_s": 1},
+            "zones": [{"id": "walkway", "polygon": WALKWAY, "policies": policies}],
+        }
+    )
+
+
+def detector(cam: CameraConfig, references: Path | None = None) -> StationaryDetector:
+    names, roles = analysis_classes(NAMES, ROLES)
+    static_id = names.index(STATIC_CLASS)
+    zones = watching_zones(cam.zones, ClassResolver(names, roles), static_id)
+    return StationaryDetector(cam.id, zones, cam.static_objects, static_id, references)
+
+
+def frame(i: int, image: Image, preset: str | None = None) -> Frame:
+    t = float(i)
+    return Frame("vtest", i, t, T0 + timedelta(seconds=t), t, image, preset=preset)
+
+
+def test_the_static_class_comes_after_the_models_and_is_a_stall_object() -> None:
+    names, roles = analysis_classes(NAMES, ROLES)
+    assert names == [*NAMES, STATIC_CLASS]
+    assert roles["stall_object"] == ["umbrella", STATIC_CLASS]
+    assert ROLES["stall_object"] == ["umbrella"]  # the manifest's roles are not changed
+    own = [*NAMES, STATIC_CLASS]  # a custom model with its own static_object class
+    assert analysis_classes(own, ROLES)[0] == own
+
+
+def test_only_zones_whose_policies_watch_static_objects_use_the_scene_model() -> None:
+    names, roles = analysis_classes(NAMES, ROLES)
+    resolve, sid = ClassResolver(names, roles), names.index(STATIC_CLASS)
+    vendor = camera([{"type": "street_vendor", "dwell_s": 30}])
+    umbrellas = camera([{"type": "street_vendor", "support_classes": ["umbrella"]}])
+    parking = camera([{"type": "illegal_parking", "classes": ["vehicle"]}])
+    goods = camera([{"type": "occupation", "dwell_s": 30}])
+    assert [z.id for z in watching_zones(vendor.zones, resolve, sid)] == ["walkway"]
+    assert [z.id for z in watching_zones(goods.zones, resolve, sid)] == ["walkway"]
+    assert watching_zones(umbrellas.zones, resolve, sid) == []
+    assert watching_zones(parking.zones, resolve, sid) == []
+
+
+def run(det: StationaryDetector, images: list[Image], start: int = 0) -> list[Detections]:
+    return [det.detect(frame(start + i, img), Detections.empty()) for i, img in enumerate(images)]
+
+
+def test_goods_become_a_static_object_and_a_verdict_absorbs_them(
+    street: Image, with_goods: Image, tmp_path: Path
+) -> None:
+    refs = tmp_path / "references"
+    det = detector(camera([{"type": "occupation", "dwell_s": 30}]), refs)
+    seen = run(det, [street] * 3 + [with_goods] * 20)
+    first = next(i for i, d in enumerate(seen) if len(d))
+    assert 3 + 10 <= first <= 3 + 14
+    last = seen[-1]
+    assert last.class_id.tolist() == [len(NAMES)]
+    assert box_iou(tuple(float(v) for v in last.xyxy[0]), GOODS) > 0.5  # type: ignore[arg-type]
+    # The operator judges the case: the case review leaves a request for the scene.
+    outbox = SqliteOutbox.open(tmp_path / "cases.db")
+    at = T0 + timedelta(seconds=23)
+    case = DraftCase(
+        id="5a1e0000-0000-5000-8000-000000000001",
+        type="occupation",
+        code="09008",
+        code_name="占道堆物",
+        camera_id="vtest",
+        preset=None,
+        zone_id="walkway",
+        grid_code=None,
+        first_seen=at,
+        confirmed_at=at,
+        last_seen=at,
+        dwell_s=30.0,
+        bbox=[float(v) for v in last.xyxy[0]],
+        confidence=0.7,
+        track_id=3,
+        object_class=STATIC_CLASS,
+    )
+    outbox.write(case)
+    with CaseReview(outbox, references=refs) as review:
+        review.verdict(case.id, "confirmed", "op-wang")
+    assert len(list(absorb_dir(refs).glob("vtest_default.*.absorb.json"))) == 1
+    after = run(det, [with_goods] * 30, start=23)
+    assert not any(len(d) for d in after)  # part of the empty scene now, for good
+    assert not list(absorb_dir(refs).glob("*.json"))  # the request was consumed
+
+
+def test_a_verdict_on_a_parking_case_asks_nothing_of_the_scene(tmp_path: Path) -> None:
+    refs = tmp_path / "references"
+    outbox = SqliteOutbox.open(tmp_path / "cases.db")
+    case = DraftCase(
+        id="5a1e0000-0000-5000-8000-000000000002",
+        type="illegal_parking",
+        code="09001",
+        code_name="机动车乱停放",
+        camera_id="vtest",
+        preset=None,
+        zone_id="walkway",
+        grid_code=None,
+        first_seen=T0,
+        confirmed_at=T0,
+        last_seen=T0,
+        dwell_s=60.0,
+        bbox=[1.0, 2.0, 30.0, 40.0],
+        confidence=0.7,
+        track_id=3,
+        object_class="car",
+    )
+    outbox.write(case)
+    with CaseReview(outbox, references=refs) as review:
+        review.verdict(case.id, "false_alarm", "op-wang")
+    assert not absorb_dir(refs).exists()
+
+
+def test_a_ptz_preset_revisited_with_a_return_error_is_not_a_change(street: Image) -> None:
+    """Preset p1 is left for another preset and comes back 6 px off: the visit is
+    registered onto p1's scene, so the whole view moving is no static object."""
+    cam = CameraConfig.model_validate(
+        {
+            "id": "vtest",
+            "static_objects": {"static_s": 10, "interval_s": 1},
+            "zones": [
+                {
+                    "id": "walkway",
+                    "preset": "p1",
+                    "polygon": WALKWAY,
+                    "policies": [{"type": "occupation"}],
+                }
+            ],
+        }
+    )
+    det = detector(cam)
+    back = np.asarray(
+        cv2.warpAffine(street, np.array([[1, 0, 6], [0, 1, -5]], np.float32), (768, 576)),
+        np.uint8,
+    )
+    seen = [det.detect(frame(i, street, "p1"), Detections.empty()) for i in range(5)]
+    seen += [det.detect(frame(5 + i, street, "p2"), Detections.empty()) for i in range(5)]
+    seen += [det.detect(frame(10 + i, back, "p1"), Detections.empty()) for i in range(30)]
+    assert not any(len(d) for d in seen)
