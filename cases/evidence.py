@@ -13,6 +13,7 @@ from lookout.zones.events import ViolationEvent
 
 ZONE_COLOUR = (0, 200, 255)  # BGR amber
 BOX_COLOUR = (0, 0, 255)  # BGR red
+STATIC_COLOUR = (255, 160, 0)  # BGR azure: what the scene model found staying
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +22,43 @@ class EncodedPicture:
 
     name: str
     data: bytes
+
+
+def static_boxes(event: ViolationEvent) -> list[tuple[float, float, float, float]]:
+    """The static objects (zones/stationary.py) of the event's frame that belong to it
+    — its subjects, or inside its box — in pixels of the event's frame."""
+    scene = event.scene
+    if scene is None or scene.static is None or not scene.static.any():
+        return []
+    sx, sy = event.frame.width / scene.size[0], event.frame.height / scene.size[1]
+    dets = scene.detections[scene.static]
+    ids = {event.track_id, *event.subject_ids}
+    ex1, ey1, ex2, ey2 = event.bbox
+    out = []
+    for box, tid in zip(dets.xyxy.astype(float), dets.tracker_id.tolist(), strict=True):
+        x1, y1, x2, y2 = box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy
+        inside = x1 >= ex1 - 2 and y1 >= ey1 - 2 and x2 <= ex2 + 2 and y2 <= ey2 + 2
+        if (tid >= 0 and tid in ids) or inside:
+            out.append((x1, y1, x2, y2))
+    return out
+
+
+def _labelled(
+    img: np.ndarray,
+    bbox: tuple[float, float, float, float],
+    label: str,
+    colour: tuple[int, int, int],
+    *,
+    thickness: int,
+) -> None:
+    """Draw a box with its label on a filled strip above it (below at the top edge)."""
+    x1, y1, x2, y2 = (round(v) for v in bbox)
+    cv2.rectangle(img, (x1, y1), (x2, y2), colour, thickness)
+    (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
+    ty = y1 - 4 if y1 - th - base - 4 > 0 else y2 + th + 4
+    tx = max(0, min(x1, img.shape[1] - tw - 4))  # keep the label inside the frame
+    cv2.rectangle(img, (tx, ty - th - base), (tx + tw + 4, ty + base), colour, -1)
+    cv2.putText(img, label, (tx + 2, ty), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1)
 
 
 class EvidenceWriter:
@@ -52,14 +90,10 @@ class EvidenceWriter:
         cv2.fillPoly(overlay, [poly], ZONE_COLOUR)
         cv2.addWeighted(overlay, 0.18, img, 0.82, 0, dst=img)
         cv2.polylines(img, [poly], isClosed=True, color=ZONE_COLOUR, thickness=2)
-        x1, y1, x2, y2 = (round(v) for v in event.bbox)
-        cv2.rectangle(img, (x1, y1), (x2, y2), BOX_COLOUR, 2)
+        for box in static_boxes(event):  # the stall's goods, the thing left on the road
+            _labelled(img, box, "static object", STATIC_COLOUR, thickness=1)
         label = f"{event.type} {event.class_name} {event.dwell_s:.0f}s"
-        (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
-        ty = y1 - 4 if y1 - th - base - 4 > 0 else y2 + th + 4
-        tx = max(0, min(x1, img.shape[1] - tw - 4))  # keep the label inside the frame
-        cv2.rectangle(img, (tx, ty - th - base), (tx + tw + 4, ty + base), BOX_COLOUR, -1)
-        cv2.putText(img, label, (tx + 2, ty), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1)
+        _labelled(img, event.bbox, label, BOX_COLOUR, thickness=2)
         stamp = event.confirmed_at.isoformat(timespec="seconds") + f"  {event.camera_id}"
         (sw, sh), sb = cv2.getTextSize(stamp, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
         cv2.rectangle(img, (4, 4), (12 + sw, 12 + sh + sb), (0, 0, 0), -1)

@@ -33,12 +33,15 @@ class Scene:
         person, vehicle: boolean masks (N,) of the `person` and `vehicle` roles (or
             classes of those names).
         size: (width, height) of the frame the boxes belong to.
+        static: boolean mask (N,) of the `static_object` detections (what the scene
+            model found staying, zones/stationary.py), boxed in the evidence.
     """
 
     detections: Detections
     person: np.ndarray
     vehicle: np.ndarray
     size: tuple[int, int]
+    static: np.ndarray | None = None
 
 
 @dataclass(frozen=True, slots=True)

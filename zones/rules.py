@@ -48,6 +48,7 @@ from lookout.zones.policies import (
     VendorPolicy,
     ZoneConfig,
 )
+from lookout.zones.stationary import STATIC_CLASS
 from lookout.zones.vendors import TrackedObject, VendorGrouper, VendorSettings
 
 #: How far (in box heights) a support object may be from the object it backs.
@@ -286,6 +287,7 @@ class ZoneEngine:
         #: Class ids of the roles evidence privacy needs (cases/blur.py).
         self._person_ids = _ids_or_none(resolve, "person")
         self._vehicle_ids = _ids_or_none(resolve, "vehicle")
+        self._static_ids = _ids_or_none(resolve, STATIC_CLASS)
         self.rules: list[ZoneRule] = []
         for zi, zone in enumerate(camera.zones):
             for pi, policy in enumerate(zone.policies):
@@ -324,6 +326,7 @@ class ZoneEngine:
             person=np.isin(dets.class_id, self._person_ids),
             vehicle=np.isin(dets.class_id, self._vehicle_ids),
             size=(frame.width, frame.height),
+            static=np.isin(dets.class_id, self._static_ids),
         )
         return [replace(e, scene=scene) for e in events]
 
