@@ -47,10 +47,12 @@ from lookout.console.editor_model import (
     zone_json,
 )
 from lookout.console.views import Console
+from lookout.detector.manifest import ROLES
 from lookout.streams.onvif_client import Preset
 from lookout.zones.geo import GridIndex
 from lookout.zones.locate import fit_calibration, project_ground_zones
 from lookout.zones.settings import CalibrationConfig
+from lookout.zones.stationary import analysis_classes
 
 log = logging.getLogger(__name__)
 B = TypeVar("B", bound=BaseModel)
@@ -59,6 +61,13 @@ B = TypeVar("B", bound=BaseModel)
 RELOAD_WAIT_S = 15.0
 #: How long a PTZ move may take until the preset's settled picture is there.
 GOTO_WAIT_S = 45.0
+
+
+def suggested_classes(class_names: list[str]) -> list[str]:
+    """The class names the policy fields offer: the analysis's, which always include
+    `static_object`, the class of what a camera's scene model finds staying
+    (docs/RULES.md, docs/DETECTION.md), whether or not the daemon passed it."""
+    return analysis_classes(class_names, None)[0]
 
 
 class EditorHost(Protocol):
@@ -210,8 +219,8 @@ class Editor:
             ],
             "detect": effective_detect(cam, preset).model_dump(mode="json"),
             "detect_own": preset is None or preset in cam.preset_detect,
-            "classes": self.console.class_names,
-            "roles": ["vehicle", "person", "stall_object", "structure"],
+            "classes": suggested_classes(self.console.class_names),
+            "roles": list(ROLES),
             "policy_defaults": policy_defaults(),
             "plan": plan_json(cam, preset, width, height, input_size),
             "calibration": {"key": key, "fit": fit, "own": key in cam.calibration},

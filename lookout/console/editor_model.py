@@ -30,7 +30,14 @@ from lookout.runtime.analysis import camera_plan
 from lookout.zones.calibration import Calibration
 from lookout.zones.geo import GridIndex
 from lookout.zones.locate import DEFAULT_PRESET, fit_calibration
-from lookout.zones.policies import ConstructionPolicy, ParkingPolicy, VendorPolicy, ZoneConfig
+from lookout.zones.policies import (
+    ConstructionPolicy,
+    NonMotorPolicy,
+    OccupationPolicy,
+    ParkingPolicy,
+    VendorPolicy,
+    ZoneConfig,
+)
 from lookout.zones.settings import CalibrationConfig
 
 #: Keys of a zone the editor edits; others (inertia_frames, …) stay as written.
@@ -91,7 +98,8 @@ def zone_json(zone: ZoneConfig) -> dict[str, Any]:
 def policy_defaults() -> dict[str, dict[str, Any]]:
     """Each policy type's defaults (the page shows them in empty fields)."""
     out = {}
-    for kind in (ParkingPolicy, VendorPolicy, ConstructionPolicy):
+    kinds = (ParkingPolicy, VendorPolicy, ConstructionPolicy, OccupationPolicy, NonMotorPolicy)
+    for kind in kinds:
         name = kind.model_fields["type"].annotation.__args__[0]  # type: ignore[union-attr]
         out[name] = kind.model_validate({"type": name, "classes": ["-"]}).model_dump(mode="json")
     return out

@@ -7,10 +7,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from datetime import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from lookout.base.errors import ConfigError
 from lookout.base.paths import REPO_ROOT
@@ -20,6 +22,7 @@ from lookout.console.server import ConsoleParts, open_console
 from lookout.console.state import CameraInfo
 from lookout.streams.onvif_client import Preset
 from lookout.zones.geo import GridIndex
+from lookout.zones.policies import NonMotorPolicy, OccupationPolicy
 from tests.console.test_server import Client, FakeHost, snap
 from tests.support.helpers import dets, frame
 
@@ -146,3 +149,75 @@ def test_editor_api_roles_errors_and_save(editor: tuple[ConsoleParts, FakeDaemon
     assert code == 409 and "no PTZ control" in str(body["error"])
     code, body = post(c, "/api/editor/cam1/fit", {"points": [{"image": [1, 2]}]}, token)
     assert code == 422 and str(body["errors"][0]["field"]).startswith("calibration")  # type: ignore[index]
+
+
+#: The two policies of issue 24 in one zone: goods left on the walkway, bicycles massed.
+OCCUPATION = {
+    "type": "occupation",
+    "classes": ["static_object"],
+    "dwell_s": 300,
+    "attended_radius": 2,
+}
+NON_MOTOR = {
+    "type": "non_motor_parking",
+    "classes": ["non_motor"],
+    "dwell_s": 300,
+    "min_count": 5,
+    "allowed": [{"start": "07:00", "end": "09:00"}],
+}
+WALKWAY = {
+    "original_id": None,
+    "id": "walkway",
+    "polygon": [[20, 20], [150, 20], [150, 110], [20, 110]],
+    "policies": [OCCUPATION, NON_MOTOR],
+}
+
+
+def test_occupation_and_non_motor_policies_round_trip(
+    editor: tuple[ConsoleParts, FakeDaemon],
+) -> None:
+    """docs/CONSOLE.md, "Zone editor": the occupation and non_motor_parking policies are
+    offered with their defaults, saved through the round-trip writer (defaults not
+    spelled out) and read back; a bad value is refused beside its field."""
+    parts, daemon = editor
+    path = daemon.config_path
+    c = Client(parts.port)
+    assert c.login("op-1") == 303
+    token = c.csrf("/editor")
+    state = json.loads(c.call("/api/editor/cam1")[2])
+    assert "static_object" in state["classes"] and "non_motor" in state["roles"]
+    defaults = state["policy_defaults"]
+    assert defaults["occupation"]["attended_radius"] == 1.5
+    assert defaults["non_motor_parking"]["min_count"] == 3
+    assert defaults["non_motor_parking"]["quiet_s"] == 600
+
+    bad = {**WALKWAY, "policies": [OCCUPATION, {**NON_MOTOR, "min_count": 0}]}
+    code, body = post(c, "/api/editor/cam1/zones", {"zones": [ZONE, bad]}, token)
+    errors = {e["field"]: e["message"] for e in body["errors"]}  # type: ignore[attr-defined]
+    assert code == 422 and list(errors) == ["zones[1].policies[1].min_count"], body
+    assert "greater than or equal to 1" in errors["zones[1].policies[1].min_count"]
+    assert path.read_text() == CONFIG and daemon.reloads == 0
+    # The preview says the same without a write.
+    code, body = post(c, "/api/editor/cam1/preview", {"zones": [ZONE, bad]}, token)
+    assert code == 200 and [e["field"] for e in body["errors"]] == list(errors)  # type: ignore[attr-defined]
+
+    code, body = post(c, "/api/editor/cam1/zones", {"zones": [ZONE, WALKWAY]}, token)
+    assert code == 200 and body["changed"] and body["reloaded"], body
+    text = path.read_text()
+    assert "- id: z1   # the kerb" in text  # the other zone untouched
+    written = yaml.safe_load(text)["cameras"][0]["zones"][1]
+    assert written["policies"] == [OCCUPATION, NON_MOTOR]
+    occupation, non_motor = load_config(path).camera("cam1").zones[1].policies
+    assert isinstance(occupation, OccupationPolicy) and occupation.person_classes == ["person"]
+    assert isinstance(non_motor, NonMotorPolicy) and non_motor.min_count == 5
+    assert non_motor.cluster_radius == 2.0 and non_motor.allowed[0].end == time(9, 0)
+    # Read back as the page gets it, and saved again unchanged: nothing written.
+    state = json.loads(c.call("/api/editor/cam1")[2])
+    back = state["zones"][1]
+    assert back["id"] == "walkway"
+    assert [p["type"] for p in back["policies"]] == ["occupation", "non_motor_parking"]
+    assert back["policies"][1]["min_count"] == 5 and back["policies"][1]["quiet_s"] == 600
+    keys = ("id", "polygon", "policies")  # what the page sends back (editor.js `payload`)
+    zones = [{"original_id": z["id"], **{k: z[k] for k in keys}} for z in state["zones"]]
+    code, body = post(c, "/api/editor/cam1/zones", {"zones": zones}, token)
+    assert code == 200 and not body["changed"] and daemon.reloads == 1

@@ -26,23 +26,30 @@ const Ed = {
 };
 
 const { $, enc } = LO;
-const TYPES = ["illegal_parking", "street_vendor", "illegal_construction"];
+const TYPES = ["illegal_parking", "street_vendor", "occupation", "non_motor_parking", "illegal_construction"];
 const NEW_POLICY = {
   illegal_parking: { type: "illegal_parking", classes: ["vehicle"], dwell_s: 60 },
   street_vendor: { type: "street_vendor", classes: ["person"], dwell_s: 60 },
+  occupation: { type: "occupation", classes: ["static_object"], dwell_s: 300 },
+  non_motor_parking: { type: "non_motor_parking", classes: ["non_motor"], dwell_s: 300 },
   illegal_construction: { type: "illegal_construction" },
 };
 const FIELDS = {
   illegal_parking: ["classes", "support_classes", "min_confidence", "dwell_s", "allowed"],
   street_vendor: ["classes", "support_classes", "min_confidence", "dwell_s", "allowed"],
+  occupation: ["classes", "person_classes", "attended_radius", "min_confidence", "dwell_s", "stationary_radius", "allowed"],
+  non_motor_parking: ["classes", "min_count", "cluster_radius", "quiet_s", "min_confidence", "dwell_s", "stationary_radius", "allowed"],
   illegal_construction: ["survey_interval_s", "min_visits", "min_span_h", "classes", "min_confidence", "allowed"],
 };
 const LABELS = {
   classes: "Classes or roles", support_classes: "Support classes", min_confidence: "Min confidence",
   dwell_s: "Dwell (s)", allowed: "Allowed hours (HH:MM-HH:MM, …)", survey_interval_s: "Survey every (s)",
   min_visits: "Visits", min_span_h: "Span (h)",
+  person_classes: "People classes (attend the object)", attended_radius: "Attended within (box heights)",
+  stationary_radius: "Stationary within (box heights)", min_count: "Objects per cluster (min)",
+  cluster_radius: "Cluster radius (box heights)", quiet_s: "Empty before a new case (s)",
 };
-const LISTS = new Set(["classes", "support_classes"]);
+const LISTS = new Set(["classes", "support_classes", "person_classes"]);
 
 const r1 = (v) => Math.round(v * 10) / 10;
 const base = () => `/api/editor/${enc(Ed.camera)}`;
