@@ -272,11 +272,14 @@ def _minimal(
     wanted: dict[str, Any], current: Any, defaults: BaseModel, keep: tuple[str, ...] = ()
 ) -> dict[str, Any]:
     """`wanted` without the keys that hold their default and were not written before
-    (`keep`: keys always written)."""
+    (`keep`: keys always written, and first among the new ones: a policy starts with
+    its `type`, whatever order the model declares its fields in)."""
     had = current if isinstance(current, dict) else {}
     base = defaults.model_dump(mode="json")
     out = {k: v for k, v in wanted.items() if k in had or k in keep or base.get(k) != v}
-    order = [k for k in had if k in out] + [k for k in out if k not in had]
+    order = [k for k in had if k in out]
+    order += [k for k in keep if k in out and k not in order]
+    order += [k for k in out if k not in order]
     return {k: out[k] for k in order}
 
 
@@ -297,6 +300,8 @@ def _policy_doc(policy: BaseModel, current: Any) -> Any:
     for k, v in wanted.items():
         if isinstance(v, list):
             wanted[k] = flow(v)
+        elif isinstance(v, float) and v.is_integer():
+            wanted[k] = int(v)  # dwell_s: 300 as people write it, not 300.0
     return wanted
 
 

@@ -207,6 +207,9 @@ def test_occupation_and_non_motor_policies_round_trip(
     assert "- id: z1   # the kerb" in text  # the other zone untouched
     written = yaml.safe_load(text)["cameras"][0]["zones"][1]
     assert written["policies"] == [OCCUPATION, NON_MOTOR]
+    # As a person writes them: the type first, whole numbers without ".0".
+    assert list(written["policies"][0]) == ["type", "classes", "dwell_s", "attended_radius"]
+    assert "dwell_s: 300\n" in text and ".0" not in text.split("walkway")[1]
     occupation, non_motor = load_config(path).camera("cam1").zones[1].policies
     assert isinstance(occupation, OccupationPolicy) and occupation.person_classes == ["person"]
     assert isinstance(non_motor, NonMotorPolicy) and non_motor.min_count == 5
