@@ -387,6 +387,7 @@ def _case_json(case: Any) -> dict[str, Any]:
         "dwell_s": round(case.dwell_s, 1),
         "confidence": round(case.confidence, 2),
         "object_class": case.object_class,
+        "count": case.count,
     }
 
 

@@ -18,9 +18,13 @@ import pytest
 
 from lookout.config.app import CameraConfig
 from lookout.config.daemon import HttpConfig
+from lookout.console.auth import Access
 from lookout.console.server import ConsoleParts, open_console
-from lookout.console.state import CameraInfo
+from lookout.console.snapshots import SnapshotStore
+from lookout.console.state import CameraInfo, StatusBoard
+from lookout.console.views import Console
 from lookout.runtime.camera import CameraSnapshot
+from lookout.zones.stationary import STATIC_CLASS, analysis_classes
 from tests.support.helpers import dets, frame, wait_until
 
 SECRET = "pw-9f3k"
@@ -266,3 +270,25 @@ def test_quality_incidents_go_to_the_history_and_the_report(tmp_path: Path) -> N
     (figures,) = report.cameras(start - timedelta(hours=1), datetime.now(UTC) + timedelta(hours=1))
     assert report.quality_recorded()
     assert figures.camera_id == "cam1" and figures.incidents == {"blur": 2}
+
+
+def test_overlay_labels_static_objects_by_their_class(tmp_path: Path) -> None:
+    """docs/CONSOLE.md, "Web console": a box of the scene model's synthetic class
+    `static_object` (appended after the model's classes by `analysis_classes`) comes out
+    of the debug overlay labelled static_object, beside the detector's own boxes."""
+    names, _ = analysis_classes(["person", "car"], {"person": ["person"]})
+    assert names[2] == STATIC_CLASS
+    store = SnapshotStore()
+    host = FakeHost([CameraInfo(camera(), snap("cam1"))])
+    http = HttpConfig.model_validate({"port": 0})
+    board = StatusBoard(host, store, None)
+    console = Console(host, store, board, None, Access.from_config(http), names, tmp_path)
+    assert console.overlay_json("cam1") is None  # no analysed frame yet
+    tracked = dets((10, 10, 50, 50, 0.9, 1, 7), (60, 70, 90, 100, 1.0, 2, 8))
+    store.observe(frame(1.0, camera="cam1"), tracked, [])
+    overlay = console.overlay_json("cam1")
+    assert overlay is not None and (overlay["width"], overlay["height"]) == (160, 120)
+    assert overlay["detections"] == [
+        {"box": [10.0, 10.0, 50.0, 50.0], "label": "car", "confidence": 0.9, "track": 7},
+        {"box": [60.0, 70.0, 90.0, 100.0], "label": "static_object", "confidence": 1.0, "track": 8},
+    ]

@@ -15,6 +15,7 @@ const Cams = {
 
 const { $, enc, fact } = LO;
 const DOWN_AFTER_S = 3;
+const STATIC_CLASS = "static_object";  // the scene model's synthetic class (docs/RULES.md)
 
 function snapUrl(c, preset) {
   if (preset) return `/api/cameras/${enc(c.id)}/snapshot.jpg?preset=${enc(preset)}`;
@@ -81,7 +82,8 @@ function renderFacts(d) {
   fact(dl, "Reconnects / drops", `${d.reconnects} / ${d.dropped}`);
   fact(dl, "Last error", d.last_error || "–", "fact-error");
   const c = d.last_case;
-  fact(dl, "Last case", c ? `${c.type} in ${c.zone_id} at ${c.confirmed_at} (${c.dwell_s} s)` : "none yet", "fact-case");
+  const count = c && c.count != null ? `, count ${c.count}` : "";
+  fact(dl, "Last case", c ? `${c.type} in ${c.zone_id} at ${c.confirmed_at} (${c.dwell_s} s${count})` : "none yet", "fact-case");
   fact(dl, "Video quality", qualityText(d.quality), "fact-quality");
   fact(dl, "Source", d.source || "–", "fact-source");
 }
@@ -146,9 +148,12 @@ function drawOverlay(d) {
     }
     for (const det of ov.detections) {
       const [x1, y1, x2, y2] = det.box;
-      svg.append(LO.svg("rect", { x: x1, y: y1, width: x2 - x1, height: y2 - y1, class: det.track >= 0 ? "det tracked" : "det", "stroke-width": sw * 1.5 }));
+      // What the scene model finds staying (no class name of the model's) is drawn
+      // apart from the detector's boxes: dashed, in its own colour (docs/CONSOLE.md).
+      const kind = det.label === STATIC_CLASS ? " static" : "";
+      svg.append(LO.svg("rect", { x: x1, y: y1, width: x2 - x1, height: y2 - y1, class: (det.track >= 0 ? "det tracked" : "det") + kind, "stroke-width": sw * 1.5 }));
       const id = det.track >= 0 ? `#${det.track} ` : "";
-      svg.append(LO.svg("text", { x: x1, y: y1 - 3 * sw, class: "det-label", "font-size": 11 * sw, text: `${id}${det.label} ${det.confidence}` }));
+      svg.append(LO.svg("text", { x: x1, y: y1 - 3 * sw, class: `det-label${kind}`, "font-size": 11 * sw, text: `${id}${det.label} ${det.confidence}` }));
     }
   }
 }
