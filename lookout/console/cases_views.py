@@ -273,6 +273,7 @@ def _row_json(row: CaseRow) -> dict[str, Any]:
         "dwell_s": round(c.dwell_s, 1),
         "confidence": round(c.confidence, 2),
         "object_class": c.object_class,
+        "count": c.count,
         "location": None if c.location is None else {"lon": c.location.lon, "lat": c.location.lat},
         "status": row.status,
         "version": row.version,

@@ -54,12 +54,15 @@ def make_case(i: int, **overrides: Any) -> DraftCase:
     return DraftCase.model_validate(fields)
 
 
-def start(tmp_path: Path, **console: object) -> tuple[ConsoleParts, list[DraftCase], list[int]]:
+def start(
+    tmp_path: Path, extra: tuple[DraftCase, ...] = (), **console: object
+) -> tuple[ConsoleParts, list[DraftCase], list[int]]:
     outbox = SqliteOutbox.open(tmp_path / "cases.db")
     cases = [
         make_case(0),
         make_case(1, camera_id="cam2", zone_id="z2", grid_code="44030510100102"),
         make_case(26, type="street_vendor", location=None, evidence=[]),
+        *extra,
     ]
     for case in cases:
         outbox.write(case)
@@ -191,5 +194,46 @@ def test_the_viewer_reads_cases_and_the_report_but_cannot_decide(tmp_path: Path)
         code, _, body = c.call(url, verdict, headers)
         assert code == 200 and json.loads(body)["update"]["by"] == "operator"
         assert woken == [1]
+    finally:
+        parts.stop()
+
+
+def test_cluster_cases_show_their_count_and_code(tmp_path: Path) -> None:
+    """docs/CONSOLE.md, "Web console": a non_motor_parking case (one per cluster) carries
+    its count in the list and the detail; occupation and non_motor_parking cases are
+    listed and filtered by type, with their codes, as the other types are."""
+    bicycles = make_case(
+        30,
+        type="non_motor_parking",
+        code="09002",
+        code_name="非机动车乱停放",
+        object_class="bicycle",
+        count=5,
+    )
+    goods = make_case(
+        31, type="occupation", code="09008", code_name="占道堆物", object_class="static_object"
+    )
+    parts, _, _ = start(tmp_path, extra=(bicycles, goods))
+    try:
+        c = Client(parts.port)
+        page = c.call("/cases")[2]
+        assert b'<option value="occupation">' in page
+        assert b'<option value="non_motor_parking">' in page
+        assert listed(c, "?type=non_motor_parking") == [bicycles.id]
+        assert listed(c, "?type=occupation") == [goods.id]
+        rows = json.loads(c.call("/api/cases")[2])["cases"]
+        counts = {r["type"]: r["count"] for r in rows}
+        assert counts == {
+            "occupation": None,
+            "non_motor_parking": 5,
+            "street_vendor": None,
+            "illegal_parking": None,
+        }
+        detail = json.loads(c.call(f"/api/cases/{bicycles.id}")[2])
+        assert detail["count"] == 5 and detail["case"]["count"] == 5
+        assert (detail["code"], detail["code_name"]) == ("09002", "非机动车乱停放")
+        detail = json.loads(c.call(f"/api/cases/{goods.id}")[2])
+        assert (detail["code"], detail["code_name"], detail["count"]) == ("09008", "占道堆物", None)
+        assert detail["object_class"] == "static_object"
     finally:
         parts.stop()

@@ -30,11 +30,16 @@ function statusBadge(status) {
   return LO.el("span", { class: `status status-${status}`, text: status.replace("_", " ") });
 }
 
+// A case about a group (a cluster of bicycles) says how many it counted.
+function countText(c, sep) {
+  return c.count == null ? "" : `${sep}count ${c.count}`;
+}
+
 function caseRow(c) {
   const tr = LO.el("tr", { "data-case": c.id, class: "case-row", tabIndex: 0 });
   tr.append(
     LO.el("td", { text: c.confirmed_at.replace("T", " ") }),
-    LO.el("td", { text: c.type }),
+    LO.el("td", { class: "case-type", text: c.type + countText(c, " · ") }),
     LO.el("td", { text: c.camera_id + (c.preset ? ` / ${c.preset}` : "") }),
     LO.el("td", { text: c.zone_id }),
     LO.el("td", { text: c.grid_code || "–" }),
@@ -85,7 +90,7 @@ function renderDetail(d) {
   dl.replaceChildren();
   fact(dl, "Case id", d.id, "d-id");
   fact(dl, "Code", `${d.code} ${d.code_name}`);
-  fact(dl, "Object", `${d.object_class}, confidence ${d.confidence}`);
+  fact(dl, "Object", `${d.object_class}, confidence ${d.confidence}${countText(d, ", ")}`, "d-object");
   fact(dl, "Grid cell", d.grid_code ? `${d.grid_code}${d.grid_unit ? ` (${d.grid_unit})` : ""}` : "–");
   fact(dl, "Ground position", d.location
     ? `${d.location.lat.toFixed(7)}, ${d.location.lon.toFixed(7)} (lat, lon)` : "not located (camera not calibrated)", "d-location");
