@@ -221,8 +221,44 @@ def _refuse_a_self_crossing_zone(driver: Any, site: Path, original: str) -> None
     assert wait_until(lambda: "Not saved" in result(), 10), result()
     assert "invalid polygon" in field_error(driver, "polygon")
     assert site.read_text() == original and not site.with_name("site.yaml.bak").exists()
+    _offer_the_policy_types(driver)
     driver.find_element(By.ID, "delete-zone").click()
     assert wait_until(lambda: field_error(driver, "polygon") == "", 10)
+
+
+def _offer_the_policy_types(driver: Any) -> None:
+    """Every policy type is offered, each with its own fields and defaults; a bad value
+    is shown beside its field (docs/CONSOLE.md, "Zone editor")."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    select = Select(driver.find_element(By.CSS_SELECTOR, ".policy-type"))
+    assert [o.get_attribute("value") for o in select.options] == [
+        "illegal_parking",
+        "street_vendor",
+        "occupation",
+        "non_motor_parking",
+        "illegal_construction",
+    ]
+    select.select_by_value("occupation")
+    classes = driver.find_element(By.CSS_SELECTOR, ".policy-classes").get_property("value")
+    assert classes == "static_object"
+    radius = driver.find_element(By.CSS_SELECTOR, ".policy-attended-radius")
+    assert radius.get_attribute("placeholder") == "1.5 (default)"
+    offered = driver.execute_script(
+        "return [...document.querySelectorAll('#class-names option')].map((o) => o.value)"
+    )
+    assert {"static_object", "non_motor"} <= set(offered), offered
+    Select(driver.find_element(By.CSS_SELECTOR, ".policy-type")).select_by_value(
+        "non_motor_parking"
+    )
+    assert not driver.find_elements(By.CSS_SELECTOR, ".policy-attended-radius")
+    assert driver.find_element(By.CSS_SELECTOR, ".policy-classes").get_property("value") == (
+        "non_motor"
+    )
+    set_input(driver, ".policy-min-count", "0")
+    min_count = lambda: field_error(driver, "policies[0].min_count")  # noqa: E731
+    assert wait_until(lambda: "greater than or equal to 1" in min_count(), 10), min_count()
 
 
 def _calibrate_by_clicking(driver: Any, hand: Path, tmp_path: Path) -> None:
