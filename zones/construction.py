@@ -131,7 +131,12 @@ def structure_change(
     )
     eroded = cv2.erode(closed, ell)  # undo the spread of the comparison window
     changed = (np.asarray(eroded) > 0) & small_watch
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(changed.astype(np.uint8), connectivity=8)
+    if changed.any():
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(
+            changed.astype(np.uint8), connectivity=8
+        )
+    else:  # nothing changed (most surveys, most scene-model samples): no labelling
+        n, labels, stats = 1, np.zeros(changed.shape, np.int32), np.zeros((1, 5), np.int32)
     keep = np.zeros(n, dtype=bool)
     scale = 1.0 / _SCALE
     gain = np.maximum(e22 - e11, 0.0)

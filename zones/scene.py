@@ -239,6 +239,9 @@ class SceneModel:
         """Components of the static pixels, matched to the standing blobs by overlap;
         blobs that made no case within `absorb_s` are absorbed."""
         s = self.settings
+        if not static.any():
+            self.blobs = []
+            return
         closed = cv2.morphologyEx(
             static.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8)
         )

@@ -72,7 +72,7 @@ class StaticObjectsConfig(StrictModel):
         "this long; one that made a case waits for the operator's verdict.",
     )
     interval_s: float = Field(
-        default=1.0,
+        default=2.0,
         gt=0,
         description="Update the scene model at most this often (seconds of footage or live).",
     )

@@ -273,6 +273,10 @@ class StationaryDetector:
             return np.asarray(warped > 0)
         return np.asarray(mask > 0)
 
+    def work_shapes(self) -> list[tuple[int, int]]:
+        """(height, width) of each scene model made so far."""
+        return [view.model.shape for view in self._views.values()]
+
     def hold(self, frame: Frame, bbox: Sequence[float]) -> None:
         """A case was made about what stands under `bbox` (frame pixels): keep it
         until the verdict."""

@@ -147,6 +147,19 @@ def _each(values: list[float] | None) -> str:
     return f" ({', '.join(str(v) for v in values)})" if values and len(values) > 1 else ""
 
 
+def _stationary_line(st: dict[str, Any] | None) -> list[str]:
+    """The scene model's cost against the whole-mode floor's frame (issue 24's bound:
+    at most 10%), when the run measured it."""
+    if not st:
+        return []
+    return [
+        f"- Stationary-object detector (one vendor zone per camera, scene model at "
+        f"{st['work_px'][1]}x{st['work_px'][0]} px): **{st['ms_per_frame']} ms** of CPU per "
+        f"camera-frame, **{st['share_of_floor_frame']:.1%}** of the whole-mode floor's "
+        f"{st['floor_frame_ms']} ms frame."
+    ]
+
+
 def _floor_lines(report: dict[str, Any]) -> list[str]:
     floor = report.get("floor")
     if not floor:
@@ -158,6 +171,7 @@ def _floor_lines(report: dict[str, Any]) -> list[str]:
         f"**{report['cameras_sustained_ratio']}**), regions "
         f"**{report['regions']['cameras_floor']}** (sustained ÷ floor "
         f"**{report['regions']['ratio_to_floor']}**).",
+        *_stationary_line(report.get("stationary")),
         "",
         "| mode | input | threads | decode ms | convert ms | inference ms/image | "
         "images/frame | floor ms/frame | pipeline ms/frame | floor (before, after) | "

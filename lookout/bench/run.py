@@ -30,6 +30,7 @@ from lookout.bench.regions import (
     sample_crops,
 )
 from lookout.bench.report import update_readme, write_reports
+from lookout.bench.stationary import stationary_cost
 from lookout.clips.media import make_1080p25
 from lookout.detector.onnx_model import OnnxDetector
 
@@ -212,6 +213,8 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     before = floor("regions")
     r_sustained, r_rows = scale_search(measure(regions), _ints(args.regions_scale), args.scale_step)
     floors["regions"] = Floor.mean([before, floor("regions")])
+    bar.set_postfix_str("stationary objects")
+    static = stationary_cost(clip, det.class_names, det.roles)
     bar.update(1)
     bar.close()
 
@@ -265,6 +268,7 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
         },
         "sweep": rows(results),
         "scale": rows(scale_rows),
+        "stationary": static.row(floors["whole"].row()["frame_ms"]),
         "memory": memory_slope(tuple(_ints(args.memory))).row() if args.memory else None,
     }
     write_reports(report, args.out)
@@ -291,9 +295,19 @@ def summary(report: dict[str, Any]) -> str:
             f"crops/s vs bare ORT {r['bare_ort_images_per_s']} images/s (ratio {r['ratio']}, "
             f"{r['threads']} ORT thread(s), batch {r['batch']})",
             f"other processes used {report['other_cores']} cores on average during the run",
+            *_stationary_summary(report.get("stationary")),
             *_memory_line(report.get("memory")),
         ]
     )
+
+
+def _stationary_summary(st: dict[str, Any] | None) -> list[str]:
+    if not st:
+        return []
+    return [
+        f"stationary objects: {st['ms_per_frame']} ms CPU per camera-frame, "
+        f"{st['share_of_floor_frame']} of the floor's {st['floor_frame_ms']} ms frame"
+    ]
 
 
 def _memory_line(m: dict[str, Any] | None) -> list[str]:

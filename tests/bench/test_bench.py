@@ -148,5 +148,13 @@ def test_bench_runner_writes_its_reports(
     assert [r["part"] for r in rows] == ["scale", "regions"]
     img = cv2.imread(str(out / "bench.png"))
     assert img is not None and img.shape[2] == 3
+    # The scene model's cost, measured alone, against the whole-mode floor's frame.
+    st = report["stationary"]
+    assert st["ms_per_frame"] > 0 and st["frames"] >= 10 and st["zones_per_camera"] == 1
+    assert st["floor_frame_ms"] == floor["whole"]["frame_ms"]
+    assert st["share_of_floor_frame"] == pytest.approx(
+        st["ms_per_frame"] / st["floor_frame_ms"], rel=0.01, abs=0.001
+    )
     printed = capsys.readouterr().out
     assert "cameras_sustained:" in printed and "cameras_floor:" in printed
+    assert "stationary objects:" in printed
