@@ -6,7 +6,7 @@ custom model's own classes (goods, building materials) may be named too. An obje
 counts like a parked vehicle (zones/dwell.py): its ground point stays within
 `stationary_radius` box heights in the zone for `dwell_s`. While a person stands
 (still for `SETTLE_S`; people walking past do not count) within `attended_radius`
-object box heights of it, it is attended — a vendor's stall
+of their own heights of it, it is attended — a vendor's stall
 (`street_vendor`) rather than goods left behind — and its clock starts again when the
 person leaves. One event per stop; the case manager merges repeats at the same place.
 """
@@ -48,34 +48,37 @@ class Standing:
 
     def __init__(self, radius: float) -> None:
         self.radius = radius
-        self._tracks: dict[int, tuple[float, float, float, float]] = {}  # x, y, since, seen
+        # id -> x, y, since, seen, height
+        self._tracks: dict[int, tuple[float, float, float, float, float]] = {}
 
     def update(self, t: float, people: Detections) -> np.ndarray:
-        """The ground points (N, 2) of the people standing now (or lately)."""
+        """Ground point and box height (N, 3) of the people standing now (or lately)."""
         points = people.bottom_center()
         heights = people.heights
         for i in range(len(people)):
             tid = int(people.tracker_id[i])
             x, y = float(points[i, 0]), float(points[i, 1])
             old = self._tracks.get(tid)
-            if old is None or np.hypot(x - old[0], y - old[1]) > self.radius * heights[i]:
-                old = (x, y, t, t)
-            self._tracks[tid] = (old[0], old[1], old[2], t)
+            h = float(heights[i])
+            if old is None or np.hypot(x - old[0], y - old[1]) > self.radius * h:
+                old = (x, y, t, t, h)
+            self._tracks[tid] = (old[0], old[1], old[2], t, h)
         for tid in [k for k, v in self._tracks.items() if t - v[3] > _FORGET_S]:
             del self._tracks[tid]
-        out = [(x, y) for x, y, since, seen in self._tracks.values() if seen - since >= SETTLE_S]
-        return np.asarray(out, np.float64).reshape(-1, 2)
+        tracks = self._tracks.values()
+        out = [(x, y, h) for x, y, since, seen, h in tracks if seen - since >= SETTLE_S]
+        return np.asarray(out, np.float64).reshape(-1, 3)
 
 
 def attended(box: Box, people: np.ndarray, radius: float) -> bool:
-    """Whether any person's ground point (`people`: (N, 2) bottom-centres) lies within
-    `radius` × the box height of the box (0 inside it)."""
+    """Whether any person (`people`: (N, 3) ground point x, y and box height) stands
+    within `radius` × their own height of the box (0 inside it): a person's height is
+    the scale of a stall, whatever the shape of the goods' box."""
     if len(people) == 0:
         return False
-    h = max(1.0, box[3] - box[1])
     dx = np.maximum(np.maximum(box[0] - people[:, 0], 0.0), people[:, 0] - box[2])
     dy = np.maximum(np.maximum(box[1] - people[:, 1], 0.0), people[:, 1] - box[3])
-    return bool((np.hypot(dx, dy) <= radius * h).any())
+    return bool((np.hypot(dx, dy) <= radius * np.maximum(1.0, people[:, 2])).any())
 
 
 @register("occupation")

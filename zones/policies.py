@@ -112,7 +112,8 @@ class OccupationPolicy(_ObjectPolicy):
     attended_radius: float = Field(
         default=1.5,
         gt=0,
-        description="A person within this many object box heights of the object attends it.",
+        description="A person standing within this many of their own heights of the object "
+        "attends it.",
     )
 
 

@@ -55,6 +55,10 @@ TIGHT_LEVELS = 12.0
 #: Margin (work pixels) healed around a place that lost structure.
 _HEAL_PX = 8
 _MATCH_IOU = 0.3
+#: A blob found smaller than this share of its box is partly hidden: its box stands.
+_KEEP_AREA = 0.7
+#: Seconds a blob stands while nothing of it is found (people in front of it).
+_GRACE_S = 10.0
 _MAX_BLOBS = 64
 
 
@@ -81,6 +85,7 @@ class StaticBlob:
     score: float
     held: bool = False
     mask: NDArray[np.bool_] | None = field(default=None, repr=False)
+    seen: float = 0.0  # when its pixels were last found static
 
 
 def _half(image: NDArray[np.float32]) -> NDArray[np.float32]:
@@ -204,7 +209,9 @@ class SceneModel:
         self.seen_n[reset] = 0.0
         self.ok_n[reset] = 0.0
         age = np.where(np.isnan(self.since), -1.0, t - self.since)
-        static = (age >= s.static_s - 1e-6) & (self.ok_n >= OK_SHARE * self.seen_n) & ~moving
+        # People walking in front of a static thing do not cut it: its pixels keep their
+        # clock (above), so it stays static under them.
+        static = (age >= s.static_s - 1e-6) & (self.ok_n >= OK_SHARE * self.seen_n)
         for x1, y1, x2, y2 in lost_boxes:
             sub = lost[y1:y2, x1:x2]
             if int((static[y1:y2, x1:x2] & sub).sum()) * 2 >= int(sub.sum()):
@@ -214,7 +221,7 @@ class SceneModel:
         quiet = ~(new | lost) & ~blocked
         b = min(1.0, dt / max(1e-3, s.learn_s))
         self.long[quiet] += b * (g[quiet] - self.long[quiet])
-        self._blobs(static & new, t, g)
+        self._blobs(static & new, t, g, blocked)
         self._long_half = None  # the long model changed: its half is made again
         self.last, self.last_t = current, t
         return list(self.blobs)
@@ -235,46 +242,62 @@ class SceneModel:
         moving = (diff > MOVING_LEVELS).astype(np.uint8)
         return np.asarray(cv2.dilate(moving, np.ones((5, 5), np.uint8)) > 0)
 
-    def _blobs(self, static: NDArray[np.bool_], t: float, g: NDArray[np.float32]) -> None:
-        """Components of the static pixels, matched to the standing blobs by overlap;
-        blobs that made no case within `absorb_s` are absorbed."""
+    def _blobs(
+        self,
+        static: NDArray[np.bool_],
+        t: float,
+        g: NDArray[np.float32],
+        blocked: NDArray[np.bool_],
+    ) -> None:
+        """Components of the static pixels, matched to the standing blobs by overlap.
+
+        A blob keeps its box while what is found of it shrinks (someone stands in
+        front of it) and stands for `_GRACE_S` after it was last found, so its track
+        and its dwell carry on; blobs that made no case within `absorb_s` are
+        absorbed."""
         s = self.settings
-        if not static.any():
-            self.blobs = []
-            return
-        closed = cv2.morphologyEx(
-            static.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8)
-        )
-        n, labels, stats, _ = cv2.connectedComponentsWithStats(closed, connectivity=8)
-        if n > 1:
+        found: list[tuple[Box, NDArray[np.bool_], float]] = []
+        if static.any():
+            closed = cv2.morphologyEx(
+                static.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8)
+            )
+            n, labels, stats, _ = cv2.connectedComponentsWithStats(closed, connectivity=8)
             assert self.long is not None
             diff = np.asarray(cv2.GaussianBlur(np.abs(g - self.long), (0, 0), 1.0), np.float32)
+            for i in range(1, n):
+                if stats[i, cv2.CC_STAT_AREA] < s.min_area:
+                    continue
+                x, y = int(stats[i, cv2.CC_STAT_LEFT]), int(stats[i, cv2.CC_STAT_TOP])
+                w, h = int(stats[i, cv2.CC_STAT_WIDTH]), int(stats[i, cv2.CC_STAT_HEIGHT])
+                sub = labels == i
+                found.append((_tight_box(sub, diff, (x, y, x + w, y + h)), sub, _score(sub, diff)))
         keep: list[StaticBlob] = []
         used: set[int] = set()
-        for i in range(1, n):
-            if stats[i, cv2.CC_STAT_AREA] < s.min_area:
-                continue
-            x, y = int(stats[i, cv2.CC_STAT_LEFT]), int(stats[i, cv2.CC_STAT_TOP])
-            w, h = int(stats[i, cv2.CC_STAT_WIDTH]), int(stats[i, cv2.CC_STAT_HEIGHT])
-            sub = labels == i
-            box = _tight_box(sub, diff, (x, y, x + w, y + h))
-            best, best_iou = None, _MATCH_IOU
+        for box, sub, score in found:
+            best, best_fit = None, _MATCH_IOU
             for j, blob in enumerate(self.blobs):
-                iou = box_iou(box, blob.box)
-                if j not in used and iou > best_iou:
-                    best, best_iou = j, iou
+                fit = max(box_iou(box, blob.box), _covered(box, blob.box))
+                if j not in used and fit > best_fit:
+                    best, best_fit = j, fit
             if best is None:
-                blob = StaticBlob(self._next_id, box, t, _score(sub, diff))
+                blob = StaticBlob(self._next_id, box, t, score)
                 self._next_id += 1
             else:
                 used.add(best)
                 blob = self.blobs[best]
-                blob.box = box
-            blob.mask = sub
+                if _area(box) >= _KEEP_AREA * _area(blob.box) or not _hidden(blob.box, blocked):
+                    blob.box = box  # else: partly hidden, the box it had stands
+            blob.mask, blob.seen = sub, t
             if not blob.held and t - blob.since >= s.absorb_s:
                 self._absorb_mask(sub)
                 continue
             keep.append(blob)
+        for j, blob in enumerate(self.blobs):
+            if j in used or t - blob.seen > _GRACE_S:
+                continue
+            if any(_covered(blob.box, k.box) > 0.5 for k in keep):
+                continue  # found again as another blob: one thing, one blob
+            keep.append(blob)  # hidden for now
         self.blobs = keep[:_MAX_BLOBS]
 
     def _absorb_mask(self, sub: NDArray[np.bool_]) -> None:
@@ -327,6 +350,26 @@ def _tight_box(
         float(x1 + xs.max() + 1),
         float(y1 + ys.max() + 1),
     )
+
+
+def _area(b: Box) -> float:
+    return max(0.0, b[2] - b[0]) * max(0.0, b[3] - b[1])
+
+
+def _covered(a: Box, b: Box) -> float:
+    """Share of the smaller of two boxes that the other covers."""
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    if w <= 0 or h <= 0:
+        return 0.0
+    return w * h / max(1e-6, min(_area(a), _area(b)))
+
+
+def _hidden(box: Box, blocked: NDArray[np.bool_]) -> bool:
+    """Whether something moving (or boxed by the detector) covers a good part of `box`."""
+    x1, y1, x2, y2 = (int(v) for v in box)
+    part = blocked[max(0, y1) : y2, max(0, x1) : x2]
+    return part.size > 0 and float(part.mean()) >= 0.2
 
 
 def _overlaps(a: Box, b: Box) -> bool:

@@ -15,9 +15,11 @@ same group at a new stop. A group with at least `roaming_min_stops` distinct sto
 within `roaming_window_s` is `roaming` (游商), else `fixed` (店外经营/占道经营).
 
 Each group fires once (`VendorEvent`), when its qualified time (people plus stall objects
-present, outside allowed hours) reaches `dwell_s`: at one stop, or summed over the stops
-in the window for a roaming group. The kind is decided at that moment. While `allowed`
-is True the dwell clock is reset. Times are seconds on one monotonic axis.
+present, outside allowed hours; a stop's clock stops while nobody is there and starts
+again from zero after `track_forget_s` without anybody) reaches `dwell_s`: at one stop,
+or summed over the stops in the window for a roaming group. The kind is decided at that
+moment. While `allowed` is True the dwell clock is reset. Times are seconds on one
+monotonic axis.
 """
 
 from __future__ import annotations
@@ -127,6 +129,7 @@ class _Stop:
     banked_s: float = 0.0
     run_since: float | None = None
     hold: float = -math.inf
+    paused_at: float = -math.inf  # a resumed clock never runs from before its pause
 
     def qualified(self, t: float) -> float:
         run = t - self.run_since if self.run_since is not None else 0.0
@@ -135,6 +138,7 @@ class _Stop:
     def pause(self, t: float) -> None:
         self.banked_s = self.qualified(t)
         self.run_since = None
+        self.paused_at = t
 
 
 @dataclass(slots=True)
@@ -186,10 +190,18 @@ class VendorGrouper:
         self._check_mode(people + stall_objects)
         items = self._observe(t, people, True) + self._observe(t, stall_objects, False)
         events: list[VendorEvent] = []
+        present: set[int] = set()
         for cluster, group in self._match(self._cluster(items)):
             event = self._advance(t, cluster, group, allowed)
+            present.update(g.gid for g in self._groups.values() if g.last_seen == t)
             if event is not None:
                 events.append(event)
+        for g in self._groups.values():
+            stop = g.stops[-1]
+            if g.gid not in present and stop.run_since is not None:
+                # Nobody at the stall now: its clock stops at the last sighting (goods
+                # that stay do not make a stall of whoever pauses by them later).
+                stop.pause(g.last_seen)
         self._expire(t)
         return events
 
@@ -298,6 +310,8 @@ class VendorGrouper:
             self._next_gid += 1
         stop = g.stops[-1]
         move = self._radius(s.roaming_move, s.roaming_move_m, max(c.scale, g.scale))
+        if _dist(c.centroid, stop.origin) <= move and t - g.last_seen > s.track_forget_s:
+            stop.banked_s = 0.0  # nobody here for longer than a missed detection: anew
         if _dist(c.centroid, stop.origin) > move:  # the group moved on: a new (or old) stop
             stop.pause(stop.end)
             prior = [p for p in g.stops[:-1] if _dist(c.centroid, p.origin) <= move]
@@ -321,7 +335,7 @@ class VendorGrouper:
             stop.hold = t
         if not allowed and stop.run_since is None and (c.stalls or not s.require_stall_objects):
             start = max(since, min((i.since for i in c.stalls), default=since))
-            stop.run_since = max(start, stop.hold)
+            stop.run_since = max(start, stop.hold, stop.paused_at)
         g.stops = [p for p in g.stops if p is stop or p.end >= t - s.roaming_window_s]
         if g.fired or allowed:
             return None

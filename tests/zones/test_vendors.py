@@ -199,3 +199,33 @@ def test_members_joining_and_leaving_keep_one_group() -> None:
     events = run(g, scene, 300)
     assert [(e.confirmed_t, e.member_track_ids) for e in events] == [(60.0, (1, 2, 4))]
     assert g.group_count == 1
+
+
+def test_passers_by_pausing_at_goods_that_stay_are_no_stall() -> None:
+    """Goods stand all along (a static object); every 20 s somebody stops by them for
+    5 s and walks on. No one minds a stall: the clock stops when they leave."""
+    goods = TrackedObject(9, "static_object", (125.0, 440.0, 205.0, 500.0), 0.7)
+
+    def scene(t: int) -> Frame:
+        visitor = 100 + t // 20  # a new person each time
+        people = [person(visitor, 100)] if t % 20 < 5 else []
+        return people, [goods]
+
+    g = VendorGrouper(VendorSettings(dwell_s=15, stall_classes=("static_object",)))
+    assert run(g, scene, 300) == []
+    # A vendor who stays by the same goods for 15 s is a stall (the check can fail).
+    stays = VendorGrouper(VendorSettings(dwell_s=15, stall_classes=("static_object",)))
+    events = run(stays, lambda t: ([person(1, 100)], [goods]), 60)
+    assert len(events) == 1 and events[0].stall_classes == ("static_object",)
+
+
+def test_a_vendor_missed_for_a_few_frames_keeps_the_stall_clock() -> None:
+    def scene(t: int) -> Frame:
+        missed = 20 <= t < 25  # the detector misses the vendor for 5 s
+        return ([] if missed else [person(1, 100)]), [stall(3, 130)]
+
+    g = VendorGrouper(VendorSettings(dwell_s=60))
+    events = run(g, scene, 120)
+    assert len(events) == 1
+    # The 5 s without the vendor are bridged (from the last sighting), never counted twice.
+    assert events[0].confirmed_t == 60.0 and events[0].dwell_s == 60.0
