@@ -28,7 +28,8 @@ registered as a whole by the caller (zones/stationary.py).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -54,6 +55,7 @@ OK_SHARE = 0.6
 TIGHT_LEVELS = 12.0
 #: Margin (work pixels) healed around a place that lost structure.
 _HEAL_PX = 8
+_COUNT_MAX = 65535
 _MATCH_IOU = 0.3
 #: A blob found smaller than this share of its box is partly hidden: its box stands.
 _KEEP_AREA = 0.7
@@ -84,7 +86,6 @@ class StaticBlob:
     since: float
     score: float
     held: bool = False
-    mask: NDArray[np.bool_] | None = field(default=None, repr=False)
     seen: float = 0.0  # when its pixels were last found static
 
 
@@ -114,13 +115,16 @@ class SceneModel:
         self.short: NDArray[np.float32] | None = None
         self.since = np.full(shape, np.nan, np.float32)
         self.last_ok = np.full(shape, -np.inf, np.float32)
-        self.seen_n = np.zeros(shape, np.float32)
-        self.ok_n = np.zeros(shape, np.float32)
+        # Samples since a pixel's clock started, and those it was seen new and unblocked
+        # (saturating at 65535: the share is what counts).
+        self.seen_n = np.zeros(shape, np.uint16)
+        self.ok_n = np.zeros(shape, np.uint16)
         self.known = np.ones(shape, bool)
         self.blobs: list[StaticBlob] = []
         self.last: NDArray[np.uint8] | None = None
         self.last_t: float | None = None
         self._next_id = 1
+        self.t0: float | None = None
         self._watch = np.ones(shape, bool)
         self._window: NDArray[np.float32] | None = None
         self._long_half: NDArray[np.float32] | None = None
@@ -135,6 +139,9 @@ class SceneModel:
         """One grey HxW sample at time `t` (seconds); `foreground`: HxW bool, pixels
         under the detector's boxes. Returns the blobs standing now."""
         s = self.settings
+        if self.t0 is None:
+            self.t0 = t
+        t -= self.t0  # times are kept relative to the first sample, in float32 arrays
         g = image.astype(np.float32)
         if self.long is None:
             # What the detector boxes is not the empty scene: those pixels are learnt
@@ -200,14 +207,14 @@ class SceneModel:
         # but it must have been seen unblocked in most samples since it started.
         grace = max(self.settings.static_s / 2.0, 2.0 * dt)
         started = ~np.isnan(self.since)
-        self.seen_n[started | ok] += 1.0
-        self.ok_n[ok] += 1.0
+        np.add(self.seen_n, 1, out=self.seen_n, where=(started | ok) & (self.seen_n < _COUNT_MAX))
+        np.add(self.ok_n, 1, out=self.ok_n, where=ok & (self.ok_n < _COUNT_MAX))
         self.since[ok & ~started] = t
         self.last_ok[ok] = t
         reset = (~changed & ~blocked) | (t - self.last_ok > grace)
         self.since[reset] = np.nan
-        self.seen_n[reset] = 0.0
-        self.ok_n[reset] = 0.0
+        self.seen_n[reset] = 0
+        self.ok_n[reset] = 0
         age = np.where(np.isnan(self.since), -1.0, t - self.since)
         # People walking in front of a static thing do not cut it: its pixels keep their
         # clock (above), so it stays static under them.
@@ -226,15 +233,15 @@ class SceneModel:
         self.last, self.last_t = current, t
         return list(self.blobs)
 
-    def _learn_region(self, g: NDArray[np.float32], box: tuple[int, int, int, int]) -> None:
+    def _learn_region(self, g: NDArray[Any], box: tuple[int, int, int, int]) -> None:
         assert self.long is not None
         h, w = self.shape
         x1, y1, x2, y2 = max(0, box[0]), max(0, box[1]), min(w, box[2]), min(h, box[3])
         region = (slice(y1, y2), slice(x1, x2))
         self.long[region] = g[region]
         self.since[region] = np.nan
-        self.seen_n[region] = 0.0
-        self.ok_n[region] = 0.0
+        self.seen_n[region] = 0
+        self.ok_n[region] = 0
 
     def _moving(self, g: NDArray[np.float32]) -> NDArray[np.bool_]:
         assert self.short is not None
@@ -256,7 +263,7 @@ class SceneModel:
         and its dwell carry on; blobs that made no case within `absorb_s` are
         absorbed."""
         s = self.settings
-        found: list[tuple[Box, NDArray[np.bool_], float]] = []
+        found: list[tuple[Box, float]] = []
         if static.any():
             closed = cv2.morphologyEx(
                 static.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8)
@@ -270,10 +277,10 @@ class SceneModel:
                 x, y = int(stats[i, cv2.CC_STAT_LEFT]), int(stats[i, cv2.CC_STAT_TOP])
                 w, h = int(stats[i, cv2.CC_STAT_WIDTH]), int(stats[i, cv2.CC_STAT_HEIGHT])
                 sub = labels == i
-                found.append((_tight_box(sub, diff, (x, y, x + w, y + h)), sub, _score(sub, diff)))
+                found.append((_tight_box(sub, diff, (x, y, x + w, y + h)), _score(sub, diff)))
         keep: list[StaticBlob] = []
         used: set[int] = set()
-        for box, sub, score in found:
+        for box, score in found:
             best, best_fit = None, _MATCH_IOU
             for j, blob in enumerate(self.blobs):
                 fit = max(box_iou(box, blob.box), _covered(box, blob.box))
@@ -287,9 +294,9 @@ class SceneModel:
                 blob = self.blobs[best]
                 if _area(box) >= _KEEP_AREA * _area(blob.box) or not _hidden(blob.box, blocked):
                     blob.box = box  # else: partly hidden, the box it had stands
-            blob.mask, blob.seen = sub, t
+            blob.seen = t
             if not blob.held and t - blob.since >= s.absorb_s:
-                self._absorb_mask(sub)
+                self._absorb_box(blob.box)
                 continue
             keep.append(blob)
         for j, blob in enumerate(self.blobs):
@@ -300,22 +307,20 @@ class SceneModel:
             keep.append(blob)  # hidden for now
         self.blobs = keep[:_MAX_BLOBS]
 
-    def _absorb_mask(self, sub: NDArray[np.bool_]) -> None:
-        if self.long is None or self.last is None:
+    def _absorb_box(self, box: Box) -> None:
+        """The empty scene takes the latest picture over a blob's box (with margin)."""
+        if self.last is None:
             return
-        region = cv2.dilate(sub.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
-        self.long[region] = self.last[region]
-        self.since[region] = np.nan
-        self.seen_n[region] = 0.0
-        self.ok_n[region] = 0.0
+        m = _HEAL_PX
+        x1, y1, x2, y2 = (int(v) for v in box)
+        self._learn_region(self.last, (x1 - m, y1 - m, x2 + m, y2 + m))
 
     def absorb(self, box: Box) -> int:
         """An operator judged the case over `box` (work pixels): the blobs it covers
         become part of the empty scene. Returns how many."""
         gone = [b for b in self.blobs if _overlaps(box, b.box)]
         for blob in gone:
-            if blob.mask is not None:
-                self._absorb_mask(blob.mask)
+            self._absorb_box(blob.box)
         self.blobs = [b for b in self.blobs if b not in gone]
         return len(gone)
 
