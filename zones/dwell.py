@@ -15,12 +15,46 @@ one on the same spot, whose start it then takes, so the dwell resumes.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
+import shapely
+from shapely.geometry import Polygon
 
 from lookout.base.geometry import box_iou
+from lookout.detector.detections import Detections
+
+#: Live frame times are arrival times, which jitter by tens of milliseconds: a dwell
+#: this much short of the threshold counts, so a 20 s dwell analysed at 1 frame/s
+#: fires on the 20th second, not one frame later (docs/ARCHITECTURE.md, "Time").
+DWELL_JITTER_S = 0.1
+
+
+@dataclass(frozen=True, slots=True)
+class Watched:
+    """A policy's tracked detections in one frame (`dets`), their ground points
+    (bottom-centres, (N, 2)) and whether each lies in the zone (`inside`, (N,))."""
+
+    dets: Detections
+    points: np.ndarray
+    inside: np.ndarray
+
+
+def watched_in_zone(
+    dets: Detections, class_ids: np.ndarray, min_confidence: float, polygon: Polygon
+) -> Watched:
+    """The tracked detections of `class_ids` scoring at least `min_confidence`, placed
+    against the zone's (prepared) `polygon`."""
+    mask = (
+        np.isin(dets.class_id, class_ids)
+        & (dets.confidence >= min_confidence)
+        & (dets.tracker_id >= 0)
+    )
+    watched = dets[mask]
+    points = watched.bottom_center()
+    return Watched(watched, points, shapely.contains_xy(polygon, points[:, 0], points[:, 1]))
 
 
 @dataclass(slots=True)
@@ -96,6 +130,14 @@ class ObjectState:
             return 0.0
         return t - self.stationary_since
 
+    def due(self, t: float, dwell_s: float, inertia_frames: int) -> float | None:
+        """The dwell when this stop is due to fire now (not fired yet, inside for
+        `inertia_frames`, stationary for `dwell_s`), else None."""
+        if self.fired or self.inside_streak < inertia_frames or self.stationary_since is None:
+            return None
+        dwell = self.dwell(t)
+        return dwell if dwell >= dwell_s - DWELL_JITTER_S else None
+
     def inherit(self, lost: ObjectState) -> None:
         """Take over the stop of a lost track on the same spot."""
         self.anchor = lost.anchor
@@ -159,6 +201,29 @@ class DwellBook:
             state.candidate = best
             self.states[track_id] = state
         return state
+
+    def observe_all(
+        self, t: float, w: Watched, radius_frac: float, born: Mapping[int, float]
+    ) -> list[ObjectState]:
+        """Observe every watched detection (in order) and settle it; their states."""
+        states = []
+        for i in range(len(w.dets)):
+            x1, y1, x2, y2 = (float(v) for v in w.dets.xyxy[i])
+            box = (x1, y1, x2, y2)
+            tid = int(w.dets.tracker_id[i])
+            state = self.get(tid, box)
+            state.observe(
+                t,
+                (float(w.points[i, 0]), float(w.points[i, 1])),
+                box,
+                float(w.dets.confidence[i]),
+                bool(w.inside[i]),
+                radius_frac,
+                born=born.get(tid),
+            )
+            self.settle(state, t, radius_frac)
+            states.append(state)
+        return states
 
     def settle(self, state: ObjectState, t: float, radius_frac: float) -> None:
         """After `observe`: take over the candidate lost stop once this track has stood

@@ -16,11 +16,6 @@ from lookout.detector.detections import Detections
 from lookout.streams.frame import Frame
 from lookout.zones.policies import TimeWindow, ZoneConfig
 
-#: Live frame times are arrival times, which jitter by tens of milliseconds: a dwell
-#: this much short of the threshold counts, so a 20 s dwell analysed at 1 frame/s
-#: fires on the 20th second, not one frame later (docs/ARCHITECTURE.md, "Time").
-DWELL_JITTER_S = 0.1
-
 
 @dataclass(frozen=True, slots=True)
 class Scene:

@@ -49,8 +49,8 @@ from shapely.geometry import Polygon
 
 from lookout.detector.detections import Detections
 from lookout.streams.frame import Frame
+from lookout.zones.dwell import DWELL_JITTER_S, watched_in_zone
 from lookout.zones.events import (
-    DWELL_JITTER_S,
     RuleContext,
     ViolationEvent,
     in_allowed_window,
@@ -344,14 +344,8 @@ class NonMotorRule:
     def update(
         self, frame: Frame, t: float, dets: Detections, born: Mapping[int, float]
     ) -> list[ViolationEvent]:
-        mask = (
-            np.isin(dets.class_id, self.class_ids)
-            & (dets.confidence >= self.policy.min_confidence)
-            & (dets.tracker_id >= 0)
-        )
-        watched = dets[mask]
-        points = watched.bottom_center()
-        inside = shapely.contains_xy(self.polygon, points[:, 0], points[:, 1])
+        w = watched_in_zone(dets, self.class_ids, self.policy.min_confidence, self.polygon)
+        watched, inside = w.dets, w.inside
         streaks: dict[int, int] = {}
         objects: list[TrackedObject] = []
         for i in np.flatnonzero(inside):

@@ -21,9 +21,8 @@ from shapely.geometry import Polygon
 
 from lookout.detector.detections import Detections
 from lookout.streams.frame import Frame
-from lookout.zones.dwell import DwellBook
+from lookout.zones.dwell import DwellBook, watched_in_zone
 from lookout.zones.events import (
-    DWELL_JITTER_S,
     RuleContext,
     ViolationEvent,
     in_allowed_window,
@@ -104,39 +103,21 @@ class OccupationRule:
     def update(
         self, frame: Frame, t: float, dets: Detections, born: Mapping[int, float]
     ) -> list[ViolationEvent]:
-        ok = dets.confidence >= self.policy.min_confidence
-        watched = dets[ok & np.isin(dets.class_id, self.class_ids) & (dets.tracker_id >= 0)]
-        people = self.standing.update(
-            t, dets[ok & np.isin(dets.class_id, self.person_ids) & (dets.tracker_id >= 0)]
-        )
-        points = watched.bottom_center()
-        inside = shapely.contains_xy(self.polygon, points[:, 0], points[:, 1])
+        w = watched_in_zone(dets, self.class_ids, self.policy.min_confidence, self.polygon)
+        ok = (dets.confidence >= self.policy.min_confidence) & (dets.tracker_id >= 0)
+        people = self.standing.update(t, dets[ok & np.isin(dets.class_id, self.person_ids)])
         allowed = in_allowed_window(self.policy.allowed, frame, self.tz)
         self.book.wall_offset = frame.captured_at.timestamp() - t
         events: list[ViolationEvent] = []
-        for i in range(len(watched)):
-            x1, y1, x2, y2 = (float(v) for v in watched.xyxy[i])
-            box = (x1, y1, x2, y2)
-            tid = int(watched.tracker_id[i])
-            state = self.book.get(tid, box)
-            state.observe(
-                t,
-                (float(points[i, 0]), float(points[i, 1])),
-                box,
-                float(watched.confidence[i]),
-                bool(inside[i]),
-                self.policy.stationary_radius,
-                born=born.get(tid),
-            )
-            self.book.settle(state, t, self.policy.stationary_radius)
+        states = self.book.observe_all(t, w, self.policy.stationary_radius, born)
+        for i, state in enumerate(states):
+            box = state.bbox
             if attended(box, people, self.policy.attended_radius):
                 if state.stationary_since is not None:
                     state.stationary_since = t  # a stall while its vendor is there
                 continue
-            if state.fired or state.inside_streak < self.zone.inertia_frames or allowed:
-                continue
-            dwell = state.dwell(t)
-            if dwell < self.policy.dwell_s - DWELL_JITTER_S or state.stationary_since is None:
+            dwell = state.due(t, self.policy.dwell_s, self.zone.inertia_frames)
+            if dwell is None or allowed:
                 continue
             state.fired = True
             conf = float(np.median(state.confidences)) if state.confidences else 0.0
@@ -146,7 +127,7 @@ class OccupationRule:
                     self.zone,
                     self.policy.type,
                     track_id=state.track_id,
-                    class_name=self.class_names[int(watched.class_id[i])],
+                    class_name=self.class_names[int(w.dets.class_id[i])],
                     bbox=box,
                     confidence=conf,
                     dwell_s=dwell,

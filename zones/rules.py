@@ -30,9 +30,8 @@ from lookout.streams.frame import Frame
 from lookout.zones import construction_rule as _construction  # noqa: F401  (registers)
 from lookout.zones import non_motor as _non_motor  # noqa: F401  (registers)
 from lookout.zones import occupation as _occupation  # noqa: F401  (registers)
-from lookout.zones.dwell import DwellBook
+from lookout.zones.dwell import DwellBook, watched_in_zone
 from lookout.zones.events import (
-    DWELL_JITTER_S,
     RULES,
     RuleContext,
     Scene,
@@ -101,36 +100,15 @@ class ParkingRule(_ZoneRule):
     def update(
         self, frame: Frame, t: float, dets: Detections, born: Mapping[int, float]
     ) -> list[ViolationEvent]:
-        mask = (
-            np.isin(dets.class_id, self.class_ids)
-            & (dets.confidence >= self.policy.min_confidence)
-            & (dets.tracker_id >= 0)
-        )
-        watched = dets[mask]
-        points = watched.bottom_center()
-        inside = shapely.contains_xy(self.polygon, points[:, 0], points[:, 1])
+        w = watched_in_zone(dets, self.class_ids, self.policy.min_confidence, self.polygon)
         events: list[ViolationEvent] = []
         allowed = in_allowed_window(self.policy.allowed, frame, self.tz)
         self.book.wall_offset = frame.captured_at.timestamp() - t  # for shared stops
-        for i in range(len(watched)):
-            bbox = tuple(float(v) for v in watched.xyxy[i])
-            box = (bbox[0], bbox[1], bbox[2], bbox[3])
-            tid = int(watched.tracker_id[i])
-            state = self.book.get(tid, box)
-            state.observe(
-                t,
-                (float(points[i, 0]), float(points[i, 1])),
-                box,
-                float(watched.confidence[i]),
-                bool(inside[i]),
-                self.policy.stationary_radius,
-                born=born.get(tid),
-            )
-            self.book.settle(state, t, self.policy.stationary_radius)
-            if state.fired or state.inside_streak < self.zone.inertia_frames or allowed:
-                continue
-            dwell = state.dwell(t)
-            if dwell < self.policy.dwell_s - DWELL_JITTER_S or state.stationary_since is None:
+        states = self.book.observe_all(t, w, self.policy.stationary_radius, born)
+        for i, state in enumerate(states):
+            box = state.bbox
+            dwell = state.due(t, self.policy.dwell_s, self.zone.inertia_frames)
+            if dwell is None or allowed:
                 continue
             state.fired = True
             support = self._support(dets, box)
@@ -142,7 +120,7 @@ class ParkingRule(_ZoneRule):
                     self.zone,
                     self.policy.type,
                     track_id=state.track_id,
-                    class_name=self.class_names[int(watched.class_id[i])],
+                    class_name=self.class_names[int(w.dets.class_id[i])],
                     bbox=box,
                     confidence=conf,
                     dwell_s=dwell,
