@@ -5,6 +5,7 @@ frame, goods cut from dog.jpg."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
+from lookout.base.events import EventType
 from lookout.base.geometry import box_iou
 from lookout.cases.model import DraftCase
 from lookout.cases.sinks import SqliteOutbox
@@ -75,6 +77,35 @@ def frame(i: int, image: Image, preset: str | None = None) -> Frame:
     return Frame("vtest", i, t, T0 + timedelta(seconds=t), t, image, preset=preset)
 
 
+def judged(
+    tmp_path: Path, refs: Path, case_type: EventType, object_class: str, bbox: list[float]
+) -> None:
+    """A case of camera vtest in the outbox, then judged by an operator."""
+    outbox = SqliteOutbox.open(tmp_path / "cases.db")
+    at = T0 + timedelta(seconds=23)
+    case = DraftCase(
+        id=str(uuid.uuid4()),
+        type=case_type,
+        code="x",
+        code_name="x",
+        camera_id="vtest",
+        preset=None,
+        zone_id="walkway",
+        grid_code=None,
+        first_seen=at,
+        confirmed_at=at,
+        last_seen=at,
+        dwell_s=30.0,
+        bbox=bbox,
+        confidence=0.7,
+        track_id=3,
+        object_class=object_class,
+    )
+    outbox.write(case)
+    with CaseReview(outbox, references=refs) as review:
+        review.verdict(case.id, "confirmed", "op-wang")
+
+
 def test_the_static_class_comes_after_the_models_and_is_a_stall_object() -> None:
     names, roles = analysis_classes(NAMES, ROLES)
     assert names == [*NAMES, STATIC_CLASS]
@@ -113,29 +144,7 @@ def test_goods_become_a_static_object_and_a_verdict_absorbs_them(
     assert last.class_id.tolist() == [len(NAMES)]
     assert box_iou(tuple(float(v) for v in last.xyxy[0]), GOODS) > 0.5  # type: ignore[arg-type]
     # The operator judges the case: the case review leaves a request for the scene.
-    outbox = SqliteOutbox.open(tmp_path / "cases.db")
-    at = T0 + timedelta(seconds=23)
-    case = DraftCase(
-        id="5a1e0000-0000-5000-8000-000000000001",
-        type="occupation",
-        code="09008",
-        code_name="占道堆物",
-        camera_id="vtest",
-        preset=None,
-        zone_id="walkway",
-        grid_code=None,
-        first_seen=at,
-        confirmed_at=at,
-        last_seen=at,
-        dwell_s=30.0,
-        bbox=[float(v) for v in last.xyxy[0]],
-        confidence=0.7,
-        track_id=3,
-        object_class=STATIC_CLASS,
-    )
-    outbox.write(case)
-    with CaseReview(outbox, references=refs) as review:
-        review.verdict(case.id, "confirmed", "op-wang")
+    judged(tmp_path, refs, "occupation", STATIC_CLASS, [float(v) for v in last.xyxy[0]])
     assert len(list(absorb_dir(refs).glob("vtest_default.*.absorb.json"))) == 1
     after = run(det, [with_goods] * 30, start=23)
     assert not any(len(d) for d in after)  # part of the empty scene now, for good
@@ -144,28 +153,7 @@ def test_goods_become_a_static_object_and_a_verdict_absorbs_them(
 
 def test_a_verdict_on_a_parking_case_asks_nothing_of_the_scene(tmp_path: Path) -> None:
     refs = tmp_path / "references"
-    outbox = SqliteOutbox.open(tmp_path / "cases.db")
-    case = DraftCase(
-        id="5a1e0000-0000-5000-8000-000000000002",
-        type="illegal_parking",
-        code="09001",
-        code_name="机动车乱停放",
-        camera_id="vtest",
-        preset=None,
-        zone_id="walkway",
-        grid_code=None,
-        first_seen=T0,
-        confirmed_at=T0,
-        last_seen=T0,
-        dwell_s=60.0,
-        bbox=[1.0, 2.0, 30.0, 40.0],
-        confidence=0.7,
-        track_id=3,
-        object_class="car",
-    )
-    outbox.write(case)
-    with CaseReview(outbox, references=refs) as review:
-        review.verdict(case.id, "false_alarm", "op-wang")
+    judged(tmp_path, refs, "illegal_parking", "car", [1.0, 2.0, 30.0, 40.0])
     assert not absorb_dir(refs).exists()
 
 
