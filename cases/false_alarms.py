@@ -14,6 +14,11 @@ Where it lives:
 - every box, with a Redis dedup store: `RedisFalseAlarms` (a key per false alarm that
   expires after the quiet period, a GEO set per type, a set per camera); the box that
   records a verdict, and every box that reads one from its outbox, publishes it.
+
+The same store carries the scene model's absorb requests (zones/stationary.py) to the
+box that runs the camera (docs/FLEET.md "State moves with a camera"): `absorb_key`, a
+hash per camera of case id -> JSON {preset, bbox, by, at}, expiring `ABSORB_TTL_S`
+after its latest write; lookout/fleet/state.py reads and deletes them.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
@@ -29,13 +34,24 @@ from typing import Protocol
 import redis
 
 from lookout.cases.dedup import Box, same_image_place
-from lookout.cases.dedup_store import distance_m
+from lookout.cases.dedup_store import distance_m, hash_tag
 from lookout.cases.model import DraftCase
 from lookout.cases.redis_conn import open_redis
 from lookout.cases.sinks import SqliteOutbox
 from lookout.zones.events import ViolationEvent
 
 log = logging.getLogger(__name__)
+
+#: The dedup store's key prefix (cases/dedup_store.py, not configurable).
+PREFIX = "lookout"
+#: An absorb request not read within this long (its camera's preset not visited) goes.
+ABSORB_TTL_S = 86400
+
+
+def absorb_key(camera_id: str, prefix: str = PREFIX) -> str:
+    """`{lookout}:absorb:<camera>`: tagged like the cluster's keys of the camera (with
+    the default `cluster.prefix`), so the fenced read's two keys share a hash slot."""
+    return f"{hash_tag(prefix)}:absorb:{camera_id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +157,20 @@ class SharedFalseAlarms(Protocol):
         """False alarms of one camera (for image-space matching)."""
         ...
 
+    def request_absorb(
+        self,
+        camera_id: str,
+        preset: str | None,
+        bbox: Sequence[float],
+        *,
+        case_id: str,
+        by: str,
+        at: datetime,
+    ) -> None:
+        """Ask the camera's scene model, on whichever box runs it, to absorb what stands
+        under `bbox` (zones/stationary.py `request_absorb`, shared)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -148,7 +178,7 @@ class RedisFalseAlarms:
     """`SharedFalseAlarms` in Redis (see the module docstring); `ttl_s` is the quiet
     period, renewed on every publish."""
 
-    def __init__(self, client: redis.Redis, ttl_s: float, prefix: str = "lookout") -> None:
+    def __init__(self, client: redis.Redis, ttl_s: float, prefix: str = PREFIX) -> None:
         self.r = client
         self.ttl = max(1, int(ttl_s))
         self.prefix = prefix
@@ -215,6 +245,24 @@ class RedisFalseAlarms:
         key = self._camera(camera_id)
         ids = sorted(str(i) for i in self.r.smembers(key))
         return self._load(ids, lambda i: self.r.srem(key, i))
+
+    def request_absorb(
+        self,
+        camera_id: str,
+        preset: str | None,
+        bbox: Sequence[float],
+        *,
+        case_id: str,
+        by: str,
+        at: datetime,
+    ) -> None:
+        key = absorb_key(camera_id, self.prefix)
+        body = {"preset": preset, "bbox": [float(v) for v in bbox][:4], "by": by}
+        body["at"] = at.isoformat()
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hset(key, case_id, json.dumps(body, ensure_ascii=False, separators=(",", ":")))
+        pipe.expire(key, ABSORB_TTL_S)
+        pipe.execute()
 
     def close(self) -> None:
         self.r.close()

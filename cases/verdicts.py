@@ -8,7 +8,8 @@ delivery worker then sends it to every remote sink as a `StatusUpdate`
 it from the outbox, and with a Redis dedup store `shared` publishes it to every box at
 once. A `rebase` request on a construction case is left for the zone's rule; a
 verdict on a case about a static object leaves an absorb request for the camera's
-scene model (zones/stationary.py), which then takes the object into the empty scene.
+scene model (zones/stationary.py), which then takes the object into the empty scene;
+with a Redis dedup store `shared` carries it to the box that runs the camera too.
 """
 
 from __future__ import annotations
@@ -246,24 +247,22 @@ class CaseReview:
                 by=update.by,
                 at=update.at,
             )
-        row = None
-        if self.references is not None:
-            row = self.case(update.case_id)
-            case = row.case if row is not None else None
-            if case is not None and STATIC_CLASS in (case.object_class, *case.support):
-                request_absorb(
-                    self.references,
-                    case.camera_id,
-                    case.preset,
-                    case.bbox,
-                    case_id=case.id,
-                    by=update.by,
-                    at=update.at,
-                )
+        row = self.case(update.case_id)
+        case = row.case if row is not None else None
+        static = case is not None and STATIC_CLASS in (case.object_class, *case.support)
+        if case is not None and static and self.references is not None:
+            request_absorb(
+                self.references,
+                case.camera_id,
+                case.preset,
+                case.bbox,
+                case_id=case.id,
+                by=update.by,
+                at=update.at,
+            )
         if self.shared is None:
             return
         # Best effort: every box's case manager also publishes what its outbox holds.
-        row = row or self.case(update.case_id)
         try:
             if row is not None and update.status == "false_alarm":
                 self.shared.publish(FalseAlarm.of(row.case, update.at))
@@ -275,6 +274,24 @@ class CaseReview:
                 update.case_id,
                 one_line(str(exc)),
             )
+        if case is not None and static:
+            # The camera may run on another box (docs/FLEET.md "State moves with a
+            # camera"): its scene model reads the request from Redis there.
+            try:
+                self.shared.request_absorb(
+                    case.camera_id,
+                    case.preset,
+                    case.bbox,
+                    case_id=case.id,
+                    by=update.by,
+                    at=update.at,
+                )
+            except (redis.RedisError, OSError) as exc:
+                log.warning(
+                    "case %s: absorb request not shared (%s); only this box's scene gets it",
+                    update.case_id,
+                    one_line(str(exc)),
+                )
 
     # -- reading -------------------------------------------------------------------------
     def cases(self, filt: CaseFilter | None = None) -> list[CaseRow]:

@@ -18,14 +18,17 @@ registered onto that preset's scene with the construction alignment
 An operator's verdict on a case about a static object reaches the scene model as a
 request file under `<references>/scene/` (`request_absorb`, written by the case
 review like construction's rebase request): the blobs under the case's box are then
-absorbed into the empty scene. A case made on a blob holds it until then.
+absorbed into the empty scene. A case made on a blob holds it until then. Requests
+can also come from `sources` (e.g. Redis in fleet mode, where the verdict may be given
+on another box: docs/FLEET.md "State moves with a camera"), asked at each scene update;
+a source that fails is logged once and the analysis goes on without it.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -87,6 +90,23 @@ def watching_zones(
                 out.append(zone)
                 break
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class AbsorbRequest:
+    """An operator judged the case over `bbox` (frame pixels): absorb what stands there."""
+
+    bbox: Box
+    case_id: str
+    by: str
+
+
+#: Where absorb requests come from besides the request files: called with the camera
+#: and the frame's preset, it returns (and consumes) the requests for that preset.
+AbsorbSource = Callable[[str, str | None], list[AbsorbRequest]]
+#: Case ids absorbed recently, remembered so that one request read twice (a file and a
+#: source) is applied once.
+_SEEN_CASES = 256
 
 
 def absorb_dir(references: Path) -> Path:
@@ -163,6 +183,10 @@ class StationaryDetector:
         self._last = Detections.empty()
         #: Samples the scene models took (the benchmark divides their time by it).
         self.updates = 0
+        #: Other sources of absorb requests (see the module docstring).
+        self.sources: list[AbsorbSource] = []
+        self._failing: set[int] = set()  # sources whose failure was logged
+        self._absorbed: dict[str, None] = {}  # recent case ids, oldest first
 
     def _view(self, frame: Frame) -> _View | None:
         key = (frame.preset, frame.width, frame.height)
@@ -285,12 +309,43 @@ class StationaryDetector:
             view.model.hold(view.to_work(bbox))
 
     def _consume_requests(self, frame: Frame, view: _View) -> None:
+        requests = self._file_requests(frame.preset)
+        for i, source in enumerate(self.sources):
+            try:
+                requests += source(self.camera_id, frame.preset)
+                self._failing.discard(i)
+            except Exception as exc:  # a source down (Redis) must not stop the analysis
+                if i not in self._failing:
+                    self._failing.add(i)
+                    log.warning(
+                        "camera %s: absorb requests unavailable (%s); retrying at each update",
+                        self.camera_id,
+                        exc,
+                    )
+        for req in requests:
+            if req.case_id in self._absorbed:
+                continue
+            self._absorbed[req.case_id] = None
+            while len(self._absorbed) > _SEEN_CASES:
+                del self._absorbed[next(iter(self._absorbed))]
+            n = view.model.absorb(view.to_work(req.bbox))
+            log.info(
+                "camera %s: %d static object(s) absorbed into the scene (case %s judged by %s)",
+                self.camera_id,
+                n,
+                req.case_id,
+                req.by,
+            )
+
+    def _file_requests(self, preset: str | None) -> list[AbsorbRequest]:
+        """The request files of this camera and preset, read and deleted."""
         if self.references is None:
-            return
+            return []
         folder = absorb_dir(self.references)
         if not folder.is_dir():
-            return
-        prefix = f"{self.camera_id}_{frame.preset or 'default'}."
+            return []
+        out = []
+        prefix = f"{self.camera_id}_{preset or 'default'}."
         for path in folder.glob(f"{prefix}*.absorb.json"):
             try:
                 data = json.loads(path.read_text(encoding="utf-8"))
@@ -301,10 +356,7 @@ class StationaryDetector:
                 continue
             path.unlink(missing_ok=True)
             if len(bbox) == 4:
-                n = view.model.absorb(view.to_work(bbox))
-                log.info(
-                    "camera %s: %d static object(s) absorbed into the scene (case %s judged)",
-                    self.camera_id,
-                    n,
-                    data.get("case_id", "?"),
-                )
+                box = (bbox[0], bbox[1], bbox[2], bbox[3])
+                case_id = str(data.get("case_id") or path.name)
+                out.append(AbsorbRequest(box, case_id, str(data.get("by", "?"))))
+        return out

@@ -11,6 +11,11 @@ Keys (one hash per camera and kind, next to its lease: lookout/fleet/leases.py):
 - `<p>:stops:<cam>`  `<zone>:<policy>:<x>:<y>` -> JSON {since, last, x, y, h}: a stop's
   start and its latest sighting (epoch s), its anchor and box height in pixels; the
   hash expires after the zone engine's place memory (120 s)
+- `{lookout}:absorb:<cam>`  case id -> JSON {preset, bbox, by, at}: an operator's
+  verdict on a static object, for the camera's scene model (zones/stationary.py),
+  written by the case review of any box (cases/false_alarms.py `absorb_key`, the dedup
+  store's tag, which the default `cluster.prefix` shares); the box running the camera
+  reads and deletes those of the frame's preset at each scene update, under its lease
 
 Every write is fenced like a case: one Lua script writes only while the camera's
 lease holds this box's token, so a box that lost the camera writes nothing. A box
@@ -34,7 +39,9 @@ import redis
 
 from lookout.cases.dedup import CaseFootprint
 from lookout.cases.dedup_store import Fence
+from lookout.cases.false_alarms import absorb_key
 from lookout.zones.rules import ParkingRule
+from lookout.zones.stationary import AbsorbRequest
 
 if TYPE_CHECKING:
     from lookout.fleet.leases import LeaseStore
@@ -54,6 +61,28 @@ return 1
 """
 
 
+#: KEYS[1] the camera's lease, KEYS[2] its absorb requests; ARGV: token, then field and
+#: value pairs as read. Deletes each field still holding that value; returns the fields
+#: deleted, or false when the lease does not hold the token (nothing deleted).
+_FENCED_TAKE_LUA = """
+local v = redis.call('GET', KEYS[1])
+local t = v and string.match(v, ':(%d+)$')
+if t ~= ARGV[1] then return false end
+local out = {}
+for i = 2, #ARGV, 2 do
+  if redis.call('HGET', KEYS[2], ARGV[i]) == ARGV[i + 1] then
+    redis.call('HDEL', KEYS[2], ARGV[i])
+    out[#out + 1] = ARGV[i]
+  end
+end
+return out
+"""
+
+#: After a Redis error, absorb requests are not asked for this long (seconds): the
+#: scene updates run on the analysis path and must not wait on a Redis that is away.
+ABSORB_RETRY_S = 10.0
+
+
 class ClusterState:
     """The shared footprints and stops of every camera of this box (see the module
     docstring). `fence(camera)` is the agent's: None while the lease is not held."""
@@ -69,6 +98,8 @@ class ClusterState:
         self.fence = fence
         self.cooldown_s = cooldown_s
         self._hset = self.r.register_script(_FENCED_HSET_LUA)
+        self._take = self.r.register_script(_FENCED_TAKE_LUA)
+        self._absorb_paused_until = 0.0  # monotonic; see ABSORB_RETRY_S
         self._lock = threading.Lock()
         #: What this box wrote, by key: field -> (value, expires at epoch s).
         self._mine: dict[str, dict[str, tuple[str, float]]] = {}
@@ -171,9 +202,46 @@ class ClusterState:
     def touch(self, fp: CaseFootprint) -> None:
         self.remember(fp)
 
+    # -- absorb requests (zones/stationary.py AbsorbSource) ------------------------------
+    def absorb_requests(self, camera_id: str, preset: str | None) -> list[AbsorbRequest]:
+        """The camera's absorb requests for `preset`, read and deleted while this box
+        holds its lease (others' stay for their preset); [] while Redis is away."""
+        if time.monotonic() < self._absorb_paused_until:
+            return []
+        fence = self.fence(camera_id)
+        if fence is None:
+            return []
+        key = absorb_key(camera_id)
+        raw = self._call(lambda: self.r.hgetall(key))
+        if raw is None:  # an error: not asked again for a while
+            self._absorb_paused_until = time.monotonic() + ABSORB_RETRY_S
+            return []
+        found: dict[str, AbsorbRequest | None] = {}
+        args: list[str | int] = [fence.token]
+        for field, value in raw.items():
+            try:
+                d = json.loads(value)
+                if d.get("preset") != preset:
+                    continue
+                x1, y1, x2, y2 = (float(v) for v in d["bbox"])
+                found[str(field)] = AbsorbRequest((x1, y1, x2, y2), str(field), str(d["by"]))
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                log.warning("cluster: camera %s: absorb request unreadable (%s)", camera_id, exc)
+                found[str(field)] = None  # deleted, not applied
+            args += [field, value]
+        if not found:
+            return []
+        taken = self._call(lambda: self._take(keys=[fence.key, key], args=args))
+        if taken is None:  # lease moved on, or an error: they stay for the next reader
+            return []
+        return [req for f in taken if (req := found.get(str(f))) is not None]
+
     # -- stops (zones/dwell.py StopShare) ------------------------------------------------
     def adopt(self, rt: CameraRuntime) -> None:
-        """Share the stops of a camera that starts on this box."""
+        """Share the stops of a camera that starts on this box, and let its scene model
+        read the absorb requests of verdicts given on any box."""
+        if rt.analyser.stationary is not None:
+            rt.analyser.stationary.sources.append(self.absorb_requests)
         for i, rule in enumerate(rt.analyser.zones.rules):
             if isinstance(rule, ParkingRule):
                 rule.book.shared = CameraStops(
