@@ -129,6 +129,12 @@ class SceneModel:
         self._window: NDArray[np.float32] | None = None
         self._long_half: NDArray[np.float32] | None = None
 
+    def seed(self, empty: NDArray[np.uint8]) -> None:
+        """Start from a saved empty scene (HxW grey at this model's shape): a restart
+        or a reload does not take what stands now for the empty street."""
+        self.long = empty.astype(np.float32)
+        self.known[:] = True
+
     def reset_short(self) -> None:
         """A new visit of a PTZ preset: the recent past is unknown."""
         self.short = None

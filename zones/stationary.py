@@ -15,6 +15,10 @@ it never becomes background nor a static object. Each new visit of a PTZ preset 
 registered onto that preset's scene with the construction alignment
 (zones/alignment.py) before it is compared.
 
+The empty scene is saved under `<references>/scene/` every `SAVE_EVERY_S` and read
+back when the camera's analysis is built again (a restart, a reload), so a stall that
+stands at that moment is not taken for the empty street.
+
 An operator's verdict on a case about a static object reaches the scene model as a
 request file under `<references>/scene/` (`request_absorb`, written by the case
 review like construction's rebase request): the blobs under the case's box are then
@@ -50,6 +54,9 @@ log = logging.getLogger(__name__)
 STATIC_CLASS = "static_object"
 #: Margin around the zones' bounding box that the scene model also watches.
 _MARGIN = 0.08
+#: How often (seconds of camera time) a scene's empty picture is saved beside the
+#: references, so that a restart or a reload starts from it.
+SAVE_EVERY_S = 300.0
 #: Detections below this score do not mask the scene (noise would freeze it).
 _FOREGROUND_SCORE = 0.25
 Box = tuple[float, float, float, float]
@@ -135,6 +142,20 @@ def request_absorb(
     return path
 
 
+def scene_path(
+    references: Path,
+    camera_id: str,
+    preset: str | None,
+    crop: tuple[int, int, int, int],
+    shape: tuple[int, int],
+) -> Path:
+    """Where a scene's empty picture is saved: named by its crop and work size, so a
+    zone edit that changes them starts a new scene."""
+    x1, y1, x2, y2 = crop
+    name = f"{camera_id}_{preset or 'default'}_{x1}-{y1}-{x2}-{y2}_{shape[1]}x{shape[0]}.png"
+    return absorb_dir(references) / name
+
+
 @dataclass(slots=True)
 class _View:
     """The scene of one (preset, frame size): crop, scale and model."""
@@ -145,6 +166,8 @@ class _View:
     last_update: float = -np.inf
     visit: NDArray[np.float64] | None = None  # this visit's registration (work px)
     new_visit: bool = True
+    path: Path | None = None  # where its empty scene is saved
+    saved: float = -np.inf
 
     def to_work(self, box: Sequence[float]) -> Box:
         x0, y0 = self.crop[0], self.crop[1]
@@ -222,6 +245,12 @@ class StationaryDetector:
             shape,
         )
         view = self._views[key] = _View(crop, scale, model)
+        if self.references is not None:
+            view.path = scene_path(self.references, self.camera_id, frame.preset, crop, shape)
+            empty = cv2.imread(str(view.path), cv2.IMREAD_GRAYSCALE)
+            if empty is not None and empty.shape == shape:
+                model.seed(np.asarray(empty, np.uint8))
+                log.info("camera %s: empty scene read from %s", self.camera_id, view.path)
         return view
 
     def detect(self, frame: Frame, dets: Detections) -> Detections:
@@ -247,6 +276,8 @@ class StationaryDetector:
         self._consume_requests(frame, view)
         blobs = view.model.update(grey, t, foreground)
         self.updates += 1
+        if view.path is not None and t - view.saved >= SAVE_EVERY_S:
+            self._save(view, t)
         if not blobs:
             self._last = Detections.empty()
             return self._last
@@ -296,6 +327,21 @@ class StationaryDetector:
             warped = cv2.warpPerspective(mask, view.visit, (w, h), flags=cv2.INTER_NEAREST)
             return np.asarray(warped > 0)
         return np.asarray(mask > 0)
+
+    def _save(self, view: _View, t: float) -> None:
+        """Write the empty scene (atomically) once it is known everywhere: pixels under
+        the detector's boxes at the start are not the empty street yet."""
+        model = view.model
+        if model.long is None or view.path is None or not model.known.all():
+            return
+        view.saved = t
+        try:
+            view.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = view.path.with_suffix(".tmp.png")
+            cv2.imwrite(str(tmp), np.clip(model.long, 0, 255).astype(np.uint8))
+            tmp.replace(view.path)
+        except OSError as exc:  # a full disk: the scene is only not kept for a restart
+            log.warning("camera %s: empty scene not saved (%s)", self.camera_id, exc)
 
     def work_shapes(self) -> list[tuple[int, int]]:
         """(height, width) of each scene model made so far."""
