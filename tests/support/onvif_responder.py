@@ -94,6 +94,10 @@ class _Move:
     duration: float
 
     def at(self, now: float) -> tuple[Position, bool]:
+        if now < self.t0:
+            # Before this move began the camera stood where it starts (a test asking
+            # about a picture older than the latest GotoPreset: analysis lags).
+            return self.start, False
         if self.duration <= 0 or now >= self.t0 + self.duration:
             return self.end, False
         f = max(0.0, (now - self.t0) / self.duration)
