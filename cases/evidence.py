@@ -1,7 +1,10 @@
-"""Evidence pictures: the full frame with the zone and the box drawn, plus a crop."""
+"""Evidence pictures: the full frame with the zone and the box drawn, plus a crop; and,
+with `dataset.keep`, the clean frame and all its detections to learn from
+(docs/LEARNING.md), kept beside the evidence but never listed in the case JSON."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,6 +64,49 @@ def _labelled(
     cv2.putText(img, label, (tx + 2, ty), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1)
 
 
+def dataset_paths(case_id: str) -> list[str]:
+    """The kept clean frame and detections of a case (`dataset.keep`), relative to the
+    output folder (they exist only when kept)."""
+    return [f"evidence/{case_id}_clean.jpg", f"evidence/{case_id}_frame.json"]
+
+
+def frame_record(case_id: str, event: ViolationEvent) -> dict[str, object]:
+    """`<case>_frame.json` (docs/LEARNING.md): the frame's detections with their class
+    names and track ids, boxes scaled to the event's frame, and the case's subjects."""
+    frame = event.frame
+    detections: list[dict[str, object]] = []
+    names: list[str] = []
+    scene = event.scene
+    if scene is not None:
+        names = list(scene.names)
+        sx, sy = frame.width / scene.size[0], frame.height / scene.size[1]
+        d = scene.detections
+        for i in range(len(d)):
+            x1, y1, x2, y2 = (float(v) for v in d.xyxy[i])
+            cid = int(d.class_id[i])
+            detections.append(
+                {
+                    "class_id": cid,
+                    "class_name": names[cid] if 0 <= cid < len(names) else str(cid),
+                    "box": [round(v, 1) for v in (x1 * sx, y1 * sy, x2 * sx, y2 * sy)],
+                    "confidence": round(float(d.confidence[i]), 4),
+                    "track_id": int(d.tracker_id[i]),
+                }
+            )
+    return {
+        "version": 1,
+        "case_id": case_id,
+        "camera_id": event.camera_id,
+        "preset": event.preset,
+        "captured_at": frame.captured_at.isoformat(),
+        "width": frame.width,
+        "height": frame.height,
+        "class_names": names,
+        "detections": detections,
+        "subjects": [event.track_id, *event.subject_ids],
+    }
+
+
 class EvidenceWriter:
     """Writes evidence JPEGs under `root/evidence/` and returns paths relative to `root`.
     `blur`: `evidence.blur` (cases/blur.py); files 0640, the folder 0750."""
@@ -72,12 +118,16 @@ class EvidenceWriter:
         jpeg_quality: int = 88,
         crop_margin: float = 0.5,
         blur: tuple[str, ...] = (),
+        dataset_quality: int | None = None,
     ) -> None:
+        """`dataset_quality`: keep each case's clean frame (at this JPEG quality) and its
+        detections (`dataset.keep`); None: do not."""
         self.root = root
         self.folder = root / "evidence"
         self.jpeg_quality = jpeg_quality
         self.crop_margin = crop_margin
         self.blur = blur
+        self.dataset_quality = dataset_quality
 
     def annotate(self, event: ViolationEvent) -> np.ndarray:
         """Copy of the event frame with the zone polygon and the object box drawn.
@@ -121,6 +171,7 @@ class EvidenceWriter:
         """The case's evidence JPEGs in memory (`full`, `crop`, and `before`/`after` when
         the event has them), ready for `store`."""
         params = [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality]
+        kept = self._dataset(case_id, event) if self.dataset_quality is not None else []
         event = for_evidence(event, self.blur)  # bystanders blurred (cases/blur.py)
         pictures = [("full", self.annotate(event)), ("crop", self.crop(event))]
         if event.before is not None and event.after is not None:
@@ -132,7 +183,21 @@ class EvidenceWriter:
             if not ok:
                 raise OSError(f"JPEG encoding failed for {name}")
             out.append(EncodedPicture(name, buf.tobytes()))
-        return out
+        return out + kept
+
+    def _dataset(self, case_id: str, event: ViolationEvent) -> list[EncodedPicture]:
+        """The clean frame (as the camera sent it: nothing drawn, nothing blurred) and a
+        JSON of all the frame's detections, boxes in that frame's pixels."""
+        assert self.dataset_quality is not None
+        params = [cv2.IMWRITE_JPEG_QUALITY, self.dataset_quality]
+        ok, buf = cv2.imencode(".jpg", event.frame.image, params)
+        if not ok:
+            raise OSError(f"JPEG encoding failed for {case_id}_clean.jpg")
+        body = json.dumps(frame_record(case_id, event), ensure_ascii=False).encode("utf-8")
+        return [
+            EncodedPicture(f"{case_id}_clean.jpg", buf.tobytes()),
+            EncodedPicture(f"{case_id}_frame.json", body),
+        ]
 
     def store(self, pictures: list[EncodedPicture]) -> list[str]:
         """Write encoded pictures (atomically: a temporary file, then a rename); return

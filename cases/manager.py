@@ -173,6 +173,7 @@ class CaseManager:
                 jpeg_quality=cfg.evidence.jpeg_quality,
                 crop_margin=cfg.evidence.crop_margin,
                 blur=tuple(cfg.evidence.blur),
+                dataset_quality=cfg.dataset.jpeg_quality if cfg.dataset.keep else None,
             ),
             sinks=sinks,
             tz=ZoneInfo(cfg.timezone),

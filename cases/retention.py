@@ -34,6 +34,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
+from lookout.cases.evidence import dataset_paths
 from lookout.cases.settings import RetentionConfig
 from lookout.cases.sinks import ensure_outbox_schema
 
@@ -156,7 +157,10 @@ class Retention:
         quiet_since = self.clock() - self.false_alarm_s
         rows = []
         for cid, status, confirmed, state, ok, body, at, seen in conn.execute(sql):
-            files = tuple(p for p in json.loads(body).get("evidence") or [] if _evidence(p))
+            listed = json.loads(body).get("evidence") or []
+            # The kept clean frame and detections (docs/LEARNING.md) go with the evidence.
+            kept = [rel for rel in dataset_paths(cid) if (self.out_dir / rel).exists()]
+            files = tuple(p for p in [*listed, *kept] if _evidence(p))
             size = sum(_size(self.out_dir / rel) for rel in files)
             latest = max(
                 (datetime.fromisoformat(t).timestamp() for t in (at, seen) if t), default=0.0

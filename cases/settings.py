@@ -158,6 +158,21 @@ class EvidenceConfig(StrictModel):
     )
 
 
+class DatasetConfig(StrictModel):
+    """Frames kept to learn from (docs/LEARNING.md): with `keep`, every new case also
+    stores its clean frame and all that frame's detections beside its evidence (same
+    access rules and retention; never sent to a sink)."""
+
+    keep: bool = Field(
+        default=False,
+        description="Keep each case's clean frame (no drawing, no blur) and its detections "
+        "for `lookout dataset export`.",
+    )
+    jpeg_quality: int = Field(
+        default=95, ge=10, le=100, description="JPEG quality of the kept clean frames."
+    )
+
+
 class SqliteSinkConfig(StrictModel):
     """Embedded SQLite outbox (the default sink)."""
 
@@ -195,6 +210,9 @@ class CasesSettings(StrictModel):
     codes: dict[str, CodeEntry] = Field(description="Event type → case-system code.")
     dedup: DedupConfig = Field(description="Dedup settings.")
     evidence: EvidenceConfig = Field(description="Evidence settings.")
+    dataset: DatasetConfig = Field(
+        default_factory=DatasetConfig, description="Frames kept to learn from."
+    )
     sinks: list[SinkConfig] = Field(description="Sinks (remote ones are fed by the outbox).")
     timezone: str = Field(description="IANA time zone of the site.")
     out_dir: str = Field(description="Output folder: outbox, evidence, dedup store.")

@@ -30,6 +30,8 @@ class Scene:
         size: (width, height) of the frame the boxes belong to.
         static: boolean mask (N,) of the `static_object` detections (what the scene
             model found staying, zones/stationary.py), boxed in the evidence.
+        names: the analysis's class names (the model's, then `static_object`), which
+            `detections.class_id` index.
     """
 
     detections: Detections
@@ -37,6 +39,7 @@ class Scene:
     vehicle: np.ndarray
     size: tuple[int, int]
     static: np.ndarray | None = None
+    names: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -305,6 +305,7 @@ class ZoneEngine:
             vehicle=np.isin(dets.class_id, self._vehicle_ids),
             size=(frame.width, frame.height),
             static=np.isin(dets.class_id, self._static_ids),
+            names=tuple(self.class_names),
         )
         return [replace(e, scene=scene) for e in events]
 

@@ -29,6 +29,7 @@ from lookout.base.yamlfile import load_model
 from lookout.cases.settings import (
     CasesSettings,
     CodeEntry,
+    DatasetConfig,
     DedupConfig,
     DeliveryConfig,
     EvidenceConfig,
@@ -214,6 +215,10 @@ class AppConfig(StrictModel):
     )
     daemon: DaemonConfig = Field(default_factory=DaemonConfig, description="`lookout run`.")
     evidence: EvidenceConfig = Field(default_factory=EvidenceConfig, description="Evidence.")
+    dataset: DatasetConfig = Field(
+        default_factory=DatasetConfig,
+        description="Frames kept to learn from: each case's clean frame and detections.",
+    )
     sinks: list[SinkConfig] = Field(
         default_factory=default_sinks, description="Where draft cases go."
     )
@@ -257,6 +262,7 @@ class AppConfig(StrictModel):
             codes={str(k): v for k, v in self.codes.items()},
             dedup=self.dedup,
             evidence=self.evidence,
+            dataset=self.dataset,
             sinks=list(self.sinks),
             timezone=self.site.timezone,
             out_dir=str(out_dir),
