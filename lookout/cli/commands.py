@@ -41,5 +41,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("reference", "Construction and view references (capture).", "reference"),
     Command("cases", "Draft cases in an outbox: list, verdict, prune.", "cases"),
     Command("report", "Period report: HTML with charts, and CSV.", "report"),
+    Command(
+        "dataset", "Learning data: export kept frames as YOLO, check a labelled set.", "dataset"
+    ),
     Command("cluster", "Several boxes sharing the cameras (cluster:): status.", "cluster"),
 )

@@ -12,6 +12,7 @@ Commands:
   reference capture --config FILE --camera ID             take a view as the reference
   cases list|verdict|prune ...                            read and judge the outbox's cases
   report --from DATE --to DATE [--config FILE | --out DIR] the period report
+  dataset export|import ...                               kept frames as YOLO; check labels
   cluster status --config FILE [--json]                   boxes and camera leases
 
 User errors print one line on stderr and exit with code 2, without a traceback.
