@@ -68,12 +68,7 @@ def test_a_corrupted_copy_gives_one_line_per_problem(
         f"{label}:5: box reaches outside the image (0.97 0.5 0.1 0.1)",
         f"{orphan}: no image for this label file",
     ]
-    assert (
-        out[-1].endswith(
-            "5 image(s), 0 background, " + out[-1].split(", ")[2] + ", 81 class(es); 6 problem(s)"
-        )
-        or "6 problem(s)" in out[-1]
-    )
+    assert "5 image(s), 0 background" in out[-1] and out[-1].endswith("; 6 problem(s)"), out
 
 
 def test_an_image_without_labels_is_background(
