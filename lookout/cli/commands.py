@@ -44,5 +44,6 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         "dataset", "Learning data: export kept frames as YOLO, check a labelled set.", "dataset"
     ),
+    Command("model", "Compare two model manifests on the evaluation scenarios.", "model"),
     Command("cluster", "Several boxes sharing the cameras (cluster:): status.", "cluster"),
 )

@@ -13,6 +13,7 @@ Commands:
   cases list|verdict|prune ...                            read and judge the outbox's cases
   report --from DATE --to DATE [--config FILE | --out DIR] the period report
   dataset export|import ...                               kept frames as YOLO; check labels
+  model compare A B [--scenarios FILE...]                 two models through the scenarios
   cluster status --config FILE [--json]                   boxes and camera leases
 
 User errors print one line on stderr and exit with code 2, without a traceback.

@@ -210,8 +210,9 @@ def scenario_video(sc: Scenario, path: Path) -> Path:
     return video
 
 
-def run_scenario(path: Path) -> dict[str, object]:
-    """Replay a scenario's footage with its config and score the cases."""
+def run_scenario(path: Path, manifest: Path | None = None) -> dict[str, object]:
+    """Replay a scenario's footage with its config (and `manifest` instead of its
+    model, for `lookout model compare`) and score the cases."""
     from lookout.runtime.replay import ReplayPipeline
 
     sc = load_model(path, Scenario, "scenario")
@@ -232,6 +233,9 @@ def run_scenario(path: Path) -> dict[str, object]:
             raise ConfigError(f"{path}: config and camera are needed for a video scenario")
         config = expand_path(sc.config, base)
         cfg = load_config(config)
+        if manifest is not None:
+            model = cfg.model.model_copy(update={"manifest": str(manifest.resolve())})
+            cfg = cfg.model_copy(update={"model": model})
         compositor = Compositor(sc.overlays, sc.effects, base, str(path))
         with tempfile.TemporaryDirectory() as tmp:
             pipe = ReplayPipeline.from_config(cfg, sc.camera, Path(tmp), config_source=str(config))
@@ -247,7 +251,10 @@ def run_scenario(path: Path) -> dict[str, object]:
             reader = pipe.open_reader(video, sc.start)
             if compositor:
                 reader = CompositedReader(reader, compositor)
-            cases = pipe.run(reader, on_detections=observe).cases
+            stats = pipe.run(reader, on_detections=observe)
+            cases = stats.cases
+            images = stats.crops_run or stats.frames_inferred
+            extra["images_per_s"] = round(images / stats.elapsed_s, 1) if stats.elapsed_s else None
         if tally is not None and sc.seen is not None:
             extra["seen"] = {
                 "zone": sc.seen.zone,
