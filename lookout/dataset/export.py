@@ -31,6 +31,7 @@ import yaml
 
 from lookout.base.errors import LookoutError
 from lookout.cases.blur import private_dir
+from lookout.cases.evidence import dataset_paths
 from lookout.cases.verdicts import CaseFilter, CaseReview, CaseRow
 
 FRAME_VERSION = 1
@@ -78,9 +79,10 @@ class KeptFrame:
 
 
 def kept_paths(out_dir: Path, case_id: str) -> tuple[Path, Path]:
-    """The clean frame and the frame's detections of a case under an output folder."""
-    folder = out_dir / "evidence"
-    return folder / f"{case_id}_clean.jpg", folder / f"{case_id}_frame.json"
+    """The clean frame and the frame's detections of a case under an output folder
+    (as the case writer keeps them: lookout/cases/evidence.py `dataset_paths`)."""
+    clean, record = dataset_paths(case_id)
+    return out_dir / clean, out_dir / record
 
 
 def read_frame(path: Path) -> KeptFrame:
