@@ -11,9 +11,12 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+import shapely
+from shapely.geometry import Polygon
 
 from lookout.detector.detections import Detections
 from lookout.streams.frame import Frame
+from lookout.zones.dwell import DwellBook
 from lookout.zones.policies import TimeWindow, ZoneConfig
 
 
@@ -174,6 +177,29 @@ class RuleContext:
     place_memory_s: float
     place_iou: float
     references: Path | None
+
+
+class ObjectRule:
+    """What every rule of tracked objects in a zone holds: the zone, its prepared
+    polygon, the class names, the site's time zone and the class ids of the policy's
+    `classes` (parking, vendors, occupation, non-motor parking)."""
+
+    def __init__(self, classes: Sequence[str], ctx: RuleContext) -> None:
+        self.zone = ctx.zone
+        self.polygon = Polygon(ctx.zone.polygon)
+        shapely.prepare(self.polygon)
+        self.class_names = ctx.class_names
+        self.tz = ctx.tz
+        self.class_ids = ctx.class_ids(classes, f"{ctx.where}.classes")
+
+
+def dwell_book(ctx: RuleContext) -> DwellBook:
+    """The stops of a rule's objects, with the timing the tracker agrees with."""
+    return DwellBook(
+        forget_after_s=ctx.forget_after_s,
+        place_memory_s=ctx.place_memory_s,
+        place_iou=ctx.place_iou,
+    )
 
 
 RuleFactory = Callable[[Any, RuleContext], ZoneRule]

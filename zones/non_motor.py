@@ -44,13 +44,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
-import shapely
-from shapely.geometry import Polygon
 
 from lookout.detector.detections import Detections
 from lookout.streams.frame import Frame
 from lookout.zones.dwell import DWELL_JITTER_S, watched_in_zone
 from lookout.zones.events import (
+    ObjectRule,
     RuleContext,
     ViolationEvent,
     in_allowed_window,
@@ -313,20 +312,15 @@ class NonMotorClusterer:
 
 
 @register("non_motor_parking")
-class NonMotorRule:
+class NonMotorRule(ObjectRule):
     """`non_motor_parking` of one zone: tracked objects of the policy's classes (default
     the `non_motor` role) whose ground point is inside the zone for `inertia_frames`
     frames feed a `NonMotorClusterer`; each confirmed cluster is one event with its
     `count`."""
 
     def __init__(self, policy: NonMotorPolicy, ctx: RuleContext) -> None:
-        self.zone = ctx.zone
+        super().__init__(policy.classes, ctx)
         self.policy = policy
-        self.polygon = Polygon(ctx.zone.polygon)
-        shapely.prepare(self.polygon)
-        self.class_names = ctx.class_names
-        self.tz = ctx.tz
-        self.class_ids = ctx.class_ids(policy.classes, f"{ctx.where}.classes")
         self.clusterer = NonMotorClusterer(
             NonMotorSettings(
                 dwell_s=policy.dwell_s,

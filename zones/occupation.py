@@ -16,15 +16,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
-import shapely
-from shapely.geometry import Polygon
 
 from lookout.detector.detections import Detections
 from lookout.streams.frame import Frame
-from lookout.zones.dwell import DwellBook, watched_in_zone
+from lookout.zones.dwell import watched_in_zone
 from lookout.zones.events import (
+    ObjectRule,
     RuleContext,
     ViolationEvent,
+    dwell_book,
     in_allowed_window,
     make_event,
     register,
@@ -81,24 +81,15 @@ def attended(box: Box, people: np.ndarray, radius: float) -> bool:
 
 
 @register("occupation")
-class OccupationRule:
+class OccupationRule(ObjectRule):
     """One `occupation` policy of one zone (see the module docstring)."""
 
     def __init__(self, policy: OccupationPolicy, ctx: RuleContext) -> None:
-        self.zone = ctx.zone
+        super().__init__(policy.classes, ctx)
         self.policy = policy
-        self.polygon = Polygon(ctx.zone.polygon)
-        shapely.prepare(self.polygon)
-        self.class_names = ctx.class_names
-        self.tz = ctx.tz
-        self.class_ids = ctx.class_ids(policy.classes, f"{ctx.where}.classes")
         self.person_ids = ctx.class_ids(policy.person_classes, f"{ctx.where}.person_classes")
         self.standing = Standing(policy.stationary_radius)
-        self.book = DwellBook(
-            forget_after_s=ctx.forget_after_s,
-            place_memory_s=ctx.place_memory_s,
-            place_iou=ctx.place_iou,
-        )
+        self.book = dwell_book(ctx)
 
     def update(
         self, frame: Frame, t: float, dets: Detections, born: Mapping[int, float]

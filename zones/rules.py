@@ -22,7 +22,6 @@ from typing import Protocol
 
 import numpy as np
 import shapely
-from shapely.geometry import Polygon
 
 from lookout.base.errors import ConfigError
 from lookout.detector.detections import Detections
@@ -30,13 +29,15 @@ from lookout.streams.frame import Frame
 from lookout.zones import construction_rule as _construction  # noqa: F401  (registers)
 from lookout.zones import non_motor as _non_motor  # noqa: F401  (registers)
 from lookout.zones import occupation as _occupation  # noqa: F401  (registers)
-from lookout.zones.dwell import DwellBook, watched_in_zone
+from lookout.zones.dwell import watched_in_zone
 from lookout.zones.events import (
     RULES,
+    ObjectRule,
     RuleContext,
     Scene,
     ViolationEvent,
     ZoneRule,
+    dwell_book,
     in_allowed_window,
     make_event,
     register,
@@ -70,17 +71,11 @@ class ZoneRuleSettings:
     place_iou: float = 0.5
 
 
-class _ZoneRule:
-    """What every object rule of a zone holds: the zone, its policy, the prepared
-    polygon and the model class ids it watches."""
+class _ZoneRule(ObjectRule):
+    """An object rule with support classes (parking, vendors)."""
 
     def __init__(self, policy: ParkingPolicy | VendorPolicy, ctx: RuleContext) -> None:
-        self.zone = ctx.zone
-        self.polygon = Polygon(ctx.zone.polygon)
-        shapely.prepare(self.polygon)
-        self.class_names = ctx.class_names
-        self.tz = ctx.tz
-        self.class_ids = ctx.class_ids(policy.classes, f"{ctx.where}.classes")
+        super().__init__(policy.classes, ctx)
         self.support_ids = ctx.class_ids(policy.support_classes, f"{ctx.where}.support_classes")
 
 
@@ -91,11 +86,7 @@ class ParkingRule(_ZoneRule):
     def __init__(self, policy: ParkingPolicy, ctx: RuleContext) -> None:
         super().__init__(policy, ctx)
         self.policy = policy
-        self.book = DwellBook(
-            forget_after_s=ctx.forget_after_s,
-            place_memory_s=ctx.place_memory_s,
-            place_iou=ctx.place_iou,
-        )
+        self.book = dwell_book(ctx)
 
     def update(
         self, frame: Frame, t: float, dets: Detections, born: Mapping[int, float]

@@ -14,8 +14,6 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, cast
 
-import av
-import cv2
 import numpy as np
 import pytest
 import redis
@@ -41,6 +39,7 @@ from lookout.zones.stationary import (
     analysis_classes,
     watching_zones,
 )
+from tests.support import scenes
 from tests.support.redis_server import RedisServer
 
 if TYPE_CHECKING:
@@ -58,17 +57,12 @@ CASE_ID = "5a1e0000-0000-5000-8000-0000000000a1"
 
 @pytest.fixture(scope="module")
 def street(assets: Path) -> Image:
-    with av.open(str(assets / "footage" / "vtest.avi")) as container:
-        return np.ascontiguousarray(next(container.decode(video=0)).to_ndarray(format="bgr24"))
+    return scenes.vtest_still(assets)
 
 
 @pytest.fixture(scope="module")
 def with_goods(street: Image, assets: Path) -> Image:
-    dog = np.asarray(cv2.imread(str(assets / "images" / "dog.jpg")), np.uint8)
-    x1, y1, x2, y2 = GOODS
-    out = street.copy()
-    out[y1:y2, x1:x2] = cv2.resize(dog[230:420, 380:570], (x2 - x1, y2 - y1))
-    return out
+    return scenes.with_goods(street, assets, GOODS)
 
 
 def detector(references: Path) -> StationaryDetector:

@@ -9,7 +9,6 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 import pytest
@@ -31,6 +30,7 @@ from lookout.zones.stationary import (
     analysis_classes,
     watching_zones,
 )
+from tests.support import scenes
 
 Image = NDArray[np.uint8]
 T0 = datetime(2026, 11, 26, 1, 0, tzinfo=UTC)
@@ -42,17 +42,12 @@ ROLES = {"person": ["person"], "vehicle": ["car"], "stall_object": ["umbrella"]}
 
 @pytest.fixture(scope="module")
 def street(assets: Path) -> Image:
-    with av.open(str(assets / "footage" / "vtest.avi")) as container:
-        return np.ascontiguousarray(next(container.decode(video=0)).to_ndarray(format="bgr24"))
+    return scenes.vtest_still(assets)
 
 
 @pytest.fixture(scope="module")
 def with_goods(street: Image, assets: Path) -> Image:
-    dog = np.asarray(cv2.imread(str(assets / "images" / "dog.jpg")), np.uint8)
-    x1, y1, x2, y2 = GOODS
-    out = street.copy()
-    out[y1:y2, x1:x2] = cv2.resize(dog[230:420, 380:570], (x2 - x1, y2 - y1))
-    return out
+    return scenes.with_goods(street, assets, GOODS)
 
 
 def camera(policies: list[dict[str, object]]) -> CameraConfig:
