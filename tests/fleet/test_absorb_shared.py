@@ -109,24 +109,7 @@ def box_b(url: str, references: Path) -> tuple[StationaryDetector, ClusterState,
 
 def static_case(bbox: list[float], preset: str | None = None) -> DraftCase:
     at = T0 + timedelta(seconds=23)
-    return DraftCase(
-        id=CASE_ID,
-        type="occupation",
-        code="09008",
-        code_name="占道堆物",
-        camera_id=CAM,
-        preset=preset,
-        zone_id="walkway",
-        grid_code=None,
-        first_seen=at,
-        confirmed_at=at,
-        last_seen=at,
-        dwell_s=30.0,
-        bbox=bbox,
-        confidence=0.7,
-        track_id=3,
-        object_class=STATIC_CLASS,
-    )
+    return scenes.walkway_case(bbox, case_id=CASE_ID, at=at, camera_id=CAM, preset=preset)
 
 
 @pytest.fixture()

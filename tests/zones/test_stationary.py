@@ -16,7 +16,6 @@ from numpy.typing import NDArray
 
 from lookout.base.events import EventType
 from lookout.base.geometry import box_iou
-from lookout.cases.model import DraftCase
 from lookout.cases.sinks import SqliteOutbox
 from lookout.cases.verdicts import CaseReview
 from lookout.config.app import CameraConfig
@@ -78,23 +77,8 @@ def judged(
     """A case of camera vtest in the outbox, then judged by an operator."""
     outbox = SqliteOutbox.open(tmp_path / "cases.db")
     at = T0 + timedelta(seconds=23)
-    case = DraftCase(
-        id=str(uuid.uuid4()),
-        type=case_type,
-        code="x",
-        code_name="x",
-        camera_id="vtest",
-        preset=None,
-        zone_id="walkway",
-        grid_code=None,
-        first_seen=at,
-        confirmed_at=at,
-        last_seen=at,
-        dwell_s=30.0,
-        bbox=bbox,
-        confidence=0.7,
-        track_id=3,
-        object_class=object_class,
+    case = scenes.walkway_case(
+        bbox, case_id=str(uuid.uuid4()), at=at, case_type=case_type, object_class=object_class
     )
     outbox.write(case)
     with CaseReview(outbox, references=refs) as review:
