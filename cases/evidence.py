@@ -64,10 +64,21 @@ def _labelled(
     cv2.putText(img, label, (tx + 2, ty), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1)
 
 
+AROUND_MAX = 8
+"""At most this many clean frames sampled around a case (`lookout replay --around`)."""
+
+
+def around_paths(case_id: str, k: int) -> list[str]:
+    """The `k`-th clean frame sampled around a case and its detections (1-based)."""
+    return [f"evidence/{case_id}_around{k}_clean.jpg", f"evidence/{case_id}_around{k}_frame.json"]
+
+
 def dataset_paths(case_id: str) -> list[str]:
-    """The kept clean frame and detections of a case (`dataset.keep`), relative to the
-    output folder (they exist only when kept)."""
-    return [f"evidence/{case_id}_clean.jpg", f"evidence/{case_id}_frame.json"]
+    """The kept clean frame and detections of a case (`dataset.keep`), then those that
+    replay sampled around it (`around_paths`), relative to the output folder (they
+    exist only when kept)."""
+    around = [p for k in range(1, AROUND_MAX + 1) for p in around_paths(case_id, k)]
+    return [f"evidence/{case_id}_clean.jpg", f"evidence/{case_id}_frame.json", *around]
 
 
 def frame_record(case_id: str, event: ViolationEvent) -> dict[str, object]:

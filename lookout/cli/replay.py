@@ -30,6 +30,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--no-progress", dest="progress", action="store_false", help="Never show the progress bar."
     )
+    p.add_argument(
+        "--around",
+        type=int,
+        default=0,
+        metavar="N",
+        help="With dataset.keep: also keep N clean frames (1..8) around each new case, "
+        "sampled from the file (docs/LEARNING.md).",
+    )
+    p.add_argument(
+        "--around-spread",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="...at most S seconds before and after the case's frame (default 10).",
+    )
 
 
 def _choose_camera(cfg_cameras: Sequence[str], wanted: str | None, config: Path) -> str:
@@ -48,6 +63,22 @@ def _choose_camera(cfg_cameras: Sequence[str], wanted: str | None, config: Path)
     )
 
 
+def _check_around(args: argparse.Namespace, keep: bool) -> None:
+    if not args.around:
+        return
+    from lookout.cases.evidence import AROUND_MAX
+
+    if not 1 <= args.around <= AROUND_MAX:
+        raise LookoutError(f"--around {args.around}: must be within 1..{AROUND_MAX}")
+    if args.around_spread <= 0:
+        raise LookoutError(f"--around-spread {args.around_spread:g}: must be above 0")
+    if not keep:
+        raise LookoutError(
+            f"{args.config}: --around needs dataset: {{keep: true}} (the frames are kept"
+            " beside each case's own)"
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -58,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
     FileReader.probe(video)  # fail fast on a missing or unreadable file
     cfg = load_config(args.config)
     camera_id = _choose_camera([c.id for c in cfg.cameras], args.camera, args.config)
+    _check_around(args, cfg.dataset.keep)
     pipeline = ReplayPipeline.from_config(cfg, camera_id, args.out, config_source=str(args.config))
     reader = pipeline.open_reader(video, args.start)
     total = None
@@ -99,5 +131,19 @@ def run(args: argparse.Namespace) -> int:
         f"speed:           {stats.speed_x_realtime:.1f}x real time, "
         f"{stats.analysed_fps:.1f} analysed frames/s ({stats.elapsed_s:.2f} s)"
     )
+    if args.around:
+        from lookout.dataset.around import sample_around
+
+        kept = sample_around(
+            video,
+            stats.cases,
+            out_dir=args.out,
+            detector=pipeline.detector,
+            start_time=reader.start_time,
+            count=args.around,
+            spread_s=args.around_spread,
+            jpeg_quality=cfg.dataset.jpeg_quality,
+        )
+        print(f"kept around:     {kept} clean frame(s) around {len(stats.cases)} case(s)")
     print(f"output:          {args.out / 'cases.jsonl'}, {args.out / 'evidence'}/")
     return 0

@@ -11,7 +11,9 @@ The export writes the Ultralytics layout (docs/LEARNING.md "Export"):
 A label line is `class_id cx cy w h`, normalised to the frame. A false alarm is a hard
 negative: the detections the case was about (`subjects`) are left out of its labels,
 the picture and its other detections stay. Train and val are split by camera and local
-day, so frames of one camera on one day never sit on both sides.
+day, so frames of one camera on one day never sit on both sides. Frames replay sampled
+around a case (`lookout replay --around`, lookout/dataset/around.py) are exported as
+`<case_id>_a<k>` on their case's side.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import yaml
 
 from lookout.base.errors import LookoutError
 from lookout.cases.blur import private_dir
-from lookout.cases.evidence import dataset_paths
+from lookout.cases.evidence import AROUND_MAX, around_paths, dataset_paths
 from lookout.cases.verdicts import CaseFilter, CaseReview, CaseRow
 
 FRAME_VERSION = 1
@@ -81,8 +83,19 @@ class KeptFrame:
 def kept_paths(out_dir: Path, case_id: str) -> tuple[Path, Path]:
     """The clean frame and the frame's detections of a case under an output folder
     (as the case writer keeps them: lookout/cases/evidence.py `dataset_paths`)."""
-    clean, record = dataset_paths(case_id)
+    clean, record = dataset_paths(case_id)[:2]
     return out_dir / clean, out_dir / record
+
+
+def around_kept(out_dir: Path, case_id: str) -> list[tuple[int, Path, Path]]:
+    """The clean frames replay sampled around a case (`lookout replay --around`,
+    lookout/dataset/around.py) that are on disk: (k, frame, detections)."""
+    found = []
+    for k in range(1, AROUND_MAX + 1):
+        clean, record = (out_dir / p for p in around_paths(case_id, k))
+        if clean.is_file() and record.is_file():
+            found.append((k, clean, record))
+    return found
 
 
 def read_frame(path: Path) -> KeptFrame:
@@ -187,7 +200,8 @@ class _Item:
     row: CaseRow
     frame: KeptFrame
     clean: Path
-    day: date
+    day: date  # the case's local day: frames sampled around it share its side
+    name: str  # the image's file stem: the case id, `<id>_a<k>` for a sampled frame
 
 
 def _select(
@@ -211,7 +225,10 @@ def _select(
             continue
         frame = read_frame(meta)
         day = frame.captured_at.astimezone(tz).date()
-        items.append(_Item(row, frame, clean, day))
+        items.append(_Item(row, frame, clean, day, case.id))
+        for k, around_clean, around_meta in around_kept(out_dir, case.id):
+            sampled = read_frame(around_meta)
+            items.append(_Item(row, sampled, around_clean, day, f"{case.id}_a{k}"))
     return items, skipped
 
 
@@ -271,7 +288,7 @@ def export_dataset(
             f" ({skipped} without; is dataset.keep on?)"
         )
     names = _same_names(items)
-    groups = Counter((i.frame.camera_id, i.day) for i in items)
+    groups = Counter((i.frame.camera_id, i.day) for i in items if i.name == i.row.case.id)
     split = split_of_groups(dict(groups))
     private_dir(dest)
     for s in SPLITS:
@@ -294,10 +311,10 @@ def export_dataset(
                 lines.append(line)
         labels += len(lines)
         hard += hard_negative
-        image = f"images/{s}/{case.id}.jpg"
+        image = f"images/{s}/{item.name}.jpg"
         shutil.copyfile(item.clean, dest / image)
         (dest / image).chmod(0o640)
-        _write_text(dest / "labels" / s / f"{case.id}.txt", "".join(f"{x}\n" for x in lines))
+        _write_text(dest / "labels" / s / f"{item.name}.txt", "".join(f"{x}\n" for x in lines))
         rows.append(
             {
                 "image": image,
