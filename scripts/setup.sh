@@ -3,12 +3,23 @@
 # environment in .venv, and the package with its test tools. Safe to run again.
 #   --with-test-deps  also the services the tests start (GStreamer RTSP server, Redis)
 #                     and the browser the console tests drive (chromium, chromedriver)
+#   --with-train      also the training environment .venv-train for `lookout train`
+#                     (pyproject's `train` extra: Ultralytics, torch), kept apart from
+#                     .venv because it pulls opencv-python beside torch
+#                     (docs/LEARNING.md "From a dataset to a model")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PY=${PYTHON:-python3}
 with_test_deps=0
-[ "${1:-}" = "--with-test-deps" ] && with_test_deps=1
+with_train=0
+for arg in "$@"; do
+  case "$arg" in
+    --with-test-deps) with_test_deps=1 ;;
+    --with-train) with_train=1 ;;
+    *) echo "setup: unknown option $arg (--with-test-deps, --with-train)" >&2; exit 2 ;;
+  esac
+done
 
 apt_missing=()
 command -v "$PY" >/dev/null 2>&1 || apt_missing+=(python3)
@@ -49,6 +60,29 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -e '.[dev]'
   touch "$stamp"
+fi
+
+if [ "$with_train" = 1 ]; then
+  # Only the train extra's requirements, not lookout: the worker runs by path
+  # (lookout/training/worker.py). pip, not another installer: torch and torchvision
+  # come from this machine's local copies where pip is configured for them.
+  if [ ! -x .venv-train/bin/python ]; then
+    "$PY" -m venv .venv-train
+  fi
+  train_stamp=.venv-train/.lookout-installed
+  if [ ! -f "$train_stamp" ] || [ pyproject.toml -nt "$train_stamp" ]; then
+    mapfile -t train_reqs < <("$PY" -c 'import tomllib
+with open("pyproject.toml", "rb") as f:
+    print("\n".join(tomllib.load(f)["project"]["optional-dependencies"]["train"]))')
+    .venv-train/bin/python -m pip install -q --upgrade pip
+    .venv-train/bin/python -m pip install -q "${train_reqs[@]}"
+    touch "$train_stamp"
+  fi
+fi
+# The training stack must never land in the core environment.
+if .venv/bin/python -m pip show -q torch opencv-python >/dev/null 2>&1; then
+  echo "setup: .venv holds torch or opencv-python; remove them (they belong in .venv-train)" >&2
+  exit 1
 fi
 
 assets=${LOOKOUT_ASSETS:-../shared/assets}
