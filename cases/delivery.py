@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 
 STATES = ("pending", "delivered", "rejected")
 
-_SCHEMA = (
+SCHEMA = (
     """
 CREATE TABLE IF NOT EXISTS deliveries (
     case_id TEXT NOT NULL,
@@ -161,7 +161,7 @@ class DeliveryWorker:
             from lookout.cases.sinks import ensure_outbox_schema
 
             ensure_outbox_schema(conn)
-            conn.executescript(_SCHEMA)
+            conn.executescript(SCHEMA)
         except (sqlite3.Error, OSError) as exc:
             raise SinkError(f"{path}: cannot open the outbox for delivery ({exc})") from None
         return conn

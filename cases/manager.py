@@ -41,6 +41,7 @@ from lookout.cases.dedup_store import (
 from lookout.cases.evidence import EvidenceWriter
 from lookout.cases.false_alarms import FalseAlarmFilter, RedisFalseAlarms
 from lookout.cases.model import DraftCase, Location, case_id
+from lookout.cases.second_look import Look, SecondLook
 from lookout.cases.settings import (
     CasesSettings,
     CodeEntry,
@@ -125,6 +126,12 @@ class CaseManager:
         self.fence: Callable[[str], Fence | None] | None = None
         #: Cases not made because the camera's lease was not (or no longer) this box's.
         self.fenced = 0
+        #: Embeds each new case and holds what its fit scores as a false alarm
+        #: (cases/second_look.py); None: off.
+        self.second_look: SecondLook | None = None
+        #: Cases held by the second look, and cases it scored, by type (metrics).
+        self.held: Counter[str] = Counter()
+        self.scored: Counter[str] = Counter()
 
     @classmethod
     def open(cls, cfg: CasesSettings) -> CaseManager:
@@ -421,10 +428,35 @@ class CaseManager:
             log.error("case %s: evidence not encoded: %s", case.id, exc)
             pictures = []
             case = case.model_copy(update={"evidence": []})
-        if not self.store.write(case, pictures) and self._next_retry <= time.monotonic():
+        look = self._look(case, picture)
+        if not self.store.write(case, pictures, look) and self._next_retry <= time.monotonic():
             self._next_retry = time.monotonic() + self.retry_s
         if self.on_written is not None:
             self.on_written()
+
+    def _look(self, case: DraftCase, picture: ViolationEvent) -> Look | None:
+        """The second look at a new case (on the writer thread: one backbone run)."""
+        if self.second_look is None:
+            return None
+        try:
+            look = self.second_look.look(case.type, picture.frame.image, picture.bbox)
+        except Exception as exc:  # never lose a case to the second look
+            log.warning("case %s: no second look (%s)", case.id, exc)
+            return None
+        if look.score is not None:
+            self.scored[case.type] += 1
+        if look.hold:
+            self.held[case.type] += 1
+            log.info(
+                "case %s (%s, camera %s) held by the second look: false-alarm score %.2f"
+                " (threshold %.2f); release it in the console or with `lookout cases release`",
+                case.id,
+                case.type,
+                case.camera_id,
+                look.score,
+                self.second_look.threshold,
+            )
+        return look
 
     def flush(self, timeout: float = 30.0) -> bool:
         """Wait until every submitted case is written; False on timeout."""

@@ -173,6 +173,39 @@ class DatasetConfig(StrictModel):
     )
 
 
+class SecondLookConfig(StrictModel):
+    """The second look (docs/LEARNING.md, "The second look"): every new case's box is
+    embedded with the detector's own backbone and stored; once `lookout verdicts learn`
+    fitted a type on the operators' verdicts, a case it scores as a false alarm at
+    `threshold` or above is held (kept in the outbox, delivered to no sink)."""
+
+    enabled: bool = Field(
+        default=True,
+        description="Embed new cases and hold those a fit scores as false alarms.",
+    )
+    threshold: float = Field(
+        default=0.8,
+        gt=0,
+        le=1,
+        description="False-alarm probability at or above which a case is held.",
+    )
+    min_verdicts: int = Field(
+        default=10,
+        ge=2,
+        description="A type is fitted only with at least this many confirmed and this many "
+        "false-alarm verdicts.",
+    )
+    refit_s: float = Field(
+        default=86400.0,
+        ge=0,
+        description="The daemon refits this often (seconds); 0: only `lookout verdicts learn`.",
+    )
+    file: str = Field(
+        default="second_look.json",
+        description="The fit, beside the outbox (relative: the output folder).",
+    )
+
+
 class SqliteSinkConfig(StrictModel):
     """Embedded SQLite outbox (the default sink)."""
 
@@ -212,6 +245,9 @@ class CasesSettings(StrictModel):
     evidence: EvidenceConfig = Field(description="Evidence settings.")
     dataset: DatasetConfig = Field(
         default_factory=DatasetConfig, description="Frames kept to learn from."
+    )
+    second_look: SecondLookConfig = Field(
+        default_factory=SecondLookConfig, description="The second look learned from verdicts."
     )
     sinks: list[SinkConfig] = Field(description="Sinks (remote ones are fed by the outbox).")
     timezone: str = Field(description="IANA time zone of the site.")

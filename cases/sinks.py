@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from lookout.base.errors import SinkError
+from lookout.cases import second_look
 from lookout.cases.model import DraftCase
+from lookout.cases.second_look import Look
 from lookout.cases.settings import JsonlSinkConfig, SqliteSinkConfig
 
 
@@ -84,6 +86,7 @@ def ensure_outbox_schema(conn: sqlite3.Connection) -> None:
     latest verdict, 'draft' before any) and `version` (0 before any verdict)
     (docs/CASE_STATUS.md, "Storage")."""
     conn.executescript(_SCHEMA)
+    conn.executescript(second_look.SCHEMA)
     have = {str(row[1]) for row in conn.execute("PRAGMA table_info(cases)")}
     for name, definition in _CASE_COLUMNS.items():
         if name in have:
@@ -120,9 +123,13 @@ class SqliteOutbox:
             raise SinkError(f"{path}: cannot open the SQLite outbox ({exc})") from None
         return cls(conn, path)
 
-    def write(self, case: DraftCase, *, evidence_state: str = "written") -> bool:
+    def write(
+        self, case: DraftCase, *, evidence_state: str = "written", look: Look | None = None
+    ) -> bool:
         """Store a case; `evidence_state` 'pending': its evidence is not on disk yet (a
-        full disk, cases/spool.py). Raises sqlite3.Error when the disk is full."""
+        full disk, cases/spool.py); `look`: its second look, stored in the same
+        transaction (a held case is never seen unheld). Raises sqlite3.Error when the
+        disk is full."""
         if evidence_state not in EVIDENCE_STATES:
             raise ValueError(f"unknown evidence state {evidence_state!r}")
         with self._lock, self.conn:
@@ -140,6 +147,8 @@ class SqliteOutbox:
                     evidence_state,
                 ),
             )
+            if look is not None and cur.rowcount == 1:
+                second_look.store_look(self.conn, case.id, look)
             return cur.rowcount == 1
 
     def set_evidence_state(self, case_ids: Sequence[str], state: str, *, was: str = "") -> int:

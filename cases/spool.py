@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 from lookout.cases.evidence import EncodedPicture, EvidenceWriter
 from lookout.cases.model import DraftCase
+from lookout.cases.second_look import Look
 from lookout.cases.sinks import CaseSink, SqliteOutbox
 
 log = logging.getLogger(__name__)
@@ -204,6 +205,8 @@ class CaseStore:
         self.held = held or HeldCases()
         self.rlog = RateLimitedLog(log, clock=clock)
         self.outbox = next((s for s in self.sinks if isinstance(s, SqliteOutbox)), None)
+        #: The second look of cases not yet in the outbox (by case id).
+        self._looks: dict[str, Look] = {}
         #: Held cases whose evidence was given up before the case reached the outbox.
         self._lost: set[str] = set()
         self.evidence_failures = 0
@@ -232,8 +235,13 @@ class CaseStore:
         )
 
     # -- a new case ----------------------------------------------------------------------
-    def write(self, case: DraftCase, pictures: list[EncodedPicture]) -> bool:
-        """Evidence first, then every sink. True when all of it reached the disk now."""
+    def write(
+        self, case: DraftCase, pictures: list[EncodedPicture], look: Look | None = None
+    ) -> bool:
+        """Evidence first, then every sink. True when all of it reached the disk now.
+        A case its second look holds (`look.hold`) goes to the outbox only."""
+        if look is not None:
+            self._looks[case.id] = look
         evidence_ok = True
         if pictures:
             try:
@@ -262,11 +270,13 @@ class CaseStore:
         """Write `case` to every local sink (idempotent by id); hold it when a sink's
         storage failed. True when every sink has it."""
         failed: BaseException | None = None
+        look = self._looks.get(case.id)
         for sink in self.sinks:
             try:
                 if isinstance(sink, SqliteOutbox):
-                    sink.write(case, evidence_state=self._evidence_state(case.id))
-                else:
+                    state = self._evidence_state(case.id)
+                    sink.write(case, evidence_state=state, look=look)
+                elif look is None or not look.hold:
                     sink.write(case)
             except Exception as exc:
                 if _storage_error(exc):
@@ -275,6 +285,7 @@ class CaseStore:
                 self.sink_errors[sink.name] += 1
                 log.error("case %s: sink %s failed: %s", case.id, sink.name, exc)
         if failed is None:
+            self._looks.pop(case.id, None)
             return True
         self.outbox_failures += 1
         if not held:
@@ -293,6 +304,7 @@ class CaseStore:
             if dropped is not None:
                 self._lost.discard(dropped.id)
                 self.spool.done(dropped.id)
+                self._looks.pop(dropped.id, None)
                 log.error(
                     "case %s dropped: %d cases wait for the disk already (the oldest goes)",
                     dropped.id,

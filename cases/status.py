@@ -22,9 +22,10 @@ from lookout.base.model import StrictModel
 #: What an operator can decide about a draft case.
 Verdict = Literal["confirmed", "false_alarm", "closed"]
 VERDICTS: tuple[Verdict, ...] = ("confirmed", "false_alarm", "closed")
-#: The status of a case: its latest verdict, or "draft" before any.
-CaseStatus = Literal["draft", "confirmed", "false_alarm", "closed"]
-STATUSES: tuple[CaseStatus, ...] = ("draft", *VERDICTS)
+#: The status of a case: its latest verdict, or "draft" before any; "held" while the
+#: second look holds a draft (cases/second_look.py; never stored in `cases.status`).
+CaseStatus = Literal["draft", "held", "confirmed", "false_alarm", "closed"]
+STATUSES: tuple[CaseStatus, ...] = ("draft", "held", *VERDICTS)
 
 _KEY = re.compile(r"^(?P<case_id>.+):v(?P<version>[1-9]\d*)$")
 

@@ -11,7 +11,9 @@ and retry times:
 A status update is due for a sink only after that sink settled the case itself
 ('delivered' or 'rejected') and every earlier version of it: each sink sees a case,
 then v1, v2, ... in order. These functions run inside the worker's short transactions
-(or under its lock for reads); none does I/O beyond SQLite.
+(or under its lock for reads); none does I/O beyond SQLite. A case the second look
+holds (cases/second_look.py) gets its rows like any other but is not due, nor counted
+as a backlog, until an operator releases it.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from lookout.cases.second_look import IS_HELD
 from lookout.cases.status import status_key
 
 SCHEMA = """
@@ -102,6 +105,7 @@ def due(conn: sqlite3.Connection, kind: Kind, sink: str, now: float, batch: int)
             "SELECT d.case_id, 0, c.body, d.attempts FROM deliveries d"
             " JOIN cases c ON c.id = d.case_id"
             " WHERE d.sink = ? AND d.state = 'pending' AND d.next_attempt_at <= ?"
+            f" AND NOT {IS_HELD}"
             " ORDER BY c.rowid LIMIT ?",
             (sink, now, batch),
         ).fetchall()
@@ -142,5 +146,9 @@ def counts(conn: sqlite3.Connection, table: str) -> list[tuple[str, str, int]]:
     """(sink, state, rows) of `deliveries` or `status_deliveries`."""
     if table not in ("deliveries", "status_deliveries"):
         raise ValueError(table)
-    rows = conn.execute(f"SELECT sink, state, COUNT(*) FROM {table} GROUP BY sink, state")
+    # A case the second look holds waits for an operator, not for a sink: no backlog.
+    rows = conn.execute(
+        f"SELECT d.sink, d.state, COUNT(*) FROM {table} d LEFT JOIN cases c ON c.id = d.case_id"
+        f" WHERE d.state != 'pending' OR NOT {IS_HELD} GROUP BY d.sink, d.state"
+    )
     return [(str(s), str(st), int(n)) for s, st, n in rows.fetchall()]

@@ -29,6 +29,7 @@ from lookout.cases.delivery import one_line
 from lookout.cases.false_alarms import FalseAlarm, RedisFalseAlarms, SharedFalseAlarms
 from lookout.cases.model import DraftCase
 from lookout.cases.remote import outbox_path
+from lookout.cases.second_look import HELD, release_held
 from lookout.cases.settings import CasesSettings
 from lookout.cases.sinks import SqliteOutbox
 from lookout.cases.status import STATUSES, VERDICTS, CaseStatus, StatusUpdate, Verdict
@@ -67,6 +68,10 @@ class CaseRow:
     status: CaseStatus
     version: int
     verdict: StatusUpdate | None  # the latest verdict, None for a draft
+    #: The second look's false-alarm score (None: not scored) and whether it holds the
+    #: case (cases/second_look.py); a held draft has the status "held".
+    score: float | None = None
+    held: bool = False
 
 
 class CaseReview:
@@ -214,7 +219,22 @@ class CaseReview:
             "UPDATE cases SET status = ?, version = ? WHERE id = ?",
             (update.status, update.version, case.id),
         )
+        if update.status == "confirmed":  # a held case confirmed goes out as well
+            release_held(conn, case.id, update.by, update.at.isoformat())
         return update, True
+
+    def release(self, case_id: str, by: str, at: datetime | None = None) -> CaseRow:
+        """Release a case the second look held: it is delivered as a draft from now on,
+        and counts as not a false alarm at the next fit unless a verdict says so."""
+        at = (at or datetime.now(UTC).replace(microsecond=0)).astimezone(self.tz)
+        by = " ".join(by.split())[:100]
+        with self.outbox.immediate() as conn:
+            case, _, _ = self._case_locked(conn, case_id)
+            if not release_held(conn, case.id, by or "operator", at.isoformat()):
+                raise ReviewError(f"case {case.id} is not held by the second look")
+        row = self.case(case.id)
+        assert row is not None
+        return row
 
     def _case_locked(
         self, conn: sqlite3.Connection, case_id: str
@@ -306,21 +326,23 @@ class CaseReview:
             ("c.camera_id", f.camera_id),
             ("c.zone_id", f.zone_id),
             ("json_extract(c.body, '$.grid_code')", f.grid_code),
-            ("c.status", f.status),
         ):
             if value is not None:
                 where.append(f"{column} = ?")
                 args.append(value)
+        if f.status in ("draft", "held"):
+            held = "= 1" if f.status == "held" else "!= 1"
+            where.append(f"c.status = 'draft' AND COALESCE(s.held, 0) {held}")
+        elif f.status is not None:
+            where.append("c.status = ?")
+            args.append(f.status)
         for op, bound in ((">=", f.since), ("<", f.until)):
             if bound is not None:
                 if bound.tzinfo is None:
                     raise ReviewError("case filter times need a UTC offset")
                 where.append(f"julianday(c.confirmed_at) {op} julianday(?)")
                 args.append(bound.isoformat())
-        sql = (
-            "SELECT c.body, c.status, c.version, v.body FROM cases c"
-            " LEFT JOIN verdicts v ON v.case_id = c.id AND v.version = c.version"
-        )
+        sql = _SELECT
         if where:
             sql += " WHERE " + " AND ".join(where)
         order = "DESC" if f.newest_first else "ASC"
@@ -332,12 +354,7 @@ class CaseReview:
 
     def case(self, case_id: str) -> CaseRow | None:
         """One case with its status, or None."""
-        rows = self.outbox.fetch(
-            "SELECT c.body, c.status, c.version, v.body FROM cases c"
-            " LEFT JOIN verdicts v ON v.case_id = c.id AND v.version = c.version"
-            " WHERE c.id = ?",
-            (case_id,),
-        )
+        rows = self.outbox.fetch(_SELECT + " WHERE c.id = ?", (case_id,))
         return _row(*rows[0]) if rows else None
 
     def history(self, case_id: str) -> list[StatusUpdate]:
@@ -361,12 +378,24 @@ class CaseReview:
         self.close()
 
 
-def _row(body: str, status: str, version: int, verdict: str | None) -> CaseRow:
+_SELECT = (
+    "SELECT c.body, c.status, c.version, v.body, s.score, s.held FROM cases c"
+    " LEFT JOIN verdicts v ON v.case_id = c.id AND v.version = c.version"
+    " LEFT JOIN second_look s ON s.case_id = c.id"
+)
+
+
+def _row(
+    body: str, status: str, version: int, verdict: str | None, score: float | None, held: int
+) -> CaseRow:
+    is_held = held == HELD
     return CaseRow(
         case=DraftCase.model_validate_json(body),
-        status=status,  # type: ignore[arg-type]
+        status="held" if is_held and status == "draft" else status,  # type: ignore[arg-type]
         version=int(version),
         verdict=StatusUpdate.model_validate_json(verdict) if verdict else None,
+        score=None if score is None else float(score),
+        held=is_held,
     )
 
 

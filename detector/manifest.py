@@ -149,6 +149,14 @@ class ModelManifest(StrictModel):
             "classes."
         ),
     )
+    embedding_output: str | None = Field(
+        default=None,
+        description=(
+            "Graph tensor the second look pools its embeddings from (docs/LEARNING.md, "
+            "'The second look'). Default: the input of the first Resize/Upsample node, "
+            "where the backbone ends and the feature pyramid begins."
+        ),
+    )
 
     _base_dir: Path | None = PrivateAttr(default=None)
     _source: Path | None = PrivateAttr(default=None)

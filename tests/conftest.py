@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pytest
 import redis
 
@@ -48,6 +49,21 @@ def yolox_detector(assets: Path) -> OnnxDetector:
         {"model": {"manifest": str(YOLOX_MANIFEST)}, "cameras": [{"id": "cam"}]}
     )
     return build_detector(cfg, "tests/conftest.py")
+
+
+@pytest.fixture(scope="session")
+def vtest_100(assets: Path) -> np.ndarray:
+    """Frame 100 of vtest.avi (BGR): the sign post on the lawn at the top left, which
+    the model takes for a standing person, and people on the road. Read only."""
+    import av
+
+    with av.open(str(assets / "footage" / "vtest.avi")) as container:
+        for i, frame in enumerate(container.decode(video=0)):
+            if i == 100:
+                image = np.asarray(frame.to_ndarray(format="bgr24"))
+                image.flags.writeable = False
+                return image
+    raise AssertionError("vtest.avi has fewer than 101 frames")
 
 
 @pytest.fixture(scope="session")

@@ -247,7 +247,9 @@ class StationaryDetector:
         view = self._views[key] = _View(crop, scale, model)
         if self.references is not None:
             view.path = scene_path(self.references, self.camera_id, frame.preset, crop, shape)
-            empty = cv2.imread(str(view.path), cv2.IMREAD_GRAYSCALE)
+            empty = None
+            if view.path.is_file():  # OpenCV warns on stderr about a missing file
+                empty = cv2.imread(str(view.path), cv2.IMREAD_GRAYSCALE)
             if empty is not None and empty.shape == shape:
                 model.seed(np.asarray(empty, np.uint8))
                 log.info("camera %s: empty scene read from %s", self.camera_id, view.path)

@@ -14,6 +14,11 @@ dedup store are the configured ones; with `--out`/`--db` the outbox of a replay 
 daemon output folder. The console calls `open_review` (lookout/runtime/services.py)
 and `CaseReview.verdict` alike.
 
+    lookout cases release ID [--by NAME] [--out DIR | --db FILE | --config FILE]
+
+releases a case the second look held (docs/LEARNING.md, "The second look"): it is
+delivered as a draft from then on.
+
     lookout cases prune --config FILE [--dry-run]
 
 deletes what the config's `retention` deletes (cases/retention.py), or with
@@ -42,6 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = subcommands(parser, "cases_command")
     add_list_arguments(group.add_parser("list", help="List draft cases."))
     add_verdict_arguments(group.add_parser("verdict", help="Record an operator's verdict."))
+    add_release_arguments(
+        group.add_parser("release", help="Release a case the second look held (deliver it).")
+    )
     add_prune_arguments(
         group.add_parser("prune", help="Delete old evidence and outbox rows (retention).")
     )
@@ -50,6 +58,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.cases_command == "verdict":
         return run_verdict(args)
+    if args.cases_command == "release":
+        return run_release(args)
     if args.cases_command == "prune":
         return run_prune(args)
     return run_list(args)
@@ -89,17 +99,10 @@ def run_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_verdict_arguments(p: argparse.ArgumentParser) -> None:
+def _case_arguments(p: argparse.ArgumentParser) -> None:
+    """The case id, who decides and which outbox (verdict, release)."""
     p.add_argument("case_id", help="Case id, or a unique prefix of at least 8 characters.")
-    p.add_argument("--verdict", required=True, choices=VERDICTS, help="The operator's verdict.")
     p.add_argument("--by", help="Who decided (default: the login name).")
-    p.add_argument("--note", help="A note kept with the verdict and sent with it.")
-    p.add_argument(
-        "--rebase",
-        action="store_true",
-        help="Construction case closed or false alarm: the zone's current view becomes its"
-        " reference at the next survey.",
-    )
     where = p.add_mutually_exclusive_group()
     where.add_argument(
         "--out", type=Path, help="Output folder of a replay or the daemon (default: out)."
@@ -109,6 +112,32 @@ def add_verdict_arguments(p: argparse.ArgumentParser) -> None:
         "--config",
         type=Path,
         help="Configuration YAML: its outbox (daemon.out_dir), references, dedup store.",
+    )
+
+
+def add_release_arguments(p: argparse.ArgumentParser) -> None:
+    _case_arguments(p)
+
+
+def run_release(args: argparse.Namespace) -> int:
+    """Release a held case: delivered as a draft from now on (docs/LEARNING.md)."""
+    from lookout.runtime.services import open_review
+
+    with open_review(out=args.out, db=args.db, config=args.config) as review:
+        row = review.release(args.case_id, args.by or _login())
+    print(f"case {row.case.id}: released; delivered as a draft from now on")
+    return 0
+
+
+def add_verdict_arguments(p: argparse.ArgumentParser) -> None:
+    _case_arguments(p)
+    p.add_argument("--verdict", required=True, choices=VERDICTS, help="The operator's verdict.")
+    p.add_argument("--note", help="A note kept with the verdict and sent with it.")
+    p.add_argument(
+        "--rebase",
+        action="store_true",
+        help="Construction case closed or false alarm: the zone's current view becomes its"
+        " reference at the next survey.",
     )
     p.add_argument("--json", action="store_true", help="Print the status update as JSON.")
 

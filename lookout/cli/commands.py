@@ -44,6 +44,7 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         "dataset", "Learning data: export kept frames as YOLO, check a labelled set.", "dataset"
     ),
+    Command("verdicts", "Learn the second look from the operators' verdicts.", "verdicts"),
     Command("model", "Compare two model manifests on the evaluation scenarios.", "model"),
     Command("cluster", "Several boxes sharing the cameras (cluster:): status.", "cluster"),
 )

@@ -1,6 +1,10 @@
 """`lookout eval SCENARIO... [--json FILE] [--baseline FILE [--update-baseline]]`: score
 the cases each scenario produces against its ground truth (lookout/evaluation/score.py);
-exit 1 when a precision or recall falls below the baseline."""
+exit 1 when a precision or recall falls below the baseline.
+
+`lookout eval --second-look [--threshold P] SCENARIO...`: the second look left one
+scenario out at a time (lookout/evaluation/second_look.py): the left-out scenario's
+false alarms held and real cases still proposed by a fit on the others."""
 
 from __future__ import annotations
 
@@ -20,6 +24,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="Fail (exit 1) when a precision or recall is below this baseline.",
     )
     p.add_argument(
+        "--second-look",
+        action="store_true",
+        help="Leave-one-scenario-out figures of the second look instead of the scores.",
+    )
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=0.8,
+        help="With --second-look: hold at this false-alarm probability (default 0.8).",
+    )
+    p.add_argument(
         "--update-baseline",
         action="store_true",
         help="Write the scores as the new baseline (with --baseline).",
@@ -31,6 +46,19 @@ def run(args: argparse.Namespace) -> int:
 
     from lookout.evaluation.score import below_baseline, dump, run_scenario, table
 
+    if args.second_look:
+        from lookout.evaluation.second_look import evaluate
+        from lookout.evaluation.second_look import table as loso_table
+
+        if not 0 < args.threshold <= 1:
+            raise SourceError(
+                f"--threshold: a probability in (0, 1] is needed, got {args.threshold}"
+            )
+        judged, folds = evaluate(args.scenarios, args.threshold)
+        fa = sum(j.false_alarm for j in judged)
+        print(f"{len(judged)} case(s): {fa} false alarm(s), {len(judged) - fa} real")
+        print(loso_table(folds, args.threshold))
+        return 0
     results = [run_scenario(p) for p in args.scenarios]
     print(table(results))
     if args.json:

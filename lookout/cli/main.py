@@ -10,9 +10,10 @@ Commands:
   regions --config FILE --camera ID --out PLAN.png        a camera's region plan on a frame
   eval SCENARIO... [--baseline FILE]                      score scenarios against the truth
   reference capture --config FILE --camera ID             take a view as the reference
-  cases list|verdict|prune ...                            read and judge the outbox's cases
+  cases list|verdict|release|prune ...                    read and judge the outbox's cases
   report --from DATE --to DATE [--config FILE | --out DIR] the period report
   dataset export|import ...                               kept frames as YOLO; check labels
+  verdicts learn --config FILE                            fit the second look on verdicts
   model compare A B [--scenarios FILE...]                 two models through the scenarios
   cluster status --config FILE [--json]                   boxes and camera leases
 

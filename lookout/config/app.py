@@ -35,6 +35,7 @@ from lookout.cases.settings import (
     EvidenceConfig,
     RedisStreamSinkConfig,
     RetentionConfig,
+    SecondLookConfig,
     SinkConfig,
     SqliteSinkConfig,
     WebhookSinkConfig,
@@ -219,6 +220,10 @@ class AppConfig(StrictModel):
         default_factory=DatasetConfig,
         description="Frames kept to learn from: each case's clean frame and detections.",
     )
+    second_look: SecondLookConfig = Field(
+        default_factory=SecondLookConfig,
+        description="A second look at each case, learned from the operators' verdicts.",
+    )
     sinks: list[SinkConfig] = Field(
         default_factory=default_sinks, description="Where draft cases go."
     )
@@ -263,6 +268,7 @@ class AppConfig(StrictModel):
             dedup=self.dedup,
             evidence=self.evidence,
             dataset=self.dataset,
+            second_look=self.second_look,
             sinks=list(self.sinks),
             timezone=self.site.timezone,
             out_dir=str(out_dir),

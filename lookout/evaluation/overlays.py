@@ -190,9 +190,16 @@ class Compositor:
 
 class CompositedReader(FileReader):
     """A FileReader whose frames carry the composited picture (same size, uint8 BGR,
-    same index and times): the replay pipeline sees only what the scenario shows."""
+    same index and times): the replay pipeline sees only what the scenario shows, and
+    with `stretch` (from_s, to_s) only that part of the footage."""
 
-    def __init__(self, reader: FileReader, compositor: Compositor) -> None:
+    def __init__(
+        self,
+        reader: FileReader,
+        compositor: Compositor,
+        *,
+        stretch: tuple[float, float] | None = None,
+    ) -> None:
         super().__init__(
             reader.path,
             reader.camera_id,
@@ -202,8 +209,14 @@ class CompositedReader(FileReader):
             decode_threads=reader.decode_threads,
         )
         self.compositor = compositor
+        self.stretch = stretch
 
     def __iter__(self) -> Iterator[Frame]:
+        first, last = self.stretch if self.stretch is not None else (0.0, float("inf"))
         for frame in super().__iter__():
+            if frame.pts_s < first:
+                continue
+            if frame.pts_s > last:
+                return
             image = self.compositor(frame.image, frame.pts_s, frame.index)
             yield dataclasses.replace(frame, image=image)

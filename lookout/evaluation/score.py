@@ -111,6 +111,11 @@ class Scenario(StrictModel):
     survey: SurveyConfig | None = Field(default=None, description="Construction scenarios.")
     tracks: TracksConfig | None = Field(default=None, description="Synthetic-track scenes.")
     start: datetime = Field(description="Wall-clock time of the first frame.")
+    stretch: tuple[float, float] | None = Field(
+        default=None,
+        description="Only this stretch of the footage, [from_s, to_s] (truth, overlay and "
+        "case times stay counted from the footage's start).",
+    )
     tolerance_s: float = Field(default=5.0, ge=0, description="Slack after an event's end.")
     truth: list[TruthEvent] = Field(default_factory=list, description="Ground-truth events.")
     seen: Seen | None = Field(
@@ -163,13 +168,13 @@ class TypeScore:
         }
 
 
-def score(
+def match_cases(
     cases: Sequence[DraftCase], truth: Sequence[TruthEvent], start: datetime, tolerance_s: float
-) -> dict[str, TypeScore]:
-    """Match cases to truth events (see the module docstring)."""
-    types = {t.type for t in truth} | {c.type for c in cases}
-    out: dict[str, TypeScore] = {t: TypeScore() for t in sorted(types)}
+) -> list[tuple[DraftCase, int | None, bool]]:
+    """Each case (by confirmation time) with the truth event it matches (None: a false
+    positive) and whether that event was matched before (a duplicate)."""
     matched: dict[int, bool] = {}
+    out: list[tuple[DraftCase, int | None, bool]] = []
     for case in sorted(cases, key=lambda c: c.confirmed_at):
         at = (case.confirmed_at - start).total_seconds()
         fits = [
@@ -182,17 +187,32 @@ def score(
         # Prefer an event not matched yet, then the one that started last (most specific).
         fits.sort(key=lambda i: (bool(matched.get(i)), -truth[i].from_s))
         hit = fits[0] if fits else None
+        out.append((case, hit, hit is not None and bool(matched.get(hit))))
+        if hit is not None:
+            matched[hit] = True
+    return out
+
+
+def score(
+    cases: Sequence[DraftCase], truth: Sequence[TruthEvent], start: datetime, tolerance_s: float
+) -> dict[str, TypeScore]:
+    """Match cases to truth events (see the module docstring)."""
+    types = {t.type for t in truth} | {c.type for c in cases}
+    out: dict[str, TypeScore] = {t: TypeScore() for t in sorted(types)}
+    found: set[int] = set()
+    for case, hit, duplicate in match_cases(cases, truth, start, tolerance_s):
         s = out[case.type]
         if hit is None:
             s.fp += 1
-        elif matched.get(hit):
+        elif duplicate:
             s.duplicates += 1
         else:
-            matched[hit] = True
+            found.add(hit)
             s.tp += 1
+            at = (case.confirmed_at - start).total_seconds()
             s.time_to_detect_s.append(at - truth[hit].from_s)
     for i, ev in enumerate(truth):
-        if not matched.get(i):
+        if i not in found:
             out[ev.type].fn += 1
     return out
 
@@ -210,9 +230,12 @@ def scenario_video(sc: Scenario, path: Path) -> Path:
     return video
 
 
-def run_scenario(path: Path, manifest: Path | None = None) -> dict[str, object]:
+def run_scenario(
+    path: Path, manifest: Path | None = None, out_dir: Path | None = None
+) -> dict[str, object]:
     """Replay a scenario's footage with its config (and `manifest` instead of its
-    model, for `lookout model compare`) and score the cases."""
+    model, for `lookout model compare`) and score the cases; `out_dir` keeps what the
+    replay wrote (outbox, evidence), else a temporary folder takes it."""
     from lookout.runtime.replay import ReplayPipeline
 
     sc = load_model(path, Scenario, "scenario")
@@ -238,7 +261,8 @@ def run_scenario(path: Path, manifest: Path | None = None) -> dict[str, object]:
             cfg = cfg.model_copy(update={"model": model})
         compositor = Compositor(sc.overlays, sc.effects, base, str(path))
         with tempfile.TemporaryDirectory() as tmp:
-            pipe = ReplayPipeline.from_config(cfg, sc.camera, Path(tmp), config_source=str(config))
+            out = out_dir if out_dir is not None else Path(tmp)
+            pipe = ReplayPipeline.from_config(cfg, sc.camera, out, config_source=str(config))
             tally = None
             if sc.seen is not None:
                 det = pipe.detector
@@ -249,8 +273,8 @@ def run_scenario(path: Path, manifest: Path | None = None) -> dict[str, object]:
                 tally = SeenTally(target)
             observe = tally.observe if tally is not None else None
             reader = pipe.open_reader(video, sc.start)
-            if compositor:
-                reader = CompositedReader(reader, compositor)
+            if compositor or sc.stretch is not None:
+                reader = CompositedReader(reader, compositor, stretch=sc.stretch)
             stats = pipe.run(reader, on_detections=observe)
             cases = stats.cases
             images = stats.crops_run or stats.frames_inferred

@@ -8,10 +8,11 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from lookout.base.errors import ConfigError
+from lookout.base.errors import ConfigError, LookoutError
 from lookout.cases.manager import CaseManager
 from lookout.cases.remote import outbox_path
 from lookout.cases.retention import Retention, RetentionWorker
+from lookout.cases.second_look import SecondLook
 from lookout.cases.settings import RedisStreamSinkConfig, WebhookSinkConfig
 from lookout.cases.verdicts import CaseReview
 from lookout.config.app import AppConfig, load_config
@@ -25,8 +26,24 @@ log = logging.getLogger(__name__)
 
 
 def open_cases(cfg: AppConfig, out_dir: Path) -> CaseManager:
-    """The case manager (local sinks, dedup store) writing under `out_dir`."""
-    return CaseManager.open(cfg.cases_settings(out_dir))
+    """The case manager (local sinks, dedup store) writing under `out_dir`, with the
+    second look at each new case unless the config turns it off."""
+    manager = CaseManager.open(cfg.cases_settings(out_dir))
+    manager.second_look = open_second_look(cfg, out_dir)
+    return manager
+
+
+def open_second_look(cfg: AppConfig, out_dir: Path) -> SecondLook | None:
+    """The config's second look (docs/LEARNING.md, "The second look"); None when it is
+    off, or when the model's backbone cannot be cut out (logged)."""
+    if not cfg.second_look.enabled:
+        return None
+    try:
+        manifest = load_manifest(cfg.path(cfg.model.manifest))
+        return SecondLook.open(manifest, cfg.second_look, out_dir)
+    except LookoutError as exc:
+        log.warning("second look off: %s", exc)
+        return None
 
 
 def build_detector(cfg: AppConfig, config_source: str) -> OnnxDetector:
