@@ -46,5 +46,8 @@ COMMANDS: tuple[Command, ...] = (
     ),
     Command("verdicts", "Learn the second look from the operators' verdicts.", "verdicts"),
     Command("model", "Compare two model manifests on the evaluation scenarios.", "model"),
+    Command(
+        "train", "Train a detector on a dataset (in .venv-train), export ONNX + manifest.", "train"
+    ),
     Command("cluster", "Several boxes sharing the cameras (cluster:): status.", "cluster"),
 )

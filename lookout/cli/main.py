@@ -15,6 +15,7 @@ Commands:
   dataset export|import ...                               kept frames as YOLO; check labels
   verdicts learn --config FILE                            fit the second look on verdicts
   model compare A B [--scenarios FILE...]                 two models through the scenarios
+  train --data DATA.yaml --base B --out DIR/NAME          train, export ONNX + its manifest
   cluster status --config FILE [--json]                   boxes and camera leases
 
 User errors print one line on stderr and exit with code 2, without a traceback.
