@@ -201,6 +201,8 @@ class RefitWorker:
             self.run_once()
 
     def run_once(self) -> LearnResult | None:
+        if not self.outbox_path.is_file():  # no case written yet
+            return None
         try:
             outbox = SqliteOutbox.open(self.outbox_path)
             try:

@@ -254,6 +254,29 @@ class CaseConsole:
             self.notify()
         return JSONResponse({"update": _update_json(update)})
 
+    async def release(self, request: Request) -> Response:
+        """POST /api/cases/{case_id}/release: a case the second look held is delivered
+        as a draft from now on (CSRF and the operator role first, as for a verdict)."""
+        c = self.console
+        if denied := await c.guard_post(request, act=True):
+            return denied
+        if self.review is None:
+            return _error("no case outbox configured", 409)
+        row = await run_in_threadpool(self.review.case, request.path_params["case_id"])
+        if row is None:
+            return _error("no such case", 404)
+        role = c.role(request)
+        by = role.value if c.access.login_required and role is not None else "console"
+        review, cid = self.review, row.case.id
+        try:
+            await run_in_threadpool(lambda: review.release(cid, by))
+        except ReviewError as exc:
+            return _error(str(exc))
+        log.info("console: case %s released from the second look's hold by %s", cid, by)
+        if self.notify is not None:
+            self.notify()
+        return JSONResponse({"case_id": cid, "by": by})
+
 
 def _row_json(row: CaseRow) -> dict[str, Any]:
     c = row.case
@@ -276,6 +299,8 @@ def _row_json(row: CaseRow) -> dict[str, Any]:
         "count": c.count,
         "location": None if c.location is None else {"lon": c.location.lon, "lat": c.location.lat},
         "status": row.status,
+        "score": None if row.score is None else round(row.score, 3),
+        "held": row.held,
         "version": row.version,
         "verdict": None if row.verdict is None else _update_json(row.verdict),
     }

@@ -127,6 +127,7 @@ def build_app(
                 Route("/api/cases/{case_id}", cases.api_case),
                 Route("/api/cases/{case_id}/evidence/{kind}", cases.evidence),
                 Route("/api/cases/{case_id}/verdict", cases.verdict, methods=["POST"]),
+                Route("/api/cases/{case_id}/release", cases.release, methods=["POST"]),
             ]
         if editor is not None:
             e = editor

@@ -9,7 +9,7 @@ Camera ids are the only labels: URLs (and their credentials) never become labels
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -256,6 +256,25 @@ class StorageCollector(Collector):
         failures = CounterMetricFamily("lookout_retention_failures", "Retention runs that failed.")
         failures.add_metric([], float(r.failures))
         yield failures
+
+
+class SecondLookCollector(Collector):
+    """The second look (docs/LEARNING.md): cases it held, and cases it scored, by type,
+    since the daemon started. Read at scrape time."""
+
+    def __init__(self, counts: Callable[[], tuple[Mapping[str, int], Mapping[str, int]]]):
+        self._counts = counts
+
+    def collect(self) -> Iterable[Metric]:
+        held, scored = self._counts()
+        for name, doc, values in (
+            ("held", "Cases the second look held (not delivered), by type.", held),
+            ("scored", "Cases the second look scored with a fit, by type.", scored),
+        ):
+            c = CounterMetricFamily(f"lookout_second_look_{name}", doc, labels=["type"])
+            for ctype, n in sorted(dict(values).items()):
+                c.add_metric([ctype], float(n))
+            yield c
 
 
 class Metrics:

@@ -28,6 +28,7 @@ from typing import Any
 
 from lookout.base.errors import ConfigError, LookoutError
 from lookout.cases.delivery import DeliveryWorker
+from lookout.cases.learn import RefitWorker
 from lookout.cases.manager import CaseManager
 from lookout.cases.remote import build_delivery
 from lookout.cases.retention import RetentionWorker
@@ -36,7 +37,7 @@ from lookout.config.app import AppConfig, CameraConfig, load_config
 from lookout.console.server import CaseConsoleSetup, ConsoleParts, open_console
 from lookout.console.snapshots import SnapshotStore
 from lookout.console.state import CameraInfo
-from lookout.daemon.metrics import Metrics, StorageCollector
+from lookout.daemon.metrics import Metrics, SecondLookCollector, StorageCollector
 from lookout.detector.batcher import MicroBatcher
 from lookout.detector.detections import Detections
 from lookout.detector.onnx_model import OnnxDetector
@@ -45,7 +46,13 @@ from lookout.fleet.agent import ClusterAgent
 from lookout.fleet.agent import attach as attach_cluster
 from lookout.runtime.analysis import validate_app
 from lookout.runtime.camera import CameraRuntime, CameraSnapshot
-from lookout.runtime.services import build_detector, load_app_grid, open_cases, retention_worker
+from lookout.runtime.services import (
+    build_detector,
+    load_app_grid,
+    open_cases,
+    refit_worker,
+    retention_worker,
+)
 from lookout.streams.frame import Frame
 from lookout.streams.onvif_client import Preset
 from lookout.zones.geo import GridIndex
@@ -87,6 +94,8 @@ class Daemon:
         self.delivery: DeliveryWorker | None = None
         #: Deletes old evidence and outbox rows (docs/OPERATIONS.md "Retention and full disks").
         self.retention: RetentionWorker | None = None
+        #: Refits the second look on the verdicts (docs/LEARNING.md "The second look").
+        self.refit: RefitWorker | None = None
         #: With `cluster:`, only the cameras whose lease this box holds run here.
         self.cluster: ClusterAgent | None = None
         self.metrics.registry.register(
@@ -95,6 +104,7 @@ class Daemon:
                 lambda: self.retention.retention.stats if self.retention is not None else None,
             )
         )
+        self.metrics.registry.register(SecondLookCollector(lambda: (cases.held, cases.scored)))
         self._stop = threading.Event()
         self._reload = threading.Event()
         #: Reloads run so far and whether the last took the new file (the console's
@@ -133,6 +143,7 @@ class Daemon:
         if daemon.delivery is not None:
             cases.on_written = daemon.delivery.notify
         daemon.retention = retention_worker(cfg, cases)
+        daemon.refit = refit_worker(cfg, out_dir)
         daemon.cluster = attach_cluster(daemon.cfg, daemon.cases, daemon.metrics.registry)
         return daemon
 
@@ -158,6 +169,8 @@ class Daemon:
             self.delivery.start()  # resumes cases left undelivered by an earlier run
         if self.retention is not None:
             self.retention.start()
+        if self.refit is not None:
+            self.refit.start()
         if self.cluster is not None:
             self.cluster.start()  # cameras follow the leases (`_sync_cluster`)
             self._sync_cluster()
@@ -227,6 +240,8 @@ class Daemon:
             log.warning("detector did not drain within the shutdown budget")
         if self.retention is not None:
             self.retention.stop()
+        if self.refit is not None:
+            self.refit.stop()
         self.cases.close()
         if self.delivery is not None:
             # Undelivered cases stay in the outbox and go out after the next start.
@@ -281,6 +296,10 @@ class Daemon:
             log.warning("reload: model settings changed; they apply after a restart")
         if new.daemon.http != self.cfg.daemon.http:
             log.warning("reload: daemon.http settings changed; they apply after a restart")
+        if new.second_look != self.cfg.second_look:
+            if self.cases.second_look is not None:  # a new fit file is read at any time
+                self.cases.second_look.threshold = new.second_look.threshold
+            log.info("reload: second_look threshold %.2f", new.second_look.threshold)
         old = {c.id: c for c in self.cfg.cameras}
         fresh = {c.id: c for c in new.cameras}
         removed = [cid for cid in old if cid not in fresh]

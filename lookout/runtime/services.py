@@ -9,10 +9,11 @@ import logging
 from pathlib import Path
 
 from lookout.base.errors import ConfigError, LookoutError
+from lookout.cases.learn import RefitWorker
 from lookout.cases.manager import CaseManager
 from lookout.cases.remote import outbox_path
 from lookout.cases.retention import Retention, RetentionWorker
-from lookout.cases.second_look import SecondLook
+from lookout.cases.second_look import SecondLook, fit_path
 from lookout.cases.settings import RedisStreamSinkConfig, WebhookSinkConfig
 from lookout.cases.verdicts import CaseReview
 from lookout.config.app import AppConfig, load_config
@@ -78,6 +79,16 @@ def load_app_grid(cfg: AppConfig, config_source: str) -> GridIndex | None:
         return load_grid(cfg.grid, cfg.path(cfg.grid.geojson))
     except ConfigError as exc:
         raise ConfigError(f"{config_source}: grid: {exc}") from None
+
+
+def refit_worker(cfg: AppConfig, out_dir: Path) -> RefitWorker | None:
+    """The daemon's scheduled refit of the second look (None when it is off, when
+    `second_look.refit_s` is 0, or without a SQLite outbox)."""
+    sl = cfg.second_look
+    path = outbox_path(cfg.sinks, out_dir)
+    if not sl.enabled or sl.refit_s <= 0 or path is None:
+        return None
+    return RefitWorker(path, sl, fit_path(sl, out_dir))
 
 
 def open_review(

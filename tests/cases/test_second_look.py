@@ -5,6 +5,7 @@ a fit is made from verdicts and taken at the next case when its file changes."""
 from __future__ import annotations
 
 import os
+import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -15,7 +16,7 @@ import pytest
 
 from lookout.cases import delivery, status_queue
 from lookout.cases.evidence import EvidenceWriter
-from lookout.cases.learn import learn
+from lookout.cases.learn import RefitWorker, learn
 from lookout.cases.model import DraftCase
 from lookout.cases.second_look import Look, SecondLook, SecondLookFit, TypeFit
 from lookout.cases.settings import SecondLookConfig
@@ -176,3 +177,36 @@ def test_the_fit_is_taken_when_its_file_changes(tmp_path: Path, vtest_100: np.nd
     assert not sl.look("street_vendor", vtest_100, box).hold
     write(5.0, model="another_model")  # another backbone: off, not misapplied
     assert sl.look("street_vendor", vtest_100, box).score is None
+
+
+def test_the_daemon_refits_on_a_schedule_and_stops_at_once(
+    tmp_path: Path, make_case: Callable[..., DraftCase]
+) -> None:
+    _judged_outbox(tmp_path, make_case, n_fa=10, n_ok=10).close()
+    path = tmp_path / "second_look.json"
+    worker = RefitWorker(tmp_path / "cases.db", SecondLookConfig(refit_s=3600), path)
+    result = worker.run_once()  # what the thread does every refit_s
+    assert result is not None and [r.type for r in result.reports if r.fit] == ["illegal_parking"]
+    assert path.is_file() and worker.runs == 1
+    early = RefitWorker(tmp_path / "new" / "cases.db", SecondLookConfig(), path)
+    assert early.run_once() is None and not (tmp_path / "new").exists()  # nothing yet
+    (tmp_path / "bad.db").write_text("not a database")
+    broken = RefitWorker(tmp_path / "bad.db", SecondLookConfig(), path)
+    assert broken.run_once() is None and broken.failures == 1
+    worker.start()
+    t0 = time.monotonic()
+    worker.stop()
+    assert time.monotonic() - t0 < 2.0 and not worker._thread.is_alive()
+
+
+def test_metrics_count_held_and_scored_cases_by_type() -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from lookout.daemon.metrics import SecondLookCollector
+
+    held, scored = Counter({"street_vendor": 2}), Counter({"street_vendor": 5, "occupation": 1})
+    registry = CollectorRegistry()
+    registry.register(SecondLookCollector(lambda: (held, scored)))
+    text = generate_latest(registry).decode()
+    assert 'lookout_second_look_held_total{type="street_vendor"} 2.0' in text
+    assert 'lookout_second_look_scored_total{type="occupation"} 1.0' in text

@@ -1,7 +1,8 @@
 // The cases page: the outbox's cases with filters (type, camera, zone, grid cell,
 // status, dates), and the selected case's evidence, ground position, sightings, status
-// and verdict history. Operators record a verdict (docs/CASE_STATUS.md); the viewer
-// role only looks (its buttons are disabled, and the server answers 403 anyway).
+// and verdict history. Operators record a verdict (docs/CASE_STATUS.md) or release a
+// case the second look held (docs/LEARNING.md); the viewer role only looks (its
+// buttons are disabled, and the server answers 403 anyway).
 "use strict";
 
 const { $, enc, fact } = LO;
@@ -30,6 +31,11 @@ function statusBadge(status) {
   return LO.el("span", { class: `status status-${status}`, text: status.replace("_", " ") });
 }
 
+// The second look's false-alarm score, shown beside a held case's status.
+function scoreText(c) {
+  return c.score == null ? "" : ` ${c.score.toFixed(2)}`;
+}
+
 // A case about a group (a cluster of bicycles) says how many it counted.
 function countText(c, sep) {
   return c.count == null ? "" : `${sep}count ${c.count}`;
@@ -44,7 +50,8 @@ function caseRow(c) {
     LO.el("td", { text: c.zone_id }),
     LO.el("td", { text: c.grid_code || "–" }),
     LO.el("td", { class: "num", text: `${Math.round(c.dwell_s)} s` }),
-    LO.el("td", { class: "status-cell" }, statusBadge(c.status)),
+    LO.el("td", { class: "status-cell" }, statusBadge(c.status),
+      c.held ? LO.el("span", { class: "score", text: scoreText(c) }) : ""),
   );
   if (c.id === Cases.selected) tr.classList.add("selected");
   tr.addEventListener("click", () => select(c.id));
@@ -100,6 +107,10 @@ function renderDetail(d) {
   fact(dl, "Dwell at case", LO.age(d.dwell_s));
   if (d.case.support && d.case.support.length) fact(dl, "Support", d.case.support.join(", "));
   fact(dl, "Status", `${d.status} (version ${d.version})`, "d-status");
+  if (d.score != null) {
+    fact(dl, "Second look", `false-alarm score${scoreText(d)}${d.held ? " (held: not delivered)" : ""}`, "d-score");
+  }
+  $("v-release").hidden = !d.held;
   $("v-rebase-label").hidden = d.type !== "illegal_construction";
   $("v-rebase").checked = false;
   const rows = d.history.map((u) => LO.el("tr", { "data-version": String(u.version) },
@@ -149,7 +160,23 @@ async function decide(verdict, btn) {
   await loadList();
 }
 
+async function release(btn) {
+  const id = Cases.selected;
+  if (!id) return;
+  btn.disabled = true;
+  const r = await LO.post(`/api/cases/${enc(id)}/release`, {});
+  const said = r.status === 200 ? `Released by ${r.data.by}: delivered as a draft`
+    : `Refused (${r.status}): ${r.data.error || ""}`;
+  btn.disabled = !LO.canAct;
+  await select(id);
+  const out = $("v-result");
+  out.dataset.status = String(r.status);
+  out.textContent = said;
+  await loadList();
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  $("v-release").addEventListener("click", () => release($("v-release")));
   $("filters").addEventListener("submit", (e) => { e.preventDefault(); loadList(); });
   for (const b of document.querySelectorAll("button.verdict")) {
     b.addEventListener("click", () => decide(b.dataset.verdict, b));
