@@ -35,6 +35,7 @@ from lookout.base.errors import LookoutError
 from lookout.cases.blur import private_dir
 from lookout.cases.evidence import AROUND_MAX, around_paths, dataset_paths
 from lookout.cases.verdicts import CaseFilter, CaseReview, CaseRow
+from lookout.zones.stationary import STATIC_CLASS
 
 FRAME_VERSION = 1
 VAL_FRACTION = 0.2
@@ -288,6 +289,9 @@ def export_dataset(
             f" ({skipped} without; is dataset.keep on?)"
         )
     names = _same_names(items)
+    # The scene model's static_object is no class of the model (docs/LEARNING.md,
+    # "Formats"): its boxes are not labels, and it is not a class name of the set.
+    names = tuple(n for n in names if n != STATIC_CLASS)
     groups = Counter((i.frame.camera_id, i.day) for i in items if i.name == i.row.case.id)
     split = split_of_groups(dict(groups))
     private_dir(dest)
@@ -304,7 +308,7 @@ def export_dataset(
         hard_negative = item.row.status == "false_alarm"
         lines = []
         for d in frame.detections:
-            if hard_negative and d.track_id in frame.subjects:
+            if (hard_negative and d.track_id in frame.subjects) or d.class_name == STATIC_CLASS:
                 continue
             line = yolo_line(d.class_id, d.box, frame.width, frame.height)
             if line is not None:

@@ -40,7 +40,7 @@ def test_the_export_reads_back_clean(exported: Path, capsys: pytest.CaptureFixtu
     code, lines = check(exported, capsys)
     assert code == 0, lines
     assert len(lines) == 1 and "(ultralytics): 6 image(s)" in lines[0], lines
-    assert lines[0].endswith("81 class(es); 0 problem(s)"), lines
+    assert lines[0].endswith("80 class(es); 0 problem(s)"), lines  # COCO's 80
 
 
 def test_a_corrupted_copy_gives_one_line_per_problem(
@@ -50,7 +50,7 @@ def test_a_corrupted_copy_gives_one_line_per_problem(
     label = f"labels/{first['split']}/{first['case_id']}.txt"
     lines = (exported / label).read_text(encoding="utf-8").splitlines()
     assert len(lines) >= 5
-    lines[0] = "81 " + lines[0].split(" ", 1)[1]  # class out of range
+    lines[0] = "80 " + lines[0].split(" ", 1)[1]  # class out of range
     lines[1] = " ".join(lines[1].split()[:4])  # four numbers
     lines[2] = lines[2].split()[0] + " 1.200000 0.5 0.1 0.1"  # centre outside
     lines[3] = lines[3].split()[0] + " 0.5 0.5 0.000000 0.1"  # no width
@@ -61,7 +61,7 @@ def test_a_corrupted_copy_gives_one_line_per_problem(
     code, out = check(exported, capsys)
     assert code == 1
     assert out[:-1] == [
-        f"{label}:1: class 81 is not in names (81 classes)",
+        f"{label}:1: class 80 is not in names (80 classes)",
         f"{label}:2: 4 numbers, expected 5 (class cx cy w h)",
         f"{label}:3: box outside [0, 1] (1.200000 0.5 0.1 0.1)",
         f"{label}:4: empty box (width 0.000000, height 0.1)",
@@ -88,7 +88,7 @@ def test_a_cvat_yolo_1_1_layout(
     names = (exported / "classes.txt").read_text(encoding="utf-8")
     (cvat / "obj.names").write_text(names, encoding="utf-8")
     (cvat / "obj.data").write_text(
-        "classes = 81\nnames = obj.names\ntrain = train.txt\nbackup = backup/\n", encoding="utf-8"
+        "classes = 80\nnames = obj.names\ntrain = train.txt\nbackup = backup/\n", encoding="utf-8"
     )
     listed = []
     for row in rows(exported):
@@ -101,9 +101,9 @@ def test_a_cvat_yolo_1_1_layout(
     code, out = check(cvat, capsys)
     assert code == 0, out
     assert "(cvat-yolo-1.1): 6 image(s)" in out[-1]
-    (cvat / "obj.data").write_text("classes = 80\nnames = obj.names\n", encoding="utf-8")
+    (cvat / "obj.data").write_text("classes = 79\nnames = obj.names\n", encoding="utf-8")
     code, out = check(cvat, capsys)
-    assert (code, out[0]) == (1, "obj.data:1: classes = 80 but obj.names has 81"), out
+    assert (code, out[0]) == (1, "obj.data:1: classes = 79 but obj.names has 80"), out
 
 
 def test_a_label_studio_yolo_layout(

@@ -53,8 +53,10 @@ def test_export_writes_the_ultralytics_layout(
     assert "1 hard negative(s)" in out and "1 case(s) without kept frames skipped" in out
     data = yaml.safe_load((dest / "data.yaml").read_text(encoding="utf-8"))
     assert data["path"] == "." and data["train"] == "images/train" and data["val"] == "images/val"
-    assert data["names"] == dict(enumerate(class_names))
-    assert (dest / "classes.txt").read_text(encoding="utf-8").split("\n")[:-1] == class_names
+    # The scene model's static_object (last of the frames' names) is no class of the set.
+    model_names = class_names[:-1]
+    assert data["names"] == dict(enumerate(model_names))
+    assert (dest / "classes.txt").read_text(encoding="utf-8").split("\n")[:-1] == model_names
     rows = provenance(dest)
     assert [r["case_id"] for r in rows] == ids(KEPT_IN_PERIOD)
     for row in rows:
@@ -64,7 +66,7 @@ def test_export_writes_the_ultralytics_layout(
         assert (image.stat().st_mode & 0o777) == 0o640
         for fields in labels_of(dest, row):
             assert len(fields) == 5 and all(len(f.split(".")[1]) == 6 for f in fields[1:])
-            assert 0 <= int(fields[0]) < len(class_names)
+            assert 0 <= int(fields[0]) < len(model_names)
             assert all(0 <= float(v) <= 1 for v in fields[1:])
     verdicts = {r["case_id"]: r["verdict"] for r in rows}
     assert verdicts == {
@@ -245,3 +247,24 @@ def test_frames_of_two_models_are_refused(
     path.write_text(json.dumps(meta), encoding="utf-8")
     dest = tmp_path / "ds"
     _refused(capsys, export(site, dest), f"case {case_id('b1-parking')}: class names")
+
+
+def test_static_objects_are_not_labels(
+    site: Site, tmp_path: Path, class_names: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A box of the scene model (docs/DETECTION.md, "What stays") shows goods, a cart or
+    a tarp, not a class of the model: staff label what it is; the export leaves it out."""
+    dest = tmp_path / "before"
+    assert export(site, dest) == 0
+    row = next(r for r in provenance(dest) if r["case_id"] == case_id("a1-parking"))
+    before = labels_of(dest, row)
+    path = site.out / "evidence" / f"{case_id('a1-parking')}_frame.json"
+    meta = json.loads(path.read_text(encoding="utf-8"))
+    meta["detections"].append(
+        {"class_id": len(class_names) - 1, "class_name": "static_object",
+         "box": [10.0, 300.0, 90.0, 360.0], "confidence": 1.0, "track_id": 999}
+    )  # fmt: skip
+    path.write_text(json.dumps(meta), encoding="utf-8")
+    dest = tmp_path / "after"
+    assert export(site, dest) == 0
+    assert labels_of(dest, row) == before and before
