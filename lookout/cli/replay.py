@@ -123,8 +123,9 @@ def run(args: argparse.Namespace) -> int:
         f" in {stats.inference_calls} calls)"
     )
     print(f"detections:      {stats.detections}")
+    held = f", {stats.held} held by the second look" if stats.held else ""
     print(
-        f"cases:           {len(stats.cases)} new ({by_type}); "
+        f"cases:           {len(stats.cases)} new ({by_type}{held}); "
         f"{stats.merged_events} repeat events merged"
     )
     print(

@@ -38,6 +38,8 @@ class ReplayStats:
     elapsed_s: float = 0.0
     cases_by_type: Counter[str] = field(default_factory=Counter)
     merged_events: int = 0
+    #: New cases the second look held (docs/LEARNING.md "The second look").
+    held: int = 0
     crops_run: int = 0
     crops_reused: int = 0
     cases: list[DraftCase] = field(default_factory=list)
@@ -163,4 +165,5 @@ class ReplayPipeline:
             stats.footage_s = max(stats.footage_s, reader.info.duration_s)
         stats.cases_by_type = Counter(c.type for c in stats.cases)
         stats.merged_events = self.analyser.cases.merged
+        stats.held = sum(self.analyser.cases.held.values())
         return stats
