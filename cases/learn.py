@@ -58,17 +58,22 @@ def label_of(status: str, held: int) -> int | None:
     return None
 
 
-def load_samples(outbox: SqliteOutbox) -> tuple[str, str, list[Sample]]:
-    """(model, output, samples) of the backbone most cases were embedded with (a model
-    change leaves older embeddings out: they do not compare)."""
+def load_samples(
+    outbox: SqliteOutbox, backbone: tuple[str, str] | None = None
+) -> tuple[str, str, list[Sample]]:
+    """(model, output, samples) of `backbone` (model name, tensor: the one in use), or
+    else of the backbone most cases were embedded with. Embeddings of another model do
+    not compare: after a model change the fit starts from the new model's verdicts."""
     rows = outbox.fetch(
         "SELECT c.id, c.type, c.camera_id, c.status, s.held, s.model, s.output, s.embedding"
         " FROM cases c JOIN second_look s ON s.case_id = c.id ORDER BY c.rowid"
     )
     backbones = Counter((str(r[5]), str(r[6])) for r in rows)
-    if not backbones:
-        return "", "", []
-    (model, output), _ = max(backbones.items(), key=lambda kv: kv[1])
+    if backbone is None:
+        if not backbones:
+            return "", "", []
+        backbone = max(backbones.items(), key=lambda kv: kv[1])[0]
+    model, output = backbone
     samples = []
     for cid, ctype, cam, status, held, m, out, blob in rows:
         label = label_of(str(status), int(held))
@@ -163,10 +168,16 @@ class LearnResult:
     reports: list[TypeReport]
 
 
-def learn(outbox: SqliteOutbox, cfg: SecondLookConfig, path: Path) -> LearnResult:
+def learn(
+    outbox: SqliteOutbox,
+    cfg: SecondLookConfig,
+    path: Path,
+    backbone: tuple[str, str] | None = None,
+) -> LearnResult:
     """Fit every type that has enough verdicts and write the fit to `path` (also
-    with no type fitted yet, so an outdated fit stops holding)."""
-    model, output, samples = load_samples(outbox)
+    with no type fitted yet, so an outdated fit stops holding); `backbone` as for
+    `load_samples`."""
+    model, output, samples = load_samples(outbox, backbone)
     if not samples:
         return LearnResult(None, model, output, 0, [])
     fits, reports = fit_samples(samples, cfg)
@@ -184,10 +195,17 @@ class RefitWorker:
     """The daemon's scheduled refit: `learn` every `cfg.refit_s` seconds on a thread
     of its own, stopped by `stop()` (an Event; a fit in progress finishes first)."""
 
-    def __init__(self, outbox_path: Path, cfg: SecondLookConfig, fit_path: Path) -> None:
+    def __init__(
+        self,
+        outbox_path: Path,
+        cfg: SecondLookConfig,
+        fit_path: Path,
+        backbone: tuple[str, str] | None = None,
+    ) -> None:
         self.outbox_path = outbox_path
         self.cfg = cfg
         self.fit_path = fit_path
+        self.backbone = backbone
         self.runs = 0
         self.failures = 0
         self._stop = threading.Event()
@@ -206,7 +224,7 @@ class RefitWorker:
         try:
             outbox = SqliteOutbox.open(self.outbox_path)
             try:
-                result = learn(outbox, self.cfg, self.fit_path)
+                result = learn(outbox, self.cfg, self.fit_path, self.backbone)
             finally:
                 outbox.close()
         except Exception as exc:  # the next run tries again

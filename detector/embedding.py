@@ -51,6 +51,19 @@ def backbone_output(model: onnx.ModelProto) -> str:
     )
 
 
+def embedding_output(manifest: ModelManifest) -> str:
+    """The tensor the manifest's model is embedded at: `embedding_output`, or where its
+    backbone ends (reads the ONNX file)."""
+    if manifest.embedding_output:
+        return manifest.embedding_output
+    path = manifest.model_path
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:
+        raise ModelError(f"{path}: not an ONNX model ({str(exc).splitlines()[0]})") from None
+    return backbone_output(model)
+
+
 @dataclass(frozen=True, slots=True)
 class Window:
     """The square crop of a frame an embedding was taken from, in frame pixels."""

@@ -45,7 +45,7 @@ COMMANDS: tuple[Command, ...] = (
         "dataset", "Learning data: export kept frames as YOLO, check a labelled set.", "dataset"
     ),
     Command("verdicts", "Learn the second look from the operators' verdicts.", "verdicts"),
-    Command("model", "Compare two model manifests on the evaluation scenarios.", "model"),
+    Command("model", "Compare two model manifests; install one into a config.", "model"),
     Command(
         "train", "Train a detector on a dataset (in .venv-train), export ONNX + manifest.", "train"
     ),

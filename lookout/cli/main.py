@@ -14,7 +14,7 @@ Commands:
   report --from DATE --to DATE [--config FILE | --out DIR] the period report
   dataset export|import ...                               kept frames as YOLO; check labels
   verdicts learn --config FILE                            fit the second look on verdicts
-  model compare A B [--scenarios FILE...]                 two models through the scenarios
+  model compare|install ...                               judge a model; install it if no worse
   train --data DATA.yaml --base B --out DIR/NAME          train, export ONNX + its manifest
   cluster status --config FILE [--json]                   boxes and camera leases
 

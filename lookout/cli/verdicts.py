@@ -5,7 +5,8 @@
         [--min-verdicts N] [--json]
 
 Reads the embeddings and verdicts of the outbox (`daemon.out_dir` of `--config`, or
-`--out-dir`'s cases.db), fits one classifier per case type that has at least N
+`--out-dir`'s cases.db) made with the config's model (with `--out-dir`: the model most
+cases were embedded with), fits one classifier per case type that has at least N
 confirmed and N false-alarm verdicts, prints the cross-validated precision and recall
 of holding at the threshold, and writes the fit beside the outbox (`second_look.file`).
 A running daemon, and a replay, take the new fit at their next case. Exit 0 when the
@@ -45,11 +46,15 @@ def run(args: argparse.Namespace) -> int:
     from lookout.cases.sinks import SqliteOutbox
     from lookout.config.app import load_config
 
+    backbone = None
     if args.config is not None:
+        from lookout.runtime.services import current_backbone
+
         cfg = load_config(args.config)
         out_dir = cfg.path(cfg.daemon.out_dir)
         db = outbox_path(cfg.sinks, out_dir)
         settings = cfg.second_look
+        backbone = current_backbone(cfg)  # the model in use, not an older one
     else:
         out_dir = args.out_dir
         db = out_dir / "cases.db"
@@ -65,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         raise SourceError(f"{db or out_dir}: outbox not found (verdicts live in the sqlite outbox)")
     outbox = SqliteOutbox.open(db)
     try:
-        result = learn(outbox, settings, fit_path(settings, out_dir))
+        result = learn(outbox, settings, fit_path(settings, out_dir), backbone)
     finally:
         outbox.close()
     if args.json:

@@ -143,7 +143,7 @@ class Daemon:
         if daemon.delivery is not None:
             cases.on_written = daemon.delivery.notify
         daemon.retention = retention_worker(cfg, cases)
-        daemon.refit = refit_worker(cfg, out_dir)
+        daemon.refit = refit_worker(cfg, cases, out_dir)
         daemon.cluster = attach_cluster(daemon.cfg, daemon.cases, daemon.metrics.registry)
         return daemon
 

@@ -17,6 +17,7 @@ from lookout.cases.second_look import SecondLook, fit_path
 from lookout.cases.settings import RedisStreamSinkConfig, WebhookSinkConfig
 from lookout.cases.verdicts import CaseReview
 from lookout.config.app import AppConfig, load_config
+from lookout.detector.embedding import embedding_output
 from lookout.detector.manifest import load_manifest
 from lookout.detector.onnx_model import OnnxDetector
 from lookout.runtime.analysis import validate_app
@@ -81,14 +82,27 @@ def load_app_grid(cfg: AppConfig, config_source: str) -> GridIndex | None:
         raise ConfigError(f"{config_source}: grid: {exc}") from None
 
 
-def refit_worker(cfg: AppConfig, out_dir: Path) -> RefitWorker | None:
-    """The daemon's scheduled refit of the second look (None when it is off, when
-    `second_look.refit_s` is 0, or without a SQLite outbox)."""
+def refit_worker(cfg: AppConfig, cases: CaseManager, out_dir: Path) -> RefitWorker | None:
+    """The daemon's scheduled refit of the second look, on the backbone of the model in
+    use (None when the second look is off, `second_look.refit_s` is 0, or without a
+    SQLite outbox)."""
     sl = cfg.second_look
     path = outbox_path(cfg.sinks, out_dir)
-    if not sl.enabled or sl.refit_s <= 0 or path is None:
+    look = cases.second_look
+    if look is None or sl.refit_s <= 0 or path is None:
         return None
-    return RefitWorker(path, sl, fit_path(sl, out_dir))
+    return RefitWorker(path, sl, fit_path(sl, out_dir), (look.model, look.embedder.output))
+
+
+def current_backbone(cfg: AppConfig) -> tuple[str, str] | None:
+    """(model name, backbone tensor) of the config's model: what new cases are embedded
+    with; None when the model's backbone cannot be cut out."""
+    try:
+        manifest = load_manifest(cfg.path(cfg.model.manifest))
+        return manifest.name, embedding_output(manifest)
+    except LookoutError as exc:
+        log.warning("second look: %s", exc)
+        return None
 
 
 def open_review(

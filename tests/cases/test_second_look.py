@@ -210,3 +210,21 @@ def test_metrics_count_held_and_scored_cases_by_type() -> None:
     text = generate_latest(registry).decode()
     assert 'lookout_second_look_held_total{type="street_vendor"} 2.0' in text
     assert 'lookout_second_look_scored_total{type="occupation"} 1.0' in text
+
+
+def test_after_a_model_change_only_the_new_backbone_is_learnt(
+    tmp_path: Path, make_case: Callable[..., DraftCase]
+) -> None:
+    outbox = _judged_outbox(tmp_path, make_case, n_fa=10, n_ok=10)  # yolox_nano, /x
+    review = CaseReview(outbox)
+    for i in range(100, 104):  # four cases of a new model, judged since
+        case = make_case(i)
+        outbox.write(case, look=Look("city_v2", "/b", np.ones(DIM, np.float32), None, False))
+        review.verdict(case.id, "confirmed" if i % 2 else "false_alarm", "op")
+    path = tmp_path / "second_look.json"
+    most = learn(outbox, SecondLookConfig(min_verdicts=2), path)
+    assert (most.model, most.samples) == ("yolox_nano", 20)  # the most cases
+    pinned = learn(outbox, SecondLookConfig(min_verdicts=2), path, ("city_v2", "/b"))
+    assert (pinned.model, pinned.output, pinned.samples) == ("city_v2", "/b", 4)
+    assert SecondLookFit.model_validate_json(path.read_text()).model == "city_v2"
+    outbox.close()
