@@ -72,11 +72,12 @@ def test_a_missing_base_is_one_line_and_exit_2(
     env: Path, data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "runs" / "m"
-    code = train("--data", str(data), "--base", str(tmp_path / "yolov8n.pt"), "--out", str(out))
+    where = ("--train-env", str(env), "--data", str(data), "--out", str(out))
+    code = train(*where, "--base", str(tmp_path / "yolov8n.pt"))
     assert code == 2
     assert "yolov8n.pt: no such file; base weights are not downloaded" in one_line(capsys)
     assert not (env / "bin" / "args.txt").exists()  # nothing started
-    code = train("--data", str(data), "--base", "yolov8n.onnx", "--out", str(out))
+    code = train(*where, "--base", "yolov8n.onnx")
     assert code == 2 and "expected base weights (.pt) or a model .yaml" in one_line(capsys)
 
 
