@@ -412,9 +412,3 @@ def record_verdict(
     """`CaseReview.verdict` on an outbox file (references beside it)."""
     with CaseReview.open(outbox_path, references=outbox_path.parent / "references") as review:
         return review.verdict(case_id, verdict, by, note, at, rebase=rebase)
-
-
-def list_cases(outbox_path: Path, filt: CaseFilter | None = None) -> list[CaseRow]:
-    """`CaseReview.cases` on an outbox file."""
-    with CaseReview.open(outbox_path) as review:
-        return review.cases(filt)
