@@ -9,6 +9,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 
+from lookout.base.i18n import Language
 from lookout.base.model import StrictModel
 
 
@@ -16,6 +17,12 @@ class ConsoleConfig(StrictModel):
     """The web console served beside /healthz and /metrics (lookout/console)."""
 
     enabled: bool = Field(default=True, description="Serve the web console pages and API.")
+    language: Language = Field(
+        default="en",
+        description="The site's language for the console, the report and evidence labels "
+        "(zh-CN or en); a browser's Accept-Language and the page's switch come first "
+        "(docs/I18N.md).",
+    )
     require_login: bool = Field(
         default=False,
         description="Ask for a password on a loopback address too (always asked elsewhere).",

@@ -71,7 +71,7 @@ class CaseConsole:
     # -- pages ---------------------------------------------------------------------------
     async def cases_page(self, request: Request) -> Response:
         c = self.console
-        return c.guard_page(request) or c.render("cases.html", request, title="Cases")
+        return c.guard_page(request) or c.render("cases.html", request)
 
     async def report_page(self, request: Request) -> Response:
         """`/report?from=DATE&to=DATE` (default: the last 30 days): the report's HTML,

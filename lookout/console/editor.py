@@ -158,7 +158,7 @@ class Editor:
     # -- page and state ------------------------------------------------------------------
     async def editor_page(self, request: Request) -> Response:
         c = self.console
-        return c.guard_page(request) or c.render("editor.html", request, title="Zones")
+        return c.guard_page(request) or c.render("editor.html", request)
 
     async def api_state(self, request: Request) -> Response:
         if denied := self.console.guard_api(request):

@@ -106,6 +106,8 @@ def build_app(
         routes += [
             Route("/", c.index),
             Route("/login", c.login_page, methods=["GET"]),
+            Route("/lang", c.switch_language),
+            Route("/i18n/{lang}.js", c.catalogue_js),
             Route("/login", c.login_post, methods=["POST"]),
             Route("/logout", c.logout, methods=["POST"]),
             Route("/cameras", c.cameras_page),
@@ -287,7 +289,7 @@ def open_console(
     )
     history = HealthHistory.open(out_dir / "console.db", c.history_days) if c.enabled else None
     board = StatusBoard(host, store, history, c.history_interval_s)
-    console = Console(host, store, board, history, access, class_names, out_dir)
+    console = Console(host, store, board, history, access, class_names, out_dir, c.language)
     review = None
     if c.enabled:
         # Without a setup the cases page is there and says that there is no outbox.

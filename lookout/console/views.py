@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import json
 import logging
 import re
 import time
@@ -28,6 +29,7 @@ from starlette.responses import (
     Response,
 )
 
+from lookout.base.i18n import COOKIE, LANGUAGES, Language, choose, messages, normalise, t
 from lookout.console.auth import CSRF_FIELD, CSRF_HEADER, Access, Role, csrf_ok, csrf_token, login
 from lookout.console.snapshots import SnapshotStore
 from lookout.console.state import CameraInfo, ConsoleHost, StatusBoard, jsonable, safe_source
@@ -42,6 +44,10 @@ LOGIN_DELAY_S = 0.5
 #: How long a snapshot request waits for the first encode of a camera's picture.
 FIRST_PICTURE_WAIT_S = 1.5
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+#: `{{t:key}}` in a page: the key's text in the page's language.
+_TRANSLATE = re.compile(r"\{\{t:([a-z0-9_.-]+)\}\}")
 
 
 def _page(name: str) -> str:
@@ -59,16 +65,26 @@ class Console:
     access: Access
     class_names: list[str]
     out_dir: Path
+    #: The site's language (`daemon.http.console.language`), after the browser's.
+    language: Language = "en"
 
     # -- helpers -----------------------------------------------------------------------
     def role(self, request: Request) -> Role | None:
         return self.access.role(request.session)
 
+    def lang(self, request: Request) -> Language:
+        """The language of this request's pages (lookout/base/i18n.py `choose`)."""
+        return choose(
+            request.cookies.get(COOKIE), request.headers.get("accept-language"), self.language
+        )
+
     def render(self, name: str, request: Request, **values: str) -> HTMLResponse:
         """Page `name` from static/, its {{key}} markers filled (escaped) from the session
-        and `values`. A page after login starts with the head marker: static/_head.html,
-        which wants `title` and loads common.js and the page's own script (static/NAME.js);
-        its header marker becomes static/_header.html with the page's own link active."""
+        and `values`, its {{t:key}} markers from the catalogue of the request's language.
+        A page after login starts with the head marker: static/_head.html, which wants
+        `title` (a catalogue key) and loads the catalogue, common.js and the page's own
+        script (static/NAME.js); its header marker becomes static/_header.html with the
+        page's own link active."""
         text = _page(name)
         page = name.removesuffix(".html")
         if "{{head}}" in text:  # one <head> for every page: its title, its own script
@@ -79,7 +95,12 @@ class Console:
                 "{{header}}", _page("_header.html").replace(nav, f'class="active" {nav}')
             )
         role = self.role(request)
+        lang = self.lang(request)
+        text = text.replace("{{page}}", page)  # before translating: {{t:nav.{{page}}}}
+        text = _TRANSLATE.sub(lambda m: html.escape(t(lang, m.group(1))), text)
         fields = {
+            "lang": lang,
+            "path": request.url.path,
             "page": page,
             "csrf": csrf_token(request.session),
             "role": role.value if role else "",
@@ -121,6 +142,32 @@ class Console:
     def camera(self, request: Request) -> CameraInfo | None:
         return self.board.cameras.get(request.path_params["camera"])
 
+    # -- language --------------------------------------------------------------------------
+    async def catalogue_js(self, request: Request) -> Response:
+        """GET /i18n/{lang}.js: the language's catalogue for the pages' scripts (LO.t)."""
+        lang = normalise(request.path_params["lang"])
+        if lang is None or request.path_params["lang"] != lang:
+            return JSONResponse({"error": f"lang: one of {', '.join(LANGUAGES)}"}, 404)
+        body = "window.LO_MESSAGES = " + json.dumps(dict(messages(lang)), ensure_ascii=False)
+        return Response(
+            body + ";\n",
+            media_type="text/javascript; charset=utf-8",
+            headers={"Cache-Control": "private, max-age=300"},
+        )
+
+    async def switch_language(self, request: Request) -> Response:
+        """GET /lang?to=zh-CN&next=/cases: remember the language for this browser (a
+        cookie, a year) and go back to the page (only a path of this site)."""
+        lang = normalise(request.query_params.get("to"))
+        if lang is None:
+            return JSONResponse({"error": f"to: one of {', '.join(LANGUAGES)}"}, 400)
+        target = request.query_params.get("next") or "/cameras"
+        if not target.startswith("/") or target.startswith("//") or "\\" in target:
+            target = "/cameras"
+        response = RedirectResponse(target, status_code=303)
+        response.set_cookie(COOKIE, lang, max_age=365 * 86400, samesite="lax", httponly=True)
+        return response
+
     # -- open endpoints ----------------------------------------------------------------
     def healthz(self, request: Request) -> Response:
         code, body = self.host.health()
@@ -151,7 +198,7 @@ class Console:
             await asyncio.sleep(LOGIN_DELAY_S)
             peer = request.client.host if request.client else "?"
             log.warning("console: failed login from %s", peer)
-            page = self.render("login.html", request, error="Wrong password.")
+            page = self.render("login.html", request, error=t(self.lang(request), "login.wrong"))
             page.status_code = 401
             return page
         login(request.session, role)
@@ -166,10 +213,10 @@ class Console:
         return RedirectResponse("/login" if self.access.login_required else "/", status_code=303)
 
     async def cameras_page(self, request: Request) -> Response:
-        return self.guard_page(request) or self.render("cameras.html", request, title="Cameras")
+        return self.guard_page(request) or self.render("cameras.html", request)
 
     async def health_page(self, request: Request) -> Response:
-        return self.guard_page(request) or self.render("health.html", request, title="Health")
+        return self.guard_page(request) or self.render("health.html", request)
 
     # -- API ---------------------------------------------------------------------------
     async def api_session(self, request: Request) -> Response:

@@ -1,7 +1,9 @@
 // Shared helpers of the console pages: JSON fetches, CSRF-protected POSTs, DOM and SVG
-// builders, formatting. Plain JavaScript, no build step: every page loads this file
-// before its own script (static/_head.html), which takes what it needs from `LO`, e.g.
-// `const { $, enc, fact } = LO;`.
+// builders, formatting, and the page's language: `LO.t(key, params)` reads the
+// catalogue the page loaded before this file (/i18n/<lang>.js, docs/I18N.md). Plain
+// JavaScript, no build step: every page loads this file before its own script
+// (static/_head.html), which takes what it needs from `LO`, e.g.
+// `const { $, enc, fact, t } = LO;`.
 "use strict";
 
 const LO = (() => {
@@ -10,6 +12,28 @@ const LO = (() => {
     return m ? m.content : "";
   };
   const SVG_NS = "http://www.w3.org/2000/svg";
+  const lang = document.documentElement.lang || "en";
+  const MESSAGES = window.LO_MESSAGES || {};
+
+  // The text of a catalogue key in the page's language, its {name} parameters filled.
+  function t(key, params) {
+    const text = Object.prototype.hasOwnProperty.call(MESSAGES, key) ? MESSAGES[key] : key;
+    if (!params) return text;
+    return text.replace(/\{([a-z_]+)\}/g, (m, name) => (name in params ? String(params[name]) : m));
+  }
+
+  // A value from the code (a case type, a status, a camera state): its catalogue text
+  // under `prefix`, the value itself when the catalogue has none (data, not a word).
+  function term(prefix, value) {
+    const key = `${prefix}.${value}`;
+    return Object.prototype.hasOwnProperty.call(MESSAGES, key) ? MESSAGES[key] : String(value);
+  }
+
+  // A time as the site's clock showed it (ISO 8601 with its offset), written the way
+  // the page's language writes it: 2026-11-26 09:30:00 in both (zh-CN reads it so too).
+  function when(iso) {
+    return iso ? String(iso).replace("T", " ").replace(/(\.\d+)?([+-]\d\d:\d\d|Z)$/, "") : "–";
+  }
   const $ = (id) => document.getElementById(id);
   const enc = encodeURIComponent;
 
@@ -71,9 +95,9 @@ const LO = (() => {
 
   function age(s) {
     if (s == null) return "–";
-    if (s < 60) return `${s.toFixed(1)} s`;
-    if (s < 3600) return `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
-    return `${(s / 3600).toFixed(1)} h`;
+    if (s < 60) return t("unit.seconds", { n: s.toFixed(1) });
+    if (s < 3600) return t("unit.min_s", { m: Math.floor(s / 60), s: Math.round(s % 60) });
+    return t("unit.hours", { n: (s / 3600).toFixed(1) });
   }
 
   function pct(x) {
@@ -86,16 +110,16 @@ const LO = (() => {
   // The header: who is logged in; no logout button without logins.
   function header() {
     const who = $("who");
-    if (who) who.textContent = role ? `${role}${canAct ? "" : " (read-only)"}` : "";
+    if (who) who.textContent = role ? term("role", role) + (canAct ? "" : t("role.read_only_suffix")) : "";
     const form = $("logout-form");
     if (form && meta("login-required") !== "1") form.hidden = true;
     for (const b of document.querySelectorAll(".act")) {
       b.disabled = !canAct;
-      if (!canAct) b.title = "The viewer role is read-only";
+      if (!canAct) b.title = t("role.viewer_read_only");
     }
   }
 
-  return { $, enc, getJSON, post, el, svg, fact, age, pct, role, canAct, header, meta };
+  return { $, enc, getJSON, post, el, svg, fact, age, pct, role, canAct, header, meta, t, term, when, lang };
 })();
 
 document.addEventListener("DOMContentLoaded", LO.header);
