@@ -111,6 +111,12 @@ class Console:
             text = text.replace("{{" + key + "}}", html.escape(value))
         return HTMLResponse(text, headers={"Cache-Control": "no-store"})
 
+    def refuse(self, request: Request, status: int, code: str) -> JSONResponse:
+        """A refused request, its HTTP status kept: `reason` (a code) for programs, `error`
+        its text (server.po's `server.CODE`) in the request's language (docs/I18N.md)."""
+        text = t(self.lang(request), f"server.{code}")
+        return JSONResponse({"error": text, "reason": code}, status_code=status)
+
     def guard_page(self, request: Request) -> Response | None:
         if self.role(request) is None:
             return RedirectResponse("/login", status_code=303)
@@ -118,7 +124,7 @@ class Console:
 
     def guard_api(self, request: Request) -> Response | None:
         if self.role(request) is None:
-            return JSONResponse({"error": "login required"}, status_code=401)
+            return self.refuse(request, 401, "login_required")
         return None
 
     async def guard_post(self, request: Request, act: bool) -> Response | None:
@@ -131,12 +137,12 @@ class Console:
             value = form.get(CSRF_FIELD)
             sent = value if isinstance(value, str) else None
         if not csrf_ok(request.session, sent):
-            return JSONResponse({"error": "missing or wrong CSRF token"}, status_code=403)
+            return self.refuse(request, 403, "csrf")
         role = self.role(request)
         if role is None:
-            return JSONResponse({"error": "login required"}, status_code=401)
+            return self.refuse(request, 401, "login_required")
         if act and not role.can_act:
-            return JSONResponse({"error": "the viewer role is read-only"}, status_code=403)
+            return self.refuse(request, 403, "read_only")
         return None
 
     def camera(self, request: Request) -> CameraInfo | None:
@@ -189,7 +195,7 @@ class Console:
         form = await request.form()
         sent = form.get(CSRF_FIELD)
         if not csrf_ok(request.session, sent if isinstance(sent, str) else None):
-            return JSONResponse({"error": "missing or wrong CSRF token"}, status_code=403)
+            return self.refuse(request, 403, "csrf")
         password = form.get("password")
         role = None
         if isinstance(password, str) and password:
@@ -279,7 +285,7 @@ class Console:
             return denied
         info = self.camera(request)
         if info is None:
-            return JSONResponse({"error": "no such camera"}, status_code=404)
+            return self.refuse(request, 404, "no_such_camera")
         self.store.touch()
         body = self.camera_summary(info)
         body["zones"] = _zones(info.camera)
@@ -335,7 +341,7 @@ class Console:
             await asyncio.sleep(0.05)  # the encoder thread makes the first one
             jpeg = self.store.jpeg(cid)
         if jpeg is None:
-            return JSONResponse({"error": "no picture yet"}, status_code=404)
+            return self.refuse(request, 404, "no_picture")
         cache = "private, max-age=60" if "seq" in request.query_params else "no-store"
         return Response(
             jpeg.data,
@@ -388,10 +394,10 @@ class Console:
             return denied
         cid = request.path_params["camera"]
         if cid not in self.board.cameras:
-            return JSONResponse({"error": "no such camera"}, status_code=404)
+            return self.refuse(request, 404, "no_such_camera")
         jpeg = await run_in_threadpool(self.store.encode_now, cid)
         if jpeg is None:
-            return JSONResponse({"error": "no picture yet"}, status_code=409)
+            return self.refuse(request, 409, "no_picture")
         stamp = jpeg.captured_at.strftime("%Y%m%dT%H%M%S")
         rel = Path("console") / "snapshots" / _SAFE_NAME.sub("_", cid) / f"{stamp}.jpg"
         path = self.out_dir / rel
@@ -404,9 +410,9 @@ class Console:
             return denied
         info = self.camera(request)
         if info is None:
-            return JSONResponse({"error": "no such camera"}, status_code=404)
+            return self.refuse(request, 404, "no_such_camera")
         if self.history is None:
-            return JSONResponse({"error": "no history store"}, status_code=409)
+            return self.refuse(request, 409, "no_history")
         role = self.role(request)
         ack = await run_in_threadpool(
             self.history.acknowledge,

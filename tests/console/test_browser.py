@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from lookout.base.i18n import messages
 from tests.console.conftest import DaemonProcess, start_lookout
 from tests.console.conftest import wait_page as wait_until
 from tests.support.config import write_config
@@ -89,7 +90,8 @@ def seqs(driver: Any) -> dict[str, int]:
 
 def switch_to(driver: Any, cam: str) -> dict[str, Any]:
     """Click a camera's tile; wait (generously) until the page says it showed it, and
-    return what it showed, with the page's own click-to-shown time."""
+    return what it showed (`code` the reader's state, `state` its text on the page), with
+    the page's own click-to-shown time."""
 
     tile(driver, cam).click()
     # Read in one script: the page re-renders its facts every second.
@@ -97,7 +99,8 @@ def switch_to(driver: Any, cam: str) -> dict[str, Any]:
       const v = document.getElementById('view'), i = document.getElementById('view-img');
       const t = (id) => document.getElementById(id).textContent;
       if (v.dataset.shownCamera !== arguments[0]) return null;
-      return {ms: Number(v.dataset.shownMs), state: t('fact-state'), age: t('fact-age'),
+      return {ms: Number(v.dataset.shownMs), code: v.dataset.shownState,
+              state: t('fact-state'), age: t('fact-age'),
               badge: t('view-badge'), src: i.src, loaded: i.complete && i.naturalWidth > 0};
     """
     shown = wait_until(lambda: driver.execute_script(read, cam), 15)
@@ -187,7 +190,8 @@ def _check_cameras_page(
     down = switch_to(driver, "cam3")
     assert down["ms"] < SWITCH_LIMIT_MS, down
     assert down["loaded"] and "/cam3/" in down["src"], down
-    assert down["state"] in {"backoff", "connecting", "stalled"}, down
+    assert down["code"] in {"backoff", "connecting", "stalled"}, down
+    assert down["state"] == messages("en")[f"state.{down['code']}"], down
     assert down["badge"].startswith(down["state"].upper()) and "ago" in down["badge"], down
     driver.save_screenshot(str(shots / "cameras-down.png"))
 
@@ -195,7 +199,7 @@ def _check_cameras_page(
     silent = switch_to(driver, "cam4")
     assert silent["ms"] < SWITCH_LIMIT_MS, silent
     assert silent["loaded"] and "/cam4/" in silent["src"], silent
-    assert silent["state"] in {"backoff", "connecting", "stalled"} or "silent" in silent["state"]
+    assert silent["code"] in {"backoff", "connecting", "stalled"} or "silent" in silent["state"]
     assert "ago" in silent["badge"], silent
     driver.save_screenshot(str(shots / "cameras-silent.png"))
 

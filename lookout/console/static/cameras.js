@@ -13,7 +13,7 @@ const Cams = {
   clickAt: null,        // performance.now() of the last click on a tile
 };
 
-const { $, enc, fact } = LO;
+const { $, enc, t, term } = LO;
 const DOWN_AFTER_S = 3;
 const STATIC_CLASS = "static_object";  // the scene model's synthetic class (docs/RULES.md)
 
@@ -27,11 +27,19 @@ function isDown(c) {
   return c.state !== "streaming" || age == null || age > DOWN_AFTER_S;
 }
 
+// The reader's state in the page's language (common.po state.*).
 function stateText(c) {
   if (c.state === "streaming" && c.snapshot && c.snapshot.age_s > DOWN_AFTER_S) {
-    return `silent (${c.state})`;
+    return t("cameras.silent", { state: term("state", c.state) });
   }
-  return c.state;
+  return term("state", c.state);
+}
+
+// One name/value pair of the facts list; `data` marks a value that is data (an id, a
+// config value: the same in every language, docs/I18N.md).
+function fact(dl, name, value, id, data) {
+  LO.fact(dl, name, value, id);
+  if (data) dl.lastElementChild.setAttribute("translate", "no");
 }
 
 function renderTiles(cams) {
@@ -43,7 +51,7 @@ function renderTiles(cams) {
     if (!tile) {
       tile = LO.el("button", { class: "tile", type: "button", "data-camera": c.id },
         LO.el("img", { class: "thumb", alt: c.id }),
-        LO.el("span", { class: "name", text: c.id }),
+        LO.el("span", { class: "name", text: c.id, translate: false }),
         LO.el("span", { class: "state" }),
         LO.el("span", { class: "age" }),
         LO.el("span", { class: "quality" }));
@@ -59,9 +67,9 @@ function renderTiles(cams) {
     const st = tile.querySelector(".state");
     st.textContent = stateText(c);
     st.className = `state state-${c.state}`;
-    tile.querySelector(".age").textContent = c.snapshot ? LO.age(c.snapshot.age_s) : "no picture";
-    const issues = qualityIssues(c.quality).map((i) => i.kind);
-    tile.querySelector(".quality").textContent = issues.join(", ");
+    tile.querySelector(".age").textContent = c.snapshot ? LO.age(c.snapshot.age_s) : t("cameras.no_picture");
+    const issues = qualityIssues(c.quality).map((i) => term("issue", i.kind));
+    tile.querySelector(".quality").textContent = issues.join(t("cameras.list_sep"));
     tile.classList.toggle("down", isDown(c));
     tile.classList.toggle("selected", c.id === Cams.selected);
   }
@@ -73,19 +81,26 @@ function renderTiles(cams) {
 function renderFacts(d) {
   const dl = $("facts");
   dl.replaceChildren();
-  fact(dl, "Camera", d.id, "fact-camera");
-  fact(dl, "State", stateText(d), "fact-state");
-  fact(dl, "Picture age", d.snapshot ? LO.age(d.snapshot.age_s) : "no picture yet", "fact-age");
-  fact(dl, "Captured", d.snapshot ? d.snapshot.captured_at : "–", "fact-captured");
-  fact(dl, "Preset", d.preset || "–");
-  fact(dl, "Analysed", `${d.fps.toFixed(2)} frames/s (of ${d.analysis_fps})`, "fact-fps");
-  fact(dl, "Reconnects / drops", `${d.reconnects} / ${d.dropped}`);
-  fact(dl, "Last error", d.last_error || "–", "fact-error");
-  const c = d.last_case;
-  const count = c && c.count != null ? `, count ${c.count}` : "";
-  fact(dl, "Last case", c ? `${c.type} in ${c.zone_id} at ${c.confirmed_at} (${c.dwell_s} s${count})` : "none yet", "fact-case");
-  fact(dl, "Video quality", qualityText(d.quality), "fact-quality");
-  fact(dl, "Source", d.source || "–", "fact-source");
+  fact(dl, t("cameras.fact.camera"), d.id, "fact-camera", true);
+  fact(dl, t("cameras.fact.state"), stateText(d), "fact-state");
+  fact(dl, t("cameras.fact.picture_age"), d.snapshot ? LO.age(d.snapshot.age_s) : t("cameras.no_picture_yet"), "fact-age");
+  fact(dl, t("cameras.fact.captured"), d.snapshot ? LO.when(d.snapshot.captured_at) : "–", "fact-captured");
+  fact(dl, t("cameras.fact.preset"), d.preset || "–", "", true);
+  fact(dl, t("cameras.fact.analysed"), t("cameras.fps", { fps: d.fps.toFixed(2), target: d.analysis_fps }), "fact-fps");
+  fact(dl, t("cameras.fact.reconnects_drops"), `${d.reconnects} / ${d.dropped}`);
+  // The reader's own error text (an exception's message) is a detail for engineers.
+  fact(dl, t("cameras.fact.last_error"), d.last_error || "–", "fact-error", true);
+  fact(dl, t("cameras.fact.last_case"), caseText(d.last_case), "fact-case");
+  fact(dl, t("cameras.fact.quality"), qualityText(d.quality), "fact-quality");
+  fact(dl, t("cameras.fact.source"), d.source || "–", "fact-source", true);
+}
+
+function caseText(c) {
+  if (!c) return t("cameras.case_none");
+  const text = t("cameras.case", {
+    type: term("type", c.type), zone: c.zone_id, at: LO.when(c.confirmed_at), dwell: LO.age(c.dwell_s),
+  });
+  return c.count != null ? t("cameras.case_count", { case: text, count: c.count }) : text;
 }
 
 // The video quality diagnosis (frozen, blur, occlusion, drift) of the current preset.
@@ -95,14 +110,17 @@ function qualityIssues(q) {
 }
 
 function qualityText(q) {
-  if (q == null) return "not measured";
+  if (q == null) return t("cameras.quality.not_measured");
   if (typeof q !== "object") return String(q);
-  if (q.enabled === false) return "off";
+  if (q.enabled === false) return t("cameras.quality.off");
   const active = qualityIssues(q);
   if (active.length) {
-    return active.map((i) => `${i.kind} since ${i.since || "?"} (${fmtMeasure(i.measure)} vs ${i.threshold})`).join("; ");
+    return active.map((i) => t("cameras.quality.issue", {
+      issue: term("issue", i.kind), since: i.since ? LO.when(i.since) : "?",
+      measure: fmtMeasure(i.measure), threshold: i.threshold,
+    })).join(t("cameras.clause_sep"));
   }
-  return q.learning ? "ok (learning the baseline)" : "ok";
+  return t(q.learning ? "cameras.quality.learning" : "cameras.quality.ok");
 }
 
 function fmtMeasure(m) {
@@ -113,7 +131,7 @@ function renderBadge(d) {
   const badge = $("view-badge");
   if (!isDown(d)) { badge.hidden = true; return; }
   badge.hidden = false;
-  const age = d.snapshot ? `last picture ${LO.age(d.snapshot.age_s)} ago` : "no picture yet";
+  const age = d.snapshot ? t("cameras.last_picture", { age: LO.age(d.snapshot.age_s) }) : t("cameras.no_picture_yet");
   badge.textContent = `${stateText(d).toUpperCase()} · ${age}`;
 }
 
@@ -133,7 +151,7 @@ function drawOverlay(d) {
       const pts = z.polygon.map((p) => p.join(",")).join(" ");
       svg.append(LO.svg("polygon", { points: pts, class: "zone", "stroke-width": sw * 1.5 }));
       const [x, y] = z.polygon[0];
-      svg.append(LO.svg("text", { x, y: y - 4 * sw, class: "zone-label", "font-size": 12 * sw, text: `${z.id} · ${z.policies.join(", ")}` }));
+      svg.append(LO.svg("text", { x, y: y - 4 * sw, class: "zone-label", "font-size": 12 * sw, text: `${z.id} · ${z.policies.map((p) => term("type", p)).join(t("cameras.list_sep"))}` }));
     }
   }
   const live = !Cams.preset || Cams.preset === d.preset;
@@ -153,7 +171,8 @@ function drawOverlay(d) {
       const kind = det.label === STATIC_CLASS ? " static" : "";
       svg.append(LO.svg("rect", { x: x1, y: y1, width: x2 - x1, height: y2 - y1, class: (det.track >= 0 ? "det tracked" : "det") + kind, "stroke-width": sw * 1.5 }));
       const id = det.track >= 0 ? `#${det.track} ` : "";
-      svg.append(LO.svg("text", { x: x1, y: y1 - 3 * sw, class: `det-label${kind}`, "font-size": 11 * sw, text: `${id}${det.label} ${det.confidence}` }));
+      // The model's class names are data (docs/I18N.md).
+      svg.append(LO.svg("text", { x: x1, y: y1 - 3 * sw, class: `det-label${kind}`, "font-size": 11 * sw, translate: "no", text: `${id}${det.label} ${det.confidence}` }));
     }
   }
 }
@@ -163,7 +182,7 @@ function renderPresets(d) {
   const want = ["", ...d.presets];
   const have = [...sel.options].map((o) => o.value);
   if (want.join("|") !== have.join("|")) {
-    sel.replaceChildren(...want.map((p) => LO.el("option", { value: p, text: p ? p : "current" })));
+    sel.replaceChildren(...want.map((p) => LO.el("option", p ? { value: p, text: p, translate: false } : { value: p, text: t("cameras.preset_current") })));
     sel.value = want.includes(Cams.preset) ? Cams.preset : "";
   }
   sel.disabled = d.presets.length < 2;
@@ -205,7 +224,7 @@ async function select(id) {
   const view = $("view");
   view.dataset.camera = id;
   view.dataset.shownCamera = "";
-  for (const t of document.querySelectorAll(".tile")) t.classList.toggle("selected", t.dataset.camera === id);
+  for (const tl of document.querySelectorAll(".tile")) tl.classList.toggle("selected", tl.dataset.camera === id);
   // From the last list at once (memory of the page), then the server's detail.
   const known = Cams.list.get(id);
   if (known) renderDetail({ ...known, zones: [], overlay: null }, false);
@@ -236,7 +255,7 @@ async function takeSnapshot() {
   const out = $("action-result");
   if (!Cams.selected) return;
   const r = await LO.post(`/api/cameras/${enc(Cams.selected)}/snapshot`);
-  out.textContent = r.status === 200 ? `saved ${r.data.saved}` : `refused: ${r.data.error || r.status}`;
+  out.textContent = r.status === 200 ? t("cameras.saved", { path: r.data.saved }) : t("cameras.refused", { error: r.data.error || r.status });
   out.dataset.status = String(r.status);
 }
 
