@@ -50,7 +50,7 @@ function renderTiles(cams) {
     let tile = box.querySelector(`[data-camera="${CSS.escape(c.id)}"]`);
     if (!tile) {
       tile = LO.el("button", { class: "tile", type: "button", "data-camera": c.id },
-        LO.el("img", { class: "thumb", alt: c.id }),
+        LO.el("img", { class: "thumb", alt: c.id, translate: false }),
         LO.el("span", { class: "name", text: c.id, translate: false }),
         LO.el("span", { class: "state" }),
         LO.el("span", { class: "age" }),
