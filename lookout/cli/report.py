@@ -1,10 +1,13 @@
 """`lookout report`: the period report as files (report.html, report.csv, cases.csv).
 
     lookout report --from DATE --to DATE [--config FILE | --out DIR | --db FILE]
-                   [--report-dir DIR] [--history FILE] [--timezone TZ]
+                   [--report-dir DIR] [--history FILE] [--timezone TZ] [--lang zh-CN|en]
 
 The period holds the cases confirmed in it: `--from` a date is that day's start, `--to`
-a date that day's end, in the site's time zone (lookout/report/build.py)."""
+a date that day's end, in the site's time zone (lookout/report/build.py). The report's
+language is `--lang`, else the config's `daemon.http.console.language`, else English;
+its title names the site (`site.name` of the config) when one is set
+(docs/CASE_STATUS.md, "Report")."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from lookout.base.errors import LookoutError
+from lookout.base.i18n import LANGUAGES, Language, language
 from lookout.report.build import DEFAULT_TZ, build_report, parse_bound
 
 
@@ -27,6 +31,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--report-dir", type=Path, help="Where to write (default: OUT/reports/...).")
     p.add_argument("--history", type=Path, help="Camera history (default: OUT/console.db).")
     p.add_argument("--timezone", help=f"Site time zone without --config (default {DEFAULT_TZ}).")
+    p.add_argument(
+        "--lang",
+        help=f"Language of the report: {' or '.join(LANGUAGES)} (default: the config's"
+        " daemon.http.console.language, else en).",
+    )
+
+
+#: `site.name` when a config does not set one: no site in the title.
+_UNNAMED = "site"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -36,10 +49,20 @@ def run(args: argparse.Namespace) -> int:
     from lookout.report.render import write_report
     from lookout.runtime.services import open_review
 
+    lang: Language = "en"
+    site = None
+    if args.lang is not None:
+        try:
+            lang = language(args.lang)
+        except ValueError as exc:
+            raise LookoutError(f"--lang: {exc}") from None
     if args.config is not None:
         cfg = load_config(args.config)
         out_dir = cfg.path(cfg.daemon.out_dir)
         tz: tzinfo = cfg.site.tz
+        if args.lang is None:
+            lang = cfg.daemon.http.console.language
+        site = cfg.site.name if cfg.site.name != _UNNAMED else None
         review = open_review(config=cfg)
     else:
         try:
@@ -53,12 +76,12 @@ def run(args: argparse.Namespace) -> int:
         end = parse_bound(args.end, tz, end=True)
         history = open_history(args.history or out_dir / "console.db")
         try:
-            report = build_report(review, start, end, history, tz=tz)
+            report = build_report(review, start, end, history, tz=tz, site=site)
         finally:
             if history is not None:
                 history.close()
     folder = args.report_dir or out_dir / "reports" / f"{start:%Y%m%d}-{end:%Y%m%d}"
-    paths = write_report(report, folder)
+    paths = write_report(report, folder, lang)
     rate = report.confirmation_rate
     print(
         f"{report.total} case(s) from {start.isoformat()} to {end.isoformat()};"

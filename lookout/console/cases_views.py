@@ -27,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 
 from lookout.base.errors import LookoutError
+from lookout.base.i18n import Language, t
 from lookout.cases.status import STATUSES, VERDICTS, StatusUpdate
 from lookout.cases.verdicts import CaseFilter, CaseReview, CaseRow, ReviewError
 from lookout.console.views import Console
@@ -74,28 +75,34 @@ class CaseConsole:
         return c.guard_page(request) or c.render("cases.html", request)
 
     async def report_page(self, request: Request) -> Response:
-        """`/report?from=DATE&to=DATE` (default: the last 30 days): the report's HTML,
-        its style served by /report.css (the console's CSP allows no inline style)."""
+        """`/report?from=DATE&to=DATE` (default: the last 30 days): the report's HTML in
+        the request's language, its style served by /report.css (the console's CSP
+        allows no inline style)."""
         if denied := self.console.guard_page(request):
             return denied
+        lang = self.console.lang(request)
         if self.review is None:
-            return HTMLResponse("<p>No case outbox configured.</p>", status_code=404)
+            text = html.escape(t(lang, "report.no_outbox"))
+            return HTMLResponse(f'<p lang="{lang}">{text}</p>', status_code=404)
         today = datetime.now(self.tz).date()
         start_text = request.query_params.get("from") or (today - timedelta(days=29)).isoformat()
         end_text = request.query_params.get("to") or today.isoformat()
         try:
             start = parse_bound(start_text, self.tz, end=False)
             end = parse_bound(end_text, self.tz, end=True)
-            page = await run_in_threadpool(self._report_html, start, end)
+            page = await run_in_threadpool(self._report_html, start, end, lang)
         except LookoutError as exc:
-            return HTMLResponse(f"<p>{html.escape(str(exc))}</p>", status_code=400)
+            detail = f'<span translate="no">{html.escape(str(exc))}</span>'
+            text = html.escape(t(lang, "report.bad_period", detail="\0")).replace("\0", detail)
+            return HTMLResponse(f'<p lang="{lang}">{text}</p>', status_code=400)
         link = '<link rel="stylesheet" href="/report.css">'
-        nav = '<p class="meta"><a href="/cases">← Cases</a></p>'
+        back = html.escape(t(lang, "report.back"))
+        nav = f'<p class="meta noprint"><a href="/cases">← {back}</a></p>'
         page = _STYLE_TAG.sub(link, page, count=1).replace("<body>", f"<body>{nav}", 1)
         page = _SWATCH.sub(r'<i class="sw-\1"></i>', page)
         return HTMLResponse(page, headers=_NO_STORE)
 
-    def _report_html(self, start: datetime, end: datetime) -> str:
+    def _report_html(self, start: datetime, end: datetime, lang: Language = "en") -> str:
         assert self.review is not None
         history = open_history(self.out_dir / "console.db")
         try:
@@ -103,7 +110,7 @@ class CaseConsole:
         finally:
             if history is not None:
                 history.close()
-        return render_html(report)
+        return render_html(report, lang)
 
     async def report_css(self, request: Request) -> Response:
         return Response(REPORT_STYLE + _SWATCH_CSS, media_type="text/css")

@@ -2,7 +2,7 @@
 report` (lookout/cli/report.py) and the console's report page build it.
 
 Figures come from the outbox (cases and verdicts) and the console's history store
-(`OUT/console.db`: camera uptime; quality incidents once that store records them), see
+(`OUT/console.db`: camera uptime and video quality incidents), see
 docs/CASE_STATUS.md "Report". The period holds the cases confirmed in it: `--from` a
 date is that day's start, `--to` a date that day's end, in the site's time zone; full
 ISO 8601 times are taken as they are (`--to` exclusive). `build_report` is what the
@@ -73,7 +73,8 @@ class Report:
     start: datetime
     end: datetime  # exclusive
     generated_at: datetime
-    source: str
+    tz: tzinfo  # the site's: days, dates and times are written in it
+    site: str | None  # the site's name, for the title (None: none configured)
     total: int
     by_status: dict[str, int]
     by_type: list[GroupCount]
@@ -93,6 +94,38 @@ class Report:
         """confirmed / (confirmed + false_alarm); None before any judgement."""
         judged = self.confirmed + self.false_alarm
         return self.confirmed / judged if judged else None
+
+    @property
+    def uptime(self) -> float | None:
+        """Streaming share of the sampled time over every camera (None: no history,
+        or nothing sampled)."""
+        observed = sum(c.observed_s for c in self.cameras or [])
+        streaming = sum(c.streaming_s for c in self.cameras or [])
+        return streaming / observed if observed > 0 else None
+
+    @property
+    def quality_incidents(self) -> int | None:
+        """Video quality incidents of every camera (None: not recorded)."""
+        if self.cameras is None or any(c.incidents is None for c in self.cameras):
+            return None
+        return sum(sum((c.incidents or {}).values()) for c in self.cameras)
+
+    @property
+    def first_day(self) -> date:
+        return self.start.astimezone(self.tz).date()
+
+    @property
+    def last_day(self) -> date:
+        """The period's last day (its end is exclusive)."""
+        return (self.end - timedelta(microseconds=1)).astimezone(self.tz).date()
+
+    @property
+    def whole_days(self) -> bool:
+        """Whether the period runs from a day's start to a day's start (site time)."""
+        return all(
+            b.astimezone(self.tz).timetz().replace(tzinfo=None) == time()
+            for b in (self.start, self.end)
+        )
 
 
 def _judgements(review: CaseReview, start: datetime, end: datetime) -> dict[str, str]:
@@ -156,6 +189,7 @@ def build_report(
     *,
     tz: tzinfo,
     generated_at: datetime | None = None,
+    site: str | None = None,
 ) -> Report:
     """The figures of the cases confirmed in [start, end) and of the cameras then."""
     if end <= start:
@@ -202,7 +236,8 @@ def build_report(
         start=start,
         end=end,
         generated_at=generated_at or datetime.now(tz),
-        source=str(review.outbox.path),
+        tz=tz,
+        site=site or None,
         total=len(lines),
         by_status=dict(Counter(ln.status for ln in lines)),
         by_type=_groups(lines, codes, [ln.type for ln in lines]),

@@ -1,14 +1,14 @@
-"""Camera figures of the period report: uptime from the console's history store, and
-quality incidents once that store records them.
+"""Camera figures of the period report: uptime and video quality incidents from the
+console's history store.
 
 `CameraHistory` is the interface the report reads. `ConsoleHistory` implements it on
 `OUT/console.db` (lookout/report/health_store.py): uptime is the streaming share of the
 sampled time, `coverage` the sampled share of the period (the daemon was not running,
 or the console was off, for the rest). Quality incidents (frozen, blur, occlusion,
 drift; lookout/quality/monitor.py) are counted from a `quality_incidents` table of that file —
-one row per incident start: `t` (unix time), `camera_id`, `preset`, `issue` — when it
-exists; the quality monitor keeps its state in memory today, so until the console
-writes that table the report says "not recorded" (docs/CASE_STATUS.md, "Report").
+one row per incident start: `t` (unix time), `camera_id`, `preset`, `issue`, written by
+the console's status board (`HealthHistory.record_incidents`); a file without that
+table reads as "not recorded" (docs/CASE_STATUS.md, "Report").
 """
 
 from __future__ import annotations

@@ -185,6 +185,11 @@ def test_the_viewer_reads_cases_and_the_report_but_cannot_decide(tmp_path: Path)
         code, _, page = c.call("/report?from=2026-11-26&to=2026-11-27")
         assert code == 200 and b"Case report" in page and b"<style>" not in page
         assert b'href="/report.css"' in page and b' style="' not in page
+        assert b"26 November 2026 to 27 November 2026" in page
+        assert str(tmp_path).encode() not in page
+        zh = {"Accept-Language": "zh-CN,zh;q=0.9"}
+        text = c.call("/report?from=2026-11-26&to=2026-11-27", None, zh)[2].decode()
+        assert "案件统计报告" in text and "发现案件数" in text and "2026年11月26日" in text
         assert c.call("/report.css")[0] == 200
         assert c.call("/report?from=nonsense")[0] == 400
         assert c.call("/logout", f"csrf_token={token}".encode())[0] == 303

@@ -53,6 +53,10 @@ def case(i: int, confirmed: datetime, kind: str, grid: str | None, dwell: float)
 
 @pytest.fixture()
 def site(tmp_path: Path) -> Path:
+    return make_site(tmp_path)
+
+
+def make_site(tmp_path: Path) -> Path:
     """An output folder: 40 cases over two months, verdicts of every kind, a history."""
     out = tmp_path / "out"
     outbox = SqliteOutbox.open(out / "cases.db")
@@ -189,8 +193,8 @@ def test_report_figures_match_the_outbox(site: Path, tmp_path: Path) -> None:
     page = (rd / "report.html").read_text(encoding="utf-8")
     assert page.count("<svg") == 2 and "<script" not in page
     assert "src=" not in page and "href=" not in page and "@import" not in page
-    assert "园岭街道城市管理中队" in page and "quality incidents" in page
-    assert "blur 2, drift 1" in page and "frozen" not in page
+    assert "园岭街道城市管理中队" in page and "Video quality incidents" in page
+    assert "blurred 2, view moved 1" in page and "frozen" not in page
 
 
 def test_report_by_config_and_bad_input(
