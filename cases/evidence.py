@@ -5,13 +5,16 @@ with `dataset.keep`, the clean frame and all its detections to learn from
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from lookout.base.i18n import Language
 from lookout.cases.blur import for_evidence, private_dir, write_private
+from lookout.cases.labels import Labels
 from lookout.zones.events import ViolationEvent
 
 ZONE_COLOUR = (0, 200, 255)  # BGR amber
@@ -44,24 +47,6 @@ def static_boxes(event: ViolationEvent) -> list[tuple[float, float, float, float
         if (tid >= 0 and tid in ids) or inside:
             out.append((x1, y1, x2, y2))
     return out
-
-
-def _labelled(
-    img: np.ndarray,
-    bbox: tuple[float, float, float, float],
-    label: str,
-    colour: tuple[int, int, int],
-    *,
-    thickness: int,
-) -> None:
-    """Draw a box with its label on a filled strip above it (below at the top edge)."""
-    x1, y1, x2, y2 = (round(v) for v in bbox)
-    cv2.rectangle(img, (x1, y1), (x2, y2), colour, thickness)
-    (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
-    ty = y1 - 4 if y1 - th - base - 4 > 0 else y2 + th + 4
-    tx = max(0, min(x1, img.shape[1] - tw - 4))  # keep the label inside the frame
-    cv2.rectangle(img, (tx, ty - th - base), (tx + tw + 4, ty + base), colour, -1)
-    cv2.putText(img, label, (tx + 2, ty), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1)
 
 
 AROUND_MAX = 8
@@ -120,7 +105,9 @@ def frame_record(case_id: str, event: ViolationEvent) -> dict[str, object]:
 
 class EvidenceWriter:
     """Writes evidence JPEGs under `root/evidence/` and returns paths relative to `root`.
-    `blur`: `evidence.blur` (cases/blur.py); files 0640, the folder 0750."""
+    `blur`: `evidence.blur` (cases/blur.py); files 0640, the folder 0750. The labels
+    are in `language`, drawn with `font` (`evidence.font`) when it is Chinese; `codes`
+    (type → case-system code) label a case when Chinese has no font (cases/labels.py)."""
 
     def __init__(
         self,
@@ -130,6 +117,9 @@ class EvidenceWriter:
         crop_margin: float = 0.5,
         blur: tuple[str, ...] = (),
         dataset_quality: int | None = None,
+        language: Language = "en",
+        font: str | None = None,
+        codes: Mapping[str, str] | None = None,
     ) -> None:
         """`dataset_quality`: keep each case's clean frame (at this JPEG quality) and its
         detections (`dataset.keep`); None: do not."""
@@ -139,6 +129,7 @@ class EvidenceWriter:
         self.crop_margin = crop_margin
         self.blur = blur
         self.dataset_quality = dataset_quality
+        self.labels = Labels(language, font=font, codes=codes)
 
     def annotate(self, event: ViolationEvent) -> np.ndarray:
         """Copy of the event frame with the zone polygon and the object box drawn.
@@ -152,9 +143,9 @@ class EvidenceWriter:
         cv2.addWeighted(overlay, 0.18, img, 0.82, 0, dst=img)
         cv2.polylines(img, [poly], isClosed=True, color=ZONE_COLOUR, thickness=2)
         for box in static_boxes(event):  # the stall's goods, the thing left on the road
-            _labelled(img, box, "static object", STATIC_COLOUR, thickness=1)
-        label = f"{event.type} {event.class_name} {event.dwell_s:.0f}s"
-        _labelled(img, event.bbox, label, BOX_COLOUR, thickness=2)
+            self.labels.box(img, box, self.labels.static(), STATIC_COLOUR, thickness=1)
+        label = self.labels.case(event.type, event.class_name, event.dwell_s)
+        self.labels.box(img, event.bbox, label, BOX_COLOUR, thickness=2)
         stamp = event.confirmed_at.isoformat(timespec="seconds") + f"  {event.camera_id}"
         (sw, sh), sb = cv2.getTextSize(stamp, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
         cv2.rectangle(img, (4, 4), (12 + sw, 12 + sh + sb), (0, 0, 0), -1)

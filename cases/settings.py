@@ -10,6 +10,7 @@ from pydantic import Field, SecretStr, model_validator
 
 from lookout.base.backoff import BackoffConfig
 from lookout.base.events import EventType
+from lookout.base.i18n import Language
 from lookout.base.model import StrictModel
 
 
@@ -156,6 +157,13 @@ class EvidenceConfig(StrictModel):
             " (the detector's person boxes; lookout/cases/blur.py)."
         ),
     )
+    font: str | None = Field(
+        default=None,
+        description=(
+            "Font file (TTF/OTF/TTC) for labels in Chinese; default: a Noto CJK font found"
+            " by fontconfig (docs/I18N.md)."
+        ),
+    )
 
 
 class DatasetConfig(StrictModel):
@@ -251,6 +259,9 @@ class CasesSettings(StrictModel):
     )
     sinks: list[SinkConfig] = Field(description="Sinks (remote ones are fed by the outbox).")
     timezone: str = Field(description="IANA time zone of the site.")
+    language: Language = Field(
+        default="en", description="The site's language (evidence labels; docs/I18N.md)."
+    )
     out_dir: str = Field(description="Output folder: outbox, evidence, dedup store.")
 
 

@@ -38,6 +38,9 @@ from gi.repository import GstRtspServer' >/dev/null 2>&1 ||
   # is in the dev extra); nothing downloads a browser build.
   [ -x /usr/bin/chromium ] || apt_missing+=(chromium)
   [ -x /usr/bin/chromedriver ] || apt_missing+=(chromium-driver)
+  # Evidence labels in Chinese need a CJK font (docs/I18N.md); fontconfig finds it.
+  { command -v fc-list >/dev/null 2>&1 && fc-list :lang=zh | grep -qi noto; } ||
+    apt_missing+=(fonts-noto-cjk fontconfig)
 fi
 if [ ${#apt_missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -271,6 +271,7 @@ class AppConfig(StrictModel):
             second_look=self.second_look,
             sinks=list(self.sinks),
             timezone=self.site.timezone,
+            language=self.daemon.http.console.language,
             out_dir=str(out_dir),
         )
 
