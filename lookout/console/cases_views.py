@@ -116,7 +116,7 @@ class CaseConsole:
         return Response(REPORT_STYLE + _SWATCH_CSS, media_type="text/css")
 
     # -- API -----------------------------------------------------------------------------
-    def _filter(self, request: Request) -> CaseFilter:
+    def _filter(self, request: Request, lang: Language) -> CaseFilter:
         q = request.query_params
 
         def text(name: str) -> str | None:
@@ -125,17 +125,20 @@ class CaseConsole:
 
         status = text("status")
         if status is not None and status not in STATUSES:
-            raise ReviewError(f"status must be one of {', '.join(STATUSES)}")
+            raise ReviewError(t(lang, "cases.error.status", values=", ".join(STATUSES)))
         since = until = None
-        if (value := text("from")) is not None:
-            since = parse_bound(value, self.tz, end=False)
-        if (value := text("to")) is not None:
-            until = parse_bound(value, self.tz, end=True)
+        try:
+            if (value := text("from")) is not None:
+                since = parse_bound(value, self.tz, end=False)
+            if (value := text("to")) is not None:
+                until = parse_bound(value, self.tz, end=True)
+        except LookoutError:
+            raise ReviewError(t(lang, "cases.error.date", value=value)) from None
         try:
             limit = min(MAX_LIMIT, max(1, int(q.get("limit") or 200)))
             offset = max(0, int(q.get("offset") or 0))
         except ValueError:
-            raise ReviewError("limit and offset are whole numbers") from None
+            raise ReviewError(t(lang, "cases.error.limit")) from None
         return CaseFilter(
             type=text("type"),
             camera_id=text("camera"),
@@ -156,7 +159,7 @@ class CaseConsole:
         if self.review is None:
             return JSONResponse({"cases": [], "outbox": False}, headers=_NO_STORE)
         try:
-            filt = self._filter(request)
+            filt = self._filter(request, self.console.lang(request))
         except LookoutError as exc:
             return _error(str(exc))
         rows = await run_in_threadpool(self.review.cases, filt)
@@ -169,12 +172,13 @@ class CaseConsole:
         """GET /api/cases/{case_id}: the case, its evidence URLs and verdict history."""
         if denied := self.console.guard_api(request):
             return denied
+        lang = self.console.lang(request)
         if self.review is None:
-            return _error("no case outbox configured", 404)
+            return _error(t(lang, "cases.error.no_outbox"), 404)
         case_id = request.path_params["case_id"]
         row = await run_in_threadpool(self.review.case, case_id)
         if row is None:
-            return _error("no such case", 404)
+            return _error(t(lang, "cases.error.no_case"), 404)
         history = await run_in_threadpool(self.review.history, row.case.id)
         body = _row_json(row)
         body["case"] = json.loads(row.case.to_json())
@@ -205,12 +209,13 @@ class CaseConsole:
         """GET /api/cases/{case_id}/evidence/{kind} (full, crop, before, after)."""
         if denied := self.console.guard_api(request):
             return denied
+        lang = self.console.lang(request)
         if self.review is None:
-            return _error("no case outbox configured", 404)
+            return _error(t(lang, "cases.error.no_outbox"), 404)
         row = await run_in_threadpool(self.review.case, request.path_params["case_id"])
         path = None if row is None else self._evidence_file(row, request.path_params["kind"])
         if path is None:
-            return _error("no such evidence", 404)
+            return _error(t(lang, "cases.error.no_evidence"), 404)
         return FileResponse(
             path, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=300"}
         )
@@ -222,25 +227,32 @@ class CaseConsole:
         c = self.console
         if denied := await c.guard_post(request, act=True):
             return denied
+        lang = c.lang(request)
         if self.review is None:
-            return _error("no case outbox configured", 409)
+            return _error(t(lang, "cases.error.no_outbox"), 409)
         try:
             data = await request.json()
         except ValueError:
-            return _error("the body must be JSON")
+            return _error(t(lang, "cases.error.json"))
         if not isinstance(data, dict):
-            return _error("the body must be a JSON object")
+            return _error(t(lang, "cases.error.json_object"))
         verdict, note, rebase = data.get("verdict"), data.get("note"), data.get("rebase", False)
         if verdict not in VERDICTS:
-            return _error(f"verdict must be one of {', '.join(VERDICTS)}")
+            return _error(t(lang, "cases.error.verdict", values=", ".join(VERDICTS)))
         if note is not None and (not isinstance(note, str) or len(note) > NOTE_MAX):
-            return _error(f"note must be text of at most {NOTE_MAX} characters")
+            return _error(t(lang, "cases.error.note", n=NOTE_MAX))
         if not isinstance(rebase, bool):
-            return _error("rebase must be true or false")
+            return _error(t(lang, "cases.error.rebase"))
         case_id = request.path_params["case_id"]
         row = await run_in_threadpool(self.review.case, case_id)
         if row is None:
-            return _error("no such case", 404)
+            return _error(t(lang, "cases.error.no_case"), 404)
+        # The refusals CaseReview.verdict would make, in the page's language (its own
+        # texts are the CLI's, in English: docs/CASE_STATUS.md).
+        if rebase and row.case.type != "illegal_construction":
+            return _error(t(lang, "cases.error.rebase_type"))
+        if rebase and verdict == "confirmed":
+            return _error(t(lang, "cases.error.rebase_confirmed"))
         role = c.role(request)
         by = role.value if c.access.login_required and role is not None else "console"
         review, cid, text = self.review, row.case.id, (note or "").strip() or None
@@ -249,7 +261,7 @@ class CaseConsole:
                 lambda: review.verdict(cid, verdict, by, text, rebase=rebase)
             )
         except ReviewError as exc:
-            return _error(str(exc))
+            return _error(t(lang, "cases.error.refused", detail=str(exc)))
         log.info(
             "console: case %s %s (version %d) by %s",
             update.case_id,
@@ -267,18 +279,21 @@ class CaseConsole:
         c = self.console
         if denied := await c.guard_post(request, act=True):
             return denied
+        lang = c.lang(request)
         if self.review is None:
-            return _error("no case outbox configured", 409)
+            return _error(t(lang, "cases.error.no_outbox"), 409)
         row = await run_in_threadpool(self.review.case, request.path_params["case_id"])
         if row is None:
-            return _error("no such case", 404)
+            return _error(t(lang, "cases.error.no_case"), 404)
+        if not row.held:
+            return _error(t(lang, "cases.error.not_held"))
         role = c.role(request)
         by = role.value if c.access.login_required and role is not None else "console"
         review, cid = self.review, row.case.id
         try:
             await run_in_threadpool(lambda: review.release(cid, by))
         except ReviewError as exc:
-            return _error(str(exc))
+            return _error(t(lang, "cases.error.refused", detail=str(exc)))
         log.info("console: case %s released from the second look's hold by %s", cid, by)
         if self.notify is not None:
             self.notify()

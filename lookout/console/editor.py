@@ -26,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from lookout.base.errors import LookoutError
+from lookout.base.i18n import Language, t
 from lookout.base.secrets import mask
 from lookout.config.app import CameraConfig, load_config
 from lookout.config.calibration import write_calibration
@@ -121,7 +122,19 @@ class Editor:
         try:
             return model.model_validate(await request.json())
         except (ValidationError, ValueError) as exc:
-            return JSONResponse({"error": f"bad request: {exc}"[:300]}, status_code=400)
+            text = t(self.console.lang(request), "editor.error.bad_request", detail=str(exc))
+            return JSONResponse({"error": text[:300]}, status_code=400)
+
+    def _failed(self, request: Request, exc: Exception, status: int) -> JSONResponse:
+        """A refusal from below (PTZ, the config file): its own words, masked, inside a
+        sentence of the page's language."""
+        text = t(self.console.lang(request), "editor.error.failed", detail=mask(str(exc)))
+        return JSONResponse({"error": text}, status_code=status)
+
+    def _no_camera(self, request: Request) -> JSONResponse:
+        return JSONResponse(
+            {"error": t(self.console.lang(request), "editor.error.no_camera")}, status_code=404
+        )
 
     def _known(self, request: Request) -> str | None:
         cid = request.path_params["camera"]
@@ -136,7 +149,7 @@ class Editor:
             return denied
         cid = self._known(request)
         if cid is None:
-            return JSONResponse({"error": "no such camera"}, status_code=404)
+            return self._no_camera(request)
         body = await self._body(request, model)
         return body if isinstance(body, Response) else (cid, body)
 
@@ -149,7 +162,7 @@ class Editor:
         if isinstance(posted, Response):
             return posted
         cid, edit = posted
-        cal_cfg, errors = check_calibration(edit)
+        cal_cfg, errors = check_calibration(edit, self.console.lang(request))
         if cal_cfg is not None:
             return cid, edit, cal_cfg
         fields = [{"field": f"calibration.{k}", "message": mask(m)} for k, m in errors]
@@ -165,13 +178,13 @@ class Editor:
             return denied
         cid = self._known(request)
         if cid is None:
-            return JSONResponse({"error": "no such camera"}, status_code=404)
+            return self._no_camera(request)
         self.console.store.touch()
         preset = preset_key(request.query_params.get("preset"))
         try:
             body = await run_in_threadpool(self._state, cid, preset)
         except LookoutError as exc:
-            return JSONResponse({"error": mask(str(exc))}, status_code=409)
+            return self._failed(request, exc, 409)
         return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
     def _state(self, cid: str, preset: str | None) -> dict[str, Any]:
@@ -234,13 +247,13 @@ class Editor:
             return posted
         cid, edit = posted
         try:
-            body = await run_in_threadpool(self._preview, cid, edit)
+            body = await run_in_threadpool(self._preview, cid, edit, self.console.lang(request))
         except LookoutError as exc:
-            return JSONResponse({"error": mask(str(exc))}, status_code=409)
+            return self._failed(request, exc, 409)
         return JSONResponse(body)
 
-    def _preview(self, cid: str, edit: ZoneEdit) -> dict[str, Any]:
-        checked = check_edit(edit)
+    def _preview(self, cid: str, edit: ZoneEdit, lang: Language) -> dict[str, Any]:
+        checked = check_edit(edit, lang)
         cam = edited_camera(self._camera(cid), edit.preset, checked)
         width, height = self._frame_size(cid, preset_key(edit.preset))
         plan = plan_json(cam, edit.preset, width, height, self.host.input_size())
@@ -251,7 +264,8 @@ class Editor:
         if isinstance(posted, Response):
             return posted
         cid, edit = posted
-        checked = check_edit(edit)
+        lang = self.console.lang(request)
+        checked = check_edit(edit, lang)
         if not checked.ok:
             return JSONResponse({"errors": checked.errors_json()}, status_code=422)
 
@@ -263,15 +277,14 @@ class Editor:
                 result = edit_config(self.host.config_path, change)
             return self._written(result.changed, result.backup, f"zones of camera {cid}")
 
-        return await self._write(write)
+        return await self._write(write, lang)
 
-    async def _write(self, write: Any) -> Response:
+    async def _write(self, write: Any, lang: Language) -> Response:
         try:
             body = await run_in_threadpool(write)
         except LookoutError as exc:
-            return JSONResponse(
-                {"errors": [{"field": "", "message": mask(str(exc))}]}, status_code=422
-            )
+            text = t(lang, "editor.error.not_written", detail=mask(str(exc)))
+            return JSONResponse({"errors": [{"field": "", "message": text}]}, status_code=422)
         if body["changed"]:
             body["reloaded"] = await self._reloaded(body.pop("_reloads"))
         else:
@@ -306,19 +319,20 @@ class Editor:
             return denied
         cid = self._known(request)
         if cid is None:
-            return JSONResponse({"error": "no such camera"}, status_code=404)
+            return self._no_camera(request)
         try:
             data = await request.json()
         except ValueError:
             data = None
         token = str(data.get("preset") or "") if isinstance(data, dict) else ""
         if not token:
-            return JSONResponse({"error": "preset: required"}, status_code=400)
+            text = t(self.console.lang(request), "editor.error.preset_required")
+            return JSONResponse({"error": text}, status_code=400)
         asked = time.monotonic()
         try:
             await run_in_threadpool(self.host.goto_preset, cid, token)
         except LookoutError as exc:
-            return JSONResponse({"error": mask(str(exc))}, status_code=409)
+            return self._failed(request, exc, 409)
         store = self.console.store
         end = asked + GOTO_WAIT_S
         while time.monotonic() < end:
@@ -327,10 +341,8 @@ class Editor:
             if jpeg is not None and jpeg.seen_at > asked:
                 return JSONResponse({"preset": token, "seq": jpeg.seq})
             await asyncio.sleep(0.1)
-        return JSONResponse(
-            {"error": f"camera {cid}: no settled picture at preset {token} yet"},
-            status_code=504,
-        )
+        text = t(self.console.lang(request), "editor.error.no_picture", camera=cid, preset=token)
+        return JSONResponse({"error": text}, status_code=504)
 
     # -- calibration ---------------------------------------------------------------------
     async def fit(self, request: Request) -> Response:
@@ -342,7 +354,7 @@ class Editor:
         try:
             cal, body = fit_json(cal_cfg, "calibration")
         except LookoutError as exc:
-            msg = mask(str(exc))
+            msg = t(self.console.lang(request), "editor.error.fit", detail=mask(str(exc)))
             return JSONResponse(
                 {"errors": [{"field": "calibration", "message": msg}]}, status_code=422
             )
@@ -364,4 +376,4 @@ class Editor:
                 result = write_calibration(self.host.config_path, cid, key, cal_cfg)
             return self._written(result.changed, result.backup, f"calibration {cid}/{key}")
 
-        return await self._write(write)
+        return await self._write(write, self.console.lang(request))

@@ -5,8 +5,10 @@ projects onto the picture (docs/ARCHITECTURE.md, "The zone editor").
 
 An edit is checked with the same pydantic models as the config (`ZoneConfig`,
 `DetectConfig`, `CalibrationConfig`), so each error names its field
-(`zones[1].polygon`); the write then validates the whole file again
-(`lookout.config.writer`), so nothing reaches the disk that `load_config` refuses.
+(`zones[1].polygon`), its sentence in the page's language (`error_text`, editor.po;
+pydantic's own words kept as the detail: docs/I18N.md); the write then validates the
+whole file again (`lookout.config.writer`), so nothing reaches the disk that
+`load_config` refuses.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from shapely.geometry import Polygon, box
 
+from lookout.base.i18n import Language, t
 from lookout.base.secrets import mask
 from lookout.base.yamlfile import field_errors
 from lookout.config.app import CameraConfig
@@ -105,8 +108,49 @@ def policy_defaults() -> dict[str, dict[str, Any]]:
     return out
 
 
-def check_edit(edit: ZoneEdit) -> Checked:
-    """Validate every zone and the detect settings; errors keyed by field path."""
+#: pydantic's error types (ErrorDetails "type") -> the catalogue's sentence for them.
+_ERROR_KINDS = {
+    "missing": "missing",
+    "extra_forbidden": "extra",
+    "value_error": "value",
+    "assertion_error": "value",
+    "too_short": "too_short",
+    "too_long": "too_long",
+    "greater_than": "range",
+    "greater_than_equal": "range",
+    "less_than": "range",
+    "less_than_equal": "range",
+    "finite_number": "range",
+    "literal_error": "choice",
+    "enum": "choice",
+    "union_tag_invalid": "choice",
+    "string_too_short": "too_short",
+    "string_too_long": "too_long",
+    "string_pattern_mismatch": "value",
+}
+
+
+def error_text(lang: Language, kind: str, detail: str) -> str:
+    """One field error's sentence in `lang`: a pydantic error type's catalogue text
+    around pydantic's own words (`detail`); type and parsing errors share one."""
+    name = _ERROR_KINDS.get(kind)
+    if name is None:
+        name = "type" if kind.endswith(("_type", "_parsing")) else "other"
+    return t(lang, f"editor.error.{name}", detail=detail)
+
+
+def localised_errors(exc: ValidationError, data: Any, lang: Language) -> list[tuple[str, str]]:
+    """`field_errors` with each sentence in `lang` (`error_text`)."""
+    found = field_errors(exc, data)
+    return [
+        (key, error_text(lang, err["type"], msg))
+        for (key, msg), err in zip(found, exc.errors(), strict=True)
+    ]
+
+
+def check_edit(edit: ZoneEdit, lang: Language = "en") -> Checked:
+    """Validate every zone and the detect settings; errors keyed by field path, their
+    sentences in `lang`."""
     out = Checked()
     preset = preset_key(edit.preset)
     seen: set[str] = set()
@@ -120,17 +164,19 @@ def check_edit(edit: ZoneEdit) -> Checked:
         try:
             zone = ZoneConfig.model_validate(data)
         except ValidationError as exc:
-            out.errors += [(_under(f"zones[{i}]", k), m) for k, m in field_errors(exc, data)]
+            found = localised_errors(exc, data, lang)
+            out.errors += [(_under(f"zones[{i}]", k), m) for k, m in found]
             continue
         if zone.id in seen:
-            out.errors.append((f"zones[{i}].id", f"duplicate zone id {zone.id!r}"))
+            out.errors.append((f"zones[{i}].id", t(lang, "editor.error.duplicate", id=zone.id)))
         seen.add(zone.id)
         out.zones.append(zone)
     if edit.detect is not None:
         try:
             out.detect = DetectConfig.model_validate(edit.detect)
         except ValidationError as exc:
-            out.errors += [(_under("detect", k), m) for k, m in field_errors(exc, edit.detect)]
+            found = localised_errors(exc, edit.detect, lang)
+            out.errors += [(_under("detect", k), m) for k, m in found]
     return out
 
 
@@ -376,13 +422,13 @@ def calibration_key(preset: str | None) -> str:
 
 
 def check_calibration(
-    edit: CalibrationEdit,
+    edit: CalibrationEdit, lang: Language = "en"
 ) -> tuple[CalibrationConfig | None, list[tuple[str, str]]]:
     data = {"points": edit.points}
     try:
         return CalibrationConfig.model_validate(data), []
     except ValidationError as exc:
-        return None, field_errors(exc, data)
+        return None, localised_errors(exc, data, lang)
 
 
 def fit_json(cal_cfg: CalibrationConfig, where: str) -> tuple[Calibration, dict[str, Any]]:
@@ -440,6 +486,6 @@ def _densify(ring: np.ndarray, steps: int = 8) -> np.ndarray:
     clipping at the horizon needs points in between."""
     out = []
     for a, b in itertools.pairwise(ring):
-        for t in np.linspace(0.0, 1.0, steps, endpoint=False):
-            out.append(a + (b - a) * t)
+        for f in np.linspace(0.0, 1.0, steps, endpoint=False):
+            out.append(a + (b - a) * f)
     return np.asarray(out) if out else ring

@@ -89,7 +89,7 @@ def test_self_crossing_polygon_is_an_error_beside_its_field() -> None:
         "zones[0].policies[0].min_confidence",
     }
     dup = check_edit(ZoneEdit(zones=[zone("a", VAN), zone("a", VAN)]))
-    assert dup.errors == [("zones[1].id", "duplicate zone id 'a'")]
+    assert dup.errors == [("zones[1].id", "duplicate zone id a")]
     detect = check_edit(ZoneEdit(detect={"mode": "tiles", "max_crops": 0}))
     assert {f for f, _ in detect.errors} == {"detect.mode", "detect.max_crops"}
 
@@ -222,3 +222,20 @@ def test_a_map_zone_is_kept_as_written_when_others_change(config: Path) -> None:
     ]
     assert after.zones[1].ground_polygon == [tuple(p) for p in ground]
     assert f"ground_polygon: {ground}" in config.read_text()
+
+
+def test_field_errors_speak_the_pages_language() -> None:
+    """docs/I18N.md: the sentence is the catalogue's, the key path and pydantic's own
+    words stay as they are."""
+    bow_tie = [[100, 100], [300, 300], [300, 100], [100, 300]]
+    zh = dict(check_edit(ZoneEdit(zones=[zone("bad", bow_tie)]), "zh-CN").errors)
+    assert zh["zones[0].polygon"].startswith("取值无效：") and "Self-intersection" in str(zh)
+    no_policy = check_edit(ZoneEdit(zones=[{"id": "a", "polygon": VAN, "policies": []}]), "zh-CN")
+    assert [(f, m[:5]) for f, m in no_policy.errors] == [("zones[0].policies", "数量不足：")]
+    no_id = {k: v for k, v in zone("a", VAN).items() if k != "id"}
+    assert ("zones[0].id", "必填") in check_edit(ZoneEdit(zones=[no_id]), "zh-CN").errors
+    extra = check_edit(ZoneEdit(detect={"tiles": 3}), "zh-CN")
+    assert extra.errors == [("detect.tiles", "不认识的配置项")]
+    assert dict(check_edit(ZoneEdit(detect={"max_crops": 0}), "en").errors) == {
+        "detect.max_crops": "out of range: Input should be greater than or equal to 1"
+    }

@@ -2,10 +2,12 @@
 // status, dates), and the selected case's evidence, ground position, sightings, status
 // and verdict history. Operators record a verdict (docs/CASE_STATUS.md) or release a
 // case the second look held (docs/LEARNING.md); the viewer role only looks (its
-// buttons are disabled, and the server answers 403 anyway).
+// buttons are disabled, and the server answers 403 anyway). Every word comes from the
+// catalogue (cases.po, common.po: docs/I18N.md); data (ids, codes, numbers) is marked
+// translate="no".
 "use strict";
 
-const { $, enc, fact } = LO;
+const { $, enc, t, term } = LO;
 const FILTERS = { type: "f-type", camera: "f-camera", zone: "f-zone", grid: "f-grid",
   status: "f-status", from: "f-from", to: "f-to" };
 const Cases = { selected: null };
@@ -28,7 +30,12 @@ function reportLink() {
 }
 
 function statusBadge(status) {
-  return LO.el("span", { class: `status status-${status}`, text: status.replace("_", " ") });
+  return LO.el("span", { class: `status status-${status}`, text: term("status", status) });
+}
+
+// One name/value pair of the facts list; data values are not for translating.
+function fact(dl, name, value, id, data) {
+  dl.append(LO.el("dt", { text: name }), LO.el("dd", { text: value, id: id || "", translate: !data }));
 }
 
 // The second look's false-alarm score, shown beside a held case's status.
@@ -38,20 +45,20 @@ function scoreText(c) {
 
 // A case about a group (a cluster of bicycles) says how many it counted.
 function countText(c, sep) {
-  return c.count == null ? "" : `${sep}count ${c.count}`;
+  return c.count == null ? "" : sep + t("cases.count_of", { n: c.count });
 }
 
 function caseRow(c) {
   const tr = LO.el("tr", { "data-case": c.id, class: "case-row", tabIndex: 0 });
   tr.append(
-    LO.el("td", { text: c.confirmed_at.replace("T", " ") }),
-    LO.el("td", { class: "case-type", text: c.type + countText(c, " · ") }),
-    LO.el("td", { text: c.camera_id + (c.preset ? ` / ${c.preset}` : "") }),
-    LO.el("td", { text: c.zone_id }),
-    LO.el("td", { text: c.grid_code || "–" }),
-    LO.el("td", { class: "num", text: `${Math.round(c.dwell_s)} s` }),
+    LO.el("td", { text: LO.when(c.confirmed_at), translate: false }),
+    LO.el("td", { class: "case-type", text: term("type", c.type) + countText(c, " · ") }),
+    LO.el("td", { text: c.camera_id + (c.preset ? ` / ${c.preset}` : ""), translate: false }),
+    LO.el("td", { text: c.zone_id, translate: false }),
+    LO.el("td", { text: c.grid_code || "–", translate: false }),
+    LO.el("td", { class: "num", text: t("unit.seconds", { n: Math.round(c.dwell_s) }) }),
     LO.el("td", { class: "status-cell" }, statusBadge(c.status),
-      c.held ? LO.el("span", { class: "score", text: scoreText(c) }) : ""),
+      c.held ? LO.el("span", { class: "score", text: scoreText(c), translate: false }) : ""),
   );
   if (c.id === Cases.selected) tr.classList.add("selected");
   tr.addEventListener("click", () => select(c.id));
@@ -65,21 +72,21 @@ async function loadList() {
     const d = await LO.getJSON(`/api/cases?${query()}`);
     const body = $("cases-table").querySelector("tbody");
     body.replaceChildren(...d.cases.map(caseRow));
-    let note = `${d.cases.length} case(s), newest first.`;
-    if (!d.outbox) note = "No SQLite outbox configured: no cases to review.";
-    else if (d.cases.length >= d.limit) note += ` Showing the first ${d.limit}; narrow the filters.`;
+    let note = t("cases.count", { n: d.cases.length });
+    if (!d.outbox) note = t("cases.no_outbox");
+    else if (d.cases.length >= d.limit) note += t("cases.capped", { limit: d.limit });
     $("cases-note").textContent = note;
     document.body.dataset.loaded = "1";
   } catch (e) {
-    $("cases-note").textContent = `Could not load the cases: ${e.message}`;
+    $("cases-note").textContent = t("cases.load_failed", { error: (e.data && e.data.error) || e.message });
   }
 }
 
 function picture(kind, url) {
   return LO.el("figure", { class: `ev ev-${kind}` },
     LO.el("a", { href: url, target: "_blank", rel: "noopener" },
-      LO.el("img", { src: url, alt: `${kind} evidence`, loading: "lazy" })),
-    LO.el("figcaption", { text: kind }));
+      LO.el("img", { src: url, alt: t("cases.evidence.alt", { kind: t(`cases.evidence.${kind}`) }), loading: "lazy" })),
+    LO.el("figcaption", { text: t(`cases.evidence.${kind}`) }));
 }
 
 function renderDetail(d) {
@@ -88,27 +95,29 @@ function renderDetail(d) {
   box.dataset.case = d.id;
   box.dataset.status = d.status;
   box.dataset.version = String(d.version);
-  $("d-title").replaceChildren(`${d.type} · ${d.camera_id} · ${d.zone_id} `, statusBadge(d.status));
+  $("d-title").replaceChildren(`${term("type", d.type)} · `,
+    LO.el("span", { text: `${d.camera_id} · ${d.zone_id}`, translate: false }), " ", statusBadge(d.status));
   const order = ["full", "crop", "before", "after"];
   $("d-evidence").replaceChildren(
     ...order.filter((k) => d.evidence[k]).map((k) => picture(k, d.evidence[k])));
-  if (!Object.keys(d.evidence).length) $("d-evidence").append(LO.el("p", { class: "note", text: "No evidence pictures." }));
+  if (!Object.keys(d.evidence).length) $("d-evidence").append(LO.el("p", { class: "note", text: t("cases.no_evidence") }));
   const dl = $("d-facts");
   dl.replaceChildren();
-  fact(dl, "Case id", d.id, "d-id");
-  fact(dl, "Code", `${d.code} ${d.code_name}`);
-  fact(dl, "Object", `${d.object_class}, confidence ${d.confidence}${countText(d, ", ")}`, "d-object");
-  fact(dl, "Grid cell", d.grid_code ? `${d.grid_code}${d.grid_unit ? ` (${d.grid_unit})` : ""}` : "–");
-  fact(dl, "Ground position", d.location
-    ? `${d.location.lat.toFixed(7)}, ${d.location.lon.toFixed(7)} (lat, lon)` : "not located (camera not calibrated)", "d-location");
-  fact(dl, "First seen", d.first_seen);
-  fact(dl, "Case made", d.confirmed_at);
-  fact(dl, "Last seen", d.last_seen, "d-last-seen");
-  fact(dl, "Dwell at case", LO.age(d.dwell_s));
-  if (d.case.support && d.case.support.length) fact(dl, "Support", d.case.support.join(", "));
-  fact(dl, "Status", `${d.status} (version ${d.version})`, "d-status");
+  fact(dl, t("cases.fact.id"), d.id, "d-id", true);
+  fact(dl, t("cases.fact.code"), `${d.code} ${d.code_name}`, "", true);
+  fact(dl, t("cases.fact.object"), t("cases.object", { cls: d.object_class, confidence: d.confidence }) + countText(d, ", "), "d-object");
+  fact(dl, t("cases.fact.grid"), d.grid_code || "–", "d-grid", true);
+  if (d.grid_unit) fact(dl, t("cases.fact.unit"), d.grid_unit, "d-unit", true);
+  fact(dl, t("cases.fact.location"), d.location
+    ? t("cases.location", { lat: d.location.lat.toFixed(7), lon: d.location.lon.toFixed(7) }) : t("cases.not_located"), "d-location");
+  fact(dl, t("cases.fact.first_seen"), LO.when(d.first_seen), "", true);
+  fact(dl, t("cases.fact.case_made"), LO.when(d.confirmed_at), "", true);
+  fact(dl, t("cases.fact.last_seen"), LO.when(d.last_seen), "d-last-seen", true);
+  fact(dl, t("cases.fact.dwell"), LO.age(d.dwell_s));
+  if (d.case.support && d.case.support.length) fact(dl, t("cases.fact.support"), d.case.support.join(", "), "", true);
+  fact(dl, t("cases.fact.status"), t("cases.status_version", { status: term("status", d.status), version: d.version }), "d-status");
   if (d.score != null) {
-    fact(dl, "Second look", `false-alarm score${scoreText(d)}${d.held ? " (held: not delivered)" : ""}`, "d-score");
+    fact(dl, t("cases.fact.second_look"), t("cases.score", { score: scoreText(d).trim() }) + (d.held ? t("cases.held_note") : ""), "d-score");
   }
   $("v-release").hidden = !d.held;
   $("v-rebase-label").hidden = d.type !== "illegal_construction";
@@ -116,11 +125,11 @@ function renderDetail(d) {
   const rows = d.history.map((u) => LO.el("tr", { "data-version": String(u.version) },
     LO.el("td", { class: "num", text: String(u.version) }),
     LO.el("td", {}, statusBadge(u.status)),
-    LO.el("td", { text: u.previous }),
-    LO.el("td", { text: u.by }),
-    LO.el("td", { text: u.at.replace("T", " ") }),
-    LO.el("td", { text: (u.note || "") + (u.rebase ? " [rebase]" : "") })));
-  if (!rows.length) rows.push(LO.el("tr", {}, LO.el("td", { colSpan: 6, text: "No verdict yet (draft)." })));
+    LO.el("td", { text: u.previous ? term("status", u.previous) : "–" }),
+    LO.el("td", { text: term("role", u.by) }),
+    LO.el("td", { text: LO.when(u.at), translate: false }),
+    LO.el("td", { text: (u.note || "") + (u.rebase ? t("cases.rebase_tag") : "") })));
+  if (!rows.length) rows.push(LO.el("tr", {}, LO.el("td", { colSpan: 6, text: t("cases.no_verdict") })));
   $("d-history").querySelector("tbody").replaceChildren(...rows);
 }
 
@@ -133,7 +142,7 @@ async function select(id) {
   try {
     renderDetail(await LO.getJSON(`/api/cases/${enc(id)}`));
   } catch (e) {
-    $("v-result").textContent = `Could not load the case: ${e.message}`;
+    $("v-result").textContent = t("cases.case_load_failed", { error: (e.data && e.data.error) || e.message });
   }
 }
 
@@ -146,10 +155,10 @@ async function decide(verdict, btn) {
   let said;
   if (r.status === 200) {
     const u = r.data.update;
-    said = `Recorded: ${u.status} (version ${u.version}) by ${u.by}`;
+    said = t("cases.recorded", { status: term("status", u.status), version: u.version, by: term("role", u.by) });
     $("v-note").value = "";
   } else {
-    said = `Refused (${r.status}): ${r.data.error || ""}`;
+    said = t("cases.refused", { code: r.status, error: r.data.error || "" });
   }
   for (const b of document.querySelectorAll("button.verdict")) b.disabled = !LO.canAct;
   btn.blur();
@@ -165,8 +174,8 @@ async function release(btn) {
   if (!id) return;
   btn.disabled = true;
   const r = await LO.post(`/api/cases/${enc(id)}/release`, {});
-  const said = r.status === 200 ? `Released by ${r.data.by}: delivered as a draft`
-    : `Refused (${r.status}): ${r.data.error || ""}`;
+  const said = r.status === 200 ? t("cases.released", { by: term("role", r.data.by) })
+    : t("cases.refused", { code: r.status, error: r.data.error || "" });
   btn.disabled = !LO.canAct;
   await select(id);
   const out = $("v-result");

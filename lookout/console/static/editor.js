@@ -2,7 +2,9 @@
 // their policies and detect settings, the region plan as the zones change, and the
 // calibration on the picture with the grid cells it projects. The server checks every
 // change with the config's own models (errors come back per field) and saves through
-// the round-trip writer; see docs/ARCHITECTURE.md, "The zone editor".
+// the round-trip writer; see docs/ARCHITECTURE.md, "The zone editor". Every word comes
+// from the catalogue (editor.po, common.po: docs/I18N.md); ids, codes, class names and
+// numbers are data, marked translate="no".
 "use strict";
 
 const Ed = {
@@ -25,7 +27,7 @@ const Ed = {
   imgN: 0,
 };
 
-const { $, enc } = LO;
+const { $, enc, t, term } = LO;
 const TYPES = ["illegal_parking", "street_vendor", "occupation", "non_motor_parking", "illegal_construction"];
 const NEW_POLICY = {
   illegal_parking: { type: "illegal_parking", classes: ["vehicle"], dwell_s: 60 },
@@ -41,14 +43,8 @@ const FIELDS = {
   non_motor_parking: ["classes", "min_count", "cluster_radius", "quiet_s", "min_confidence", "dwell_s", "stationary_radius", "allowed"],
   illegal_construction: ["survey_interval_s", "min_visits", "min_span_h", "classes", "min_confidence", "allowed"],
 };
-const LABELS = {
-  classes: "Classes or roles", support_classes: "Support classes", min_confidence: "Min confidence",
-  dwell_s: "Dwell (s)", allowed: "Allowed hours (HH:MM-HH:MM, …)", survey_interval_s: "Survey every (s)",
-  min_visits: "Visits", min_span_h: "Span (h)",
-  person_classes: "People classes (attend the object)", attended_radius: "Attended within (box heights)",
-  stationary_radius: "Stationary within (box heights)", min_count: "Objects per cluster (min)",
-  cluster_radius: "Cluster radius (box heights)", quiet_s: "Empty before a new case (s)",
-};
+// A policy field's label: editor.field.<name> of the catalogue.
+const fieldLabel = (f) => t(`editor.field.${f}`);
 const LISTS = new Set(["classes", "support_classes", "person_classes"]);
 
 const r1 = (v) => Math.round(v * 10) / 10;
@@ -76,7 +72,7 @@ async function loadState() {
     d = await LO.getJSON(base() + q);
   } catch (e) {
     if (e.status == null) throw e;  // no answer at all
-    if (e.status !== 401) $("ptz-status").textContent = e.data.error || `HTTP ${e.status}`;
+    if (e.status !== 401) $("ptz-status").textContent = e.data.error || t("editor.http", { code: e.status });
     return;  // 401: LO.getJSON went to the login page
   }
   Ed.state = d;
@@ -90,8 +86,9 @@ async function loadState() {
   Ed.plan = d.plan;
   Ed.errors = [];
   renderPresets();
-  $("ptz-status").textContent = d.ptz_error ? `PTZ: ${d.ptz_error}` : (d.current_preset ? `camera at preset ${d.current_preset}` : "");
-  $("detect-legend").textContent = Ed.preset ? `Detection at preset ${Ed.preset}` : "Detection";
+  $("ptz-status").textContent = d.ptz_error ? t("editor.ptz_error", { error: d.ptz_error })
+    : (d.current_preset ? t("editor.at_preset", { preset: d.current_preset }) : "");
+  $("detect-legend").textContent = Ed.preset ? t("editor.detect_at", { preset: Ed.preset }) : t("editor.detect");
   loadPicture();
   renderAll();
 }
@@ -110,9 +107,9 @@ function loadPicture() {
 
 function renderPresets() {
   const sel = $("preset-select");
-  const opts = [LO.el("option", { value: "", text: Ed.state.ptz ? "— choose —" : "— none (fixed) —" })];
+  const opts = [LO.el("option", { value: "", text: Ed.state.ptz ? t("editor.preset_choose") : t("editor.preset_none") })];
   for (const p of Ed.state.presets) {
-    opts.push(LO.el("option", { value: p.token, text: p.name !== p.token ? `${p.token} (${p.name})` : p.token }));
+    opts.push(LO.el("option", { value: p.token, translate: false, text: p.name !== p.token ? `${p.token} (${p.name})` : p.token }));
   }
   sel.replaceChildren(...opts);
   sel.value = Ed.preset;
@@ -123,11 +120,11 @@ async function choosePreset(token) {
   if (token && Ed.state && Ed.state.ptz) {
     Ed.moving = true;
     renderAll();
-    $("ptz-status").textContent = `moving to preset ${token}…`;
+    $("ptz-status").textContent = t("editor.moving", { preset: token });
     const r = await LO.post(`${base()}/goto`, { preset: token });
     Ed.moving = false;
     if (r.status !== 200) {
-      $("ptz-status").textContent = r.data.error || `HTTP ${r.status}`;
+      $("ptz-status").textContent = r.data.error || t("editor.http", { code: r.status });
     }
   }
   await loadState();
@@ -161,7 +158,7 @@ function renderPicture() {
     for (const c of Ed.grid) {
       grid.append(LO.svg("polygon", { points: pointsAttr(c.polygon), class: "grid-cell", "stroke-width": 1.5 * sw, "data-code": c.code }));
       const [x, y] = c.polygon.reduce(([a, b], [px, py]) => [a + px / c.polygon.length, b + py / c.polygon.length], [0, 0]);
-      grid.append(LO.svg("text", { x, y, class: "grid-label", "font-size": 12 * sw, "text-anchor": "middle", text: c.code }));
+      grid.append(LO.svg("text", { x, y, class: "grid-label", "font-size": 12 * sw, "text-anchor": "middle", translate: "no", text: c.code }));
     }
   }
   if ($("show-plan").checked && Ed.plan) {
@@ -174,7 +171,7 @@ function renderPicture() {
     if (!poly.length) return;
     const cls = i === Ed.sel && Ed.mode === "zones" ? "zone selected" : "zone other";
     zl.append(LO.svg("polygon", { points: pointsAttr(poly), class: cls, "stroke-width": 2 * sw, "data-zone": z.id }));
-    zl.append(LO.svg("text", { x: poly[0][0], y: poly[0][1] - 5 * sw, class: "zone-label", "font-size": 12 * sw, text: z.id }));
+    zl.append(LO.svg("text", { x: poly[0][0], y: poly[0][1] - 5 * sw, class: "zone-label", "font-size": 12 * sw, translate: "no", text: z.id }));
   });
   const z = Ed.zones[Ed.sel];
   if (Ed.mode === "zones" && z && !z.ground_polygon) {
@@ -193,7 +190,7 @@ function renderPicture() {
       if (p.err_px != null) cl.append(LO.svg("circle", { cx: x, cy: y, r: Math.max(3, p.err_px) * 1.0 + 6 * sw, class: "cal-error", "stroke-width": 1.5 * sw }));
       cl.append(LO.svg("circle", { cx: x, cy: y, r: 5 * sw, class: "cal-point", "data-index": k, "stroke-width": sw }));
       const label = p.err_px == null ? `${k}` : `${k}: ${p.err_px.toFixed(2)} px`;
-      cl.append(LO.svg("text", { x: x + 8 * sw, y: y - 8 * sw, class: "cal-label", "font-size": 12 * sw, text: label }));
+      cl.append(LO.svg("text", { x: x + 8 * sw, y: y - 8 * sw, class: "cal-label", "font-size": 12 * sw, translate: "no", text: label }));
     });
   }
 }
@@ -275,8 +272,9 @@ function newZone() {
 function renderZoneList() {
   const bad = new Set(Ed.errors.map((e) => (/^zones\[(\d+)\]/.exec(e.field) || [])[1]).filter((x) => x != null).map(Number));
   $("zone-list").replaceChildren(...Ed.zones.map((z, i) => {
-    const label = (z.id || "(no id)") + (z.ground_polygon ? " (map)" : "");
-    const b = LO.el("button", { type: "button", class: `zone-item${i === Ed.sel ? " selected" : ""}${bad.has(i) ? " invalid" : ""}`, "data-zone": z.id, text: label });
+    const b = LO.el("button", { type: "button", class: `zone-item${i === Ed.sel ? " selected" : ""}${bad.has(i) ? " invalid" : ""}`, "data-zone": z.id },
+      z.id ? LO.el("span", { text: z.id, translate: false }) : LO.el("span", { text: t("editor.no_id"), translate: true }),
+      z.ground_polygon ? LO.el("span", { text: t("editor.map_zone"), translate: true }) : "");
     b.addEventListener("click", () => { Ed.sel = i; Ed.vertex = -1; renderAll(); });
     return b;
   }));
@@ -305,25 +303,25 @@ function renderPolicies(z) {
   const names = (Ed.state ? Ed.state.classes.concat(Ed.state.roles) : []);
   box.replaceChildren(...z.policies.map((p, k) => {
     const fs = LO.el("fieldset", { class: "policy", "data-index": k });
-    const type = LO.el("select", { class: "policy-type" }, ...TYPES.map((t) => LO.el("option", { value: t, text: t })));
+    const type = LO.el("select", { class: "policy-type" }, ...TYPES.map((v) => LO.el("option", { value: v, text: term("type", v) })));
     type.value = p.type;
     type.addEventListener("change", () => { z.policies[k] = { ...NEW_POLICY[type.value] }; renderZoneForm(); changed(); });
-    fs.append(LO.el("legend", { text: `Policy ${k + 1}` }), LO.el("label", { text: "Type" }, type), errorSpan(`policies[${k}].type`));
+    fs.append(LO.el("legend", { text: t("editor.policy", { n: k + 1 }) }), LO.el("label", { text: t("editor.policy_type") }, type), errorSpan(`policies[${k}].type`));
     for (const f of FIELDS[p.type] || []) {
-      const input = LO.el("input", { class: `policy-${f.replace(/_/g, "-")}` });
+      const input = LO.el("input", { class: `policy-${f.replace(/_/g, "-")}`, translate: false });
       if (LISTS.has(f)) { input.value = listText(p[f]); input.setAttribute("list", "class-names"); }
       else if (f === "allowed") input.value = windowsText(p[f]);
       else input.value = p[f] == null ? "" : String(p[f]);
       const d = Ed.state && Ed.state.policy_defaults[p.type];
-      if (d && !LISTS.has(f) && f !== "allowed" && d[f] != null) input.placeholder = `${d[f]} (default)`;
+      if (d && !LISTS.has(f) && f !== "allowed" && d[f] != null) input.placeholder = t("editor.default", { value: d[f] });
       input.addEventListener("input", () => {
         const v = parseField(f, input.value);
         if (v === undefined) delete p[f]; else p[f] = v;
         changed();
       });
-      fs.append(LO.el("label", { text: LABELS[f] || f }, input), errorSpan(`policies[${k}].${f}`));
+      fs.append(LO.el("label", { text: fieldLabel(f) }, input), errorSpan(`policies[${k}].${f}`));
     }
-    const rm = LO.el("button", { type: "button", class: "remove-policy", text: "Remove policy" });
+    const rm = LO.el("button", { type: "button", class: "remove-policy", text: t("editor.remove_policy") });
     rm.addEventListener("click", () => { z.policies.splice(k, 1); renderZoneForm(); changed(); });
     fs.append(errorSpan(`policies[${k}]`), rm);
     return fs;
@@ -367,8 +365,8 @@ function renderErrors() {
   }
   $("errors").replaceChildren(...Ed.errors.filter((e) => !shown.has(e)).map((e) => {
     const m = /^zones\[(\d+)\]\.?(.*)$/.exec(e.field);
-    const where = m ? `${(Ed.zones[Number(m[1])] || {}).id || "zone"}${m[2] ? "." + m[2] : ""}: ` : (e.field ? `${e.field}: ` : "");
-    return LO.el("li", { text: where + e.message });
+    const where = m ? `${(Ed.zones[Number(m[1])] || {}).id || t("editor.zone")}${m[2] ? "." + m[2] : ""}` : e.field;
+    return LO.el("li", {}, where ? LO.el("span", { text: `${where}: `, translate: false }) : "", e.message);
   }));
   renderZoneList();
 }
@@ -377,10 +375,11 @@ function renderPlanInfo() {
   const p = Ed.plan;
   if (!p) { $("plan-info").textContent = ""; return; }
   let text = p.mode === "whole"
-    ? `Whole frame letterboxed into the model: 1 image per frame; objects from about ${p.smallest_px} px.`
-    : `${p.crops.length} crop(s) per frame${p.full_frame ? " + the whole frame" : ""} at scale ${p.scale}: objects from about ${p.smallest_px} px.`;
-  if (p.capped) text += " The crop budget (max crops) binds: a coarser scale than asked for.";
-  const zs = Object.entries(p.zones).map(([id, z]) => `${id}: ${p.mode === "whole" ? "whole frame" : `${z.crops} crop(s)`}, smallest ${z.smallest_px} px`);
+    ? t("editor.plan.whole", { px: p.smallest_px })
+    : t(p.full_frame ? "editor.plan.crops_full" : "editor.plan.crops", { n: p.crops.length, scale: p.scale, px: p.smallest_px });
+  if (p.capped) text += t("editor.plan.capped");
+  const zs = Object.entries(p.zones).map(([id, z]) => `${id}: ` + (p.mode === "whole"
+    ? t("editor.plan.zone_whole", { px: z.smallest_px }) : t("editor.plan.zone_crops", { n: z.crops, px: z.smallest_px })));
   $("plan-info").textContent = [text, ...zs].join("  ·  ");
 }
 
@@ -427,18 +426,18 @@ async function preview() {
 
 async function save() {
   clearTimeout(Ed.timer);
-  $("save-result").textContent = "saving…";
+  $("save-result").textContent = t("editor.saving");
   const r = await LO.post(`${base()}/zones`, payload());
   if (r.status === 200) {
     const d = r.data;
-    $("save-result").textContent = !d.changed ? "Nothing changed."
-      : `Saved to ${d.file} (previous version ${d.backup}); ${d.reloaded ? "the daemon reloaded it" : "the daemon has not reloaded it"}.`;
+    $("save-result").textContent = !d.changed ? t("editor.unchanged")
+      : t(d.reloaded ? "editor.saved_zones" : "editor.saved_zones_not_reloaded", { file: d.file, backup: d.backup });
     Ed.errors = [];
     await loadState();
     $("save-result").dataset.saved = d.changed ? "1" : "0";
   } else {
-    Ed.errors = r.data.errors || [{ field: "", message: r.data.error || `HTTP ${r.status}` }];
-    $("save-result").textContent = "Not saved: fix the fields marked.";
+    Ed.errors = r.data.errors || [{ field: "", message: r.data.error || t("editor.http", { code: r.status }) }];
+    $("save-result").textContent = t("editor.not_saved_fields");
     $("save-result").dataset.saved = "0";
     renderErrors();
   }
@@ -454,7 +453,7 @@ function renderCalibration() {
       i.addEventListener("input", () => { set(i.value.trim() === "" ? null : Number(i.value)); p.err_px = null; renderPicture(); });
       return LO.el("td", {}, i);
     };
-    const rm = LO.el("button", { type: "button", class: "cal-remove", text: "×" });
+    const rm = LO.el("button", { type: "button", class: "cal-remove", text: "×", title: t("editor.cal.remove"), ariaLabel: t("editor.cal.remove") });
     rm.addEventListener("click", () => { Ed.cal.splice(k, 1); renderCalibration(); renderPicture(); });
     return LO.el("tr", { "data-index": k },
       LO.el("td", { text: String(k) }),
@@ -473,7 +472,7 @@ function calPayload() {
 }
 
 function calErrors(r) {
-  Ed.errors = r.data.errors || [{ field: "calibration", message: r.data.error || `HTTP ${r.status}` }];
+  Ed.errors = r.data.errors || [{ field: "calibration", message: r.data.error || t("editor.http", { code: r.status }) }];
   renderErrors();
 }
 
@@ -483,7 +482,8 @@ async function fit() {
   Ed.errors = [];
   r.data.fit.points.forEach((q, k) => { Ed.cal[k].err_px = q.err_px; Ed.cal[k].err_m = q.err_m; });
   Ed.grid = r.data.grid;
-  $("cal-rms").textContent = `rms ${r.data.fit.rms_px.toFixed(2)} px; worst ${r.data.fit.worst_px.toFixed(2)} px, ${r.data.fit.worst_m.toFixed(3)} m; ${Ed.grid.length} grid cell(s) on the picture`;
+  $("cal-rms").textContent = t("editor.cal.rms", { rms: r.data.fit.rms_px.toFixed(2), worst_px: r.data.fit.worst_px.toFixed(2),
+    worst_m: r.data.fit.worst_m.toFixed(3), cells: Ed.grid.length });
   $("cal-rms").dataset.rms = String(r.data.fit.rms_px);
   renderErrors();
   renderCalibration();
@@ -491,12 +491,12 @@ async function fit() {
 }
 
 async function saveCalibration() {
-  $("cal-result").textContent = "saving…";
+  $("cal-result").textContent = t("editor.saving");
   const r = await LO.post(`${base()}/calibration`, calPayload());
-  if (r.status !== 200) { calErrors(r); $("cal-result").textContent = "Not saved."; return; }
+  if (r.status !== 200) { calErrors(r); $("cal-result").textContent = t("editor.not_saved"); return; }
   const d = r.data;
-  $("cal-result").textContent = !d.changed ? "Nothing changed."
-    : `Saved to ${d.file}; ${d.reloaded ? "the daemon reloaded it" : "the daemon has not reloaded it"}.`;
+  $("cal-result").textContent = !d.changed ? t("editor.unchanged")
+    : t(d.reloaded ? "editor.saved_cal" : "editor.saved_cal_not_reloaded", { file: d.file });
   $("cal-result").dataset.saved = d.changed ? "1" : "0";
 }
 
@@ -506,9 +506,7 @@ function setMode(mode) {
   $("tab-calibration").classList.toggle("active", mode === "calibration");
   $("pane-zones").hidden = mode !== "zones";
   $("pane-calibration").hidden = mode !== "calibration";
-  $("stage-hint").textContent = mode === "zones"
-    ? "Click the picture to add a point to the selected zone; drag a point to move it; click a small square to insert a point between two."
-    : "Click a point you know on the picture to add it; drag it to move it.";
+  $("stage-hint").textContent = t(mode === "zones" ? "editor.hint.zones" : "editor.hint.calibration");
   renderPicture();
 }
 
@@ -574,7 +572,7 @@ document.addEventListener("DOMContentLoaded", () => {
       renderPicture();
       changed();
     } catch (err) {
-      Ed.errors = [{ field: `zones[${Ed.sel}].polygon`, message: "not a list of [x, y] points" }];
+      Ed.errors = [{ field: `zones[${Ed.sel}].polygon`, message: t("editor.error.polygon_text") }];
       renderErrors();
     }
   });
