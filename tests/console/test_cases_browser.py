@@ -142,8 +142,8 @@ def test_false_alarm_from_the_cases_page_reaches_the_sinks_once_and_dedup(
 
         browser.get(url + "/cases")
         said = decide(browser, van["id"], "false_alarm", "loading bay")
-        assert said.startswith("Recorded: false_alarm (version 1) by console"), said
-        assert browser.find_element(By.ID, "d-status").text.startswith("false_alarm")
+        assert said.startswith("Recorded: false alarm (version 1) by console"), said
+        assert browser.find_element(By.ID, "d-status").text.startswith("false alarm")
         assert "not located" not in browser.find_element(By.ID, "d-location").text
         browser.save_screenshot(str(screenshots / "cases.png"))
 
