@@ -81,7 +81,7 @@ def visible_texts(driver: Any) -> list[str]:
 def load(driver: Any, url: str, page: str) -> None:
     from selenium.webdriver.common.by import By
 
-    path = {"login": "/login", "report": "/report?from=2000-01-01&to=2100-01-01"}.get(
+    path = {"login": "/login", "report": "/report?from=2026-11-26&to=2026-11-26"}.get(
         page, f"/{page}"
     )
     if page == "editor":
