@@ -34,7 +34,9 @@ def screenshots() -> Path:
 
 @pytest.fixture()
 def browser(tmp_path: Path) -> Iterator[Any]:
-    """A headless chromium (root: --no-sandbox) that reaches nothing but 127.0.0.1."""
+    """A headless chromium (root: --no-sandbox) that reaches nothing but 127.0.0.1. It
+    asks for zh-CN, as the centre's browsers do: every browser flow runs in Chinese
+    (docs/I18N.md; the completeness check renders the English pages too)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -56,8 +58,10 @@ def browser(tmp_path: Path) -> Iterator[Any]:
         "--disable-component-update",
         "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
         f"--user-data-dir={tmp_path / 'chromium-profile'}",
+        "--lang=zh-CN",
     ):
         opts.add_argument(arg)
+    opts.add_experimental_option("prefs", {"intl.accept_languages": "zh-CN,zh"})
     service = Service(executable_path=str(CHROMEDRIVER), log_output=str(tmp_path / "driver.log"))
     driver = webdriver.Chrome(options=opts, service=service)
     driver.set_page_load_timeout(30)

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from lookout.base.i18n import messages
+from lookout.base.i18n import messages, t
 from tests.console.conftest import DaemonProcess, start_lookout
 from tests.console.conftest import wait_page as wait_until
 from tests.support.config import write_config
@@ -191,16 +191,19 @@ def _check_cameras_page(
     assert down["ms"] < SWITCH_LIMIT_MS, down
     assert down["loaded"] and "/cam3/" in down["src"], down
     assert down["code"] in {"backoff", "connecting", "stalled"}, down
-    assert down["state"] == messages("en")[f"state.{down['code']}"], down
-    assert down["badge"].startswith(down["state"].upper()) and "ago" in down["badge"], down
+    # The browser asks for zh-CN (tests/console/conftest.py): the page's words are Chinese.
+    assert down["state"] == messages("zh-CN")[f"state.{down['code']}"], down
+    ago = t("zh-CN", "cameras.last_picture", age=down["age"])
+    assert down["badge"].startswith(down["state"]) and ago in down["badge"], down
     driver.save_screenshot(str(shots / "cameras-down.png"))
 
     switch_to(driver, "cam2")
     silent = switch_to(driver, "cam4")
     assert silent["ms"] < SWITCH_LIMIT_MS, silent
     assert silent["loaded"] and "/cam4/" in silent["src"], silent
-    assert silent["code"] in {"backoff", "connecting", "stalled"} or "silent" in silent["state"]
-    assert "ago" in silent["badge"], silent
+    quiet = t("zh-CN", "cameras.silent", state="")[:4]  # 无新画面
+    assert silent["code"] in {"backoff", "connecting", "stalled"} or quiet in silent["state"]
+    assert t("zh-CN", "cameras.last_picture", age=silent["age"]) in silent["badge"], silent
     driver.save_screenshot(str(shots / "cameras-silent.png"))
 
     # The others keep refreshing: new pictures in their tiles. A tile whose next
@@ -226,7 +229,8 @@ def _check_cameras_page(
     assert wait_until(lambda: int(health_rows(driver).get("cam3", {}).get("reconnects", 0)), 30)
     rows = health_rows(driver)
     assert list(rows) == names
-    assert all(r["uptime"].endswith("s") and "%" in r["uptime"] for r in rows.values()), rows
+    observed = t("zh-CN", "unit.seconds", n="")  # "… 秒": the time the share was observed over
+    assert all(observed.strip() in r["uptime"] and "%" in r["uptime"] for r in rows.values()), rows
     driver.save_screenshot(str(shots / "health.png"))
 
 
@@ -286,12 +290,12 @@ def test_login_csrf_and_the_read_only_viewer(
             return str(found[0].text) if found else ""
 
         login("not-the-password")
-        assert wait_until(lambda: "Wrong password" in driver.page_source, 10)
+        assert wait_until(lambda: t("zh-CN", "login.wrong") in driver.page_source, 10)
         driver.save_screenshot(str(screenshots / "login.png"))
 
         login("op-Secret-1")
         assert wait_until(lambda: driver.current_url.endswith("/cameras"), 10)
-        assert wait_until(lambda: who() == "operator", 10)
+        assert wait_until(lambda: who() == t("zh-CN", "role.operator"), 10)
         token = driver.find_element(By.CSS_SELECTOR, 'meta[name="csrf-token"]').get_attribute(
             "content"
         )
@@ -304,7 +308,10 @@ def test_login_csrf_and_the_read_only_viewer(
         assert (tmp_path / "out" / json.loads(body)["saved"]).is_file()
         driver.find_element(By.ID, "take-snapshot").click()
         assert wait_until(
-            lambda: driver.find_element(By.ID, "action-result").text.startswith("saved"), 10
+            lambda: driver.find_element(By.ID, "action-result").text.startswith(
+                t("zh-CN", "cameras.saved", path="")
+            ),
+            10,
         )
         saved = set((tmp_path / "out" / "console" / "snapshots").rglob("*.jpg"))
 
@@ -313,7 +320,8 @@ def test_login_csrf_and_the_read_only_viewer(
 
         login("view-Secret-2")
         assert wait_until(lambda: driver.current_url.endswith("/cameras"), 10), driver.current_url
-        assert wait_until(lambda: who() == "viewer (read-only)", 10), who()
+        viewer = t("zh-CN", "role.viewer") + t("zh-CN", "role.read_only_suffix")
+        assert wait_until(lambda: who() == viewer, 10), who()
         assert wait_until(lambda: seqs(driver).get("cam1"), 30)
         assert not driver.find_element(By.ID, "take-snapshot").is_enabled()
         driver.save_screenshot(str(screenshots / "cameras-viewer.png"))
@@ -321,7 +329,7 @@ def test_login_csrf_and_the_read_only_viewer(
             "content"
         )
         status, body = driver.execute_async_script(FETCH, snap_url, token)
-        assert status == 403 and "read-only" in body
+        assert status == 403 and json.loads(body)["reason"] == "read_only"
         ack_url = daemon.url + "/api/cameras/cam1/acknowledge"
         assert driver.execute_async_script(FETCH, ack_url, token)[0] == 403
         driver.get(daemon.url + "/health")

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from lookout.base.i18n import Translator
 from lookout.cases.status import status_key
 from lookout.cases.verdicts import CaseFilter, CaseReview
 from lookout.cli.main import main
@@ -32,6 +33,10 @@ from tests.support.redis_server import RedisServer, stream_entries
 pytestmark = [pytest.mark.slow]
 
 TZ = ZoneInfo("Asia/Shanghai")
+#: The browser asks for zh-CN (tests/console/conftest.py): what the page says, in Chinese.
+ZH = Translator("zh-CN")
+RECORDED = ZH("cases.recorded").split("{")[0]  # 已记录：
+REFUSED = ZH("cases.refused").split("{")[0]
 
 
 def site_config(
@@ -95,7 +100,7 @@ def decide(driver: Any, case_id: str, verdict: str, note: str = "") -> str:
     driver.find_element(By.ID, f"v-{verdict}").click()
     result = wait_until(
         lambda: (
-            driver.find_element(By.ID, "v-result").text.startswith(("Recorded", "Refused"))
+            driver.find_element(By.ID, "v-result").text.startswith((RECORDED, REFUSED))
             and driver.find_element(By.ID, "v-result").text
         ),
         10,
@@ -142,9 +147,10 @@ def test_false_alarm_from_the_cases_page_reaches_the_sinks_once_and_dedup(
 
         browser.get(url + "/cases")
         said = decide(browser, van["id"], "false_alarm", "loading bay")
-        assert said.startswith("Recorded: false alarm (version 1) by console"), said
-        assert browser.find_element(By.ID, "d-status").text.startswith("false alarm")
-        assert "not located" not in browser.find_element(By.ID, "d-location").text
+        fa = ZH("status.false_alarm")
+        assert said == ZH("cases.recorded", status=fa, version=1, by="console"), said
+        assert browser.find_element(By.ID, "d-status").text.startswith(fa)
+        assert ZH("cases.not_located") not in browser.find_element(By.ID, "d-location").text
         browser.save_screenshot(str(screenshots / "cases.png"))
 
         key = status_key(van["id"], 1)
@@ -172,7 +178,8 @@ def test_false_alarm_from_the_cases_page_reaches_the_sinks_once_and_dedup(
         assert wait_until(lambda: stream_ids(rs.url, "case")[north.case.id] == 1, 20)
         assert wait_until(lambda: hook.accepted_keys()[north.case.id] == 1, 20)
         said = decide(browser, north.case.id, "confirmed")
-        assert said.startswith("Recorded: confirmed (version 1)"), said
+        ok = ZH("cases.recorded", status=ZH("status.confirmed"), version=1, by="console")
+        assert said == ok, said
         confirmed = status_key(north.case.id, 1)
         assert wait_until(lambda: stream_ids(rs.url, "status")[confirmed] == 1, 20)
         assert wait_until(lambda: hook.accepted_keys()[confirmed] == 1, 20)

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
+from lookout.base.i18n import Translator
 from lookout.base.paths import REPO_ROOT, assets_dir
 from tests.console.conftest import DaemonProcess, start_lookout
 from tests.console.conftest import wait_page as wait_until
@@ -37,6 +38,11 @@ BOW_TIE = [(100, 380), (300, 540), (300, 380), (100, 540)]
 PASSWORD = "ed-7Hq2"
 ENV = {"EDITOR_TEST_PW": PASSWORD}
 VTEST = assets_dir() / "footage" / "vtest.avi"
+#: The browser asks for zh-CN (tests/console/conftest.py): what the editor says, in Chinese.
+ZH = Translator("zh-CN")
+RELOADED = ZH("editor.saved_cal", file="\0").split("\0")[1]  # "；后台服务已重新加载。"
+# " 个分块": the words after the number of crops, with or without the whole frame too.
+CROPS = ZH("editor.plan.crops", n="\0", scale="", px="").split("\0")[1].split("，")[0]
 
 
 def demo_without_van_zone(tmp_path: Path) -> tuple[Path, Path]:
@@ -218,7 +224,7 @@ def _refuse_a_self_crossing_zone(driver: Any, site: Path, original: str) -> None
     assert wait_until(lambda: "Self-intersection" in field_error(driver, "polygon"), 10)
     driver.find_element(By.ID, "save-zones").click()
     result = lambda: driver.find_element(By.ID, "save-result").text  # noqa: E731
-    assert wait_until(lambda: "Not saved" in result(), 10), result()
+    assert wait_until(lambda: ZH("editor.not_saved_fields") in result(), 10), result()
     assert "invalid polygon" in field_error(driver, "polygon")
     assert site.read_text() == original and not site.with_name("site.yaml.bak").exists()
     _offer_the_policy_types(driver)
@@ -244,7 +250,7 @@ def _offer_the_policy_types(driver: Any) -> None:
     classes = driver.find_element(By.CSS_SELECTOR, ".policy-classes").get_property("value")
     assert classes == "static_object"
     radius = driver.find_element(By.CSS_SELECTOR, ".policy-attended-radius")
-    assert radius.get_attribute("placeholder") == "1.5 (default)"
+    assert radius.get_attribute("placeholder") == ZH("editor.default", value="1.5")
     offered = driver.execute_script(
         "return [...document.querySelectorAll('#class-names option')].map((o) => o.value)"
     )
@@ -317,7 +323,7 @@ def _calibrate_by_clicking(driver: Any, hand: Path, tmp_path: Path) -> None:
     driver.find_element(By.ID, "cal-save").click()
     saved = lambda: driver.find_element(By.ID, "cal-result").get_attribute("data-saved")  # noqa: E731
     assert wait_until(lambda: saved() == "1", 20), driver.find_element(By.ID, "cal-result").text
-    assert "reloaded" in driver.find_element(By.ID, "cal-result").text
+    assert RELOADED in driver.find_element(By.ID, "cal-result").text
     driver.find_element(By.ID, "tab-zones").click()
 
 
@@ -334,7 +340,7 @@ def _draw_the_van_zone(driver: Any, daemon: DaemonProcess, shots: Path) -> None:
     Select(driver.find_element(By.ID, "detect-mode")).select_by_value("regions")
     crops = lambda: driver.find_elements(By.CSS_SELECTOR, "#plan-layer rect.plan-crop")  # noqa: E731
     assert wait_until(lambda: len(crops()) >= 2, 10)
-    assert "crop(s) per frame" in driver.find_element(By.ID, "plan-info").text
+    assert CROPS in driver.find_element(By.ID, "plan-info").text
     driver.save_screenshot(str(shots / "editor.png"))
     Select(driver.find_element(By.ID, "detect-mode")).select_by_value("auto")
     assert wait_until(lambda: not crops(), 10)
@@ -343,7 +349,7 @@ def _draw_the_van_zone(driver: Any, daemon: DaemonProcess, shots: Path) -> None:
     driver.find_element(By.ID, "save-zones").click()
     saved = lambda: driver.find_element(By.ID, "save-result").get_attribute("data-saved")  # noqa: E731
     assert wait_until(lambda: saved() == "1", 30), driver.find_element(By.ID, "save-result").text
-    assert "the daemon reloaded it" in driver.find_element(By.ID, "save-result").text
+    assert RELOADED in driver.find_element(By.ID, "save-result").text
     assert "reload: +0 -0 ~1 camera(s)" in daemon.log()
     # The van has been parked since the clip's start: a case once the dwell has passed
     # after the restart of the camera.
@@ -403,7 +409,7 @@ cameras:
                 " && document.getElementById('editor-img').complete"
             )
             assert wait_until(lambda: driver.execute_script(at_2), 60), status()
-            assert "camera at preset 2" in status()
+            assert ZH("editor.at_preset", preset="2") in status()
             draw_zone(driver, [(100, 300), (400, 300), (400, 500), (100, 500)])
             set_input(driver, "#zone-id", "lawn-at-B")
             driver.find_element(By.ID, "save-zones").click()

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from lookout.base.i18n import Translator
 from lookout.cases.model import DraftCase
 from lookout.cases.second_look import Look
 from lookout.cases.sinks import SqliteOutbox
@@ -84,14 +85,16 @@ def test_release_from_the_cases_page(console: Any, browser: Any, screenshots: Pa
     row = wait_until(
         lambda: browser.find_elements(By.CSS_SELECTOR, f'tr.case-row[data-case="{held.id}"]'), 20
     )
-    assert row and "held 0.97" in row[0].text, browser.page_source[-2000:]
+    zh = Translator("zh-CN")  # the browser asks for zh-CN (tests/console/conftest.py)
+    assert row and f"{zh('status.held')} 0.97" in row[0].text, browser.page_source[-2000:]
     row[0].click()
     button = browser.find_element(By.ID, "v-release")
     assert wait_until(lambda: button.is_displayed(), 10)
-    assert "0.97 (held: not delivered)" in browser.find_element(By.ID, "d-score").text
+    score = browser.find_element(By.ID, "d-score").text
+    assert zh("cases.score", score="0.97") in score and zh("cases.held_note") in score, score
     browser.save_screenshot(str(screenshots / "held-case.png"))
     button.click()
     said = wait_until(lambda: browser.find_element(By.ID, "v-result").text, 10)
-    assert said == "Released by console: delivered as a draft", said
+    assert said == zh("cases.released", by="console"), said
     assert wait_until(lambda: not browser.find_element(By.ID, "v-release").is_displayed(), 10)
-    assert browser.find_element(By.ID, "d-status").text.startswith("draft")
+    assert browser.find_element(By.ID, "d-status").text.startswith(zh("status.draft"))
