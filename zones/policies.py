@@ -11,6 +11,7 @@ changes.
 
 from __future__ import annotations
 
+import math
 from datetime import time
 from typing import Annotated, Literal
 
@@ -18,6 +19,7 @@ from pydantic import Field, field_validator, model_validator
 from shapely.geometry import Polygon
 from shapely.validation import explain_validity
 
+from lookout.base.ids import ID_ALPHABET, ID_PATTERN
 from lookout.base.model import StrictModel
 
 
@@ -174,6 +176,8 @@ Policy = Annotated[
 
 
 def _check_polygon(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    if not all(math.isfinite(v) for p in points for v in p):
+        raise ValueError("polygon points must be finite numbers")
     if len(points) < 3:
         raise ValueError(f"a polygon needs at least 3 points, got {len(points)}")
     poly = Polygon(points)
@@ -190,9 +194,11 @@ class ZoneConfig(StrictModel):
 
     id: str = Field(
         min_length=1,
-        # Zone ids name reference files (construction_rule.py): no path separators.
-        pattern=r"^[^/\\\x00]+$",
-        description="Zone id, unique within the camera (no / or \\).",
+        max_length=64,
+        # Zone ids name reference files (construction_rule.py) and reach case JSON, sinks,
+        # logs and CSV: the id alphabet of lookout/base/ids.py.
+        pattern=ID_PATTERN,
+        description=f"Zone id, unique within the camera ({ID_ALPHABET}).",
     )
     polygon: list[tuple[float, float]] = Field(
         default_factory=list,

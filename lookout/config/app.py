@@ -23,6 +23,7 @@ from pydantic import (
 
 from lookout.base.errors import ConfigError
 from lookout.base.events import EventType
+from lookout.base.ids import ID_ALPHABET, ID_PATTERN
 from lookout.base.model import StrictModel
 from lookout.base.secrets import expand_path
 from lookout.base.yamlfile import load_model
@@ -57,7 +58,10 @@ class CameraConfig(StrictModel):
     """One camera: a live source or a recording, and its zones."""
 
     id: str = Field(
-        min_length=1, pattern=r"^[A-Za-z0-9_.-]+$", description="Camera id (letters, digits, _.-)."
+        min_length=1,
+        max_length=64,
+        pattern=ID_PATTERN,
+        description=f"Camera id ({ID_ALPHABET}; lookout/base/ids.py).",
     )
     source: str | None = Field(
         default=None, description="Video file path or stream URL; replay takes the file given."

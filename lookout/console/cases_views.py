@@ -30,6 +30,7 @@ from lookout.base.errors import LookoutError
 from lookout.base.i18n import Language, t
 from lookout.cases.status import STATUSES, VERDICTS, StatusUpdate
 from lookout.cases.verdicts import CaseFilter, CaseReview, CaseRow, ReviewError
+from lookout.console.body import BadInput, json_object, query_int
 from lookout.console.views import Console
 from lookout.report.build import build_report, parse_bound
 from lookout.report.figures import open_history
@@ -135,9 +136,9 @@ class CaseConsole:
         except LookoutError:
             raise ReviewError(t(lang, "cases.error.date", value=value)) from None
         try:
-            limit = min(MAX_LIMIT, max(1, int(q.get("limit") or 200)))
-            offset = max(0, int(q.get("offset") or 0))
-        except ValueError:
+            limit = min(MAX_LIMIT, query_int(request, "limit", 200, low=1))
+            offset = query_int(request, "offset", 0)
+        except BadInput:
             raise ReviewError(t(lang, "cases.error.limit")) from None
         return CaseFilter(
             type=text("type"),
@@ -231,11 +232,9 @@ class CaseConsole:
         if self.review is None:
             return _error(t(lang, "cases.error.no_outbox"), 409)
         try:
-            data = await request.json()
-        except ValueError:
-            return _error(t(lang, "cases.error.json"))
-        if not isinstance(data, dict):
-            return _error(t(lang, "cases.error.json_object"))
+            data = await json_object(request)
+        except BadInput as exc:
+            return _error(t(lang, "server.bad_input", field=exc.field, reason=exc.reason))
         verdict, note, rebase = data.get("verdict"), data.get("note"), data.get("rebase", False)
         if verdict not in VERDICTS:
             return _error(t(lang, "cases.error.verdict", values=", ".join(VERDICTS)))

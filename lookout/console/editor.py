@@ -31,6 +31,7 @@ from lookout.base.secrets import mask
 from lookout.config.app import CameraConfig, load_config
 from lookout.config.calibration import write_calibration
 from lookout.config.writer import ConfigDocument, edit_config
+from lookout.console.body import BadInput, json_object
 from lookout.console.editor_model import (
     CalibrationEdit,
     ZoneEdit,
@@ -120,7 +121,11 @@ class Editor:
 
     async def _body(self, request: Request, model: type[B]) -> B | Response:
         try:
-            return model.model_validate(await request.json())
+            return model.model_validate(await json_object(request))
+        except BadInput as exc:
+            lang = self.console.lang(request)
+            text = t(lang, "server.bad_input", field=exc.field, reason=exc.reason)
+            return JSONResponse({"error": text[:300]}, status_code=400)
         except (ValidationError, ValueError) as exc:
             text = t(self.console.lang(request), "editor.error.bad_request", detail=str(exc))
             return JSONResponse({"error": text[:300]}, status_code=400)
@@ -321,10 +326,10 @@ class Editor:
         if cid is None:
             return self._no_camera(request)
         try:
-            data = await request.json()
-        except ValueError:
+            data: dict[str, object] | None = await json_object(request)
+        except BadInput:
             data = None
-        token = str(data.get("preset") or "") if isinstance(data, dict) else ""
+        token = str(data.get("preset") or "") if data is not None else ""
         if not token:
             text = t(self.console.lang(request), "editor.error.preset_required")
             return JSONResponse({"error": text}, status_code=400)

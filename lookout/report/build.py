@@ -254,15 +254,23 @@ def build_report(
     )
 
 
+#: The years a period may lie in.
+FIRST_YEAR, LAST_YEAR = 1970, 2200
+
+
 def parse_bound(text: str, tz: tzinfo, *, end: bool) -> datetime:
     """A date (the day's start; for `end` the next day's start) or an ISO 8601 time
-    (naive: in `tz`)."""
+    (naive: in `tz`), from the years FIRST_YEAR to LAST_YEAR (a date beyond would
+    overflow the time arithmetic after it)."""
+    flag = "--to" if end else "--from"
     try:
         if len(text.strip()) == 10:
             day = date.fromisoformat(text.strip())
-            return datetime.combine(day + timedelta(days=1 if end else 0), time(), tz)
-        value = datetime.fromisoformat(text.strip())
-    except ValueError:
-        flag = "--to" if end else "--from"
-        raise LookoutError(f"{flag}: not a date or ISO 8601 time: {text!r}") from None
+            value = datetime.combine(day + timedelta(days=1 if end else 0), time(), tz)
+        else:
+            value = datetime.fromisoformat(text.strip())
+    except (ValueError, OverflowError):
+        raise LookoutError(f"{flag}: not a date or ISO 8601 time: {text[:40]!r}") from None
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise LookoutError(f"{flag}: {text[:40]!r} is not between {FIRST_YEAR} and {LAST_YEAR}")
     return value if value.tzinfo else value.replace(tzinfo=tz)

@@ -134,6 +134,21 @@ def figure_rows(report: Report) -> Iterator[tuple[str, str, str, str, str]]:
             yield ("quality_incidents", c.camera_id, issue, "incidents", str(n))
 
 
+#: What a spreadsheet reads as the start of a formula (CSV injection).
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def cell(value: object) -> object:
+    """A CSV cell a spreadsheet shows as text: a string that starts like a formula gets
+    a leading apostrophe (OWASP's advice); numbers stay numbers."""
+    if isinstance(value, str) and value.startswith(_FORMULA):
+        try:
+            float(value)
+        except ValueError:
+            return "'" + value
+    return value
+
+
 def write_csv(report: Report, folder: Path, lang: Language = "en") -> list[Path]:
     """report.csv (every figure) and cases.csv (every case), headers in `lang`; in
     zh-CN with a byte order mark, so that a spreadsheet opens them as UTF-8."""
@@ -144,18 +159,17 @@ def write_csv(report: Report, folder: Path, lang: Language = "en") -> list[Path]
     with figures.open("w", newline="", encoding=encoding) as fh:
         w = csv.writer(fh)
         w.writerow([t(f"report.csv.{c}") for c in FIGURE_COLUMNS])
-        w.writerows(figure_rows(report))
+        w.writerows([[cell(v) for v in row] for row in figure_rows(report)])
     cases = folder / "cases.csv"
     with cases.open("w", newline="", encoding=encoding) as fh:
         w = csv.writer(fh)
         w.writerow([t(f"report.csv.{c}") for c in CASE_COLUMNS])
         for c in report.cases:
             detect = (c.confirmed_at - c.first_seen).total_seconds()
-            w.writerow(
-                [
-                    *(c.id, c.type, c.code, c.camera_id, c.zone_id, c.grid_code or ""),
-                    *(c.grid_unit or "", c.first_seen.isoformat(), c.confirmed_at.isoformat()),
-                    *(f"{detect:.1f}", c.status, c.judgement, c.verdict_by or ""),
-                ]
-            )
+            row = [
+                *(c.id, c.type, c.code, c.camera_id, c.zone_id, c.grid_code or ""),
+                *(c.grid_unit or "", c.first_seen.isoformat(), c.confirmed_at.isoformat()),
+                *(f"{detect:.1f}", c.status, c.judgement, c.verdict_by or ""),
+            ]
+            w.writerow([cell(v) for v in row])
     return [figures, cases]
