@@ -222,6 +222,12 @@ class CaseConsole:
         )
 
     # -- verdicts ------------------------------------------------------------------------
+    def _by(self, request: Request) -> str:
+        """Who decides, as a verdict or a release records it: the logged-in role, or
+        "console" where no login is asked."""
+        role = self.console.role(request)
+        return role.value if self.console.access.login_required and role else "console"
+
     async def verdict(self, request: Request) -> Response:
         """POST /api/cases/{case_id}/verdict, JSON {verdict, note, rebase}: CSRF and the
         operator role first (auth.py), then `CaseReview.verdict`."""
@@ -252,8 +258,7 @@ class CaseConsole:
             return _error(t(lang, "cases.error.rebase_type"))
         if rebase and verdict == "confirmed":
             return _error(t(lang, "cases.error.rebase_confirmed"))
-        role = c.role(request)
-        by = role.value if c.access.login_required and role is not None else "console"
+        by = self._by(request)
         review, cid, text = self.review, row.case.id, (note or "").strip() or None
         try:
             update = await run_in_threadpool(
@@ -286,8 +291,7 @@ class CaseConsole:
             return _error(t(lang, "cases.error.no_case"), 404)
         if not row.held:
             return _error(t(lang, "cases.error.not_held"))
-        role = c.role(request)
-        by = role.value if c.access.login_required and role is not None else "console"
+        by = self._by(request)
         review, cid = self.review, row.case.id
         try:
             await run_in_threadpool(lambda: review.release(cid, by))

@@ -9,6 +9,7 @@ role. /healthz and /metrics stay open, as they were before the console.
 from __future__ import annotations
 
 import asyncio
+import functools
 import html
 import json
 import logging
@@ -48,6 +49,12 @@ _SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
 
 #: `{{t:key}}` in a page: the key's text in the page's language.
 _TRANSLATE = re.compile(r"\{\{t:([a-z0-9_.-]+)\}\}")
+
+
+@functools.cache
+def _catalogue_script(lang: Language) -> str:
+    """The script /i18n/<lang>.js serves (the catalogues are read once per process)."""
+    return "window.LO_MESSAGES = " + json.dumps(dict(messages(lang)), ensure_ascii=False) + ";\n"
 
 
 def _page(name: str) -> str:
@@ -154,9 +161,8 @@ class Console:
         lang = normalise(request.path_params["lang"])
         if lang is None or request.path_params["lang"] != lang:
             return JSONResponse({"error": f"lang: one of {', '.join(LANGUAGES)}"}, 404)
-        body = "window.LO_MESSAGES = " + json.dumps(dict(messages(lang)), ensure_ascii=False)
         return Response(
-            body + ";\n",
+            _catalogue_script(lang),
             media_type="text/javascript; charset=utf-8",
             headers={"Cache-Control": "private, max-age=300"},
         )
