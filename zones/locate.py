@@ -5,7 +5,7 @@ territory where they happen)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol, Self, TypeVar
@@ -60,6 +60,23 @@ def load_grid(cfg: GridConfig, path: Path) -> GridIndex:
         name_property=cfg.name_property,
         unit_property=cfg.unit_property,
     )
+
+
+def check_grid_codes(cameras: Iterable[_Camera], grid: GridIndex, grid_file: str) -> None:
+    """Every zone's `grid_code` must be a cell of the loaded grid (docs/RULES.md): a
+    case carries the zone's code wherever the calibration finds no cell (no
+    calibration, a point outside every cell), so a typo would reach the case system.
+    Raises ConfigError naming the camera, the zone, the key and the grid file, e.g.
+    `cameras[gate].zones[0].grid_code: '44030400100199' (zone 'kerb') is not a cell of
+    grids/futian.geojson`."""
+    for camera in cameras:
+        for i, zone in enumerate(camera.zones):
+            code = zone.grid_code
+            if code is not None and grid.get(code) is None:
+                raise ConfigError(
+                    f"cameras[{camera.id}].zones[{i}].grid_code: {code!r} (zone {zone.id!r}) "
+                    f"is not a cell of {grid_file}"
+                )
 
 
 class Locator:

@@ -213,7 +213,14 @@ class ZoneConfig(StrictModel):
         default=None, description="PTZ preset the zone belongs to; null for a fixed camera."
     )
     grid_code: str | None = Field(
-        default=None, description="Unit grid cell (单元网格) code the zone lies in, if known."
+        default=None,
+        min_length=1,
+        max_length=64,
+        # It reaches case JSON, sinks, CSV and the console like an id (lookout/base/ids.py);
+        # with a `grid:` file it must be one of its cells (lookout/zones/locate.py).
+        pattern=ID_PATTERN,
+        description="Unit grid cell (单元网格) code the zone lies in, if known; a cell of the "
+        f"`grid:` file when there is one ({ID_ALPHABET}).",
     )
     inertia_frames: int = Field(
         default=3,

@@ -258,7 +258,7 @@ class Editor:
         return JSONResponse(body)
 
     def _preview(self, cid: str, edit: ZoneEdit, lang: Language) -> dict[str, Any]:
-        checked = check_edit(edit, lang)
+        checked = check_edit(edit, lang, self.host.grid)
         cam = edited_camera(self._camera(cid), edit.preset, checked)
         width, height = self._frame_size(cid, preset_key(edit.preset))
         plan = plan_json(cam, edit.preset, width, height, self.host.input_size())
@@ -270,7 +270,7 @@ class Editor:
             return posted
         cid, edit = posted
         lang = self.console.lang(request)
-        checked = check_edit(edit, lang)
+        checked = check_edit(edit, lang, self.host.grid)
         if not checked.ok:
             return JSONResponse({"errors": checked.errors_json()}, status_code=422)
 

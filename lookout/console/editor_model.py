@@ -148,9 +148,10 @@ def localised_errors(exc: ValidationError, data: Any, lang: Language) -> list[tu
     ]
 
 
-def check_edit(edit: ZoneEdit, lang: Language = "en") -> Checked:
+def check_edit(edit: ZoneEdit, lang: Language = "en", grid: GridIndex | None = None) -> Checked:
     """Validate every zone and the detect settings; errors keyed by field path, their
-    sentences in `lang`."""
+    sentences in `lang`. With the daemon's `grid` (the config's `grid:` file), a zone's
+    `grid_code` must be one of its cells, as at config load (lookout/runtime/services.py)."""
     out = Checked()
     preset = preset_key(edit.preset)
     seen: set[str] = set()
@@ -169,6 +170,9 @@ def check_edit(edit: ZoneEdit, lang: Language = "en") -> Checked:
             continue
         if zone.id in seen:
             out.errors.append((f"zones[{i}].id", t(lang, "editor.error.duplicate", id=zone.id)))
+        if grid is not None and zone.grid_code is not None and grid.get(zone.grid_code) is None:
+            text = t(lang, "editor.error.grid_code", code=zone.grid_code)
+            out.errors.append((f"zones[{i}].grid_code", text))
         seen.add(zone.id)
         out.zones.append(zone)
     if edit.detect is not None:

@@ -48,6 +48,7 @@ from lookout.runtime.analysis import validate_app
 from lookout.runtime.camera import CameraRuntime, CameraSnapshot
 from lookout.runtime.services import (
     build_detector,
+    check_app_grid,
     load_app_grid,
     open_cases,
     refit_worker,
@@ -287,11 +288,15 @@ class Daemon:
                 str(self.config_path),
                 live=True,
             )
+            grid = self.grid
             if new.grid != self.cfg.grid:
-                self.grid = load_app_grid(new, str(self.config_path))
+                grid = load_app_grid(new, str(self.config_path))
+            else:  # the same cells: the zones' grid codes may have changed
+                check_app_grid(new, grid, str(self.config_path))
         except LookoutError as exc:
             log.error("reload rejected, keeping the running config: %s", exc)
             return False
+        self.grid = grid
         if new.model != self.cfg.model:
             log.warning("reload: model settings changed; they apply after a restart")
         if new.daemon.http != self.cfg.daemon.http:

@@ -22,7 +22,7 @@ from lookout.detector.manifest import load_manifest
 from lookout.detector.onnx_model import OnnxDetector
 from lookout.runtime.analysis import validate_app
 from lookout.zones.geo import GridIndex
-from lookout.zones.locate import load_grid
+from lookout.zones.locate import check_grid_codes, load_grid
 
 log = logging.getLogger(__name__)
 
@@ -73,13 +73,28 @@ def build_detector(cfg: AppConfig, config_source: str) -> OnnxDetector:
 
 
 def load_app_grid(cfg: AppConfig, config_source: str) -> GridIndex | None:
-    """The unit grid cells named by the config, loaded once per process."""
+    """The unit grid cells named by the config, loaded once per process, with every
+    zone's `grid_code` checked against them (`check_app_grid`)."""
     if cfg.grid is None:
         return None
     try:
-        return load_grid(cfg.grid, cfg.path(cfg.grid.geojson))
+        grid = load_grid(cfg.grid, cfg.path(cfg.grid.geojson))
     except ConfigError as exc:
         raise ConfigError(f"{config_source}: grid: {exc}") from None
+    check_app_grid(cfg, grid, config_source)
+    return grid
+
+
+def check_app_grid(cfg: AppConfig, grid: GridIndex | None, config_source: str) -> None:
+    """Each zone's `grid_code` is a cell of `grid` (the config's `grid:` file, loaded);
+    one line naming the config file, camera, zone, key and grid file otherwise. Without
+    a grid file a zone's code is kept as written (docs/RULES.md)."""
+    if cfg.grid is None or grid is None:
+        return
+    try:
+        check_grid_codes(cfg.cameras, grid, cfg.grid.geojson)
+    except ConfigError as exc:
+        raise ConfigError(f"{config_source}: {exc}") from None
 
 
 def refit_worker(cfg: AppConfig, cases: CaseManager, out_dir: Path) -> RefitWorker | None:

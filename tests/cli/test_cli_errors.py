@@ -21,6 +21,7 @@ from lookout.cli.main import build_parser, main
 from tests.support.helpers import lookout_script
 
 MANIFEST = REPO_ROOT / "models" / "yolox_nano.yaml"
+DEMO_GRID = REPO_ROOT / "configs" / "demo-grid.geojson"
 POLYGON = "[[0, 0], [100, 0], [100, 100], [0, 100]]"
 POLICY = "{type: illegal_parking, classes: [car], dwell_s: 30}"
 CAMERA = f"""\
@@ -161,6 +162,21 @@ BAD_CONFIGS: list[tuple[str, str, tuple[str, ...]]] = [
         "negative_dwell",
         mutated("dwell_s: 30", "dwell_s: -5"),
         ("cameras[0].zones[0].policies[0].dwell_s",),
+    ),
+    # A zone's grid code must be a cell of the grid file when there is one, and an id
+    # (lookout/base/ids.py) in any case.
+    (
+        "grid_code_not_a_cell",
+        f"grid: {{geojson: {DEMO_GRID}}}\n"
+        + mutated(
+            f"polygon: {POLYGON}\n", f'polygon: {POLYGON}\n        grid_code: "44030510100199"\n'
+        ),
+        ("cameras[cam1].zones[0].grid_code", "'44030510100199'", "zone 'z'", "demo-grid.geojson"),
+    ),
+    (
+        "grid_code_not_an_id",
+        mutated(f"polygon: {POLYGON}\n", f'polygon: {POLYGON}\n        grid_code: "<b>x"\n'),
+        ("cameras[0].zones[0].grid_code", "pattern"),
     ),
     (
         "two_cameras_no_camera_flag",

@@ -224,3 +224,30 @@ def test_occupation_and_non_motor_policies_round_trip(
     zones = [{"original_id": z["id"], **{k: z[k] for k in keys}} for z in state["zones"]]
     code, body = post(c, "/api/editor/cam1/zones", {"zones": zones}, token)
     assert code == 200 and not body["changed"] and daemon.reloads == 1
+
+
+def test_a_grid_code_not_in_the_grid_file_is_refused(
+    editor: tuple[ConsoleParts, FakeDaemon],
+) -> None:
+    """Issue 27: with the daemon's grid cells, a zone's grid code that is not one of
+    them is an error beside its field in the preview and refuses the save, the file
+    untouched, as the config load refuses it (lookout/runtime/services.py)."""
+    parts, daemon = editor
+    daemon.grid = GridIndex.load_geojson(REPO_ROOT / "configs" / "demo-grid.geojson")
+    path = daemon.config_path
+    c = Client(parts.port)
+    assert c.login("op-1") == 303
+    token = c.csrf("/editor")
+    typo = {**ZONE, "grid_code": "44030510100199"}
+    want = [
+        {"field": "zones[0].grid_code", "message": "44030510100199 is not a cell of the grid file"}
+    ]
+    code, body = post(c, "/api/editor/cam1/preview", {"zones": [typo]}, token)
+    assert code == 200 and body["errors"] == want
+    code, body = post(c, "/api/editor/cam1/zones", {"zones": [typo]}, token)
+    assert code == 422 and body["errors"] == want
+    assert path.read_text() == CONFIG and daemon.reloads == 0
+    cell = {**ZONE, "grid_code": "44030510100101"}
+    code, body = post(c, "/api/editor/cam1/zones", {"zones": [cell]}, token)
+    assert code == 200 and body["changed"] and daemon.reloads == 1, body
+    assert load_config(path).camera("cam1").zones[0].grid_code == "44030510100101"

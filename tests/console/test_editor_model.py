@@ -239,3 +239,27 @@ def test_field_errors_speak_the_pages_language() -> None:
     assert dict(check_edit(ZoneEdit(detect={"max_crops": 0}), "en").errors) == {
         "detect.max_crops": "out of range: Input should be greater than or equal to 1"
     }
+
+
+def test_a_grid_code_must_be_a_cell_of_the_grid_file(config: Path) -> None:
+    """Issue 27: with a `grid:` file a zone's grid code is one of its cells (the error
+    beside the field, in the page's language, as at config load); without one the code
+    is kept as written, but it is an id (lookout/base/ids.py) either way."""
+    cfg = load_config(config)
+    assert cfg.grid is not None
+    grid = load_grid(cfg.grid, cfg.path(cfg.grid.geojson))
+    typo = {**zone("kerb", VAN), "grid_code": "44030510100199"}
+    cell = {**zone("road", VAN), "grid_code": "44030510100102"}
+    checked = check_edit(ZoneEdit(zones=[cell, typo]), "en", grid)
+    assert checked.errors == [
+        ("zones[1].grid_code", "44030510100199 is not a cell of the grid file")
+    ]
+    zh = check_edit(ZoneEdit(zones=[typo]), "zh-CN", grid)
+    assert zh.errors == [("zones[0].grid_code", "网格文件中没有编码为 44030510100199 的单元网格")]
+    # Nothing reaches the file: the save path refuses an edit that is not ok.
+    assert not checked.ok
+    # No grid file: the code is kept as written.
+    assert check_edit(ZoneEdit(zones=[typo])).zones[0].grid_code == "44030510100199"
+    for bad in ("<b>1</b>", "4403 0510", ""):
+        found = check_edit(ZoneEdit(zones=[{**zone("kerb", VAN), "grid_code": bad}]))
+        assert [f for f, _ in found.errors] == ["zones[0].grid_code"], (bad, found.errors)
