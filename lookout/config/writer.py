@@ -46,6 +46,7 @@ import yaml
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.scalarstring import DoubleQuotedScalarString, SingleQuotedScalarString
 
 from lookout.base.errors import ConfigError
 
@@ -109,6 +110,14 @@ def flow(value: Any) -> Any:
         return value
     out.fa.set_flow_style()
     return out
+
+
+def text_like(old: Any, value: str) -> Any:
+    """`value` as a string scalar quoted as `old` (the file's scalar it replaces) was:
+    '…' or "…" kept; otherwise "…", so that a code of digits reads back as text."""
+    if isinstance(old, SingleQuotedScalarString):
+        return SingleQuotedScalarString(value)
+    return DoubleQuotedScalarString(value)
 
 
 def _round_trip(value: Any) -> Any:

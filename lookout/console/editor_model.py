@@ -26,7 +26,7 @@ from lookout.base.i18n import Language, t
 from lookout.base.secrets import mask
 from lookout.base.yamlfile import field_errors
 from lookout.config.app import CameraConfig
-from lookout.config.writer import ConfigDocument, flow
+from lookout.config.writer import ConfigDocument, flow, text_like
 from lookout.detector.regions import SEEN_PX, RegionPlan
 from lookout.detector.settings import DetectConfig
 from lookout.runtime.analysis import camera_plan
@@ -365,11 +365,7 @@ def _update_zone(node: Any, zone: ZoneConfig) -> None:
         node["id"] = zone.id
     if zone.polygon and _plain(node.get("polygon")) != [list(_pair(p)) for p in zone.polygon]:
         node["polygon"] = _polygon(zone)
-    if zone.grid_code != node.get("grid_code"):
-        if zone.grid_code is None:
-            del node["grid_code"]
-        else:
-            node.insert(_key_pos(node, "policies"), "grid_code", zone.grid_code)
+    _update_grid_code(node, zone.grid_code)
     old = node.get("policies")
     old_plain = _plain(old) if isinstance(old, list) else []
     new: list[Any] = []
@@ -392,9 +388,30 @@ def _same_policy(written: dict[str, Any], policy: BaseModel) -> bool:
         return False
 
 
-def _key_pos(node: Any, before: str) -> int:
+def _update_grid_code(node: Any, code: str | None) -> None:
+    """The zone's `grid_code` as the edit has it, the rest of the zone as written: a
+    changed code is replaced where it stands (its place among the keys, its comment and
+    quotes kept), a removed one loses only its line, and a new one goes where
+    docs/CONFIGURATION.md's example has it, after the polygon (else before `policies`,
+    else last). (ruamel's `insert` of a key the map already holds deletes it first and
+    then counts positions from before the delete: the key ended up after `policies`.)"""
+    old = node.get("grid_code")
+    if code == old:
+        return
+    if code is None:
+        del node["grid_code"]
+    elif "grid_code" in node:
+        node["grid_code"] = text_like(old, code)
+    else:
+        node.insert(_grid_code_pos(node), "grid_code", text_like(None, code))
+
+
+def _grid_code_pos(node: Any) -> int:
     keys = list(node)
-    return keys.index(before) if before in keys else len(keys)
+    for after in ("polygon", "ground_polygon"):
+        if after in keys:
+            return keys.index(after) + 1
+    return keys.index("policies") if "policies" in keys else len(keys)
 
 
 def _new_zone(zone: ZoneConfig) -> dict[str, Any]:
@@ -403,7 +420,7 @@ def _new_zone(zone: ZoneConfig) -> dict[str, Any]:
         out["preset"] = zone.preset
     out["polygon"] = _polygon(zone)
     if zone.grid_code is not None:
-        out["grid_code"] = zone.grid_code
+        out["grid_code"] = text_like(None, zone.grid_code)
     out["policies"] = [_policy_doc(p, None) for p in zone.policies]
     return out
 

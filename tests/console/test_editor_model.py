@@ -263,3 +263,50 @@ def test_a_grid_code_must_be_a_cell_of_the_grid_file(config: Path) -> None:
     for bad in ("<b>1</b>", "4403 0510", ""):
         found = check_edit(ZoneEdit(zones=[{**zone("kerb", VAN), "grid_code": bad}]))
         assert [f for f, _ in found.errors] == ["zones[0].grid_code"], (bad, found.errors)
+
+
+ODD_ORDER = f"""model: {{manifest: {REPO_ROOT / "models" / "yolox_nano.yaml"}}}
+cameras:
+  - id: cam
+    zones:
+      - grid_code: "44030510100101"   # the kerb's cell
+        id: kerb
+        # in frame pixels
+        polygon: [[600, 62], [730, 62], [730, 118], [600, 118]]
+        policies:
+          - {{type: illegal_parking, classes: [car], dwell_s: 20}}
+      - id: road
+        polygon: [[0, 0], [100, 0], [100, 100]]
+        policies: [{{type: illegal_parking, classes: [car]}}]
+        grid_code: '44030510100102'
+        # the last line of the file
+"""
+
+
+def test_a_grid_code_is_saved_in_its_place(tmp_path: Path) -> None:
+    """Issue 27: the writer keeps key order (docs/CONSOLE.md, "Zone editor"). A changed
+    grid code is replaced where it stands, with its comment and quotes; a removed one
+    takes only its own line; a new one goes after the polygon."""
+    path = tmp_path / "site.yaml"
+    path.write_text(ODD_ORDER)
+    zones = [
+        {**z.model_dump(mode="json", exclude={"preset", "ground_polygon"}), "original_id": z.id}
+        for z in load_config(path).camera("cam").zones
+    ]
+    zones[0]["grid_code"], zones[1]["grid_code"] = "44030510100109", "44030510100108"
+    assert save(path, "cam", ZoneEdit(zones=zones))
+    changed = ODD_ORDER.replace('"44030510100101"', '"44030510100109"')
+    assert path.read_text() == changed.replace("'44030510100102'", "'44030510100108'")
+
+    zones[0]["grid_code"] = None
+    assert save(path, "cam", ZoneEdit(zones=zones))
+    removed = changed.replace(
+        '      - grid_code: "44030510100109"   # the kerb\'s cell\n        id:', "      - id:"
+    )
+    assert path.read_text() == removed.replace("'44030510100102'", "'44030510100108'")
+
+    zones[0]["grid_code"] = "44030510100101"
+    assert save(path, "cam", ZoneEdit(zones=zones))
+    polygon = "        polygon: [[600, 62], [730, 62], [730, 118], [600, 118]]\n"
+    added = removed.replace(polygon, polygon + '        grid_code: "44030510100101"\n')
+    assert path.read_text() == added.replace("'44030510100102'", "'44030510100108'")
