@@ -32,7 +32,7 @@ from gi.repository import GstRtspServer' >/dev/null 2>&1 ||
     apt_missing+=(python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base
                   gstreamer1.0-plugins-good gstreamer1.0-plugins-bad)
   command -v redis-server >/dev/null 2>&1 || apt_missing+=(redis-server)
-  # The rediss:// tests make a throwaway CA and server certificate with it.
+  # The rediss:// and console HTTPS tests make throwaway certificates with it.
   command -v openssl >/dev/null 2>&1 || apt_missing+=(openssl)
   # The web console's tests drive Debian's chromium through its chromedriver (selenium
   # is in the dev extra); nothing downloads a browser build.

@@ -299,7 +299,7 @@ def load_config(path: str | Path, *, text: str | None = None) -> AppConfig:
     p = Path(path)
     cfg = load_model(p, AppConfig, "config", text=text)
     cfg._base_dir = p.resolve().parent
-    return _absolute_ca_files(cfg)
+    return _absolute_tls_files(_absolute_ca_files(cfg))
 
 
 M = TypeVar("M", bound=BaseModel)
@@ -323,5 +323,17 @@ def _absolute_ca_files(cfg: AppConfig) -> AppConfig:
     if cfg.cluster is not None:
         update["cluster"] = fix(cfg.cluster)
     fixed = cfg.model_copy(update=update)
+    fixed._base_dir = cfg._base_dir
+    return fixed
+
+
+def _absolute_tls_files(cfg: AppConfig) -> AppConfig:
+    """`daemon.http.tls.cert` (and `key` when it names a file) relative to the config
+    file's folder, as `_absolute_ca_files` does for the CA files."""
+    http = cfg.daemon.http
+    if http.tls is None:
+        return cfg
+    http = http.model_copy(update={"tls": http.tls.absolute(cfg.path)})
+    fixed = cfg.model_copy(update={"daemon": cfg.daemon.model_copy(update={"http": http})})
     fixed._base_dir = cfg._base_dir
     return fixed

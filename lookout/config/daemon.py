@@ -5,9 +5,12 @@ lookout/console/)."""
 from __future__ import annotations
 
 import ipaddress
+import re
+from collections.abc import Callable
+from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from lookout.base.i18n import Language
 from lookout.base.model import StrictModel
@@ -69,26 +72,98 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def is_pem(text: str) -> bool:
+    """True for PEM text (a key given inline), False for a path to a file."""
+    return text.lstrip().startswith("-----BEGIN")
+
+
+class TlsConfig(StrictModel):
+    """HTTPS for the daemon's server (docs/CONSOLE.md, "TLS and Host names")."""
+
+    cert: str = Field(
+        min_length=1,
+        description="PEM certificate chain: the server's certificate first, then any "
+        "intermediates (relative: config).",
+    )
+    key: SecretStr = Field(
+        description="The private key as PEM text, normally ${file:/etc/lookout/console.key}; "
+        "a value that does not start with -----BEGIN is a path to the key file "
+        "(relative: config). Unencrypted; never logged.",
+    )
+
+    @field_validator("key")
+    @classmethod
+    def _key_given(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().strip():
+            raise ValueError("required (PEM text or a path to the key file)")
+        return value
+
+    def absolute(self, resolve: Callable[[str], Path]) -> TlsConfig:
+        """The same with the certificate's path, and the key's when it is a path,
+        resolved by `resolve` (the config's `path`: relative to its folder)."""
+        update: dict[str, object] = {"cert": str(resolve(self.cert))}
+        key = self.key.get_secret_value()
+        if not is_pem(key):
+            update["key"] = SecretStr(str(resolve(key)))
+        return self.model_copy(update=update)
+
+
+#: A Host name to accept: a DNS name, an IPv4 address, or `*.domain`.
+_HOST_NAME = re.compile(r"(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9-]+)*\.?")
+
+
 class HttpConfig(StrictModel):
     """The daemon's HTTP server: /healthz, /metrics and the web console."""
 
     enabled: bool = Field(default=True, description="Serve /healthz, /metrics and the console.")
     host: str = Field(default="127.0.0.1", description="Bind address (loopback by default).")
     port: int = Field(default=9108, ge=0, le=65535, description="Port; 0 picks a free one.")
+    tls: TlsConfig | None = Field(
+        default=None,
+        description="Serve HTTPS with this certificate and key; required on an address that "
+        "is not loopback unless insecure_http is true.",
+    )
+    insecure_http: bool = Field(
+        default=False,
+        description="Allow plain HTTP on an address that is not loopback (passwords and the "
+        "session cookie then cross the network in clear; warned at every start).",
+    )
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host header names accepted off loopback besides the bind address itself "
+        "(e.g. console.example.org, 10.0.0.5, *.example.org); others get 400. On loopback "
+        "only the loopback names are accepted.",
+    )
     console: ConsoleConfig = Field(
         default_factory=ConsoleConfig, description="The web console (lookout/console)."
     )
 
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _host_names(cls, names: list[str]) -> list[str]:
+        for name in names:
+            if not _HOST_NAME.fullmatch(name):
+                raise ValueError(f"{name!r}: not a host name (no scheme, port or path)")
+        return [name.lower() for name in names]  # as browsers send them
+
     @model_validator(mode="after")
-    def _login_off_loopback(self) -> HttpConfig:
+    def _login_and_tls_off_loopback(self) -> HttpConfig:
         c = self.console
+        problems = []
         needs = c.require_login or not is_loopback(self.host)
         if c.enabled and needs and not c.operator_password.get_secret_value():
             why = "require_login is set" if c.require_login else f"host {self.host} is not loopback"
-            raise ValueError(f"console.operator_password: required ({why})")
+            problems.append(f"console.operator_password: required ({why})")
         op, viewer = c.operator_password.get_secret_value(), c.viewer_password.get_secret_value()
         if op and op == viewer:
-            raise ValueError("console.viewer_password: must differ from operator_password")
+            problems.append("console.viewer_password: must differ from operator_password")
+        if self.tls is None and not self.insecure_http and not is_loopback(self.host):
+            problems.append(
+                f"tls: required, host {self.host} is not loopback: set daemon.http.tls "
+                "(cert and key), or insecure_http: true to serve plain HTTP"
+            )
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
 

@@ -11,6 +11,10 @@ run on Starlette's thread pool.
 `open_console` builds the console's parts (snapshot store, status board, history,
 the case review of lookout/console/cases_views.py) and the app; with
 `daemon.http.console.enabled: false` the app serves only /healthz and /metrics.
+With `daemon.http.tls` it serves HTTPS (lookout/console/tls.py), the session cookie is
+Secure and every answer carries Strict-Transport-Security; off loopback the Host header
+must be the bind address or a name of `allowed_hosts` (docs/CONSOLE.md, "TLS and Host
+names").
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import logging
 import secrets
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -42,6 +47,7 @@ from lookout.console.cases_views import CaseConsole
 from lookout.console.editor import Editor, EditorHost
 from lookout.console.snapshots import SnapshotStore
 from lookout.console.state import ConsoleHost, StatusBoard
+from lookout.console.tls import HSTS, server_context
 from lookout.console.views import Console
 from lookout.report.health_store import HealthHistory
 
@@ -50,6 +56,8 @@ log = logging.getLogger(__name__)
 #: Largest request body accepted (logins and actions are tiny).
 MAX_BODY = 64 * 1024
 LOOPBACK_NAMES = ["127.0.0.1", "localhost", "::1", "[::1]"]
+#: Bind addresses that are no name a browser asks for.
+WILDCARDS = {"0.0.0.0", "::", "[::]"}
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
@@ -63,10 +71,12 @@ SECURITY_HEADERS = [
 
 
 class SecurityHeaders:
-    """Adds the headers above to every response (no inline script can run)."""
+    """Adds the headers above to every response (no inline script can run), and
+    Strict-Transport-Security when served over TLS (`hsts`)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, hsts: bool = False) -> None:
         self.app = app
+        self.headers = [*SECURITY_HEADERS, HSTS] if hsts else SECURITY_HEADERS
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -76,7 +86,7 @@ class SecurityHeaders:
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], *SECURITY_HEADERS]
+                message["headers"] = [*message["headers"], *self.headers]
             await send(message)
 
         await self.app(scope, receive, with_headers)
@@ -97,10 +107,9 @@ def build_app(
         Route("/healthz", probes.healthz),
         Route("/metrics", probes.metrics),
     ]
-    middleware = [Middleware(SecurityHeaders)]
-    if is_loopback(http.host):
-        # A page on another site cannot reach a loopback console by DNS rebinding.
-        middleware.insert(0, Middleware(TrustedHostMiddleware, allowed_hosts=LOOPBACK_NAMES))
+    middleware = [Middleware(SecurityHeaders, hsts=http.tls is not None)]
+    # A page on another site cannot reach the console by DNS rebinding.
+    middleware.insert(0, Middleware(TrustedHostMiddleware, allowed_hosts=host_names(http)))
     if console is not None:
         c = console
         routes += [
@@ -152,17 +161,47 @@ def build_app(
                 session_cookie="lookout_session",
                 max_age=c.access.max_age_s,
                 same_site="strict",
+                https_only=http.tls is not None,
             )
         )
     return Starlette(routes=routes, middleware=middleware, max_body_size=MAX_BODY)
 
 
-class ConsoleServer:
-    """uvicorn serving `app` on its own thread until `stop()`."""
+def host_names(http: HttpConfig) -> list[str]:
+    """The Host header names the server answers: the loopback names on loopback,
+    elsewhere the bind address and `allowed_hosts`."""
+    if is_loopback(http.host):
+        return LOOPBACK_NAMES
+    return [http.host, *http.allowed_hosts]
 
-    def __init__(self, app: ASGIApp, host: str, port: int) -> None:
+
+def start_warnings(http: HttpConfig) -> list[str]:
+    """What `ConsoleParts.start` warns about at every start: plain HTTP off loopback
+    (`insecure_http`), and a wildcard bind address that no Host name matches."""
+    out = []
+    if http.tls is None and not is_loopback(http.host):
+        out.append(
+            f"daemon.http: serving {http.host} without TLS (insecure_http: true): "
+            "passwords and the session cookie cross the network in clear; "
+            "set daemon.http.tls"
+        )
+    if http.host in WILDCARDS and not http.allowed_hosts:
+        out.append(
+            f"daemon.http: host {http.host} and no allowed_hosts: every request gets 400; "
+            "list the names browsers use in daemon.http.allowed_hosts"
+        )
+    return out
+
+
+class ConsoleServer:
+    """uvicorn serving `app` on its own thread until `stop()`; over TLS with `tls`."""
+
+    def __init__(
+        self, app: ASGIApp, host: str, port: int, tls: ssl.SSLContext | None = None
+    ) -> None:
         self.app = app
         self.host = host
+        self.tls = tls
         self._sock = _bind(host, port)
         self.port = int(self._sock.getsockname()[1])
         config = uvicorn.Config(
@@ -175,6 +214,8 @@ class ConsoleServer:
             http="h11",
             server_header=False,
             timeout_graceful_shutdown=1,
+            # uvicorn asks this for its context when it loads the config (server.run).
+            ssl_context_factory=None if tls is None else lambda _config, _default: tls,
         )
         self.server = uvicorn.Server(config)
         self.stop_event = threading.Event()
@@ -187,6 +228,10 @@ class ConsoleServer:
             log.exception("http server failed")
         finally:
             self.stop_event.set()
+
+    @property
+    def scheme(self) -> str:
+        return "http" if self.tls is None else "https"
 
     def start(self, timeout: float = 5.0) -> None:
         self._thread.start()
@@ -241,12 +286,20 @@ class ConsoleParts:
     board: StatusBoard | None
     history: HealthHistory | None
     cases: CaseConsole | None = None
+    #: Logged as warnings at every start (`start_warnings`).
+    warnings: tuple[str, ...] = ()
 
     @property
     def port(self) -> int:
         return self.server.port
 
+    @property
+    def scheme(self) -> str:
+        return self.server.scheme
+
     def start(self) -> None:
+        for warning in self.warnings:
+            log.warning("%s", warning)
         if self.board is not None:
             self.board.refresh()  # the first requests already see every camera
             self.board.start()
@@ -277,8 +330,8 @@ def open_console(
 ) -> ConsoleParts:
     """Bind the server and build the console (not started: see `ConsoleParts.start`).
     With `cases` the console also serves the case review (its `review` is closed by
-    `ConsoleParts.stop`, or here if the server cannot bind); with `editor` the zone
-    editor."""
+    `ConsoleParts.stop`, or here if the server cannot bind or `daemon.http.tls` is
+    not usable); with `editor` the zone editor."""
     c = http.console
     access = Access.from_config(http, source)
     store = SnapshotStore(
@@ -298,15 +351,17 @@ def open_console(
     zone_editor = Editor(console, editor) if c.enabled and editor is not None else None
     app = build_app(console if c.enabled else None, http, console, review, zone_editor)
     try:
-        server = ConsoleServer(app, http.host, http.port)
+        tls = None if http.tls is None else server_context(http.tls)
+        server = ConsoleServer(app, http.host, http.port, tls)
     except ConfigError:
         if history is not None:
             history.close()
         if cases is not None and cases.review is not None:
             cases.review.close()
         raise
+    warns = tuple(start_warnings(http))
     if not c.enabled:
         if cases is not None and cases.review is not None:
             cases.review.close()
-        return ConsoleParts(server, None, None, None, None)
-    return ConsoleParts(server, console, store, board, history, review)
+        return ConsoleParts(server, None, None, None, None, warnings=warns)
+    return ConsoleParts(server, console, store, board, history, review, warns)

@@ -165,7 +165,7 @@ class Daemon:
             self.snapshots = self.http.store
             self.http.start()
             what = "console, health and metrics" if self.http.console else "health and metrics"
-            log.info("%s on http://%s:%d/", what, http.host, self.http.port)
+            log.info("%s on %s://%s:%d/", what, self.http.scheme, http.host, self.http.port)
         if self.delivery is not None:
             self.delivery.start()  # resumes cases left undelivered by an earlier run
         if self.retention is not None:

@@ -26,7 +26,8 @@ from tests.support.helpers import frame
 
 
 def http(host: str = "127.0.0.1", **console: object) -> HttpConfig:
-    return HttpConfig.model_validate({"host": host, "console": console})
+    off = host not in ("127.0.0.1", "localhost")  # plain HTTP off loopback, for the test
+    return HttpConfig.model_validate({"host": host, "insecure_http": off, "console": console})
 
 
 def test_password_hash_round_trip_and_roles() -> None:
