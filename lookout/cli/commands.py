@@ -50,4 +50,6 @@ COMMANDS: tuple[Command, ...] = (
         "train", "Train a detector on a dataset (in .venv-train), export ONNX + manifest.", "train"
     ),
     Command("cluster", "Several boxes sharing the cameras (cluster:): status.", "cluster"),
+    Command("users", "Console accounts: add, passwd, role, disable, enable, list.", "users"),
+    Command("audit", "Print the console's audit log: who did what, when.", "audit"),
 )

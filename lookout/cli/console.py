@@ -24,11 +24,11 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from lookout.base.errors import ConfigError
+from lookout.base.passwords import hash_password
 from lookout.base.yamlfile import format_validation_error
 from lookout.cases.settings import JsonlSinkConfig, SqliteSinkConfig
 from lookout.config.app import AppConfig
 from lookout.config.daemon import HttpConfig
-from lookout.console.auth import hash_password
 from lookout.streams.connection import is_file_source
 
 

@@ -17,6 +17,8 @@ Commands:
   model compare|install ...                               judge a model; install it if no worse
   train --data DATA.yaml --base B --out DIR/NAME          train, export ONNX + its manifest
   cluster status --config FILE [--json]                   boxes and camera leases
+  users add|passwd|role|disable|enable|list ...           the console's named accounts
+  audit --config FILE [--from DATE] [--to DATE]           who did what in the console
 
 User errors print one line on stderr and exit with code 2, without a traceback.
 """

@@ -16,6 +16,27 @@ from lookout.base.i18n import Language
 from lookout.base.model import StrictModel
 
 
+class LoginThrottleConfig(StrictModel):
+    """Password guessing: per account and per address, an exponential delay between
+    failures and a lockout after too many (docs/ACCOUNTS.md)."""
+
+    account_failures: int = Field(
+        default=5, ge=1, description="Failures of one account within window_s that lock it."
+    )
+    address_failures: int = Field(
+        default=20, ge=1, description="Failures from one address within window_s that lock it."
+    )
+    window_s: float = Field(default=900.0, gt=0, description="Seconds failures are counted.")
+    lockout_s: float = Field(default=900.0, ge=0, description="Seconds a lockout lasts.")
+    delay_s: float = Field(
+        default=0.5,
+        ge=0,
+        le=60,
+        description="After the n-th failure of an account, tries sooner than "
+        "delay_s * 2^(n-1) seconds are refused without checking the password.",
+    )
+
+
 class ConsoleConfig(StrictModel):
     """The web console served beside /healthz and /metrics (lookout/console)."""
 
@@ -39,8 +60,23 @@ class ConsoleConfig(StrictModel):
         default=SecretStr(""),
         description="Password of the read-only viewer role (optional; same forms).",
     )
+    users_file: str = Field(
+        default="users.yaml",
+        description="Named accounts, made with `lookout users` (relative: the config's "
+        "folder; docs/ACCOUNTS.md). A missing file has no accounts.",
+    )
     session_max_age_s: int = Field(
-        default=8 * 3600, ge=60, description="Seconds a login lasts (the session cookie)."
+        default=8 * 3600,
+        ge=60,
+        le=30 * 86400,
+        description="Seconds a login lasts at most, however active (absolute lifetime).",
+    )
+    session_idle_s: int = Field(
+        default=30 * 60, ge=60, description="A session unused this many seconds ends."
+    )
+    login_throttle: LoginThrottleConfig = Field(
+        default_factory=lambda: LoginThrottleConfig(),
+        description="Slows down and locks out password guessing (docs/ACCOUNTS.md).",
     )
     snapshot_interval_s: float = Field(
         default=1.0, ge=0.2, description="Shortest time between two JPEG encodes of a camera."
@@ -151,9 +187,11 @@ class HttpConfig(StrictModel):
         c = self.console
         problems = []
         needs = c.require_login or not is_loopback(self.host)
-        if c.enabled and needs and not c.operator_password.get_secret_value():
+        # With a users file the accounts are checked when the console starts (its file).
+        no_login = not c.operator_password.get_secret_value() and not c.users_file
+        if c.enabled and needs and no_login:
             why = "require_login is set" if c.require_login else f"host {self.host} is not loopback"
-            problems.append(f"console.operator_password: required ({why})")
+            problems.append(f"console.users_file or operator_password: required ({why})")
         op, viewer = c.operator_password.get_secret_value(), c.viewer_password.get_secret_value()
         if op and op == viewer:
             problems.append("console.viewer_password: must differ from operator_password")

@@ -222,12 +222,6 @@ class CaseConsole:
         )
 
     # -- verdicts ------------------------------------------------------------------------
-    def _by(self, request: Request) -> str:
-        """Who decides, as a verdict or a release records it: the logged-in role, or
-        "console" where no login is asked."""
-        role = self.console.role(request)
-        return role.value if self.console.access.login_required and role else "console"
-
     async def verdict(self, request: Request) -> Response:
         """POST /api/cases/{case_id}/verdict, JSON {verdict, note, rebase}: CSRF and the
         operator role first (auth.py), then `CaseReview.verdict`."""
@@ -258,7 +252,7 @@ class CaseConsole:
             return _error(t(lang, "cases.error.rebase_type"))
         if rebase and verdict == "confirmed":
             return _error(t(lang, "cases.error.rebase_confirmed"))
-        by = self._by(request)
+        by = self.console.who(request)
         review, cid, text = self.review, row.case.id, (note or "").strip() or None
         try:
             update = await run_in_threadpool(
@@ -272,6 +266,16 @@ class CaseConsole:
             update.status,
             update.version,
             by,
+        )
+        await run_in_threadpool(
+            c.record,
+            request,
+            "verdict",
+            update.case_id,
+            status=update.status,
+            version=update.version,
+            note=text,
+            rebase=rebase,
         )
         if self.notify is not None:
             self.notify()
@@ -291,13 +295,14 @@ class CaseConsole:
             return _error(t(lang, "cases.error.no_case"), 404)
         if not row.held:
             return _error(t(lang, "cases.error.not_held"))
-        by = self._by(request)
+        by = self.console.who(request)
         review, cid = self.review, row.case.id
         try:
             await run_in_threadpool(lambda: review.release(cid, by))
         except ReviewError as exc:
             return _error(t(lang, "cases.error.refused", detail=str(exc)))
         log.info("console: case %s released from the second look's hold by %s", cid, by)
+        await run_in_threadpool(c.record, request, "release", cid)
         if self.notify is not None:
             self.notify()
         return JSONResponse({"case_id": cid, "by": by})

@@ -280,6 +280,9 @@ class Editor:
 
             with self._write_lock:
                 result = edit_config(self.host.config_path, change)
+            if result.changed:
+                zones = [str(z.get("id", "")) for z in edit.zones]
+                self.console.record(request, "zones", cid, preset=edit.preset, zones=zones)
             return self._written(result.changed, result.backup, f"zones of camera {cid}")
 
         return await self._write(write, lang)
@@ -338,6 +341,7 @@ class Editor:
             await run_in_threadpool(self.host.goto_preset, cid, token)
         except LookoutError as exc:
             return self._failed(request, exc, 409)
+        await run_in_threadpool(self.console.record, request, "ptz_hold", cid, preset=token)
         store = self.console.store
         end = asked + GOTO_WAIT_S
         while time.monotonic() < end:
@@ -379,6 +383,8 @@ class Editor:
             fit_calibration(cal_cfg, "calibration")  # a fit that fails is not stored
             with self._write_lock:
                 result = write_calibration(self.host.config_path, cid, key, cal_cfg)
+            if result.changed:
+                self.console.record(request, "calibration", cid, preset=key)
             return self._written(result.changed, result.backup, f"calibration {cid}/{key}")
 
         return await self._write(write, self.console.lang(request))

@@ -42,9 +42,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from lookout.base.errors import ConfigError
 from lookout.cases.verdicts import CaseReview
 from lookout.config.daemon import HttpConfig, is_loopback
+from lookout.console.audit_views import AuditConsole
 from lookout.console.auth import Access
 from lookout.console.cases_views import CaseConsole
 from lookout.console.editor import Editor, EditorHost
+from lookout.console.security import Security, SecuritySetup, open_security
 from lookout.console.snapshots import SnapshotStore
 from lookout.console.state import ConsoleHost, StatusBoard
 from lookout.console.tls import HSTS, server_context
@@ -98,6 +100,8 @@ def build_app(
     probes: Console,
     cases: CaseConsole | None = None,
     editor: Editor | None = None,
+    session_secret: str | None = None,
+    audit: AuditConsole | None = None,
 ) -> Starlette:
     """The ASGI app: probes always, the console when given. `probes` answers
     /healthz and /metrics (a Console whose host is the daemon); `cases` adds the case
@@ -151,13 +155,19 @@ def build_app(
                 Route("/api/editor/{camera}/fit", e.fit, methods=["POST"]),
                 Route("/api/editor/{camera}/calibration", e.save_calibration, methods=["POST"]),
             ]
+        if audit is not None:
+            routes += [
+                Route("/audit", audit.audit_page),
+                Route("/api/audit", audit.api_audit),
+            ]
         routes += [
             Mount("/static", StaticFiles(packages=[("lookout.console", "static")]), name="static"),
         ]
         middleware.append(
             Middleware(
                 SessionMiddleware,
-                secret_key=secrets.token_urlsafe(32),  # a restart ends every session
+                # The store's secret: a login outlives a restart (lookout/console/security.py).
+                secret_key=session_secret or secrets.token_urlsafe(32),
                 session_cookie="lookout_session",
                 max_age=c.access.max_age_s,
                 same_site="strict",
@@ -288,6 +298,8 @@ class ConsoleParts:
     cases: CaseConsole | None = None
     #: Logged as warnings at every start (`start_warnings`).
     warnings: tuple[str, ...] = ()
+    #: Accounts, sessions, audit log, throttle (lookout/console/security.py).
+    security: Security | None = None
 
     @property
     def port(self) -> int:
@@ -317,6 +329,8 @@ class ConsoleParts:
             self.history.close()
         if self.cases is not None and self.cases.review is not None:
             self.cases.review.close()
+        if self.security is not None:
+            self.security.close()
 
 
 def open_console(
@@ -327,13 +341,17 @@ def open_console(
     source: str = "config",
     cases: CaseConsoleSetup | None = None,
     editor: EditorHost | None = None,
+    security: SecuritySetup | None = None,
 ) -> ConsoleParts:
     """Bind the server and build the console (not started: see `ConsoleParts.start`).
     With `cases` the console also serves the case review (its `review` is closed by
     `ConsoleParts.stop`, or here if the server cannot bind or `daemon.http.tls` is
     not usable); with `editor` the zone editor."""
     c = http.console
-    access = Access.from_config(http, source)
+    sec = None
+    if c.enabled:
+        sec = open_security(http, security or SecuritySetup(out_dir / "console.db", None), source)
+    access = sec.access if sec is not None else Access.from_config(http, source)
     store = SnapshotStore(
         interval_s=c.snapshot_interval_s,
         active_for_s=c.active_for_s,
@@ -343,17 +361,25 @@ def open_console(
     history = HealthHistory.open(out_dir / "console.db", c.history_days) if c.enabled else None
     board = StatusBoard(host, store, history, c.history_interval_s)
     console = Console(host, store, board, history, access, class_names, out_dir, c.language)
+    if sec is not None:
+        console.audit, console.throttle = sec.audit, sec.throttle
     review = None
     if c.enabled:
         # Without a setup the cases page is there and says that there is no outbox.
         setup = cases or CaseConsoleSetup(None, UTC)
         review = CaseConsole(console, setup.review, out_dir, setup.tz, setup.notify)
     zone_editor = Editor(console, editor) if c.enabled and editor is not None else None
-    app = build_app(console if c.enabled else None, http, console, review, zone_editor)
+    secret = sec.secret if sec is not None else None
+    audit = AuditConsole(console, (cases or CaseConsoleSetup(None, UTC)).tz) if c.enabled else None
+    app = build_app(
+        console if c.enabled else None, http, console, review, zone_editor, secret, audit
+    )
     try:
         tls = None if http.tls is None else server_context(http.tls)
         server = ConsoleServer(app, http.host, http.port, tls)
     except ConfigError:
+        if sec is not None:
+            sec.close()
         if history is not None:
             history.close()
         if cases is not None and cases.review is not None:
@@ -364,4 +390,4 @@ def open_console(
         if cases is not None and cases.review is not None:
             cases.review.close()
         return ConsoleParts(server, None, None, None, None, warnings=warns)
-    return ConsoleParts(server, console, store, board, history, review, warns)
+    return ConsoleParts(server, console, store, board, history, review, warns, sec)

@@ -13,6 +13,7 @@ import functools
 import html
 import json
 import logging
+import math
 import re
 import time
 from dataclasses import dataclass
@@ -31,10 +32,20 @@ from starlette.responses import (
 )
 
 from lookout.base.i18n import COOKIE, LANGUAGES, Language, choose, messages, normalise, t
-from lookout.console.auth import CSRF_FIELD, CSRF_HEADER, Access, Role, csrf_ok, csrf_token, login
+from lookout.console.auth import (
+    CSRF_FIELD,
+    CSRF_HEADER,
+    Access,
+    Identity,
+    Role,
+    csrf_ok,
+    csrf_token,
+)
 from lookout.console.snapshots import SnapshotStore
 from lookout.console.state import CameraInfo, ConsoleHost, StatusBoard, jsonable, safe_source
 from lookout.console.state import zones_json as _zones
+from lookout.console.throttle import Gate, LoginThrottle, Outcome
+from lookout.report.audit import AuditEntry, AuditLog
 from lookout.report.health_store import HealthHistory
 
 log = logging.getLogger(__name__)
@@ -74,15 +85,55 @@ class Console:
     out_dir: Path
     #: The site's language (`daemon.http.console.language`), after the browser's.
     language: Language = "en"
+    #: Who did what (lookout/report/audit.py); None: not kept (a test's console).
+    audit: AuditLog | None = None
+    #: Slows down password guessing (lookout/console/throttle.py); None: no login.
+    throttle: LoginThrottle | None = None
 
     # -- helpers -----------------------------------------------------------------------
+    def identity(self, request: Request) -> Identity | None:
+        """Who sent the request (lookout/console/auth.py), computed once per request."""
+        if "lookout.identity" not in request.scope:
+            request.scope["lookout.identity"] = self.access.identity(request.session)
+        who: Identity | None = request.scope["lookout.identity"]
+        return who
+
     def role(self, request: Request) -> Role | None:
-        return self.access.role(request.session)
+        who = self.identity(request)
+        return None if who is None else who.role
 
     def lang(self, request: Request) -> Language:
-        """The language of this request's pages (lookout/base/i18n.py `choose`)."""
-        return choose(
-            request.cookies.get(COOKIE), request.headers.get("accept-language"), self.language
+        """The language of this request's pages (lookout/base/i18n.py `choose`): the
+        page's switch, else the person's own language, else the browser's, else the
+        site's."""
+        cookie = request.cookies.get(COOKIE)
+        if cookie is None and "session" in request.scope:
+            who = self.identity(request)
+            cookie = who.language if who is not None else None
+        return choose(cookie, request.headers.get("accept-language"), self.language)
+
+    def who(self, request: Request) -> str:
+        """The name a verdict, a release or the audit log records: the account, the
+        shared role, or "console" where no login is asked."""
+        who = self.identity(request)
+        if who is None or not self.access.login_required:
+            return "console"
+        return who.user
+
+    def record(self, request: Request, action: str, target: str = "", **detail: Any) -> None:
+        """One audit row for this request (blocking: call from the thread pool)."""
+        if self.audit is None:
+            return
+        who = self.identity(request)
+        self.audit.record(
+            AuditEntry(
+                who=self.who(request),
+                role=who.role.value if who is not None else "",
+                address=_address(request),
+                action=action,
+                target=target,
+                detail=detail,
+            )
         )
 
     def render(self, name: str, request: Request, **values: str) -> HTMLResponse:
@@ -111,6 +162,7 @@ class Console:
             "page": page,
             "csrf": csrf_token(request.session),
             "role": role.value if role else "",
+            "user": self.who(request) if role else "",
             "login": "1" if self.access.login_required else "0",
             **values,
         }
@@ -198,30 +250,62 @@ class Console:
         return self.render("login.html", request, error="")
 
     async def login_post(self, request: Request) -> Response:
+        """POST /login (form: username, password, csrf_token): throttled before any hash
+        (lookout/console/throttle.py), audited either way."""
         form = await request.form()
         sent = form.get(CSRF_FIELD)
         if not csrf_ok(request.session, sent if isinstance(sent, str) else None):
             return self.refuse(request, 403, "csrf")
-        password = form.get("password")
-        role = None
-        if isinstance(password, str) and password:
-            role = await run_in_threadpool(self.access.check, password)
-        if role is None:
+        name, password = form.get("username"), form.get("password")
+        name = name.strip() if isinstance(name, str) else ""
+        if len(name) > 64 or not isinstance(password, str) or len(password) > 1024:
+            name, password = name[:64], ""
+        address = _address(request)
+        lang = self.lang(request)
+        who: Identity | None = None
+        gate = Gate(Outcome.WRONG)
+        if password and self.throttle is not None:
+            who, gate = await self.throttle.attempt(
+                name or "*shared*", address, lambda: self.access.authenticate(name, password)
+            )
+        elif password:
+            who = await run_in_threadpool(self.access.authenticate, name, password)
+        outcome = gate.outcome or Outcome.WRONG
+        if who is None:
+            shown = name if name else "*shared*"
+            await run_in_threadpool(self._audit_login_failure, request, shown, outcome)
+            if outcome in (Outcome.DELAYED, Outcome.LOCKED):
+                wait = max(1, math.ceil(gate.retry_after_s))
+                error = t(lang, "login.throttled", seconds=wait)
+                page = self.render("login.html", request, error=error, username=name)
+                page.status_code = 429
+                page.headers["Retry-After"] = str(wait)
+                return page
             await asyncio.sleep(LOGIN_DELAY_S)
-            peer = request.client.host if request.client else "?"
-            log.warning("console: failed login from %s", peer)
-            page = self.render("login.html", request, error=t(self.lang(request), "login.wrong"))
+            page = self.render("login.html", request, error=t(lang, "login.wrong"), username=name)
             page.status_code = 401
             return page
-        login(request.session, role)
-        log.info("console: %s logged in", role.value)
+        await run_in_threadpool(self.access.start, request.session, who, address)
+        request.scope["lookout.identity"] = who
+        await run_in_threadpool(self.record, request, "login", who.user)
+        log.info("console: %s (%s) logged in from %s", who.user, who.role.value, address)
         return RedirectResponse("/cameras", status_code=303)
+
+    def _audit_login_failure(self, request: Request, name: str, outcome: Outcome) -> None:
+        action = "login_failed" if outcome is Outcome.WRONG else "login_refused"
+        log.warning("console: %s login for %s from %s", outcome.value, name, _address(request))
+        if self.audit is not None:
+            self.audit.record(
+                AuditEntry(name, "", _address(request), action, name, {"why": outcome.value})
+            )
 
     async def logout(self, request: Request) -> Response:
         denied = await self.guard_post(request, act=False)
         if denied is not None:
             return denied
-        request.session.clear()
+        if self.access.login_required:
+            await run_in_threadpool(self.record, request, "logout", self.who(request))
+        await run_in_threadpool(self.access.end, request.session)
         return RedirectResponse("/login" if self.access.login_required else "/", status_code=303)
 
     async def cameras_page(self, request: Request) -> Response:
@@ -236,6 +320,7 @@ class Console:
         return JSONResponse(
             {
                 "role": role.value if role else None,
+                "user": self.who(request) if role else None,
                 "csrf": csrf_token(request.session),
                 "login_required": self.access.login_required,
             },
@@ -419,14 +504,17 @@ class Console:
             return self.refuse(request, 404, "no_such_camera")
         if self.history is None:
             return self.refuse(request, 409, "no_history")
-        role = self.role(request)
         ack = await run_in_threadpool(
-            self.history.acknowledge,
-            info.status.camera_id,
-            info.status.state,
-            role.value if role else "",
+            self.history.acknowledge, info.status.camera_id, info.status.state, self.who(request)
+        )
+        await run_in_threadpool(
+            self.record, request, "acknowledge", info.status.camera_id, state=ack.state
         )
         return JSONResponse({"acknowledged": {"at": _iso(ack.t), "state": ack.state}})
+
+
+def _address(request: Request) -> str:
+    return request.client.host if request.client else "?"
 
 
 def _write(path: Path, data: bytes) -> None:

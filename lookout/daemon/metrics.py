@@ -277,6 +277,35 @@ class SecondLookCollector(Collector):
             yield c
 
 
+class LoginCollector(Collector):
+    """Console logins (docs/ACCOUNTS.md "Guessing"): tries by outcome (ok, wrong,
+    delayed, locked) and lockouts by scope (account, address) since the daemon started;
+    nothing while no console runs. Read at scrape time."""
+
+    def __init__(self, counts: Callable[[], tuple[Mapping[str, int], Mapping[str, int]] | None]):
+        self._counts = counts
+
+    def collect(self) -> Iterable[Metric]:
+        counts = self._counts()
+        if counts is None:
+            return
+        outcomes, lockouts = counts
+        tries = CounterMetricFamily(
+            "lookout_console_logins",
+            "Console login tries by outcome (delayed and locked: refused without a hash).",
+            labels=["outcome"],
+        )
+        for name, n in sorted(outcomes.items()):
+            tries.add_metric([name], float(n))
+        yield tries
+        locks = CounterMetricFamily(
+            "lookout_console_lockouts", "Lockouts after too many failures.", labels=["scope"]
+        )
+        for name, n in sorted(lockouts.items()):
+            locks.add_metric([name], float(n))
+        yield locks
+
+
 class Metrics:
     """The daemon's registry: detector latency, cases emitted, cameras, deliveries."""
 

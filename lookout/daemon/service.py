@@ -30,14 +30,20 @@ from lookout.base.errors import ConfigError, LookoutError
 from lookout.cases.delivery import DeliveryWorker
 from lookout.cases.learn import RefitWorker
 from lookout.cases.manager import CaseManager
-from lookout.cases.remote import build_delivery
+from lookout.cases.remote import build_delivery, outbox_path
 from lookout.cases.retention import RetentionWorker
 from lookout.cases.verdicts import CaseReview
 from lookout.config.app import AppConfig, CameraConfig, load_config
+from lookout.console.security import SecuritySetup
 from lookout.console.server import CaseConsoleSetup, ConsoleParts, open_console
 from lookout.console.snapshots import SnapshotStore
 from lookout.console.state import CameraInfo
-from lookout.daemon.metrics import Metrics, SecondLookCollector, StorageCollector
+from lookout.daemon.metrics import (
+    LoginCollector,
+    Metrics,
+    SecondLookCollector,
+    StorageCollector,
+)
 from lookout.detector.batcher import MicroBatcher
 from lookout.detector.detections import Detections
 from lookout.detector.onnx_model import OnnxDetector
@@ -106,6 +112,7 @@ class Daemon:
             )
         )
         self.metrics.registry.register(SecondLookCollector(lambda: (cases.held, cases.scored)))
+        self.metrics.registry.register(LoginCollector(self._login_counts))
         self._stop = threading.Event()
         self._reload = threading.Event()
         #: Reloads run so far and whether the last took the new file (the console's
@@ -161,6 +168,7 @@ class Daemon:
                 str(self.config_path),
                 self._case_console(out_dir) if http.console.enabled else None,
                 editor=self,
+                security=self._security(out_dir),
             )
             self.snapshots = self.http.store
             self.http.start()
@@ -180,6 +188,19 @@ class Daemon:
                 self._add_camera(cam.id, self.cfg)
         self.batcher.start()
         log.info("lookout running: %d camera(s)", len(self.cameras))
+
+    def _login_counts(self) -> tuple[dict[str, int], dict[str, int]] | None:
+        security = self.http.security if self.http is not None else None
+        if security is None:
+            return None
+        return dict(security.throttle.outcomes), dict(security.throttle.lockouts)
+
+    def _security(self, out_dir: Path) -> SecuritySetup:
+        """Where the console keeps sessions and the audit log: the outbox database (the
+        console's own without a SQLite outbox), Redis for a fleet (docs/ACCOUNTS.md)."""
+        db = outbox_path(self.cfg.sinks, out_dir) or out_dir / "console.db"
+        users = self.cfg.daemon.http.console.users_file
+        return SecuritySetup(db, self.cfg.path(users) if users else None, self.cfg.cluster)
 
     def _case_console(self, out_dir: Path) -> CaseConsoleSetup:
         """The console's case review on this daemon's outbox (docs/CASE_STATUS.md);

@@ -16,8 +16,10 @@ import pytest
 from pydantic import SecretStr, ValidationError
 
 from lookout.base.errors import ConfigError
+from lookout.base.passwords import PasswordHash
 from lookout.config.daemon import ConsoleConfig, HttpConfig
-from lookout.console.auth import Access, PasswordHash, Role, csrf_ok, csrf_token, login
+from lookout.console.auth import Access, Identity, Role, csrf_ok, csrf_token
+from lookout.console.session_store import SqliteSecurityStore
 from lookout.console.snapshots import SnapshotStore
 from lookout.console.state import jsonable
 from lookout.detector.detections import Detections
@@ -30,31 +32,40 @@ def http(host: str = "127.0.0.1", **console: object) -> HttpConfig:
     return HttpConfig.model_validate({"host": host, "insecure_http": off, "console": console})
 
 
-def test_password_hash_round_trip_and_roles() -> None:
+def test_password_hash_round_trip_and_roles(tmp_path: Path) -> None:
     h = PasswordHash.make("s3cret-op")
     assert h.matches("s3cret-op") and not h.matches("s3cret-oq")
     again = PasswordHash.parse(h.encode(), "key")
     assert again.matches("s3cret-op") and "s3cret" not in h.encode()
     access = Access.from_config(
-        http(require_login=True, operator_password="op-pass-1", viewer_password=h.encode())
+        http(require_login=True, operator_password="op-pass-1", viewer_password=h.encode()),
+        store=SqliteSecurityStore(tmp_path / "s.db"),
     )
     assert access.login_required
-    assert access.check("op-pass-1") is Role.OPERATOR
-    assert access.check("s3cret-op") is Role.VIEWER
-    assert access.check("nope") is None
+    op = access.authenticate("", "op-pass-1")
+    assert op == Identity("operator", Role.OPERATOR, shared=True)
+    assert access.authenticate("", "s3cret-op") == Identity("viewer", Role.VIEWER, shared=True)
+    assert access.authenticate("", "nope") is None
+    assert access.authenticate("nobody", "op-pass-1") is None  # not an account
     assert access.role({}) is None
-    assert access.role({"role": "viewer"}) is Role.VIEWER
-    assert not Role.VIEWER.can_act and Role.OPERATOR.can_act
+    assert access.role({"role": "viewer"}) is None  # a cookie cannot name its own role
+    session: dict[str, object] = {}
+    access.start(session, op, "127.0.0.1")
+    assert access.role(session) is Role.OPERATOR
+    assert not Role.VIEWER.can_act and Role.OPERATOR.can_act and Role.ADMIN.is_admin
     # The plain password is not kept by the access rules.
     assert "op-pass-1" not in repr(access)
 
 
 def test_loopback_needs_no_login_but_another_address_does() -> None:
-    assert Access.from_config(http()).role({}) is Role.OPERATOR
-    with pytest.raises(ValidationError, match=r"console\.operator_password: required"):
-        http("0.0.0.0")
-    with pytest.raises(ValidationError, match=r"console\.operator_password: required"):
-        http(require_login=True)
+    assert Access.from_config(http()).role({}) is Role.ADMIN
+    need = r"console\.users_file or operator_password: required"
+    with pytest.raises(ValidationError, match=need):
+        http("0.0.0.0", users_file="")
+    with pytest.raises(ValidationError, match=need):
+        http(require_login=True, users_file="")
+    with pytest.raises(ConfigError, match="nobody can act"):
+        Access.from_config(http(require_login=True))  # no users file, no password
     with pytest.raises(ValidationError, match="must differ"):
         http(operator_password="same-1", viewer_password="same-1")
     access = Access.from_config(http("0.0.0.0", operator_password="op-pass-1"))
@@ -63,13 +74,20 @@ def test_loopback_needs_no_login_but_another_address_does() -> None:
         Access.from_config(http(operator_password="scrypt$1$2$x"))
 
 
-def test_csrf_token_is_per_session_and_renewed_at_login() -> None:
+def test_csrf_token_is_per_session_and_renewed_at_login(tmp_path: Path) -> None:
+    access = Access.from_config(
+        http(require_login=True, operator_password="op-pass-1"),
+        store=SqliteSecurityStore(tmp_path / "s.db"),
+    )
     session: dict[str, object] = {}
     token = csrf_token(session)
     assert csrf_token(session) == token and csrf_ok(session, token)
     assert not csrf_ok(session, None) and not csrf_ok(session, token[:-1] + "x")
-    login(session, Role.VIEWER)
-    assert session["role"] == "viewer" and not csrf_ok(session, token)
+    access.start(session, Identity("operator", Role.OPERATOR, shared=True), "127.0.0.1")
+    assert access.role(session) is Role.OPERATOR and not csrf_ok(session, token)
+    # A shared role whose password left the config opens nothing any more.
+    access.start(session, Identity("viewer", Role.VIEWER, shared=True), "127.0.0.1")
+    assert access.role(session) is None
 
 
 def test_console_config_keeps_passwords_secret() -> None:

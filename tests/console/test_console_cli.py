@@ -84,11 +84,16 @@ def test_console_replays_a_file_in_a_loop_through_the_analysis(
 def test_an_open_address_without_a_password_is_one_line_naming_the_key(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    cfg = config(tmp_path, {"host": "0.0.0.0"})
+    cfg = config(tmp_path, {"console": {"require_login": True, "users_file": ""}})
     assert main(["run", "--config", str(cfg)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
-    assert "daemon.http" in err and "console.operator_password: required" in err
+    assert "daemon.http" in err and "users_file or operator_password: required" in err
+    # A users file nobody in which may act: refused when the console starts.
+    cfg = config(tmp_path, {"console": {"require_login": True}})
+    assert main(["run", "--config", str(cfg)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "nobody can act" in err
     console = {"require_login": True, "operator_password": "${NOPE_UNSET}"}
     cfg = config(tmp_path, {"console": console})
     assert main(["run", "--config", str(cfg)]) == 2

@@ -59,6 +59,6 @@ def test_the_site_default_and_the_login_page(tmp_path: Path) -> None:
         code, _, page = c.call("/login", form)
         assert code == 401 and "密码错误。" in page.decode()
         en = {"Accept-Language": "en-GB"}
-        assert "Wrong password." in c.call("/login", form, en)[2].decode()
+        assert "Wrong user name or password." in c.call("/login", form, en)[2].decode()
     finally:
         parts.stop()

@@ -7,6 +7,7 @@ import http.cookiejar
 import json
 import re
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -89,8 +90,9 @@ class Client:
 
     def __init__(self, port: int) -> None:
         self.base = f"http://127.0.0.1:{port}"
+        self.jar = http.cookiejar.CookieJar()
         self.opener = urllib.request.build_opener(
-            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()), _NoRedirect()
+            urllib.request.HTTPCookieProcessor(self.jar), _NoRedirect()
         )
 
     def call(
@@ -109,9 +111,13 @@ class Client:
         assert m, body[:300]
         return m.group(1).decode()
 
-    def login(self, password: str) -> int:
-        form = f"csrf_token={self.csrf()}&password={password}".encode()
-        return self.call("/login", form)[0]
+    def login(self, password: str, user: str = "") -> int:
+        return self.call("/login", self.login_form(password, user))[0]
+
+    def login_form(self, password: str, user: str = "") -> bytes:
+        """The login form's body with this session's CSRF token."""
+        fields = {"csrf_token": self.csrf(), "username": user, "password": password}
+        return urllib.parse.urlencode(fields).encode()
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
