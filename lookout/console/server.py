@@ -341,6 +341,7 @@ def open_console(
     source: str = "config",
     cases: CaseConsoleSetup | None = None,
     editor: EditorHost | None = None,
+    tz: tzinfo | None = None,
     security: SecuritySetup | None = None,
 ) -> ConsoleParts:
     """Bind the server and build the console (not started: see `ConsoleParts.start`).
@@ -348,6 +349,9 @@ def open_console(
     `ConsoleParts.stop`, or here if the server cannot bind or `daemon.http.tls` is
     not usable); with `editor` the zone editor."""
     c = http.console
+    # The site's time zone (`site.timezone`; else the case setup's, else UTC): every
+    # time a person reads on the console is in it (docs/ARCHITECTURE.md, "Time").
+    tz = tz if tz is not None else cases.tz if cases is not None else UTC
     sec = None
     if c.enabled:
         sec = open_security(http, security or SecuritySetup(out_dir / "console.db", None), source)
@@ -360,17 +364,17 @@ def open_console(
     )
     history = HealthHistory.open(out_dir / "console.db", c.history_days) if c.enabled else None
     board = StatusBoard(host, store, history, c.history_interval_s)
-    console = Console(host, store, board, history, access, class_names, out_dir, c.language)
+    console = Console(host, store, board, history, access, class_names, out_dir, c.language, tz)
     if sec is not None:
         console.audit, console.throttle = sec.audit, sec.throttle
     review = None
     if c.enabled:
         # Without a setup the cases page is there and says that there is no outbox.
-        setup = cases or CaseConsoleSetup(None, UTC)
+        setup = cases or CaseConsoleSetup(None, tz)
         review = CaseConsole(console, setup.review, out_dir, setup.tz, setup.notify)
     zone_editor = Editor(console, editor) if c.enabled and editor is not None else None
     secret = sec.secret if sec is not None else None
-    audit = AuditConsole(console, (cases or CaseConsoleSetup(None, UTC)).tz) if c.enabled else None
+    audit = AuditConsole(console, tz) if c.enabled else None
     app = build_app(
         console if c.enabled else None, http, console, review, zone_editor, secret, audit
     )

@@ -17,7 +17,7 @@ import math
 import re
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -85,6 +85,9 @@ class Console:
     out_dir: Path
     #: The site's language (`daemon.http.console.language`), after the browser's.
     language: Language = "en"
+    #: The site's time zone (`site.timezone`): every time a person reads here is
+    #: in it, whatever the server's own zone (docs/ARCHITECTURE.md, "Time").
+    tz: tzinfo = UTC
     #: Who did what (lookout/report/audit.py); None: not kept (a test's console).
     audit: AuditLog | None = None
     #: Slows down password guessing (lookout/console/throttle.py); None: no login.
@@ -350,13 +353,13 @@ class Console:
             else {
                 "seq": jpeg.seq,
                 "age_s": round(now - jpeg.seen_at, 2),
-                "captured_at": jpeg.captured_at.isoformat(timespec="seconds"),
+                "captured_at": _at(jpeg.captured_at, self.tz),
                 "width": jpeg.width,
                 "height": jpeg.height,
                 "preset": jpeg.preset,
             },
             "presets": [p for p in self.store.presets(cid) if p is not None],
-            "last_case": None if case is None else _case_json(case),
+            "last_case": None if case is None else _case_json(case, self.tz),
             "quality": jsonable(info.quality),
         }
 
@@ -367,7 +370,7 @@ class Console:
         cams = [self.camera_summary(c) for c in self.board.cameras.values()]
         age = time.monotonic() - self.board.updated_at
         return JSONResponse(
-            {"cameras": cams, "status_age_s": round(age, 2), "time": _now()},
+            {"cameras": cams, "status_age_s": round(age, 2), "time": _now(self.tz)},
             headers={"Cache-Control": "no-store"},
         )
 
@@ -469,7 +472,7 @@ class Console:
                     "timeline": lines.get(cid, []),
                     "acknowledged": None
                     if ack is None
-                    else {"at": _iso(ack.t), "state": ack.state, "role": ack.role},
+                    else {"at": _iso(ack.t, self.tz), "state": ack.state, "role": ack.role},
                 }
             )
         try:
@@ -477,7 +480,7 @@ class Console:
         except Exception as exc:  # a locked outbox must not break the page
             log.warning("console: sink backlog unavailable: %s", exc)
             sinks = {}
-        return {"cameras": cams, "sinks": sinks, "time": _now(), "window_s": 86400}
+        return {"cameras": cams, "sinks": sinks, "time": _now(self.tz), "window_s": 86400}
 
     # -- operator actions ----------------------------------------------------------------
     async def take_snapshot(self, request: Request) -> Response:
@@ -489,7 +492,7 @@ class Console:
         jpeg = await run_in_threadpool(self.store.encode_now, cid)
         if jpeg is None:
             return self.refuse(request, 409, "no_picture")
-        stamp = jpeg.captured_at.strftime("%Y%m%dT%H%M%S")
+        stamp = jpeg.captured_at.astimezone(self.tz).strftime("%Y%m%dT%H%M%S")
         rel = Path("console") / "snapshots" / _SAFE_NAME.sub("_", cid) / f"{stamp}.jpg"
         path = self.out_dir / rel
         await run_in_threadpool(_write, path, jpeg.data)
@@ -510,7 +513,7 @@ class Console:
         await run_in_threadpool(
             self.record, request, "acknowledge", info.status.camera_id, state=ack.state
         )
-        return JSONResponse({"acknowledged": {"at": _iso(ack.t), "state": ack.state}})
+        return JSONResponse({"acknowledged": {"at": _iso(ack.t, self.tz), "state": ack.state}})
 
 
 def _address(request: Request) -> str:
@@ -524,13 +527,13 @@ def _write(path: Path, data: bytes) -> None:
     tmp.replace(path)
 
 
-def _case_json(case: Any) -> dict[str, Any]:
+def _case_json(case: Any, tz: tzinfo) -> dict[str, Any]:
     return {
         "id": case.id,
         "type": case.type,
         "zone_id": case.zone_id,
         "preset": case.preset,
-        "confirmed_at": case.confirmed_at.isoformat(timespec="seconds"),
+        "confirmed_at": _at(case.confirmed_at, tz),
         "dwell_s": round(case.dwell_s, 1),
         "confidence": round(case.confidence, 2),
         "object_class": case.object_class,
@@ -538,9 +541,16 @@ def _case_json(case: Any) -> dict[str, Any]:
     }
 
 
-def _iso(t: float) -> str:
-    return datetime.fromtimestamp(t).astimezone().isoformat(timespec="seconds")
+def _at(when: datetime, tz: tzinfo) -> str:
+    """A time as the console shows it: in the site's zone `tz`, with its offset."""
+    return when.astimezone(tz).isoformat(timespec="seconds")
 
 
-def _now() -> str:
-    return datetime.now().astimezone().isoformat(timespec="seconds")
+def _iso(t: float, tz: tzinfo) -> str:
+    """A Unix time in the site's zone (not the server's: the console may run on a
+    box set to UTC while the site and its operators are at UTC+8)."""
+    return _at(datetime.fromtimestamp(t, UTC), tz)
+
+
+def _now(tz: tzinfo) -> str:
+    return _at(datetime.now(UTC), tz)

@@ -168,6 +168,7 @@ class Daemon:
                 str(self.config_path),
                 self._case_console(out_dir) if http.console.enabled else None,
                 editor=self,
+                tz=self.cfg.site.tz,
                 security=self._security(out_dir),
             )
             self.snapshots = self.http.store
