@@ -89,6 +89,13 @@ function picture(kind, url) {
     LO.el("figcaption", { text: t(`cases.evidence.${kind}`) }));
 }
 
+// Who gave a verdict: an account's name is data (not translated); a shared role
+// password records the role, a word of the catalogue.
+function byCell(by) {
+  const role = ["viewer", "operator", "admin"].includes(by);
+  return LO.el("td", { class: "by", text: role ? term("role", by) : by, translate: role });
+}
+
 function renderDetail(d) {
   const box = $("detail");
   box.hidden = false;
@@ -126,7 +133,7 @@ function renderDetail(d) {
     LO.el("td", { class: "num", text: String(u.version) }),
     LO.el("td", {}, statusBadge(u.status)),
     LO.el("td", { text: u.previous ? term("status", u.previous) : "–" }),
-    LO.el("td", { text: term("role", u.by) }),
+    byCell(u.by),
     LO.el("td", { text: LO.when(u.at), translate: false }),
     LO.el("td", { text: (u.note || "") + (u.rebase ? t("cases.rebase_tag") : "") })));
   if (!rows.length) rows.push(LO.el("tr", {}, LO.el("td", { colSpan: 6, text: t("cases.no_verdict") })));

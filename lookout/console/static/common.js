@@ -105,12 +105,25 @@ const LO = (() => {
   }
 
   const role = meta("role");
-  const canAct = role === "operator";
+  const user = meta("user");
+  // Operators and admins act (verdicts, zones, acknowledgements); an admin also reads
+  // the audit log. The server checks both again (lookout/console/auth.py).
+  const canAct = role === "operator" || role === "admin";
+  const isAdmin = role === "admin";
 
-  // The header: who is logged in; no logout button without logins.
+  // The header: who is logged in ("wang.li · 值班员": the account's name is data, not
+  // translated; a shared role password or no login shows the role alone), the audit
+  // link for admins; no logout button without logins.
   function header() {
     const who = $("who");
-    if (who) who.textContent = role ? term("role", role) + (canAct ? "" : t("role.read_only_suffix")) : "";
+    if (who) {
+      const roleText = role ? term("role", role) + (canAct ? "" : t("role.read_only_suffix")) : "";
+      const named = user && user !== role && meta("login-required") === "1";
+      if (named) who.replaceChildren(el("span", { class: "user", text: user, translate: false }), ` · ${roleText}`);
+      else who.textContent = roleText;
+    }
+    const audit = $("nav-audit");
+    if (audit) audit.hidden = !isAdmin;
     const form = $("logout-form");
     if (form && meta("login-required") !== "1") form.hidden = true;
     for (const b of document.querySelectorAll(".act")) {
@@ -119,7 +132,7 @@ const LO = (() => {
     }
   }
 
-  return { $, enc, getJSON, post, el, svg, fact, age, pct, role, canAct, header, meta, t, term, when, lang };
+  return { $, enc, getJSON, post, el, svg, fact, age, pct, role, user, canAct, isAdmin, header, meta, t, term, when, lang };
 })();
 
 document.addEventListener("DOMContentLoaded", LO.header);
