@@ -2,7 +2,9 @@
 `lookout console` on the demo config, with the demo's case in its outbox, is driven on
 every endpoint with malformed JSON, wrong types, huge and negative numbers,
 NaN/Infinity, deep nesting, long and control-character strings, and odd query values
-and path parts. Every answer is below 500, and the log has no traceback."""
+and path parts; the audit log's filters and the login form (missing fields, a
+5000-character name, control characters, broken encodings and multipart bodies) too.
+Every answer is below 500, and the log has no traceback."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import re
 import shutil
 from collections import Counter
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import pytest
 
@@ -73,6 +75,52 @@ QUERIES = [
     "from=2026-11-26T25:61:00",
 ]
 PATHS = ["vtest", "nope", "%2e%2e", "%00", "a" * 300, "%3Cb%3E", quote("预置位")]
+#: More for the audit log (the console's local user is admin without a login).
+AUDIT_QUERIES = [
+    "action=<script>",
+    "action=%3Cscript%3Ealert(1)%3C/script%3E",
+    "action=" + "login" * 1000,
+    "who=" + "x" * 5000,
+    "who=" + quote("李四") * 2000,
+    "who=%00%01%1b[31m",
+    "who=%FF%FE",
+    "from=2026-11-26&to=2026-11-25&who=wang.li&action=verdict",
+    "limit=-5&offset=1e3",
+]
+FORM = "application/x-www-form-urlencoded"
+MULTIPART = "multipart/form-data; boundary=xyz"
+
+
+def login_forms(token: str) -> list[tuple[str, bytes]]:
+    """Hostile login forms (content type, body); most carry the session's CSRF token so
+    that they reach the password check."""
+
+    def form(**fields: str) -> tuple[str, bytes]:
+        return FORM, urlencode(fields).encode()
+
+    return [
+        (FORM, b""),
+        form(csrf_token=token),
+        form(csrf_token=token, username="wang.li"),
+        form(csrf_token=token, password="whatever-1"),
+        form(username="wang.li", password="no-token-1"),
+        form(csrf_token=token, username="u" * 5000, password="long-name-1"),
+        form(csrf_token=token, username="wang.li", password="p" * 5000),
+        form(csrf_token=token, username="\x00\x01\x07\x1b[2J\r\n", password="ctrl-chars-1"),
+        form(csrf_token=token, username="\u202e李四", password="\x00\x00\x00\x00"),
+        form(csrf_token=token, username="<script>alert(1)</script>", password="markup-1"),
+        form(csrf_token=token, username="   ", password="spaces-only-1"),
+        form(csrf_token="x" * 5000, username="a", password="bad-token-1"),
+        (FORM, f"csrf_token={token}&username=%FF%FE&password=%C3%28".encode()),
+        (FORM, f"csrf_token={token}&username=a&username=b&password=p&password=q".encode()),
+        (FORM, f"csrf_token={token}&username&password".encode()),
+        (FORM, f"csrf_token={token}&%%%=%%%&password=%ZZ".encode()),
+        (FORM, f"csrf_token={token}&username=a&password=".encode() + b"x" * 100_000),
+        ("application/json", json.dumps({"csrf_token": token, "username": "a"}).encode()),
+        (MULTIPART, b'--xyz\r\nContent-Disposition: form-data; name="username"\r\n\r\nab'),
+        (MULTIPART, b"not multipart at all"),
+        ("multipart/form-data", b"--\r\n"),
+    ]
 
 
 def test_no_request_crashes_a_handler(tmp_path: Path, demo_replay: Path) -> None:
@@ -98,6 +146,7 @@ def test_no_request_crashes_a_handler(tmp_path: Path, demo_replay: Path) -> None
     )
     counts: Counter[str] = Counter()
     crashes: list[tuple[str, int, str]] = []
+    login_codes: Counter[int] = Counter()
     try:
         assert wait_until(lambda: up(daemon.url), 60), daemon.log()[-3000:]
         c = Client(port)
@@ -144,13 +193,26 @@ def test_no_request_crashes_a_handler(tmp_path: Path, demo_replay: Path) -> None
                 hit(route, path, b'{"verdict": "closed"}' if route.endswith("verdict") else None)
         for q in ("", "camera=vtest&preset=%00", "camera=" + "x" * 3000):
             hit("/api/editor/{camera}", f"/api/editor/vtest?{q}")
+        for route in ("/api/audit", "/audit"):
+            for q in QUERIES + AUDIT_QUERIES:
+                hit(route, f"{route}?{q}")
+        # Last: wrong logins count towards the address's lockout (429 from then on).
+        for content_type, body in login_forms(token):
+            code, _, answer = c.call("/login", body, {"Content-Type": content_type})
+            counts["POST /login"] += 1
+            login_codes[code] += 1
+            if code >= 500:
+                said = answer[:200].decode("utf-8", "replace")
+                crashes.append(("/login " + body[:100].decode("utf-8", "replace"), code, said))
     finally:
         code = daemon.stop()
     log = daemon.log()
     print("requests per endpoint:", dict(sorted(counts.items())))  # the issue's count
+    print("POST /login answers:", dict(sorted(login_codes.items())))
     assert crashes == [], crashes
     assert code == 0 and "Traceback" not in log and "Exception in ASGI" not in log, log[-4000:]
-    assert sum(counts.values()) >= 350 and len(counts) >= 20, counts
+    assert sum(counts.values()) >= 400 and len(counts) >= 23, counts
+    assert login_codes[401] >= 5, login_codes  # the forms reached the password check
 
 
 def test_the_depth_scan_and_the_number_bounds() -> None:
