@@ -1,6 +1,7 @@
 """Nothing a person reads is left untranslated (docs/I18N.md): every console page and
 the report are rendered in Chromium in zh-CN and in en against the real console (the
-demo config on vtest, its outbox holding the demo's case); a visible text node, the
+demo config on vtest, its outbox holding the demo's case; logged in as an admin, so
+the audit log too); a visible text node, the
 title, a placeholder, a title or an aria-label that is the same in both languages and
 holds a word of three or more letters is untranslated, unless it is data (inside
 `translate="no"`). Screenshots of every page in zh-CN and one in en go to
@@ -18,7 +19,8 @@ import pytest
 from lookout.base.paths import REPO_ROOT
 from tests.console.conftest import start_lookout
 from tests.console.conftest import wait_page as wait_until
-from tests.console.test_editor_browser import ENV, PASSWORD, up
+from tests.console.test_accounts_browser import lookout_cli
+from tests.console.test_editor_browser import ENV, up
 from tests.support.helpers import free_port
 
 pytestmark = [pytest.mark.slow]
@@ -55,15 +57,19 @@ PAGES = {
     "cases": "#cases-table tbody tr.case-row",
     "editor": "#editor-img",
     "report": ".tile",
+    "audit": "#audit-table tbody tr.audit-row",
 }
+#: The account that logs in: an admin, so that the audit log is rendered too.
+ADMIN, ADMIN_PW = "i18n.admin", "i18n-Admin-pw9"
 
 
 def site(tmp_path: Path, demo_replay: Path) -> tuple[Path, Path]:
-    """The demo config with a console login, and an output folder holding the demo
-    replay's outbox and evidence (so the cases page and the report have a case)."""
+    """The demo config with a console login and an admin account, and an output folder
+    holding the demo replay's outbox and evidence (so the cases page and the report
+    have a case)."""
     text = DEMO.read_text().replace("../models/", f"{REPO_ROOT}/models/")
     text += (
-        "\ndaemon:\n  http:\n"
+        "\ndaemon:\n  out_dir: out\n  http:\n"
         '    console: {require_login: true, operator_password: "${EDITOR_TEST_PW}"}\n'
     )
     shutil.copy(DEMO.parent / "demo-grid.geojson", tmp_path / "demo-grid.geojson")
@@ -71,6 +77,8 @@ def site(tmp_path: Path, demo_replay: Path) -> tuple[Path, Path]:
     path.write_text(text)
     out = tmp_path / "out"
     shutil.copytree(demo_replay, out)
+    args = ["users", "add", ADMIN, "--role", "admin", "--config", str(path)]
+    lookout_cli(*args, stdin=ADMIN_PW, env=ENV)
     return path, out
 
 
@@ -127,7 +135,9 @@ def test_every_page_in_both_languages(
                     browser.delete_cookie("lookout_session")
                     load(browser, url, page)
                     seen.setdefault(page, {})[lang] = set(visible_texts(browser))
-                    browser.find_element(By.ID, "password").send_keys(PASSWORD)
+                    browser.find_element(By.ID, "username").clear()
+                    browser.find_element(By.ID, "username").send_keys(ADMIN)
+                    browser.find_element(By.ID, "password").send_keys(ADMIN_PW)
                     browser.find_element(By.ID, "login-submit").click()
                     assert wait_until(lambda: "/cameras" in browser.current_url, 15)
                     continue
