@@ -46,6 +46,7 @@ from lookout.console.audit_views import AuditConsole
 from lookout.console.auth import Access
 from lookout.console.cases_views import CaseConsole
 from lookout.console.editor import Editor, EditorHost
+from lookout.console.login_views import LoginViews
 from lookout.console.security import Security, SecuritySetup, open_security
 from lookout.console.snapshots import SnapshotStore
 from lookout.console.state import ConsoleHost, StatusBoard
@@ -115,17 +116,17 @@ def build_app(
     # A page on another site cannot reach the console by DNS rebinding.
     middleware.insert(0, Middleware(TrustedHostMiddleware, allowed_hosts=host_names(http)))
     if console is not None:
-        c = console
+        c, door = console, LoginViews(console)
         routes += [
             Route("/", c.index),
-            Route("/login", c.login_page, methods=["GET"]),
-            Route("/lang", c.switch_language),
-            Route("/i18n/{lang}.js", c.catalogue_js),
-            Route("/login", c.login_post, methods=["POST"]),
-            Route("/logout", c.logout, methods=["POST"]),
+            Route("/login", door.login_page, methods=["GET"]),
+            Route("/lang", door.switch_language),
+            Route("/i18n/{lang}.js", door.catalogue_js),
+            Route("/login", door.login_post, methods=["POST"]),
+            Route("/logout", door.logout, methods=["POST"]),
             Route("/cameras", c.cameras_page),
             Route("/health", c.health_page),
-            Route("/api/session", c.api_session),
+            Route("/api/session", door.api_session),
             Route("/api/cameras", c.api_cameras),
             Route("/api/cameras/{camera}", c.api_camera),
             Route("/api/cameras/{camera}/snapshot.jpg", c.snapshot_jpg),

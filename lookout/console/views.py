@@ -9,11 +9,8 @@ role. /healthz and /metrics stay open, as they were before the console.
 from __future__ import annotations
 
 import asyncio
-import functools
 import html
-import json
 import logging
-import math
 import re
 import time
 from dataclasses import dataclass
@@ -31,7 +28,7 @@ from starlette.responses import (
     Response,
 )
 
-from lookout.base.i18n import COOKIE, LANGUAGES, Language, choose, messages, normalise, t
+from lookout.base.i18n import COOKIE, Language, choose, t
 from lookout.console.auth import (
     CSRF_FIELD,
     CSRF_HEADER,
@@ -44,15 +41,13 @@ from lookout.console.auth import (
 from lookout.console.snapshots import SnapshotStore
 from lookout.console.state import CameraInfo, ConsoleHost, StatusBoard, jsonable, safe_source
 from lookout.console.state import zones_json as _zones
-from lookout.console.throttle import Gate, LoginThrottle, Outcome
+from lookout.console.throttle import LoginThrottle
 from lookout.report.audit import AuditEntry, AuditLog
 from lookout.report.health_store import HealthHistory
 
 log = logging.getLogger(__name__)
 
 PROMETHEUS = "text/plain; version=0.0.4; charset=utf-8"  # the exposition format
-#: A failed login waits this long: slows down guessing.
-LOGIN_DELAY_S = 0.5
 #: How long a snapshot request waits for the first encode of a camera's picture.
 FIRST_PICTURE_WAIT_S = 1.5
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -60,12 +55,6 @@ _SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
 
 #: `{{t:key}}` in a page: the key's text in the page's language.
 _TRANSLATE = re.compile(r"\{\{t:([a-z0-9_.-]+)\}\}")
-
-
-@functools.cache
-def _catalogue_script(lang: Language) -> str:
-    """The script /i18n/<lang>.js serves (the catalogues are read once per process)."""
-    return "window.LO_MESSAGES = " + json.dumps(dict(messages(lang)), ensure_ascii=False) + ";\n"
 
 
 def _page(name: str) -> str:
@@ -132,7 +121,7 @@ class Console:
             AuditEntry(
                 who=self.who(request),
                 role=who.role.value if who is not None else "",
-                address=_address(request),
+                address=client_address(request),
                 action=action,
                 target=target,
                 detail=detail,
@@ -210,31 +199,6 @@ class Console:
     def camera(self, request: Request) -> CameraInfo | None:
         return self.board.cameras.get(request.path_params["camera"])
 
-    # -- language --------------------------------------------------------------------------
-    async def catalogue_js(self, request: Request) -> Response:
-        """GET /i18n/{lang}.js: the language's catalogue for the pages' scripts (LO.t)."""
-        lang = normalise(request.path_params["lang"])
-        if lang is None or request.path_params["lang"] != lang:
-            return JSONResponse({"error": f"lang: one of {', '.join(LANGUAGES)}"}, 404)
-        return Response(
-            _catalogue_script(lang),
-            media_type="text/javascript; charset=utf-8",
-            headers={"Cache-Control": "private, max-age=300"},
-        )
-
-    async def switch_language(self, request: Request) -> Response:
-        """GET /lang?to=zh-CN&next=/cases: remember the language for this browser (a
-        cookie, a year) and go back to the page (only a path of this site)."""
-        lang = normalise(request.query_params.get("to"))
-        if lang is None:
-            return JSONResponse({"error": f"to: one of {', '.join(LANGUAGES)}"}, 400)
-        target = request.query_params.get("next") or "/cameras"
-        if not target.startswith("/") or target.startswith("//") or "\\" in target:
-            target = "/cameras"
-        response = RedirectResponse(target, status_code=303)
-        response.set_cookie(COOKIE, lang, max_age=365 * 86400, samesite="lax", httponly=True)
-        return response
-
     # -- open endpoints ----------------------------------------------------------------
     def healthz(self, request: Request) -> Response:
         code, body = self.host.health()
@@ -247,70 +211,6 @@ class Console:
     async def index(self, request: Request) -> Response:
         return RedirectResponse("/cameras", status_code=303)
 
-    async def login_page(self, request: Request) -> Response:
-        if not self.access.login_required:
-            return RedirectResponse("/cameras", status_code=303)
-        return self.render("login.html", request, error="")
-
-    async def login_post(self, request: Request) -> Response:
-        """POST /login (form: username, password, csrf_token): throttled before any hash
-        (lookout/console/throttle.py), audited either way."""
-        form = await request.form()
-        sent = form.get(CSRF_FIELD)
-        if not csrf_ok(request.session, sent if isinstance(sent, str) else None):
-            return self.refuse(request, 403, "csrf")
-        name, password = form.get("username"), form.get("password")
-        name = name.strip() if isinstance(name, str) else ""
-        if len(name) > 64 or not isinstance(password, str) or len(password) > 1024:
-            name, password = name[:64], ""
-        address = _address(request)
-        lang = self.lang(request)
-        who: Identity | None = None
-        gate = Gate(Outcome.WRONG)
-        if password and self.throttle is not None:
-            who, gate = await self.throttle.attempt(
-                name or "*shared*", address, lambda: self.access.authenticate(name, password)
-            )
-        elif password:
-            who = await run_in_threadpool(self.access.authenticate, name, password)
-        outcome = gate.outcome or Outcome.WRONG
-        if who is None:
-            shown = name if name else "*shared*"
-            await run_in_threadpool(self._audit_login_failure, request, shown, outcome)
-            if outcome in (Outcome.DELAYED, Outcome.LOCKED):
-                wait = max(1, math.ceil(gate.retry_after_s))
-                error = t(lang, "login.throttled", seconds=wait)
-                page = self.render("login.html", request, error=error, username=name)
-                page.status_code = 429
-                page.headers["Retry-After"] = str(wait)
-                return page
-            await asyncio.sleep(LOGIN_DELAY_S)
-            page = self.render("login.html", request, error=t(lang, "login.wrong"), username=name)
-            page.status_code = 401
-            return page
-        await run_in_threadpool(self.access.start, request.session, who, address)
-        request.scope["lookout.identity"] = who
-        await run_in_threadpool(self.record, request, "login", who.user)
-        log.info("console: %s (%s) logged in from %s", who.user, who.role.value, address)
-        return RedirectResponse("/cameras", status_code=303)
-
-    def _audit_login_failure(self, request: Request, name: str, outcome: Outcome) -> None:
-        action = "login_failed" if outcome is Outcome.WRONG else "login_refused"
-        log.warning("console: %s login for %s from %s", outcome.value, name, _address(request))
-        if self.audit is not None:
-            self.audit.record(
-                AuditEntry(name, "", _address(request), action, name, {"why": outcome.value})
-            )
-
-    async def logout(self, request: Request) -> Response:
-        denied = await self.guard_post(request, act=False)
-        if denied is not None:
-            return denied
-        if self.access.login_required:
-            await run_in_threadpool(self.record, request, "logout", self.who(request))
-        await run_in_threadpool(self.access.end, request.session)
-        return RedirectResponse("/login" if self.access.login_required else "/", status_code=303)
-
     async def cameras_page(self, request: Request) -> Response:
         return self.guard_page(request) or self.render("cameras.html", request)
 
@@ -318,18 +218,6 @@ class Console:
         return self.guard_page(request) or self.render("health.html", request)
 
     # -- API ---------------------------------------------------------------------------
-    async def api_session(self, request: Request) -> Response:
-        role = self.role(request)
-        return JSONResponse(
-            {
-                "role": role.value if role else None,
-                "user": self.who(request) if role else None,
-                "csrf": csrf_token(request.session),
-                "login_required": self.access.login_required,
-            },
-            headers={"Cache-Control": "no-store"},
-        )
-
     def camera_summary(self, info: CameraInfo) -> dict[str, Any]:
         s, cid = info.status, info.status.camera_id
         now = time.monotonic()
@@ -516,7 +404,7 @@ class Console:
         return JSONResponse({"acknowledged": {"at": _iso(ack.t, self.tz), "state": ack.state}})
 
 
-def _address(request: Request) -> str:
+def client_address(request: Request) -> str:
     return request.client.host if request.client else "?"
 
 
