@@ -210,7 +210,12 @@ class ZoneConfig(StrictModel):
         "segment); needs a calibration of the camera (and preset).",
     )
     preset: str | None = Field(
-        default=None, description="PTZ preset the zone belongs to; null for a fixed camera."
+        default=None,
+        min_length=1,
+        max_length=64,
+        pattern=ID_PATTERN,
+        description="PTZ preset (token or name) the zone belongs to; null for a fixed "
+        f"camera ({ID_ALPHABET}).",
     )
     grid_code: str | None = Field(
         default=None,

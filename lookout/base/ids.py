@@ -1,4 +1,5 @@
-"""The alphabet of ids a person gives (camera and zone ids; docs/CONFIGURATION.md):
+"""The alphabet of ids a person gives (camera, zone and preset ids, grid codes, login
+names; docs/CONFIGURATION.md):
 letters of any script (CJK ideographs included), digits, `-`, `_` and `.`, with at
 least one letter, digit or `_` — no markup, no spaces, no control characters, no path
 separators. Ids name files, travel in case JSON, sinks, logs and CSV, and are shown in

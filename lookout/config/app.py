@@ -7,6 +7,7 @@ against the folder of the file (and `${LOOKOUT_ASSETS}` is expanded) by `load_co
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
@@ -101,6 +102,16 @@ class CameraConfig(StrictModel):
         default_factory=QualityConfig,
         description="Video quality diagnosis: frozen, blur, occlusion, drift (daemon).",
     )
+
+    @field_validator("calibration", "preset_detect", mode="before")
+    @classmethod
+    def _preset_keys(cls, value: Any) -> Any:
+        for key in value if isinstance(value, dict) else ():
+            # Presets name files and reach the console like ids (lookout/base/ids.py).
+            key = str(key)
+            if not 1 <= len(key) <= 64 or not re.fullmatch(ID_PATTERN, key):
+                raise ValueError(f"preset {key[:80]!r}: use {ID_ALPHABET}")
+        return value
 
     @model_validator(mode="after")
     def _unique_zone_ids(self) -> CameraConfig:

@@ -139,3 +139,32 @@ cameras: [{id: cam1, source: rtsp://127.0.0.1:8554/cam1}]
     cas = [getattr(s, "ssl_ca_certs", None) for s in cfg.sinks]
     assert cas == [None, "/etc/ssl/ca.pem", str(tmp_path / "ca2.pem")]
     assert cfg.path("x") == tmp_path / "site" / "x"  # the copy keeps the file's folder
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            ("    zones:\n", "    preset_detect: {'<b>x</b>': {}}\n    zones:\n"),
+            "preset '<b>x</b>'",
+        ),
+        (
+            ("    zones:\n", "    calibration: {'east gate': {}}\n    zones:\n"),
+            "preset 'east gate'",
+        ),
+        (
+            ("      - id: z\n", '      - id: z\n        preset: "a\\u0007"\n'),
+            r"zones\[0\]\.preset: String should match",
+        ),
+    ],
+)
+def test_preset_names_keep_the_id_alphabet(
+    tmp_path: Path, edit: tuple[str, str], message: str
+) -> None:
+    text = MINIMAL.replace(*edit)
+    assert text != MINIMAL
+    with pytest.raises(ConfigError, match=message):
+        load_config(write(tmp_path, text))
+    # A CJK preset name is fine (the alphabet is any script's letters).
+    ok = MINIMAL.replace("    zones:\n", "    preset_detect: {东门路口: {}}\n    zones:\n")
+    assert "东门路口" in load_config(write(tmp_path, ok)).cameras[0].preset_detect
