@@ -5,6 +5,7 @@ by two "boxes"."""
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from collections.abc import Callable
 from datetime import UTC
@@ -23,6 +24,7 @@ from lookout.console.session_redis import RedisSecurityStore
 from lookout.console.session_store import SecurityStore, SqliteSecurityStore
 from lookout.console.throttle import LoginThrottle, Outcome
 from lookout.report.audit import AuditEntry, AuditLog
+from tests.console.test_server import Client, start
 from tests.support.redis_server import RedisServer
 
 
@@ -286,3 +288,49 @@ def test_the_audit_log_is_append_only_and_chained(tmp_path: Path) -> None:
     assert log.verify() == 1
     log.close()
     assert e.when(UTC).startswith("2027-01-15")
+
+
+def test_each_person_gets_their_role_and_language_in_the_console(
+    tmp_path: Path, people: Path
+) -> None:
+    def set_language(users: UsersFile) -> UsersFile:
+        wang = users.find("wang.li")
+        assert wang is not None
+        return users.replace(wang.model_copy(update={"language": "en"}))
+
+    change_users(people, set_language)
+    parts, _ = start(tmp_path, people, require_login=True, language="zh-CN")
+    zh = {"Accept-Language": "zh-CN,zh;q=0.9"}
+    try:
+        wang, li, zhao = Client(parts.port), Client(parts.port), Client(parts.port)
+        assert wang.call("/api/cameras")[0] == 401
+        assert wang.call("/login", wang.login_form("wrong-password", "wang.li"), zh)[0] == 401
+        assert wang.login("wang.li-pw-1234", "wang.li") == 303
+        page = wang.call("/cameras", None, zh)[2].decode()
+        assert '<html lang="en">' in page  # his language before the browser's
+        assert '<meta name="user" content="wang.li">' in page
+        session = json.loads(wang.call("/api/session")[2])
+        assert (session["user"], session["role"]) == ("wang.li", "operator")
+        assert json.loads(wang.call("/api/audit")[2])["reason"] == "admin_only"
+        assert wang.call("/audit")[0] == 403
+
+        assert zhao.login("zhao-pw-1234", "zhao") == 303
+        token = json.loads(zhao.call("/api/session")[2])["csrf"]
+        ack = zhao.call("/api/cameras/cam1/acknowledge", b"{}", {"X-CSRF-Token": token})
+        assert ack[0] == 403 and json.loads(ack[2])["reason"] == "read_only"
+
+        assert li.login("李四-pw-1234", "李四") == 303
+        assert '<html lang="zh-CN">' in li.call("/cameras", None, zh)[2].decode()
+        token = json.loads(li.call("/api/session")[2])["csrf"]
+        ack = li.call("/api/cameras/cam1/acknowledge", b"{}", {"X-CSRF-Token": token})
+        assert ack[0] == 200, ack[2]
+        rows = json.loads(li.call("/api/audit")[2])["entries"]
+        seen = [(r["who"], r["action"]) for r in rows]
+        assert seen[0] == ("李四", "acknowledge") and rows[0]["target"] == "cam1"
+        for entry in [("wang.li", "login_failed"), ("wang.li", "login"), ("zhao", "login")]:
+            assert entry in seen
+        assert rows[0]["at"].endswith("+00:00")  # the site's zone (UTC without a site here)
+        assert li.call("/api/audit?action=%3Cb%3E")[0] == 400
+        assert li.call("/api/audit?from=2026-13-01")[0] == 400
+    finally:
+        parts.stop()

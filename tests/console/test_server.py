@@ -20,6 +20,7 @@ import pytest
 from lookout.config.app import CameraConfig
 from lookout.config.daemon import HttpConfig
 from lookout.console.auth import Access
+from lookout.console.security import SecuritySetup
 from lookout.console.server import ConsoleParts, open_console
 from lookout.console.snapshots import SnapshotStore
 from lookout.console.state import CameraInfo, StatusBoard
@@ -72,10 +73,14 @@ def camera() -> CameraConfig:
     )
 
 
-def start(tmp_path: Path, **console: object) -> tuple[ConsoleParts, FakeHost]:
+def start(
+    tmp_path: Path, users: Path | None = None, **console: object
+) -> tuple[ConsoleParts, FakeHost]:
+    """A console on a free port; with `users`, that accounts file (docs/ACCOUNTS.md)."""
     host = FakeHost([CameraInfo(camera(), snap("cam1"))])
     cfg = HttpConfig.model_validate({"port": 0, "console": console})
-    parts = open_console(cfg, host, ["person", "car"], tmp_path)
+    security = SecuritySetup(tmp_path / "console.db", users)
+    parts = open_console(cfg, host, ["person", "car"], tmp_path, security=security)
     parts.start()
     assert parts.store is not None
     img = np.zeros((120, 160, 3), np.uint8)
