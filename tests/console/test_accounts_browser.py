@@ -252,8 +252,8 @@ def _flows(
         assert wait_until(lambda: get("/api/cameras")[0] == 401, 30, step=0.1)
         ended_at = time.time()
     finally:
-        said = disable.communicate(timeout=60)[0]
-    assert disable.returncode == 0, said
+        output = disable.communicate(timeout=60)[0]
+    assert disable.returncode == 0, output
     changed = users.stat().st_mtime_ns
     assert changed != before
     ended_s = ended_at - changed / 1e9
