@@ -70,7 +70,7 @@ class LoginViews:
     async def login_page(self, request: Request) -> Response:
         if not self.c.access.login_required:
             return RedirectResponse("/cameras", status_code=303)
-        return self.c.render("login.html", request, error="")
+        return self.c.render("login.html", request, error="", username="")
 
     async def login_post(self, request: Request) -> Response:
         """POST /login (form: username, password, csrf_token): throttled before any hash

@@ -304,6 +304,7 @@ def test_each_person_gets_their_role_and_language_in_the_console(
     try:
         wang, li, zhao = Client(parts.port), Client(parts.port), Client(parts.port)
         assert wang.call("/api/cameras")[0] == 401
+        assert "{{" not in wang.call("/login")[2].decode()  # every marker filled
         assert wang.call("/login", wang.login_form("wrong-password", "wang.li"), zh)[0] == 401
         assert wang.login("wang.li-pw-1234", "wang.li") == 303
         page = wang.call("/cameras", None, zh)[2].decode()
