@@ -29,6 +29,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from lookout.streams.frame import replace as replace_frame
 from lookout.zones.events import Scene, ViolationEvent
 
 BYSTANDERS = "bystanders"
@@ -52,7 +53,7 @@ def for_evidence(event: ViolationEvent, blur: Collection[str]) -> ViolationEvent
     if not boxes:
         return event
     image = blur_boxes(event.frame.image, boxes, keep_boxes(event))
-    return replace(event, frame=replace(event.frame, image=image))
+    return replace(event, frame=replace_frame(event.frame, image=image))
 
 
 def _scaled(event: ViolationEvent, mask: np.ndarray) -> np.ndarray:

@@ -11,7 +11,6 @@ too), rain, and shake last (the camera moves, with everything in its picture).
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Annotated, Literal
@@ -34,7 +33,7 @@ from lookout.clips.composite import (
     translate,
 )
 from lookout.streams.file_reader import FileReader
-from lookout.streams.frame import Frame
+from lookout.streams.frame import Frame, replace
 
 
 class _Window(StrictModel):
@@ -219,4 +218,4 @@ class CompositedReader(FileReader):
             if frame.pts_s > last:
                 return
             image = self.compositor(frame.image, frame.pts_s, frame.index)
-            yield dataclasses.replace(frame, image=image)
+            yield replace(frame, image=image)

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -15,6 +14,7 @@ from lookout.cases.manager import CaseManager
 from lookout.cases.model import DraftCase, case_id
 from lookout.cases.settings import CodeEntry
 from lookout.cases.sinks import JsonlSink, SqliteOutbox
+from lookout.streams.frame import replace
 from lookout.zones.events import ViolationEvent
 from tests.support.helpers import T0, frame, parked_event
 

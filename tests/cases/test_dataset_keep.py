@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import stat
-from dataclasses import replace
 from pathlib import Path
 
 import av
@@ -20,7 +19,7 @@ from lookout.cases.settings import RetentionConfig
 from lookout.cases.sinks import SqliteOutbox
 from lookout.cli.main import main
 from lookout.detector.onnx_model import OnnxDetector
-from lookout.streams.frame import Frame
+from lookout.streams.frame import Frame, replace
 from lookout.zones.events import Scene
 from tests.support.config import demo_config
 from tests.support.helpers import frame, parked_event, read_jsonl

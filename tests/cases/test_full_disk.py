@@ -10,7 +10,6 @@ import os
 import sqlite3
 import subprocess
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -26,6 +25,7 @@ from lookout.cases.retention import GB, Retention, RetentionWorker
 from lookout.cases.settings import CodeEntry, RetentionConfig
 from lookout.cases.sinks import JsonlSink, SqliteOutbox
 from lookout.daemon.metrics import StorageCollector
+from lookout.streams.frame import replace
 from lookout.zones.events import ViolationEvent
 from tests.support.helpers import frame, parked_event, wait_until
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType
@@ -24,6 +24,7 @@ from lookout.console.snapshots import SnapshotStore
 from lookout.console.state import jsonable
 from lookout.detector.detections import Detections
 from lookout.report.health_store import HealthHistory, Sample
+from lookout.streams.frame import replace
 from tests.support.helpers import frame
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import time
 from pathlib import Path
 
@@ -20,6 +20,7 @@ from lookout.config.app import load_config
 from lookout.config.daemon import HttpConfig
 from lookout.console.server import ConsoleParts, open_console
 from lookout.console.state import CameraInfo
+from lookout.streams.frame import replace
 from lookout.streams.onvif_client import Preset
 from lookout.zones.geo import GridIndex
 from lookout.zones.policies import NonMotorPolicy, OccupationPolicy

@@ -3,6 +3,7 @@ CSRF, the viewer role, DNS-rebinding protection, no credential in any answer."""
 
 from __future__ import annotations
 
+import dataclasses
 import http.cookiejar
 import json
 import re
@@ -10,7 +11,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from lookout.console.snapshots import SnapshotStore
 from lookout.console.state import CameraInfo, StatusBoard
 from lookout.console.views import Console
 from lookout.runtime.camera import CameraSnapshot
+from lookout.streams.frame import replace
 from lookout.zones.stationary import STATIC_CLASS, analysis_classes
 from tests.support.helpers import dets, frame, wait_until
 
@@ -274,7 +276,9 @@ def test_quality_incidents_go_to_the_history_and_the_report(tmp_path: Path) -> N
         (40, 2, True),
     ]:
         now[0] = float(t)
-        host.cameras = [CameraInfo(camera(), replace(snap("cam1"), quality=quality(n, active)))]
+        host.cameras = [
+            CameraInfo(camera(), dataclasses.replace(snap("cam1"), quality=quality(n, active)))
+        ]
         board.refresh()
     history.close()
     report = ConsoleHistory(path)

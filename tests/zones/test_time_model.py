@@ -3,13 +3,13 @@ case timestamps from the wall clock — a jumping wall clock never changes a dwe
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
 
 from lookout.config.app import CameraConfig
+from lookout.streams.frame import replace
 from lookout.zones.rules import ZoneEngine
 from tests.support.helpers import dets, frame
 
