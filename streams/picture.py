@@ -192,8 +192,10 @@ class YuvPicture:
             sx, sy = w / out_w, h / out_h
             # Output pixel (i, j) samples source (x + (i + .5) sx - .5, ...), as
             # cv2.resize's INTER_LINEAR does; a chroma sample covers a 2x2 luma block.
-            luma = np.float64([[sx, 0, x + 0.5 * sx - 0.5], [0, sy, y + 0.5 * sy - 0.5]])
-            chroma_m = np.float64([[sx, 0, (sx + x) / 2 - 0.5], [0, sy, (sy + y) / 2 - 0.5]])
+            luma = np.array([[sx, 0, x + 0.5 * sx - 0.5], [0, sy, y + 0.5 * sy - 0.5]], np.float64)
+            chroma_m = np.array(
+                [[sx, 0, (sx + x) / 2 - 0.5], [0, sy, (sy + y) / 2 - 0.5]], np.float64
+            )
             _warp_into(self.y, luma, packed[:even_h])
             at = even_w * even_h
             if self.uv is not None:
