@@ -227,3 +227,31 @@ def _warp_into(src: np.ndarray, matrix: np.ndarray, dst: np.ndarray) -> None:
     )
     if out is not dst and not np.shares_memory(out, dst):  # never for these shapes
         np.copyto(dst, out.reshape(dst.shape))
+
+
+class Cropped:
+    """A region of a picture as a picture of its own (a detector's crop): `bgr` converts
+    only from the region; `luma` is a view of the region's grey pixels."""
+
+    __slots__ = ("height", "picture", "region", "width")
+
+    def __init__(self, picture: Picture, region: Region) -> None:
+        self.picture = picture
+        self.region = _check_region(region, picture.width, picture.height)
+        self.width, self.height = self.region[2], self.region[3]
+
+    def bgr(self, region: Region | None = None, size: Size | None = None) -> np.ndarray:
+        x, y, w, h = _check_region(region, self.width, self.height)
+        rx, ry = self.region[0], self.region[1]
+        return self.picture.bgr((rx + x, ry + y, w, h), size)
+
+    def luma(self) -> np.ndarray:
+        x, y, w, h = self.region
+        return self.picture.luma()[y : y + h, x : x + w]
+
+    def image(self) -> np.ndarray:
+        return self.bgr()
+
+    @property
+    def nbytes(self) -> int:
+        return self.picture.nbytes
