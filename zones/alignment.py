@@ -43,8 +43,8 @@ class Alignment:
     """The current image registered onto the reference frame.
 
     Attributes:
-        warped: the image warped into the reference frame, HxWx3 uint8 BGR (zeros
-            outside ``valid``).
+        warped: the image warped into the reference frame, uint8 in the image's form
+            (HxWx3 BGR or HxW grey; zeros outside ``valid``).
         valid: HxW bool, True where the warped image has real pixels (eroded a little
             so that interpolated borders do not count).
         matrix: 3x3 float64 homography mapping image pixel coordinates to reference
@@ -63,8 +63,8 @@ class Alignment:
 
 
 def _grey(image: NDArray[np.uint8]) -> NDArray[np.uint8]:
-    """BGR HxWx3 uint8 -> CLAHE-normalised grey HxW uint8."""
-    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    """BGR HxWx3 (or grey HxW) uint8 -> CLAHE-normalised grey HxW uint8."""
+    grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
     clahe = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8))
     return np.asarray(clahe.apply(grey), dtype=np.uint8)
 
@@ -151,8 +151,8 @@ def ecc_align(
     """Euclidean ECC registration on downscaled, blurred grey.
 
     Args:
-        reference: HxWx3 uint8 BGR reference view.
-        image: HxWx3 uint8 BGR current view, same size.
+        reference: HxWx3 uint8 BGR (or HxW grey) reference view.
+        image: current view in the same form and size.
 
     Returns:
         (3x3 float64 image->reference matrix or None when ECC fails, correlation rho).
@@ -185,10 +185,10 @@ def ecc_align(
 def warp_to_reference(
     image: NDArray[np.uint8], matrix: NDArray[np.float64]
 ) -> tuple[NDArray[np.uint8], NDArray[np.bool_]]:
-    """Warp HxWx3 uint8 ``image`` with the 3x3 image->reference ``matrix``.
+    """Warp uint8 ``image`` (HxWx3 or HxW) with the 3x3 image->reference ``matrix``.
 
     Returns:
-        (warped HxWx3 uint8, valid HxW bool).
+        (warped uint8 in the form of ``image``, valid HxW bool).
     """
     h, w = image.shape[:2]
     warped = cv2.warpPerspective(
@@ -203,14 +203,15 @@ def warp_to_reference(
 def align(
     reference: NDArray[np.uint8], image: NDArray[np.uint8], *, max_features: int = 1500
 ) -> Alignment:
-    """Register ``image`` onto ``reference`` (both HxWx3 uint8 BGR, same size).
+    """Register ``image`` onto ``reference`` (both HxWx3 uint8 BGR, or both HxW uint8
+    grey, same size: features and ECC use grey only, so a luma plane will do).
 
     Tries ORB + ratio test + RANSAC homography first, then ECC (Euclidean) on
     downscaled grey; implausible transforms (see `transform_is_plausible`) are
     rejected. On failure the result has ``ok=False``, ``method="none"``, the identity
     matrix, the unwarped image and an all-False ``valid``.
     """
-    if reference.shape != image.shape or reference.ndim != 3:
+    if reference.shape != image.shape or reference.ndim not in (2, 3):
         raise ValueError(f"shape mismatch: {reference.shape} vs {image.shape}")
     shape = (int(reference.shape[0]), int(reference.shape[1]))
     matrix, inliers, method = _orb_transform(_grey(reference), _grey(image), max_features)

@@ -1,7 +1,9 @@
 """The image measures of video quality diagnosis, on small grey pictures.
 
-Every analysed frame is reduced once to a small grey picture (`measure_frame`, about
-0.3 ms for any input size) and a coarse grid of blocks over it: per block the mean, the
+Every analysed frame's luma (no colour conversion: streams/picture.py) is reduced once
+to a small grey picture (`measure_frame`, about 0.3 ms for any input size) on the
+0-255 scale (limited-range luma expanded after the reduction, streams/grey.py) and a
+coarse grid of blocks over it: per block the mean, the
 standard deviation (texture) and the Laplacian energy (fine detail). The diagnosis
 (lookout/quality/monitor.py) compares these with the preset's baseline; drift compares the view
 with the preset's reference snapshot using the construction alignment
@@ -21,6 +23,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from lookout.streams.grey import full_scale
 from lookout.zones.alignment import align
 
 log = logging.getLogger(__name__)
@@ -64,10 +67,14 @@ class FrameMeasures:
     detail: Grid
 
 
-def small_grey(image: NDArray[np.uint8], width: int = SMALL_WIDTH) -> NDArray[np.uint8]:
-    """BGR HxWx3 uint8 → grey reduced by the integer factor that brings it nearest
-    above `width`. Large frames are first sampled (nearest) to twice that size, so the
-    cost does not grow with the frame (4K: ~0.3 ms)."""
+def small_grey(
+    image: NDArray[np.uint8], width: int = SMALL_WIDTH, *, limited: bool = False
+) -> NDArray[np.uint8]:
+    """A frame's grey picture (HxW luma, or HxWx3 BGR) reduced by the integer factor
+    that brings it nearest above `width`, on the 0-255 grey scale (`limited`: the luma
+    is limited-range Y, expanded after the reduction, streams/grey.py). Large frames
+    are first sampled (nearest) to twice that size, so the cost does not grow with the
+    frame (4K: ~0.3 ms)."""
     h, w = image.shape[:2]
     k = max(1, w // width)
     tw, th = max(1, w // k), max(1, h // k)
@@ -76,10 +83,11 @@ def small_grey(image: NDArray[np.uint8], width: int = SMALL_WIDTH) -> NDArray[np
             cv2.resize(image, (2 * tw, 2 * th), interpolation=cv2.INTER_NEAREST), np.uint8
         )
         k = 2
-    grey = np.asarray(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), np.uint8)
-    if k == 1:
-        return grey
-    return np.asarray(cv2.resize(grey, (tw, th), interpolation=cv2.INTER_AREA), np.uint8)
+    grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    grey = np.asarray(grey, np.uint8)
+    if k > 1:
+        grey = np.asarray(cv2.resize(grey, (tw, th), interpolation=cv2.INTER_AREA), np.uint8)
+    return full_scale(grey, limited)
 
 
 def _grid_shape(grey: NDArray[np.uint8]) -> tuple[int, int]:
@@ -87,9 +95,10 @@ def _grid_shape(grey: NDArray[np.uint8]) -> tuple[int, int]:
     return GRID_COLUMNS, max(1, round(GRID_COLUMNS * h / w))
 
 
-def measure_frame(image: NDArray[np.uint8]) -> FrameMeasures:
-    """The small grey picture and its block grid of one BGR frame."""
-    grey = small_grey(image)
+def measure_frame(image: NDArray[np.uint8], *, limited: bool = False) -> FrameMeasures:
+    """The small grey picture and its block grid of one frame: its luma (`limited`:
+    limited-range Y) or, for a picture read from a file, BGR."""
+    grey = small_grey(image, limited=limited)
     size = _grid_shape(grey)
     g = grey.astype(np.float32)
     mean = cv2.resize(g, size, interpolation=cv2.INTER_AREA)
@@ -172,7 +181,8 @@ class ViewReference:
     """A preset's reference snapshot as drift alignment uses it.
 
     Attributes:
-        image: the snapshot reduced by `factor`, BGR uint8 (at most DRIFT_WIDTH wide).
+        image: the snapshot's grey picture reduced by `factor`, uint8 on the 0-255
+            scale (at most DRIFT_WIDTH wide): alignment works on grey only.
         factor: integer reduction from frame pixels.
         shape: (H, W) of the frames it belongs to.
         measures: the full snapshot measured as a frame (the preset's baseline).
@@ -184,10 +194,13 @@ class ViewReference:
     measures: FrameMeasures
 
     @classmethod
-    def of(cls, image: NDArray[np.uint8]) -> ViewReference:
+    def of(cls, image: NDArray[np.uint8], *, limited: bool = False) -> ViewReference:
+        """From a frame's luma (`limited`: limited-range Y) or a BGR snapshot."""
         h, w = image.shape[:2]
         k = max(1, math.ceil(w / DRIFT_WIDTH))
-        return cls(_reduce(image, k), k, (h, w), measure_frame(image))
+        grey = _grey(image)
+        reduced = full_scale(_reduce(grey, k), limited)
+        return cls(reduced, k, (h, w), measure_frame(grey, limited=limited))
 
 
 def fit_reference(image: NDArray[np.uint8], shape: tuple[int, int]) -> NDArray[np.uint8] | None:
@@ -202,6 +215,12 @@ def fit_reference(image: NDArray[np.uint8], shape: tuple[int, int]) -> NDArray[n
     return np.asarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA), np.uint8)
 
 
+def _grey(image: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    if image.ndim == 2:
+        return image
+    return np.asarray(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), np.uint8)
+
+
 def _reduce(image: NDArray[np.uint8], k: int) -> NDArray[np.uint8]:
     if k == 1:
         return image
@@ -210,11 +229,12 @@ def _reduce(image: NDArray[np.uint8], k: int) -> NDArray[np.uint8]:
     return np.asarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA), np.uint8)
 
 
-def drift_px(ref: ViewReference, image: NDArray[np.uint8]) -> float:
+def drift_px(ref: ViewReference, image: NDArray[np.uint8], *, limited: bool = False) -> float:
     """How far (frame pixels) the view moved from the reference: the largest shift of
     the frame's corners under the alignment transform; infinite when the view cannot
-    be aligned at all (turned away, or a different place)."""
-    current = _reduce(image, ref.factor)
+    be aligned at all (turned away, or a different place). `image` is the frame's
+    luma (`limited`: limited-range Y) or BGR."""
+    current = full_scale(_reduce(_grey(image), ref.factor), limited)
     if current.shape != ref.image.shape:
         return math.inf
     try:

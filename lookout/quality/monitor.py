@@ -3,14 +3,15 @@ picture, blur (rain or fog on the dome), occlusion (a covered lens) and drift fr
 preset's view.
 
 `QualityMonitor.observe` runs on every analysed frame (CameraRuntime.process) and
-costs well under a millisecond (measures: lookout/quality/measures.py); only drift
-aligns the view with the preset's reference snapshot, every `drift_interval_s`. Each
-issue has hysteresis: it starts when its start condition has held for its hold time
-and ends when its end condition has held for `clear_s`, both on the frames' monotonic
-time (docs/ARCHITECTURE.md, "Time"). A start and an end are each logged once, counted
-and kept in `QualityMonitor.state`, an immutable `QualityState` other threads read
-(the metrics collector, the console). See docs/ARCHITECTURE.md, "Video quality
-diagnosis".
+costs well under a millisecond (measures: lookout/quality/measures.py); it reads the
+frame's luma only, never converting the frame to BGR except once to save a preset's
+reference view. Only drift aligns the view with the preset's reference snapshot,
+every `drift_interval_s`. Each issue has hysteresis: it starts when its start
+condition has held for its hold time and ends when its end condition has held for
+`clear_s`, both on the frames' monotonic time (docs/ARCHITECTURE.md, "Time"). A start
+and an end are each logged once, counted and kept in `QualityMonitor.state`, an
+immutable `QualityState` other threads read (the metrics collector, the console). See
+docs/ARCHITECTURE.md, "Video quality diagnosis".
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ from lookout.quality.state import (
     QualityState,
 )
 from lookout.streams.frame import Frame
+from lookout.streams.grey import limited_luma
 
 __all__ = [
     "DEFAULT_PRESET",
@@ -123,7 +125,7 @@ class QualityMonitor:
         if not ps.loaded:
             ps.loaded = True
             self._load_reference(key, ps, frame)
-        m = measure_frame(frame.image)
+        m = measure_frame(frame.luma(), limited=limited_luma(frame.picture))
         t, wall = frame.monotonic_s, frame.captured_at
         if ps.baseline is None:
             events = self._frozen(key, ps, m, t, wall, covered=False)
@@ -186,7 +188,7 @@ class QualityMonitor:
             ps.last_drift = t
             self._refresh_reference(key, ps, frame)
             if ps.reference is not None and base.texture >= MIN_DRIFT_TEXTURE:
-                px = drift_px(ps.reference, frame.image)
+                px = drift_px(ps.reference, frame.luma(), limited=limited_luma(frame.picture))
                 tr = ps.trackers["drift"]
                 went = tr.update(t, wall, px, px >= cfg.drift_px, px < cfg.drift_end_px)
                 events += self._event(key, tr, went, wall)
@@ -200,9 +202,9 @@ class QualityMonitor:
         ps.baseline = Baseline.learn(ps.learning, self.cfg.occlusion_std)
         ps.learning = []
         if ps.reference is None:
-            ps.reference = ViewReference.of(frame.image)
+            ps.reference = ViewReference.of(frame.luma(), limited=limited_luma(frame.picture))
             if ps.path is not None and not ps.path.exists():
-                try:
+                try:  # the file is the colour picture (once per preset)
                     save_view_reference(ps.path, frame.image)
                     ps.mtime = ps.path.stat().st_mtime
                     log.info(
@@ -219,7 +221,7 @@ class QualityMonitor:
         if image is None:
             return False
         ps.mtime = ps.path.stat().st_mtime
-        fitted = fit_reference(image, frame.image.shape[:2])
+        fitted = fit_reference(image, (frame.height, frame.width))
         if fitted is None:
             log.warning(
                 "camera %s preset %s: reference %s is %dx%d, frames are %dx%d: not used",

@@ -2,7 +2,8 @@
 blurred view, a covered lens and a view shifted by 40 px are each caught — started and
 ended once, logged once each way, exported as a metric 0 → 1 → 0 — and ten minutes of
 the normal vtest stream raise nothing. Frames are fed at 1 frame/s with injected
-stream time (no sleeps), so ten minutes take about a second."""
+stream time (no sleeps), so ten minutes take about a second. Each scenario runs on BGR
+frames and on YUV frames (the monitor reads their luma)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from lookout.config.app import AppConfig
 from lookout.config.quality import QualityConfig
 from lookout.quality.measures import view_reference_path
 from tests.support.helpers import T0
+from tests.support.pictures import KINDS
 from tests.support.quality_frames import (
     CAM,
     Feed,
@@ -33,6 +35,14 @@ from tests.support.quality_frames import (
     reencoded,
     shifted,
 )
+
+
+@pytest.fixture(autouse=True, params=KINDS)
+def picture_kind(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every scenario on BGR frames and on the luma of YUV frames (limited and full
+    range, tests/support/pictures.py): the same verdicts, at the same times."""
+    monkeypatch.setattr(Feed, "kind", request.param)
+    return str(request.param)
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,7 @@ from lookout.quality.monitor import QualityEvent, QualityMonitor, QualityState
 from lookout.runtime.camera import CameraSnapshot
 from lookout.streams.frame import Frame
 from tests.support.helpers import T0
+from tests.support.pictures import as_picture
 
 Image = NDArray[np.uint8]
 CAM = "roof"
@@ -48,7 +49,10 @@ def looped(images: Sequence[Image], seconds: int, start: int = 0) -> list[Image]
 
 
 class Feed:
-    """Feeds pictures to a monitor at 1 frame/s of stream time, and keeps its events."""
+    """Feeds pictures to a monitor at 1 frame/s of stream time, and keeps its events.
+    `kind` is the form the frames carry their pictures in (tests/support/pictures.py)."""
+
+    kind = "bgr"
 
     def __init__(self, monitor: QualityMonitor, preset: str | None = None) -> None:
         self.monitor = monitor
@@ -60,7 +64,13 @@ class Feed:
     def __call__(self, images: Iterable[Image], check: Callable[[], None] | None = None) -> None:
         for image in images:
             frame = Frame(
-                CAM, self.index, self.t, T0 + timedelta(seconds=self.t), self.t, image, self.preset
+                CAM,
+                self.index,
+                self.t,
+                T0 + timedelta(seconds=self.t),
+                self.t,
+                preset=self.preset,
+                picture=as_picture(image, self.kind),
             )
             self.events += self.monitor.observe(frame)
             self.t += 1.0
