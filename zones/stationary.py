@@ -4,7 +4,8 @@ synthetic class `static_object` (docs/DETECTION.md, "What stays").
 A `StationaryDetector` serves one camera. It runs only for the zones whose policies
 watch `static_object` (a street_vendor policy with its default stall objects, an
 occupation policy): per (preset, frame size) it models the bounding crop of those
-zones, grey at `work_px` at most (zones/scene.py), at most every `interval_s`. Each
+zones, grey at `work_px` at most (zones/scene.py: the frame's luma reduced, never a
+BGR conversion), at most every `interval_s`. Each
 standing blob becomes a detection of class `static_object` — appended after the
 model's own classes, with the role `stall_object` (`analysis_classes`) — and is fed to
 the tracker and the rules like any other detection; between two updates the last
@@ -44,6 +45,7 @@ from numpy.typing import NDArray
 
 from lookout.detector.detections import Detections
 from lookout.streams.frame import Frame
+from lookout.streams.grey import full_scale, limited_luma
 from lookout.zones.alignment import align
 from lookout.zones.policies import ZoneConfig
 from lookout.zones.scene import SceneModel, SceneSettings
@@ -291,15 +293,17 @@ class StationaryDetector:
     def _sample(self, frame: Frame, view: _View) -> NDArray[np.uint8]:
         x1, y1, x2, y2 = view.crop
         h, w = view.model.shape
-        crop = cv2.cvtColor(frame.image[y1:y2, x1:x2], cv2.COLOR_BGR2GRAY)
+        # The luma as decoded, reduced, then on the 0-255 grey scale: nothing converted.
+        crop = frame.luma()[y1:y2, x1:x2]
         grey = np.asarray(cv2.resize(crop, (w, h), interpolation=cv2.INTER_AREA), np.uint8)
+        grey = full_scale(grey, limited_luma(frame.picture))
         if view.new_visit:
             view.new_visit = False
             view.visit = None
             if frame.preset is not None and view.model.long is not None:
                 # A PTZ preset's return is never exact: register this visit once.
                 ref = np.clip(view.model.long, 0, 255).astype(np.uint8)
-                al = align(np.dstack([ref] * 3), np.dstack([grey] * 3))
+                al = align(ref, grey)
                 view.visit = al.matrix if al.ok else None
         if view.visit is not None:
             grey = np.asarray(

@@ -1,7 +1,8 @@
 """Static objects of a camera (zones/stationary.py): the synthetic class, the zones
 that use it, the verdict that absorbs a judged object (docs/DETECTION.md, "What
 stays"), and a PTZ preset visit registered onto its scene. Real pixels: a still vtest
-frame, goods cut from dog.jpg."""
+frame, goods cut from dog.jpg. The scene model reads the frames' luma: every test runs
+on BGR frames and on YUV frames (limited and full range), with the same results."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from lookout.zones.stationary import (
     watching_zones,
 )
 from tests.support import scenes
+from tests.support.pictures import KINDS, as_picture
 
 Image = NDArray[np.uint8]
 T0 = datetime(2026, 11, 26, 1, 0, tzinfo=UTC)
@@ -37,6 +39,16 @@ WALKWAY = [[0, 185], [640, 150], [768, 200], [768, 470], [420, 330], [0, 240]]
 GOODS = (460, 240, 520, 300)  # x1, y1, x2, y2 on the walkway
 NAMES = ["person", "bicycle", "car", "umbrella"]
 ROLES = {"person": ["person"], "vehicle": ["car"], "stall_object": ["umbrella"]}
+
+
+#: The form the test frames carry their pictures in (tests/support/pictures.py).
+KIND = "bgr"
+
+
+@pytest.fixture(autouse=True, params=KINDS)
+def picture_kind(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setitem(globals(), "KIND", request.param)
+    return str(request.param)
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +80,8 @@ def detector(cam: CameraConfig, references: Path | None = None) -> StationaryDet
 
 def frame(i: int, image: Image, preset: str | None = None) -> Frame:
     t = float(i)
-    return Frame("vtest", i, t, T0 + timedelta(seconds=t), t, image, preset=preset)
+    at = T0 + timedelta(seconds=t)
+    return Frame("vtest", i, t, at, t, preset=preset, picture=as_picture(image, KIND))
 
 
 def judged(
@@ -179,3 +192,23 @@ def test_a_restart_starts_from_the_saved_empty_scene(
     assert len(again[-1]) == 1 and again[-1].class_id.tolist() == [len(NAMES)]
     fresh = run(detector(cam, None), [with_goods] * 16, start=100)
     assert not any(len(d) for d in fresh)  # the check can fail
+
+
+def test_a_static_object_is_found_alike_in_every_picture_form(
+    street: Image, with_goods: Image, picture_kind: str
+) -> None:
+    """The box and the update it first stands in are those of the BGR frames (the luma
+    of a YUV frame is within a grey level of BGR's grey, streams/grey.py)."""
+
+    def found(kind: str) -> tuple[int, tuple[float, ...]]:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setitem(globals(), "KIND", kind)
+            seen = run(detector(camera([{"type": "occupation"}])), [street] * 3 + [with_goods] * 20)
+        first = next(i for i, d in enumerate(seen) if len(d))
+        assert len(seen[-1]) == 1
+        return first, tuple(float(v) for v in seen[-1].xyxy[0])
+
+    first, box = found(picture_kind)
+    want_first, want_box = found("bgr")
+    assert first == want_first
+    assert box_iou(box, want_box) > 0.9, (box, want_box)  # type: ignore[arg-type]
