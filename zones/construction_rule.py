@@ -5,7 +5,10 @@ The first settled frame of a (camera, preset) becomes the reference (saved under
 that, at most every `survey_interval_s` — and on each new PTZ visit of the preset — the
 current view is aligned to the reference and compared (see construction.py); a change
 present on `min_visits` visits spanning `min_span_h` hours becomes one event with a
-before/after pair. Surveying costs ~70 ms, so it runs rarely, not per frame.
+before/after pair. Surveying costs ~70 ms, so it runs rarely, not per frame. It needs
+colour (the colour-steel blue of new roofing, the before/after evidence), so a survey
+takes the whole frame in BGR (`frame.image`); frames that are not surveyed are not
+converted.
 
 An operator who closes a construction case (or calls it a false alarm) with `--rebase`
 leaves a request file next to the zone's reference (`request_rebase`,
@@ -93,10 +96,16 @@ def _size(image: np.ndarray) -> str:
     return f"{image.shape[1]}x{image.shape[0]}"
 
 
+def _shape(frame: Frame) -> tuple[int, int, int]:
+    """The shape a reference image must have (the frame's, in BGR), without converting."""
+    return (frame.height, frame.width, 3)
+
+
 def _unusable(path: Path, image: np.ndarray | None, frame: Frame, action: str) -> None:
     """One warning for a reference file that cannot serve the frames (README,
     "Troubleshooting": a reference of the wrong size)."""
-    problem = "unreadable" if image is None else f"{_size(image)}, the frames {_size(frame.image)}"
+    frames = f"{frame.width}x{frame.height}"
+    problem = "unreadable" if image is None else f"{_size(image)}, the frames {frames}"
     log.warning("%s: reference %s; %s", path, problem, action)
 
 
@@ -136,7 +145,7 @@ class ConstructionRule:
                 mtime = path.stat().st_mtime
                 if mtime != self._mtime.get(frame.preset):
                     image = cv2.imread(str(path))
-                    if image is not None and image.shape == frame.image.shape:
+                    if image is not None and image.shape == _shape(frame):
                         watch.rebase(np.asarray(image, np.uint8), frame.captured_at)
                         log.info(
                             "camera %s zone %s: new reference from %s",
@@ -149,7 +158,7 @@ class ConstructionRule:
                     self._mtime[frame.preset] = mtime
             return watch
         image = cv2.imread(str(path)) if path is not None and path.is_file() else None
-        if image is None or image.shape != frame.image.shape:
+        if image is None or image.shape != _shape(frame):
             if path is not None and path.is_file():
                 _unusable(path, image, frame, "taking the current view instead")
             image = frame.image

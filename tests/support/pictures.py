@@ -8,7 +8,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from lookout.streams.picture import BgrPicture, Picture, YuvPicture
+from lookout.streams.picture import BgrPicture, Picture, Region, Size, YuvPicture
 
 #: The forms, as test ids.
 KINDS = ("bgr", "yuv420p", "yuvj420p")
@@ -33,3 +33,36 @@ def as_picture(image: np.ndarray, kind: str) -> Picture:
     if kind == "yuvj420p":
         return full_range_yuv(image)
     raise ValueError(f"unknown picture kind {kind!r}")
+
+
+class Counting:
+    """A picture that counts what is converted of it: `whole` the conversions of the
+    whole frame at full size (`image()`, `bgr()` of everything), `parts` the (region,
+    size) of every other `bgr()`. Consumers that must not convert a frame for every
+    analysed frame are checked with it."""
+
+    def __init__(self, picture: Picture) -> None:
+        self.picture = picture
+        self.width, self.height = picture.width, picture.height
+        self.whole = 0
+        self.parts: list[tuple[Region | None, Size | None]] = []
+
+    def bgr(self, region: Region | None = None, size: Size | None = None) -> np.ndarray:
+        full = (0, 0, self.width, self.height)
+        whole = region is None or tuple(region) == full
+        if whole and (size is None or tuple(size) == full[2:]):
+            self.whole += 1
+        else:
+            self.parts.append((region, size))
+        return self.picture.bgr(region, size)
+
+    def luma(self) -> np.ndarray:
+        return self.picture.luma()
+
+    def image(self) -> np.ndarray:
+        self.whole += 1
+        return self.picture.image()
+
+    @property
+    def nbytes(self) -> int:
+        return self.picture.nbytes

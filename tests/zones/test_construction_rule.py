@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -18,9 +18,11 @@ from lookout.cases.sinks import JsonlSink
 from lookout.config.app import CameraConfig
 from lookout.detector.detections import Detections
 from lookout.streams.frame import Frame
+from lookout.streams.picture import YuvPicture
 from lookout.zones import simulate
 from lookout.zones.rules import ZoneEngine
 from tests.support.config import MakeConfig
+from tests.support.pictures import Counting
 
 T0 = datetime(2026, 11, 20, 1, 0, tzinfo=UTC)
 SHED = (150.0, 380.0, 230.0, 430.0)
@@ -130,3 +132,18 @@ def test_reference_capture_replaces_the_reference_at_the_next_survey(
 
     os.utime(ref, (ref.stat().st_atime + 5, ref.stat().st_mtime + 5))
     assert not [ev for f in seq[4:] for ev in eng.update(f, Detections.empty())]
+
+
+def test_only_the_surveyed_frames_are_converted_to_bgr(still: np.ndarray, tmp_path: Path) -> None:
+    """Construction needs colour (blue roofing, the before/after pair), so a survey takes
+    the whole frame in BGR; the frames in between are not converted at all."""
+    eng = ZoneEngine(camera(), ["person"], ZoneInfo("Asia/Shanghai"), references=tmp_path)
+    pictures = []
+    for i in range(130):  # a frame a minute; a survey every hour
+        at = T0 + timedelta(minutes=i)
+        picture = Counting(YuvPicture.from_bgr(still))
+        eng.update(Frame("roof", i, 60.0 * i, at, 60.0 * i, picture=picture), Detections.empty())
+        pictures.append(picture)
+    # The reference taken at the first frame, then a survey at 60 and 120 minutes.
+    assert [i for i, p in enumerate(pictures) if p.whole] == [0, 60, 120]
+    assert all(not p.parts for p in pictures)
