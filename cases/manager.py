@@ -442,7 +442,7 @@ class CaseManager:
         if self.second_look is None:
             return None
         try:
-            look = self.second_look.look(case.type, picture.frame.image, picture.bbox)
+            look = self.second_look.look_at(case.type, picture.frame, picture.bbox)
         except Exception as exc:  # never lose a case to the second look
             log.warning("case %s: no second look (%s)", case.id, exc)
             return None

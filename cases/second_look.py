@@ -32,8 +32,9 @@ from pydantic import Field, ValidationError
 from lookout.base.errors import LookoutError
 from lookout.base.model import StrictModel
 from lookout.cases.settings import SecondLookConfig
-from lookout.detector.embedding import BackboneEmbedder
+from lookout.detector.embedding import BackboneEmbedder, context_window
 from lookout.detector.manifest import ModelManifest
+from lookout.streams.frame import Frame
 
 log = logging.getLogger(__name__)
 
@@ -212,6 +213,28 @@ class SecondLook:
             score = typed.score(vector)
         hold = score is not None and score >= self.threshold
         return Look(self.model, self.embedder.output, vector, score, hold)
+
+    def look_at(
+        self, case_type: str, frame: Frame, box: tuple[float, float, float, float] | list[float]
+    ) -> Look:
+        """`look` at a case's frame, converting only the window the embedding reads."""
+        window, shifted = embedding_window(frame, box)
+        return self.look(case_type, window, shifted)
+
+
+def embedding_window(
+    frame: Frame, box: tuple[float, float, float, float] | list[float]
+) -> tuple[np.ndarray, tuple[float, float, float, float]]:
+    """The part of `frame` the embedding of `box` reads (detector/embedding.py
+    `context_window`, a square around the box) in BGR, and the box in its pixels: the
+    embedding of the box in it is that of the box in the whole frame. The window starts
+    at even pixels, so a 4:2:0 picture's colour is converted from the same chroma
+    samples as in the whole frame's conversion."""
+    win = context_window(box, frame.width, frame.height)
+    x0, y0 = win.x0 - win.x0 % 2, win.y0 - win.y0 % 2
+    window = frame.bgr((x0, y0, win.x1 - x0, win.y1 - y0))
+    x1, y1, x2, y2 = (float(v) for v in box)
+    return window, (x1 - x0, y1 - y0, x2 - x0, y2 - y0)
 
 
 def store_look(conn: sqlite3.Connection, case_id: str, look: Look) -> None:

@@ -18,13 +18,21 @@ from lookout.cases import delivery, status_queue
 from lookout.cases.evidence import EvidenceWriter
 from lookout.cases.learn import RefitWorker, learn
 from lookout.cases.model import DraftCase
-from lookout.cases.second_look import Look, SecondLook, SecondLookFit, TypeFit
+from lookout.cases.second_look import (
+    Look,
+    SecondLook,
+    SecondLookFit,
+    TypeFit,
+    embedding_window,
+)
 from lookout.cases.settings import SecondLookConfig
 from lookout.cases.sinks import JsonlSink, SqliteOutbox
 from lookout.cases.spool import CaseStore
 from lookout.cases.verdicts import CaseFilter, CaseReview, ReviewError
-from lookout.detector.embedding import BackboneEmbedder
+from lookout.detector.embedding import BackboneEmbedder, context_window
 from lookout.detector.manifest import load_manifest
+from lookout.streams.frame import Frame
+from tests.support.pictures import KINDS, Counting, as_picture
 
 ROOT = Path(__file__).resolve().parents[2]
 DIM = 8
@@ -228,3 +236,30 @@ def test_after_a_model_change_only_the_new_backbone_is_learnt(
     assert (pinned.model, pinned.output, pinned.samples) == ("city_v2", "/b", 4)
     assert SecondLookFit.model_validate_json(path.read_text()).model == "city_v2"
     outbox.close()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_second_look_converts_only_its_window(vtest_100: np.ndarray, kind: str) -> None:
+    """The embedding of a box read from its window (an odd and an even window corner,
+    the frame's edges, a box larger than a third of the frame) is the embedding read
+    from the whole frame in BGR; only the window is converted."""
+    manifest = load_manifest(ROOT / "models" / "yolox_nano.yaml")
+    embedder = BackboneEmbedder.from_manifest(manifest)
+    boxes = [
+        (30.6, 106.8, 48.2, 141.6),  # the sign post
+        (101.3, 200.1, 131.9, 277.7),
+        (700.2, 500.5, 767.0, 575.0),  # at the bottom right corner
+        (1.0, 2.0, 9.0, 9.0),  # tiny, at the top left corner
+        (300.0, 150.0, 520.0, 360.0),  # a window taller than the frame: cut
+    ]
+    for box in boxes:
+        picture = Counting(as_picture(vtest_100, kind))
+        frame = Frame("cam", 0, 0.0, datetime(2026, 1, 1, tzinfo=UTC), 0.0, picture=picture)
+        window, shifted = embedding_window(frame, box)
+        got = embedder.embed(window, shifted)
+        assert picture.whole == 0 and len(picture.parts) == 1
+        want = embedder.embed(picture.picture.image(), box)
+        np.testing.assert_array_equal(got, want)
+        win = context_window(box, frame.width, frame.height)
+        assert window.shape[0] - (win.y1 - win.y0) in (0, 1)  # from an even row
+        assert window.shape[1] - (win.x1 - win.x0) in (0, 1)
