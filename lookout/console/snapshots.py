@@ -5,7 +5,8 @@ The daemon calls `observe*` on its detector thread: they only keep references (t
 frame, its tracked detections, its region plan), so they cost next to nothing. One
 encoder thread turns the latest frame of a camera into a JPEG at most once per
 `snapshot_interval_s`, and only while a browser asked within `active_for_s`
-(`touch()`); with no browser it encodes nothing, except once when a PTZ camera leaves
+(`touch()`), converting only the pixels it shows at the size it shows them
+(`max_width`); with no browser it encodes nothing, except once when a PTZ camera leaves
 a preset (that preset's last frame becomes a JPEG and its raw picture is let go, so
 memory holds one raw frame per camera). Requests read only this memory: a camera
 that is down or silent still has its last good picture, with its age.
@@ -27,6 +28,7 @@ from lookout.cases.model import DraftCase
 from lookout.detector.detections import Detections
 from lookout.detector.regions import RegionPlan
 from lookout.streams.frame import Frame
+from lookout.streams.grey import full_scale, limited_luma
 
 log = logging.getLogger(__name__)
 
@@ -281,7 +283,8 @@ class SnapshotStore:
         frame = self.full_frame(camera_id)
         if frame is None:
             return self.jpeg(camera_id)
-        ok, buf = cv2.imencode(".jpg", frame.image, [cv2.IMWRITE_JPEG_QUALITY, 92])
+        # Converted for this JPEG only: `frame.image` would keep a BGR copy in the slot.
+        ok, buf = cv2.imencode(".jpg", frame.bgr(), [cv2.IMWRITE_JPEG_QUALITY, 92])
         if not ok:
             return None
         return Jpeg(
@@ -291,14 +294,12 @@ class SnapshotStore:
     def _encode(
         self, camera_id: str, slot: _Slot, frame: Frame, seen_at: float, park: bool
     ) -> None:
-        image = frame.image
-        if frame.width > self.max_width:
-            h = max(1, round(frame.height * self.max_width / frame.width))
-            image = cv2.resize(image, (self.max_width, h), interpolation=cv2.INTER_AREA)
+        # Only the pixels shown are converted, at the size shown (streams/picture.py).
+        image = frame.bgr(size=self.shown_size(frame.width, frame.height))
         ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self.quality])
         if not ok:
             return
-        motion = None if park else self._motion(camera_id, image, frame)
+        motion = None if park else self._motion(camera_id, frame)
         self.encodes += 1
         with self._lock:
             cam = self._cams.get(camera_id)
@@ -320,13 +321,18 @@ class SnapshotStore:
             if motion is not None and cam.overlay.preset == frame.preset:
                 cam.overlay.motion = motion
 
-    def _motion(
-        self, camera_id: str, image: np.ndarray, frame: Frame
-    ) -> list[tuple[int, int, int, int]]:
-        """Boxes (frame pixels) of what changed since the camera's previous snapshot."""
-        scale = MOTION_WIDTH / image.shape[1]
-        h = max(1, round(image.shape[0] * scale))
-        small = cv2.cvtColor(cv2.resize(image, (MOTION_WIDTH, h)), cv2.COLOR_BGR2GRAY)
+    def shown_size(self, width: int, height: int) -> tuple[int, int]:
+        """The size a live snapshot is encoded at: the frame's, scaled to `max_width`."""
+        if width <= self.max_width:
+            return width, height
+        return self.max_width, max(1, round(height * self.max_width / width))
+
+    def _motion(self, camera_id: str, frame: Frame) -> list[tuple[int, int, int, int]]:
+        """Boxes (frame pixels) of what changed since the camera's previous snapshot,
+        compared on the frame's luma reduced (0-255 grey scale, streams/grey.py)."""
+        h = max(1, round(frame.height * MOTION_WIDTH / frame.width))
+        small = cv2.resize(frame.luma(), (MOTION_WIDTH, h), interpolation=cv2.INTER_AREA)
+        small = full_scale(np.asarray(small, np.uint8), limited_luma(frame.picture))
         small = cv2.GaussianBlur(small, (5, 5), 0)
         with self._lock:
             cam = self._cams.get(camera_id)

@@ -11,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType
 
+import cv2
 import numpy as np
 import pytest
 from pydantic import SecretStr, ValidationError
@@ -25,7 +26,9 @@ from lookout.console.state import jsonable
 from lookout.detector.detections import Detections
 from lookout.report.health_store import HealthHistory, Sample
 from lookout.streams.frame import replace
+from lookout.streams.picture import YuvPicture
 from tests.support.helpers import frame
+from tests.support.pictures import KINDS, Counting, as_picture
 
 
 def http(host: str = "127.0.0.1", **console: object) -> HttpConfig:
@@ -165,3 +168,46 @@ def test_quality_states_become_json_whatever_their_shape() -> None:
     }
     assert json.dumps(got, allow_nan=False)
     assert jsonable(f"rtsp://op:{'s3cret-pw'}@10.0.0.1/x") == "rtsp://***@10.0.0.1/x"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_live_snapshot_converts_only_what_it_shows(vtest_100: np.ndarray, kind: str) -> None:
+    """At most `max_width` wide: the frame is converted at that size, not in full then
+    resized; the picture is the full-frame conversion's resized, within JPEG's noise.
+    Saving a snapshot converts the whole frame once, and keeps nothing."""
+    store = SnapshotStore(interval_s=0.0, active_for_s=60.0, max_width=640)
+    pictures = []
+    for t in (1.0, 2.0):
+        picture = Counting(as_picture(vtest_100, kind))
+        pictures.append(picture)
+        f = replace(frame(t, camera="cam1"), picture=picture)
+        store.observe(f, Detections.empty(), [])
+        store.touch()
+        assert store.encode_due() == 1
+    for picture in pictures:
+        assert picture.whole == 0 and picture.parts == [(None, (640, 480))]
+    jpeg = store.jpeg("cam1")
+    assert jpeg is not None and (jpeg.width, jpeg.height) == (768, 576)
+    shown = decoded(jpeg.data)
+    want = cv2.resize(vtest_100, (640, 480), interpolation=cv2.INTER_AREA)
+    assert shown.shape == want.shape and psnr(shown, want) > 30.0
+    overlay = store.overlay("cam1")
+    assert overlay is not None and overlay.motion == []  # the same picture twice
+    saved = store.encode_now("cam1")
+    assert saved is not None and pictures[-1].whole == 1
+    full = decoded(saved.data)
+    assert full.shape == vtest_100.shape and psnr(full, vtest_100) > 30.0
+    inner = pictures[-1].picture
+    if isinstance(inner, YuvPicture):  # no BGR copy kept beside the planes
+        assert inner.nbytes == sum(p.nbytes for p in (inner.y, inner.u, inner.v) if p is not None)
+
+
+def decoded(jpeg: bytes) -> np.ndarray:
+    image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    assert image is not None
+    return np.asarray(image, np.uint8)
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return math.inf if mse == 0 else 10 * math.log10(255.0**2 / mse)
