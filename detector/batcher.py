@@ -22,9 +22,8 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-import numpy as np
-
 from lookout.detector.detections import Detections
+from lookout.detector.preprocess import Image
 from lookout.detector.regions import Crop, RegionPlan, merge_regions
 from lookout.detector.stage import DeliveryStage
 from lookout.streams.frame import Frame
@@ -34,7 +33,7 @@ log = logging.getLogger(__name__)
 
 K = TypeVar("K", bound=Hashable)
 
-DetectFn = Callable[[Sequence[np.ndarray]], list[Detections]]
+DetectFn = Callable[[Sequence[Image]], list[Detections]]
 
 
 @dataclass(slots=True)
@@ -191,7 +190,7 @@ class MicroBatcher(Generic[K]):
         """Run the detector on the frames that pass the gate, then deliver all of them
         in batch order."""
         need = [self.gate is None or self.gate(key, frame) for key, frame in batch]
-        images: list[np.ndarray] = []
+        images: list[Image] = []
         work: list[_Work[K]] = []
         pending: set[tuple[K, Crop]] = set()
         for (key, frame), n in zip(batch, need, strict=True):
@@ -199,7 +198,7 @@ class MicroBatcher(Generic[K]):
                 continue
             plan = self.plan(key, frame) if self.plan is not None else None
             if plan is None:
-                images.append(frame.image)
+                images.append(frame.picture)
                 work.append(_Work(key, None, ()))
                 continue
             cache = self._cache_for(key, plan)
@@ -211,9 +210,9 @@ class MicroBatcher(Generic[K]):
                 if i not in plan.still or (cache[i] is None and (key, plan.crops[i]) not in pending)
             )
             pending.update((key, plan.crops[i]) for i in run)
-            images += [plan.crops[i].view(frame.image) for i in run]
+            images += [plan.crops[i].of(frame.picture) for i in run]
             if plan.full_frame:
-                images.append(frame.image)
+                images.append(frame.picture)
             work.append(_Work(key, plan, run))
         per_image: list[Detections] = []
         if images:

@@ -32,7 +32,7 @@ from lookout.base.paths import cache_dir
 from lookout.detector.detections import Detections
 from lookout.detector.manifest import ModelManifest
 from lookout.detector.postprocess import postprocess, yolox_grid
-from lookout.detector.preprocess import letterbox_batch
+from lookout.detector.preprocess import Image, letterbox_batch
 from lookout.detector.providers import TENSORRT, describe_session, plan_providers, tensorrt_profile
 
 log = logging.getLogger(__name__)
@@ -468,11 +468,12 @@ class OnnxDetector:
             raise self._fail(f"inference failed ({_first_line(exc)})") from None
         return np.asarray(out)
 
-    def detect(self, images: Sequence[np.ndarray]) -> list[Detections]:
-        """Detect objects in BGR frames of any sizes.
+    def detect(self, images: Sequence[Image]) -> list[Detections]:
+        """Detect objects in pictures or BGR frames of any sizes.
 
         Args:
-            images: BGR images, each (H_i, W_i, 3) uint8.
+            images: Pictures (lookout/streams/picture.py) or BGR images, each
+                (H_i, W_i, 3) uint8.
 
         Returns:
             One `Detections` per image, in order; boxes xyxy float32 in that image's

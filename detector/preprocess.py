@@ -1,7 +1,9 @@
 """Letterbox preprocessing straight into a slice of the model's NCHW input buffer.
 
-Each image (BGR, HxWx3, uint8, any size) is resized keeping its aspect ratio
-(cv2.resize, INTER_LINEAR), placed at the top-left or centre of the model input,
+Each image (a `Picture` of lookout/streams/picture.py, or a BGR HxWx3 uint8 array of
+any size) is resized keeping its aspect ratio (INTER_LINEAR; a YUV picture is resized
+in its planes and only the resized pixels are converted to BGR, docs/ARCHITECTURE.md
+"Pictures"), placed at the top-left or centre of the model input,
 padded with a constant, converted to the model's channel order and written as
 float32 CHW multiplied by the manifest's `scale`. No intermediate float image is
 allocated: the only temporary is the resized uint8 image.
@@ -19,7 +21,11 @@ from typing import Literal
 import cv2
 import numpy as np
 
+from lookout.streams.picture import BgrPicture, Picture
+
 Placement = Literal["top_left", "center"]
+#: What the detector takes: a picture, or a BGR array.
+Image = Picture | np.ndarray
 ColorOrder = Literal["bgr", "rgb"]
 
 
@@ -96,7 +102,7 @@ def _fill_border(out: np.ndarray, x0: int, y0: int, new_w: int, new_h: int, valu
 
 
 def letterbox_into(
-    image: np.ndarray,
+    image: Image,
     out: np.ndarray,
     *,
     placement: Placement,
@@ -107,7 +113,7 @@ def letterbox_into(
     """Letterbox one image into `out`.
 
     Args:
-        image: BGR image, shape (H, W, 3), uint8.
+        image: a Picture, or a BGR image, shape (H, W, 3), uint8.
         out: destination, shape (3, dst_H, dst_W), float32 (a slice of the batch
             buffer; overwritten entirely).
         placement: "top_left" or "center".
@@ -118,22 +124,28 @@ def letterbox_into(
     Returns:
         The geometry needed to map model-input boxes back to `image` pixels.
     """
-    _check_image(image)
+    picture = as_picture(image)
     if out.ndim != 3 or out.shape[0] != 3 or out.dtype != np.float32:
         raise ValueError(f"out must be float32 (3, H, W), got {out.dtype} {out.shape}")
     dst_h, dst_w = int(out.shape[1]), int(out.shape[2])
-    src_h, src_w = int(image.shape[0]), int(image.shape[1])
+    src_h, src_w = picture.height, picture.width
     new_w, new_h, geometry = letterbox_geometry(src_w, src_h, dst_w, dst_h, placement)
-
-    if (new_w, new_h) != (src_w, src_h):
-        resized = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
-    else:
-        resized = image
+    resized = picture.bgr(size=(new_w, new_h))
     x0, y0 = geometry.pad_x, geometry.pad_y
     region = out[:, y0 : y0 + new_h, x0 : x0 + new_w]
     _to_planes(resized, region, color_order, scale)
     _fill_border(out, x0, y0, new_w, new_h, float(pad_value) * scale)
     return geometry
+
+
+def as_picture(image: Image) -> Picture:
+    """`image` as a Picture (a BGR array is wrapped, after a check)."""
+    if isinstance(image, np.ndarray):
+        _check_image(image)
+        return BgrPicture(image)
+    if not hasattr(image, "bgr"):
+        raise TypeError(f"image must be a Picture or a uint8 array, got {type(image).__name__}")
+    return image
 
 
 def _to_planes(
@@ -160,7 +172,7 @@ def _to_planes(
 
 
 def letterbox_batch(
-    images: Sequence[np.ndarray],
+    images: Sequence[Image],
     out: np.ndarray,
     *,
     placement: Placement,
@@ -171,7 +183,7 @@ def letterbox_batch(
     """Letterbox `images` into `out[:len(images)]`.
 
     Args:
-        images: BGR images, each (H_i, W_i, 3) uint8.
+        images: Pictures or BGR images, each (H_i, W_i, 3) uint8.
         out: batch buffer, shape (N >= len(images), 3, dst_H, dst_W), float32.
 
     Returns:

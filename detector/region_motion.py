@@ -30,8 +30,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from lookout.detector.preprocess import Image, as_picture
 from lookout.detector.regions import Crop
 from lookout.detector.settings import MotionConfig
+from lookout.streams.grey import small_grey
 
 #: Motion pixels across the plan's smallest object (its width).
 OBJECT_MOTION_PX = 6.0
@@ -101,16 +103,16 @@ class RegionMotion:
         self._background = [None] * len(self.crops)
         self._last_run = [None] * len(self.crops)
 
-    def _grey(self, image: np.ndarray, i: int) -> np.ndarray:
-        view = self._views[i].view(image)
-        small = cv2.resize(view, self._sizes[i], interpolation=cv2.INTER_AREA)
-        grey: np.ndarray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    def _grey(self, image: Image, i: int) -> np.ndarray:
+        v = self._views[i]
+        region = (v.x, v.y, v.width, v.height)
+        grey: np.ndarray = small_grey(as_picture(image), self._sizes[i], region).astype(np.float32)
         k = self.settings.blur
         if k > 1:
             grey = cv2.GaussianBlur(grey, (k, k), 0)
         return grey
 
-    def changed_pixels(self, image: np.ndarray) -> list[int]:
+    def changed_pixels(self, image: Image) -> list[int]:
         """Changed motion pixels per crop against the backgrounds, without updating them
         (-1 for a crop with no background yet). For diagnostics and tests."""
         out = []
@@ -122,8 +124,9 @@ class RegionMotion:
             out.append(int(np.count_nonzero(diff)))
         return out
 
-    def update(self, image: np.ndarray, t: float) -> RegionDecision:
-        """Measure each crop of `image` (the full BGR frame), update the backgrounds
+    def update(self, image: Image, t: float) -> RegionDecision:
+        """Measure each crop of `image` (the frame's picture, or the full BGR frame:
+        a YUV picture's luma is read, lookout/streams/grey.py), update the backgrounds
         and decide; `t` is the frame's `monotonic_s` (only differences are used)."""
         run: list[bool] = []
         moving: list[bool] = []

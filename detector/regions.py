@@ -22,6 +22,7 @@ import numpy as np
 
 from lookout.base.geometry import box_ioss
 from lookout.detector.detections import Detections
+from lookout.streams.picture import Cropped, Picture
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,11 @@ class Crop:
     y: int
     width: int
     height: int
+
+    def of(self, picture: Picture) -> Cropped:
+        """The crop of `picture`: converted only inside it, at the size asked
+        (docs/ARCHITECTURE.md "Pictures")."""
+        return Cropped(picture, (self.x, self.y, self.width, self.height))
 
     def view(self, image: np.ndarray) -> np.ndarray:
         """The crop as a view of `image` (no copy)."""

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from lookout.streams.picture import Cropped, Picture, YuvPicture
+from lookout.streams.picture import BgrPicture, Cropped, Picture, YuvPicture
 
 #: Limited-range luma (16-235) to the full 0-255 grey scale, clipped.
 LIMITED_TO_FULL = np.clip(np.round((np.arange(256) - 16) * 255 / 219), 0, 255).astype(np.uint8)
@@ -35,3 +35,27 @@ def full_scale(grey: NDArray[np.uint8], limited: bool) -> NDArray[np.uint8]:
     if not limited:
         return grey
     return np.asarray(cv2.LUT(grey, LIMITED_TO_FULL), np.uint8)
+
+
+def small_grey(
+    picture: Picture,
+    size: tuple[int, int],
+    region: tuple[int, int, int, int] | None = None,
+    mid: tuple[int, int] | None = None,
+) -> NDArray[np.uint8]:
+    """`region` of `picture` (default: all) area-averaged to `size` (w, h) in grey on the
+    0-255 scale, for the motion gates: a BGR picture is reduced then turned grey (the
+    few output pixels), a YUV picture's luma is reduced and expanded (no conversion).
+    With `mid`, the region is first subsampled (nearest) to that size, which keeps
+    INTER_AREA cheap when the scale is not a whole number."""
+    x, y, w, h = region if region is not None else (0, 0, picture.width, picture.height)
+    if isinstance(picture, BgrPicture):
+        src = picture.image()[y : y + h, x : x + w]  # a view: nothing converted
+    else:
+        src = picture.luma()[y : y + h, x : x + w]
+    if mid is not None:
+        src = cv2.resize(src, mid, interpolation=cv2.INTER_NEAREST)
+    small = cv2.resize(src, size, interpolation=cv2.INTER_AREA)
+    if small.ndim == 3:
+        return np.asarray(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), np.uint8)
+    return full_scale(np.asarray(small, np.uint8), limited_luma(picture))

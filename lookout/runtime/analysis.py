@@ -273,7 +273,7 @@ class CameraAnalyser:
             if regions is None:
                 regions = RegionMotion(self.motion, plan.crops, plan.smallest_px)
                 self._region_gates[key] = regions
-            decision = regions.update(frame.image, frame.monotonic_s)
+            decision = regions.update(frame.picture, frame.monotonic_s)
             if not decision.any:
                 return False
             if decision.still:
@@ -286,7 +286,7 @@ class CameraAnalyser:
             zones = [z.polygon for z in self.camera.zones if z.preset in (None, frame.preset)]
             gate = MotionGate(self.motion, (frame.height, frame.width), zones or None)
             self._gates[frame.preset] = gate
-        return gate.update(frame.image, frame.monotonic_s).run_detector
+        return gate.update(frame.picture, frame.monotonic_s).run_detector
 
     def process(self, frame: Frame, detections: Detections | None) -> list[DraftCase]:
         """Track, geofence and case one frame's detections; return the new cases.

@@ -10,6 +10,7 @@ import numpy as np
 
 from lookout.detector.batcher import MicroBatcher
 from lookout.detector.detections import Detections
+from lookout.detector.preprocess import Image, as_picture
 from lookout.streams.frame import Frame
 from lookout.streams.frame_queue import FrameQueue
 from tests.support.helpers import frame, wait_until
@@ -29,14 +30,15 @@ class FakeDetector:
         self.delay = delay
         self.fail_on_call = fail_on_call
 
-    def __call__(self, images: Sequence[np.ndarray]) -> list[Detections]:
+    def __call__(self, images: Sequence[Image]) -> list[Detections]:
         self.calls.append(len(images))
         if self.fail_on_call is not None and len(self.calls) == self.fail_on_call:
             raise RuntimeError("boom")
         time.sleep(self.delay)
         # One box per image whose x1 / y1 echo the camera and frame index.
         return [
-            Detections.create([[img[0, 0, 0], img[0, 0, 1], 10, 10]], [0.9], [0]) for img in images
+            Detections.create([[px[0, 0, 0], px[0, 0, 1], 10, 10]], [0.9], [0])
+            for px in (as_picture(img).bgr() for img in images)
         ]
 
 
@@ -151,8 +153,8 @@ def test_region_crops_of_several_cameras_are_one_call_and_merge_back_per_frame()
 
     seen: list[list[tuple[int, int]]] = []
 
-    def detect(images: Sequence[np.ndarray]) -> list[Detections]:
-        seen.append([im.shape[:2] for im in images])
+    def detect(images: Sequence[Image]) -> list[Detections]:
+        seen.append([(as_picture(im).height, as_picture(im).width) for im in images])
         # A box 2..6 in every image: in frame pixels it lands at each crop's offset.
         return [Detections.create([[2, 2, 6, 6]], [0.9], [0]) for _ in images]
 

@@ -23,10 +23,12 @@ from lookout.clips.media import vtest_avi
 from lookout.detector.batcher import MicroBatcher
 from lookout.detector.detections import Detections
 from lookout.detector.motion import MotionGate
+from lookout.detector.preprocess import Image, as_picture
 from lookout.detector.region_motion import RegionMotion
 from lookout.detector.regions import Crop, RegionPlan, plan_regions
 from lookout.detector.settings import MotionConfig
 from lookout.streams.frame import Frame
+from lookout.streams.picture import YuvPicture
 
 FPS = 4
 SECONDS = 12
@@ -69,13 +71,23 @@ def frozen_view(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return dst
 
 
-def _frames(path: Path) -> list[np.ndarray]:
+def _frames(path: Path, kind: str = "bgr") -> list[Image]:
+    """The clip's pictures: BGR arrays, or the decoder's 4:2:0 planes as the readers
+    hand them over (the gates then read the luma, docs/ARCHITECTURE.md "Pictures")."""
     with av.open(str(path)) as c:
-        return [f.to_ndarray(format="bgr24") for f in c.decode(video=0)]
+        if kind == "bgr":
+            return [f.to_ndarray(format="bgr24") for f in c.decode(video=0)]
+        return [
+            YuvPicture.from_i420(f.to_ndarray(format="yuv420p"), f.width, f.height)
+            for f in c.decode(video=0)
+        ]
 
 
-def test_each_crop_is_gated_on_its_own_and_small_walkers_count(frozen_view: Path) -> None:
-    frames = _frames(frozen_view)
+@pytest.mark.parametrize("kind", ["bgr", "yuv420p"])
+def test_each_crop_is_gated_on_its_own_and_small_walkers_count(
+    frozen_view: Path, kind: str
+) -> None:
+    frames = _frames(frozen_view, kind)
     assert len(frames) == FPS * SECONDS
     zones = [WALK_ZONE, _van_zone()]
     plan = plan_regions(W, H, zones, input_size=416, min_object_px=24, overlap_px=96, max_crops=12)
@@ -121,11 +133,12 @@ def test_a_still_crop_is_not_inferred_and_its_last_boxes_stand() -> None:
     crops = (Crop(0, 0, 40, 40), Crop(40, 0, 40, 40))
     sizes: list[int] = []
 
-    def detect(images: Sequence[np.ndarray]) -> list[Detections]:
+    def detect(images: Sequence[Image]) -> list[Detections]:
         sizes.append(len(images))
         # An object at (5, 5) in crop coordinates, placed by the picture's value so a
         # reused box can be told from a fresh one.
-        return [_boxes((im[0, 0, 0], 5, im[0, 0, 0] + 10, 15)) for im in images]
+        values = [int(as_picture(im).bgr()[0, 0, 0]) for im in images]
+        return [_boxes((v, 5, v + 10, 15)) for v in values]
 
     got: list[Detections | None] = []
     still = [frozenset(), frozenset({1}), frozenset({0, 1}), frozenset({0})]
@@ -152,7 +165,7 @@ def test_a_still_crop_never_run_yet_runs_anyway() -> None:
     crops = (Crop(0, 0, 40, 40), Crop(40, 0, 40, 40))
     sizes: list[int] = []
 
-    def detect(images: Sequence[np.ndarray]) -> list[Detections]:
+    def detect(images: Sequence[Image]) -> list[Detections]:
         sizes.append(len(images))
         return [_boxes((1, 1, 9, 9)) for _ in images]
 
