@@ -255,3 +255,32 @@ class Cropped:
     @property
     def nbytes(self) -> int:
         return self.picture.nbytes
+
+
+def _plane(vf: Any, i: int, rows: int, cols: int, channels: int = 1) -> np.ndarray:
+    """Plane `i` of a PyAV frame as a (rows, cols[, channels]) view of its buffer."""
+    plane = vf.planes[i]
+    flat = np.frombuffer(plane, np.uint8)
+    view = flat[: rows * plane.line_size].reshape(rows, plane.line_size)[:, : cols * channels]
+    return view.reshape(rows, cols, channels) if channels > 1 else view
+
+
+def is_native(vf: Any) -> bool:
+    """Whether a decoded frame's pixel format is kept as it is (no conversion at all)."""
+    return str(vf.format.name) in NATIVE_FORMATS
+
+
+def picture_of(vf: Any) -> YuvPicture:
+    """The picture of a PyAV `VideoFrame`: its planes as views (no copy) for yuv420p,
+    yuvj420p and NV12; any other format converted once to yuv420p (swscale). The
+    frame is kept as the planes' owner."""
+    if not is_native(vf):
+        vf = vf.reformat(format="yuv420p")
+    w, h = int(vf.width), int(vf.height)
+    cw, ch = (w + 1) // 2, (h + 1) // 2
+    name = str(vf.format.name)
+    full = name == "yuvj420p" or int(getattr(vf, "color_range", 0) or 0) == 2  # AVCOL_RANGE_JPEG
+    y = _plane(vf, 0, h, w)
+    if name == "nv12":
+        return YuvPicture(y, uv=_plane(vf, 1, ch, cw, 2), full_range=full, owner=vf)
+    return YuvPicture(y, _plane(vf, 1, ch, cw), _plane(vf, 2, ch, cw), full_range=full, owner=vf)

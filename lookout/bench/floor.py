@@ -1,7 +1,7 @@
 """`cameras_floor` (benchmarks/README.md): how many cameras the cores could hold if decoding,
 conversion and inference were all there was.
 
-    floor = cores ÷ (decode of one keyframe + conversion to BGR
+    floor = cores ÷ (decode of one keyframe + conversion to the model's input
                      + images per camera-frame × bare inference of one image)
 
 Each part is measured alone, in the same run as the pipeline it is compared with, as
@@ -10,7 +10,12 @@ to give, and CPU time counts every ONNX Runtime intra-op thread (2 threads that 
 spend 20 ms on an image cost 40 ms, not the 20 ms of wall time) while staying close
 to the truth on a machine others are loading. Decoding is single-threaded with the
 reader's own options (keyframes mode: `thread_count = 1`, deblocking skipped or not),
-so its CPU time is the decoder's. Images per camera-frame: 1 in whole mode, the region
+so its CPU time is the decoder's. The conversion is the cheapest that yields what the
+model is given from the decoded picture: the picture's planes resized to the
+letterbox (whole mode) or to each crop's model size (regions mode) and only those
+pixels converted to BGR (docs/ARCHITECTURE.md "Pictures"); the whole-frame BGR
+conversion the readers made before is measured beside it (`convert_before_ms`).
+Images per camera-frame: 1 in whole mode, the region
 plan's crops (plus the full-frame pass, if any) in regions mode. The floor ignores
 demuxing, letterboxing, decoding boxes, tracking, zones and Python, so a pipeline
 reaches it only as those shrink (benchmarks/README.md).
@@ -20,7 +25,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,10 +34,12 @@ import av
 import numpy as np
 
 from lookout.detector.onnx_model import OnnxDetector
-from lookout.detector.preprocess import letterbox_batch
+from lookout.detector.preprocess import Image, Placement, letterbox_batch, letterbox_geometry
+from lookout.detector.regions import Crop
+from lookout.streams.picture import Picture, picture_of
 
 
-def model_batch(detector: OnnxDetector, images: Sequence[np.ndarray], batch: int) -> np.ndarray:
+def model_batch(detector: OnnxDetector, images: Sequence[Image], batch: int) -> np.ndarray:
     """A model input of `batch` items: `images` (repeated as needed) letterboxed once,
     as the pipeline does — what bare ONNX Runtime is timed on."""
     m = detector.manifest
@@ -80,6 +87,8 @@ class Floor:
     bare_ort_images_per_s: float  # wall-clock rate of the same inference loop
     #: The floors of the measurements this one is the mean of (`Floor.mean`).
     each: tuple[float, ...] = ()
+    #: CPU seconds of the whole-frame BGR conversion the readers made before issue 28.
+    convert_before_s: float = 0.0
 
     @classmethod
     def mean(cls, floors: Sequence[Floor]) -> Floor:
@@ -100,6 +109,7 @@ class Floor:
             batch=first.batch,
             bare_ort_images_per_s=sum(f.bare_ort_images_per_s for f in floors) / n,
             each=tuple(round(f.cameras, 1) for f in floors),
+            convert_before_s=sum(f.convert_before_s for f in floors) / n,
         )
 
     @property
@@ -116,6 +126,7 @@ class Floor:
             "cameras_floor": round(self.cameras, 1),
             "decode_ms": round(1000 * self.decode_s, 2),
             "convert_ms": round(1000 * self.convert_s, 2),
+            "convert_before_ms": round(1000 * self.convert_before_s, 2),
             "infer_ms_per_image": round(1000 * self.infer_s_per_image, 2),
             "images_per_frame": self.images_per_frame,
             "frame_ms": round(
@@ -159,14 +170,51 @@ class OtherLoad:
         return round(max(0.0, other) / (end[2] - self._start[2]), 2)
 
 
+#: What the conversion part converts: the model's input from a decoded picture.
+Convert = Callable[[Picture], object]
+
+
+def whole_input(width: int, height: int, placement: Placement = "center") -> Convert:
+    """The conversion of whole mode: the letterbox of the frame at the model's size."""
+
+    def convert(picture: Picture) -> object:
+        new_w, new_h, _ = letterbox_geometry(
+            picture.width, picture.height, width, height, placement
+        )
+        return picture.bgr(size=(new_w, new_h))
+
+    return convert
+
+
+def crops_input(crops: Sequence[Crop], size: int) -> Convert:
+    """The conversion of regions mode: each crop at its model size."""
+
+    def convert(picture: Picture) -> object:
+        out = []
+        for c in crops:
+            new_w, new_h, _ = letterbox_geometry(c.width, c.height, size, size, "center")
+            out.append(picture.bgr((c.x, c.y, c.width, c.height), (new_w, new_h)))
+        return out
+
+    return convert
+
+
 def keyframe_cost(
-    clip: Path, *, skip_loop_filter: bool, keyframes: int = 20, warmup: int = 2
-) -> tuple[float, float]:
-    """CPU seconds to decode one keyframe of `clip` and to convert it to BGR, each timed
-    alone: keyframe packets only, decoded single-threaded as in keyframes mode, the
-    clip looped until `keyframes` pictures came out after `warmup` uncounted ones (the
-    first conversions also pay for fresh memory pages)."""
-    decode = convert = 0.0
+    clip: Path,
+    *,
+    skip_loop_filter: bool,
+    convert: Convert | None = None,
+    keyframes: int = 20,
+    warmup: int = 2,
+) -> tuple[float, float, float]:
+    """CPU seconds to decode one keyframe of `clip`, to make the model's input from it
+    (`convert` of the reader's picture, lookout/streams/picture.py `picture_of`; default
+    the whole frame) and, for comparison, to convert it whole to BGR as the readers did
+    before, each timed alone: keyframe packets only, decoded single-threaded as in
+    keyframes mode, the clip looped until `keyframes` pictures came out after `warmup`
+    uncounted ones (the first conversions also pay for fresh memory pages)."""
+    convert = convert or (lambda picture: picture.bgr())
+    decode = converted = before_s = 0.0
     done = -warmup
     while done < keyframes:
         before = done
@@ -183,20 +231,23 @@ def keyframe_cost(
                 took = time.process_time() - t0
                 for vf in pictures:
                     t1 = time.process_time()
+                    convert(picture_of(vf))
+                    t2 = time.process_time()
                     vf.to_ndarray(format="bgr24")
                     if done >= 0:
                         decode += took / len(pictures)
-                        convert += time.process_time() - t1
+                        converted += t2 - t1
+                        before_s += time.process_time() - t2
                     done += 1
                 if done >= keyframes:
                     break
         if done == before:
             raise RuntimeError(f"{clip}: no keyframe decoded")
-    return decode / done, convert / done
+    return decode / done, converted / done, before_s / done
 
 
 def infer_cost(
-    detector: OnnxDetector, images: Sequence[np.ndarray], batch: int, seconds: float
+    detector: OnnxDetector, images: Sequence[Image], batch: int, seconds: float
 ) -> tuple[float, float]:
     """(CPU seconds per image, wall images/s) of `infer_raw` alone on a batch of
     `images` letterboxed once (at least 3 calls, then for `seconds`)."""
@@ -215,19 +266,22 @@ def measure_floor(
     mode: str,
     clip: Path,
     detector: OnnxDetector,
-    images: Sequence[np.ndarray],
+    images: Sequence[Image],
     *,
     images_per_frame: float,
     batch: int,
     threads: int,
     skip_loop_filter: bool,
+    convert: Convert | None = None,
     seconds: float = 3.0,
     cores: int | None = None,
 ) -> Floor:
     """One mode's floor: keyframes of the camera stream `clip`, inference on `images`
     (whole frames or crops) with `detector` at `batch`; `cores` default
     `os.cpu_count()`."""
-    decode_s, convert_s = keyframe_cost(clip, skip_loop_filter=skip_loop_filter)
+    decode_s, convert_s, convert_before_s = keyframe_cost(
+        clip, skip_loop_filter=skip_loop_filter, convert=convert
+    )
     infer_s, ips = infer_cost(detector, images, batch, seconds)
     return Floor(
         mode=mode,
@@ -240,4 +294,5 @@ def measure_floor(
         threads=threads,
         batch=batch,
         bare_ort_images_per_s=ips,
+        convert_before_s=convert_before_s,
     )

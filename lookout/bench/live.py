@@ -17,7 +17,7 @@ import resource
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -35,8 +35,9 @@ from lookout.detector.batcher import MicroBatcher
 from lookout.detector.detections import Detections
 from lookout.detector.manifest import load_manifest
 from lookout.detector.onnx_model import OnnxDetector
+from lookout.detector.preprocess import Image
 from lookout.runtime.analysis import CameraAnalyser, build_analyser
-from lookout.runtime.replay import ReplayPipeline
+from lookout.runtime.replay import ReplayPipeline, ReplayStats
 from lookout.runtime.services import load_app_grid, open_cases
 from lookout.streams.frame import Frame
 from lookout.streams.frame_queue import DropPolicy, FrameQueue
@@ -104,6 +105,10 @@ class Result:
     bare_ort_images_per_s: float = 0.0
     stage_ms: dict[str, float] = field(default_factory=dict)
     cases: int = 0
+    #: Oldest picture analysed: capture to result (the live promise of drop-oldest).
+    latency_max_s: float = 0.0
+    #: Longest wait between two analysed pictures of one camera (the slowest camera).
+    max_interval_s: float = 0.0
 
     @property
     def sustained(self) -> bool:
@@ -157,7 +162,7 @@ class DetectorPool:
 
 
 def bare_ort(
-    detector: OnnxDetector, batch: int, seconds: float, images: list[np.ndarray] | None = None
+    detector: OnnxDetector, batch: int, seconds: float, images: Sequence[Image] | None = None
 ) -> float:
     """Images/s of `infer_raw` alone on a real letterboxed batch of `images` (default:
     vtest frames)."""
@@ -170,7 +175,7 @@ def bare_ort(
             analysis_fps=1.0,
             start_time=datetime.now(UTC),
         )
-        images = [f.image for _, f in zip(range(batch), reader, strict=False)]
+        images = [f.picture for _, f in zip(range(batch), reader, strict=False)]
     buf = model_batch(detector, images, batch)
     detector.infer_raw(buf)
     n, t0 = 0, time.perf_counter()
@@ -203,6 +208,8 @@ def run_live(
         queue_policy=s.queue_policy,
     )
     latencies: list[float] = []
+    last_seen: dict[int, float] = {}
+    gaps: list[float] = []
     counts = {"analysed": 0, "inferred": 0}
     measuring = False
     cameras = [bench_camera(i, s.detect, motion=s.motion) for i in range(s.cameras)]
@@ -231,7 +238,11 @@ def run_live(
         def deliver(key: int, frame: Frame, dets: Detections | None) -> None:
             analysers[key].process(frame, dets)
             if measuring:
-                latencies.append(time.monotonic() - frame.monotonic_s)
+                now = time.monotonic()
+                latencies.append(now - frame.monotonic_s)
+                if key in last_seen:
+                    gaps.append(now - last_seen[key])
+                last_seen[key] = now
                 counts["analysed"] += 1
                 counts["inferred"] += dets is not None
 
@@ -289,6 +300,8 @@ def run_live(
         rss_samples_mb=rss,
         stage_ms=stage,
         cases=n_cases,
+        latency_max_s=float(lat.max()),
+        max_interval_s=max(gaps, default=wall) if len(last_seen) == s.cameras else wall,
     )
 
 
@@ -328,6 +341,12 @@ def _snapshot(
 def replay_throughput(detector: OnnxDetector, batch: int) -> tuple[float, float]:
     """Replay of vtest.avi (demo config) through `detector` as fast as possible:
     returns (pipeline images/s, speed × real time)."""
+    stats = replay_vtest(detector, batch)
+    return stats.frames_inferred / stats.elapsed_s, stats.speed_x_realtime
+
+
+def replay_vtest(detector: OnnxDetector, batch: int) -> ReplayStats:
+    """What `replay_throughput` measures, as the replay's own statistics."""
     from lookout.config.app import load_config
 
     cfg = load_config(REPO_ROOT / "configs" / "demo.yaml")
@@ -346,5 +365,4 @@ def replay_throughput(detector: OnnxDetector, batch: int) -> tuple[float, float]
             config_source=source,
         )
         pipe = ReplayPipeline(cfg, analyser.camera, detector, analyser)
-        stats = pipe.run(pipe.open_reader(assets_dir() / "footage" / "vtest.avi"))
-    return stats.frames_inferred / stats.elapsed_s, stats.speed_x_realtime
+        return pipe.run(pipe.open_reader(assets_dir() / "footage" / "vtest.avi"))

@@ -19,13 +19,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
-
 from lookout.base.paths import REPO_ROOT
 from lookout.clips.far_view import far_view_clip
 from lookout.clips.media import cached_h264_mp4
 from lookout.config.app import AppConfig, CameraConfig, ModelConfig
 from lookout.detector.onnx_model import OnnxDetector
+from lookout.detector.preprocess import Image
 from lookout.detector.regions import RegionPlan
 from lookout.runtime.analysis import build_analyser, camera_plan
 from lookout.runtime.replay import ReplayPipeline
@@ -114,17 +113,17 @@ def replay_clip(seconds: float) -> Path:
     return far_view_clip(FAR_W, FAR_H, FAR_SCALE, seconds=seconds)
 
 
-def sample_crops(clip: Path, plan: RegionPlan | None, count: int) -> list[np.ndarray]:
+def sample_crops(clip: Path, plan: RegionPlan | None, count: int) -> list[Image]:
     """`count` detector images of real frames of `clip`, one frame per second: the
     plan's crops as the batcher hands them to the detector (None: whole frames)."""
     reader = FileReader(clip, "sample", analysis_fps=1.0, start_time=datetime.now(UTC))
-    crops: list[np.ndarray] = []
+    crops: list[Image] = []
     for frame in reader:
         if plan is None:
-            crops.append(frame.image)
+            crops.append(frame.picture)
         else:
-            crops += [c.view(frame.image) for c in plan.crops]
-            crops += [frame.image] if plan.full_frame else []
+            crops += [c.of(frame.picture) for c in plan.crops]
+            crops += [frame.picture] if plan.full_frame else []
         if len(crops) >= count:
             break
     if not crops:

@@ -7,17 +7,32 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import onnxruntime as ort
 from tqdm import tqdm
 
-from lookout.bench.floor import Floor, OtherLoad, measure_floor
-from lookout.bench.live import DetectorPool, Result, Setting, bare_ort, replay_throughput, run_live
+from lookout.base.paths import assets_dir
+from lookout.bench.floor import (
+    Floor,
+    OtherLoad,
+    crops_input,
+    infer_cost,
+    measure_floor,
+    whole_input,
+)
+from lookout.bench.live import (
+    DetectorPool,
+    Result,
+    Setting,
+    bare_ort,
+    replay_throughput,
+    replay_vtest,
+    run_live,
+)
 from lookout.bench.memory import measure as memory_slope
 from lookout.bench.regions import (
     MIN_OBJECT_PX,
@@ -29,10 +44,12 @@ from lookout.bench.regions import (
     replay_regions,
     sample_crops,
 )
+from lookout.bench.replay_floor import replay_floor
 from lookout.bench.report import update_readme, write_reports
 from lookout.bench.stationary import stationary_cost
 from lookout.clips.media import make_1080p25
 from lookout.detector.onnx_model import OnnxDetector
+from lookout.detector.preprocess import Image
 
 #: The scale search never simulates more cameras than this.
 MAX_CAMERAS = 160
@@ -88,7 +105,7 @@ def scale_search(
 
 
 def replay_vs_bare(
-    detector: OnnxDetector, batch: int, clip: Path, crops: list[np.ndarray], repeat: int
+    detector: OnnxDetector, batch: int, clip: Path, crops: Sequence[Image], repeat: int
 ) -> tuple[RegionsReplay, float]:
     """Best of `repeat` alternating runs each of the saturated far-view replay and of
     bare ORT on crops, same detector (load from other processes only slows a run)."""
@@ -153,11 +170,33 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
         o = bare_ort(d, base.batch, 3.0)
         p, _ = replay_throughput(d, base.batch)
         replays.append(_replay_row(t, p, o))
+    # The replay against its own floor: decoding every frame counted (replay_floor.py).
+    vtest = assets_dir() / "footage" / "vtest.avi"
+    m = det.manifest
+    infer_s, infer_ips = infer_cost(det, sample_crops(vtest, None, base.batch), base.batch, 3.0)
+    runs = [replay_vtest(det, base.batch) for _ in range(3)]
+    v_floor = replay_floor(
+        vtest,
+        runs[0].frames_inferred,
+        1.0,
+        whole_input(m.input_width, m.input_height, m.letterbox),
+        infer_s,
+        infer_ips,
+    )
+    v_ratios = sorted(st.frames_inferred / st.elapsed_s / v_floor.images_per_s for st in runs)
     bar.update(1)
     # Saturated replay of the far-view clip in regions mode, against bare ORT on crops.
     rd = pool.get(replace(regions, threads=args.regions_threads, batch=base.batch))
-    r_replay, r_ort = replay_vs_bare(
-        rd, base.batch, replay_clip(args.replay_seconds), crops, args.replay_repeat
+    far_replay = replay_clip(args.replay_seconds)
+    r_replay, r_ort = replay_vs_bare(rd, base.batch, far_replay, crops, args.replay_repeat)
+    r_infer_s, r_infer_ips = infer_cost(rd, crops, base.batch, 3.0)
+    r_floor = replay_floor(
+        far_replay,
+        r_replay.crops,
+        r_replay.crops / max(1, r_replay.frames),
+        crops_input(plan.crops, rd.crop_size),
+        r_infer_s,
+        r_infer_ips,
     )
     bar.update(1)
     results: list[Result] = []
@@ -194,15 +233,23 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
             s, source, images, per_frame = whole, clip, frames, 1
         else:
             s, source, images, per_frame = regions, far_clip, crops, plan.images_per_frame
+        det = pool.get(s)
+        m = det.manifest
+        convert = (
+            whole_input(m.input_width, m.input_height, m.letterbox)
+            if mode == "whole"
+            else crops_input(plan.crops, det.crop_size)
+        )
         return measure_floor(
             mode,
             source,
-            pool.get(s),
+            det,
             images,
             images_per_frame=per_frame,
             batch=s.batch,
             threads=s.threads,
             skip_loop_filter=s.skip_loop_filter,
+            convert=convert,
         )
 
     # Each mode's floor, each part alone, with its search's own settings, measured just
@@ -235,6 +282,11 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
         "cameras_sustained_ratio": _ratio(sustained, floors["whole"]),
         "other_cores": run_load.cores(),
         "replay": replays,
+        "replay_floor": {
+            **v_floor.row(runs[0].frames_inferred / runs[0].elapsed_s),
+            "ratio_to_floor": round(v_ratios[1], 3),  # median of 3 runs
+            "ratio_to_floor_runs": [round(r, 3) for r in v_ratios],
+        },
         "floor": {
             "cores": floors["whole"].cores,
             "whole": {
@@ -257,6 +309,7 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
             "cameras_floor": round(floors["regions"].cameras, 1),
             "ratio_to_floor": _ratio(r_sustained, floors["regions"]),
             "replay_crops_per_s": round(r_replay.crops_per_s, 2),
+            "replay_floor": r_floor.row(r_replay.crops_per_s),
             "replay_crops_per_frame": round(r_replay.crops / max(1, r_replay.frames), 3),
             "replay_cases": r_replay.cases,
             "replay_ms_per_crop": r_replay.ms_per_crop(),
@@ -294,6 +347,11 @@ def summary(report: dict[str, Any]) -> str:
             f"regions: {r['crops_per_frame']} crops/frame; replay {r['replay_crops_per_s']} "
             f"crops/s vs bare ORT {r['bare_ort_images_per_s']} images/s (ratio {r['ratio']}, "
             f"{r['threads']} ORT thread(s), batch {r['batch']})",
+            f"replay ÷ its floor: vtest {report['replay_floor']['ratio_to_floor']} (median of "
+            f"3: {report['replay_floor']['ratio_to_floor_runs']}), far view "
+            f"{r['replay_floor']['ratio_to_floor']}; convert ms per frame: whole "
+            f"{f['whole']['convert_ms']} (before: {f['whole']['convert_before_ms']}), "
+            f"regions {f['regions']['convert_ms']} (before: {f['regions']['convert_before_ms']})",
             f"other processes used {report['other_cores']} cores on average during the run",
             *_stationary_summary(report.get("stationary")),
             *_memory_line(report.get("memory")),
