@@ -20,6 +20,7 @@ import av.logging
 
 from lookout.base.errors import SourceError
 from lookout.streams.frame import Frame
+from lookout.streams.picture import describe, picture_of
 
 log = logging.getLogger(__name__)
 
@@ -203,6 +204,8 @@ class FileReader:
                     t -= t0
                     if not sampler.take(t):
                         continue
+                    if not self.frames_sampled:
+                        log.info("%s: %s", self.path.name, describe(vf))
                     self.frames_sampled += 1
                     yield Frame(
                         camera_id=self.camera_id,
@@ -210,8 +213,8 @@ class FileReader:
                         pts_s=t,
                         captured_at=self.start_time + timedelta(seconds=t),
                         monotonic_s=t,  # replay durations run on footage time
-                        image=vf.to_ndarray(format="bgr24"),
                         preset=self.preset,
+                        picture=picture_of(vf),  # the planes as decoded
                     )
         finally:
             container.close()

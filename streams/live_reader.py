@@ -53,6 +53,7 @@ from lookout.streams.decode import (
 from lookout.streams.file_reader import RateSampler
 from lookout.streams.frame import Frame
 from lookout.streams.frame_queue import FrameQueue
+from lookout.streams.picture import describe, picture_of
 from lookout.streams.settings import StreamConfig
 
 log = logging.getLogger(__name__)
@@ -103,6 +104,8 @@ class StreamReader:
         self._clock = clock
         self.backoff = Backoff(cfg.backoff, rng)
         self.stats = ReaderStats()
+        #: The last stream's pixel format and size, said once (streams/picture.py).
+        self._pixels: str | None = None
         self.is_file = resolver is None and is_file_source(source)
         self._state = ReaderState.STOPPED
         self.state_since = clock.monotonic()
@@ -370,6 +373,10 @@ class StreamReader:
                 if not profile_seen:
                     profile_seen = True
                     self._on_profile(f"{ctx.name} {vf.width}x{vf.height}")
+                    pixels = f"{vf.format.name} {vf.width}x{vf.height}"
+                    if pixels != self._pixels:  # one line per camera and stream change
+                        self._pixels = pixels
+                        log.info("camera %s: %s", self.camera_id, describe(vf))
                 pt = vf.pts * tb_num / tb_den if vf.pts is not None and tb_den else t
                 n = index if vf.pts is None else indices.get(vf.pts, index)
                 if not sparse:
@@ -395,7 +402,7 @@ class StreamReader:
                     self.queue.refused()  # (not converted: it would be dropped)
                     continue
                 t1 = time.perf_counter()
-                image = vf.to_ndarray(format="bgr24")
+                picture = picture_of(vf)  # the planes as decoded (docs/ARCHITECTURE.md)
                 self.stats.convert_s += time.perf_counter() - t1
                 if stamp is None:
                     stamp = self._stamp(None if vf.pts is None else dues.get(vf.pts))
@@ -405,10 +412,10 @@ class StreamReader:
                     pts_s=pt - first_t,
                     captured_at=stamp[1],
                     monotonic_s=stamp[0],
-                    image=image,
                     preset=preset,
+                    picture=picture,
                 )
-                del image  # not held by this generator until the next picture
+                del picture  # not held by this generator until the next picture
             if pictures:  # nor the decoded pictures: each holds a decoder pool buffer
                 del vf
             pictures = []

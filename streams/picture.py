@@ -270,6 +270,14 @@ def is_native(vf: Any) -> bool:
     return str(vf.format.name) in NATIVE_FORMATS
 
 
+def describe(vf: Any) -> str:
+    """One line on a stream's pictures: what they are and what the reader does."""
+    what = f"{vf.format.name} {vf.width}x{vf.height}"
+    if is_native(vf):
+        return f"{what}, kept as decoded (converted only where needed)"
+    return f"{what}, converted to yuv420p once per picture"
+
+
 def picture_of(vf: Any) -> YuvPicture:
     """The picture of a PyAV `VideoFrame`: its planes as views (no copy) for yuv420p,
     yuvj420p and NV12; any other format converted once to yuv420p (swscale). The

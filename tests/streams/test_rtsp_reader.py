@@ -20,6 +20,7 @@ from lookout.streams.decode import FullDecoder
 from lookout.streams.frame import Frame
 from lookout.streams.frame_queue import FrameQueue
 from lookout.streams.live_reader import StreamReader
+from lookout.streams.picture import picture_of
 from lookout.streams.settings import BackoffConfig, StreamConfig
 from tests.support.helpers import wait_until
 from tests.support.media import RtspServer, start_rtsp_server
@@ -52,8 +53,9 @@ def drain(r: StreamReader, n: int, timeout: float) -> list[Frame]:
 
 
 def decode_all(path: Path) -> list[np.ndarray]:
+    """The clip's pictures converted as the readers' are (streams/picture.py)."""
     with av.open(str(path)) as c:
-        return [f.to_ndarray(format="bgr24") for f in c.decode(c.streams.video[0])]
+        return [picture_of(f).image() for f in c.decode(c.streams.video[0])]
 
 
 @pytest.mark.timing

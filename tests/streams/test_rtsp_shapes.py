@@ -16,6 +16,7 @@ import pytest
 from lookout.streams.frame import Frame
 from lookout.streams.frame_queue import FrameQueue
 from lookout.streams.live_reader import StreamReader
+from lookout.streams.picture import picture_of
 from lookout.streams.settings import BackoffConfig, StreamConfig
 from tests.support.media import RtspServer, start_rtsp_server
 
@@ -62,9 +63,8 @@ def read_server(
 
 def source_frames(path: Path, n: int) -> list[np.ndarray]:
     with av.open(str(path)) as c:
-        return [
-            f.to_ndarray(format="bgr24") for f in itertools.islice(c.decode(c.streams.video[0]), n)
-        ]
+        # Converted as the readers' pictures are (streams/picture.py).
+        return [picture_of(f).image() for f in itertools.islice(c.decode(c.streams.video[0]), n)]
 
 
 def match(img: np.ndarray, source: list[np.ndarray]) -> tuple[int, float]:
