@@ -12,7 +12,11 @@ import numpy as np
 import pytest
 
 from lookout.detector.motion import MotionConfig, MotionDecision, MotionGate
+from lookout.detector.preprocess import Image
 from lookout.streams.file_reader import FileReader
+from lookout.streams.frame import Frame
+from lookout.streams.picture import BgrPicture, Picture, YuvPicture
+from tests.support.pictures import KINDS, Counting, as_picture, full_range_yuv
 
 H, W = 240, 320
 ON = MotionConfig(enabled=True, max_interval_s=5.0)
@@ -38,9 +42,18 @@ def with_square(base: np.ndarray, x: int, y: int, size: int = 40) -> np.ndarray:
 
 
 def run_sequence(
-    gate: MotionGate, frames: list[np.ndarray], step_s: float = 0.5, t0: float = 0.0
+    gate: MotionGate,
+    frames: list[np.ndarray],
+    step_s: float = 0.5,
+    t0: float = 0.0,
+    kind: str | None = None,
 ) -> list[MotionDecision]:
-    return [gate.update(img, t0 + i * step_s) for i, img in enumerate(frames)]
+    """The gate's decisions on `frames` (BGR arrays), handed over as they are or as
+    pictures of `kind` (tests/support/pictures.py: BGR, yuv420p, yuvj420p)."""
+    images: list[Image] = (
+        list(frames) if kind is None else [as_picture(img, kind) for img in frames]
+    )
+    return [gate.update(img, t0 + i * step_s) for i, img in enumerate(images)]
 
 
 # -- settings and geometry --------------------------------------------------------------
@@ -88,11 +101,16 @@ def test_polygon_with_fewer_than_three_points_is_rejected() -> None:
         ((50, 60), (50, 60)),
     ],
 )
-def test_small_grey_shape_dtype_and_values(shape: tuple[int, int], small: tuple[int, int]) -> None:
+@pytest.mark.parametrize("kind", [None, *KINDS])
+def test_small_grey_shape_dtype_and_values(
+    shape: tuple[int, int], small: tuple[int, int], kind: str | None
+) -> None:
+    """The same grey levels from a BGR frame and from a YUV picture's luma (expanded to
+    0-255 for limited range), within a level."""
     gate = MotionGate(ON, shape)
     img = np.empty((*shape, 3), dtype=np.uint8)
     img[:] = (30, 120, 200)  # BGR
-    grey = gate.small_grey(img)
+    grey = gate.small_grey(img if kind is None else as_picture(img, kind))
     assert grey.shape == small == gate.small_shape
     assert grey.dtype == np.float32
     expected = 0.114 * 30 + 0.587 * 120 + 0.299 * 200  # ITU-R BT.601 luma
@@ -156,11 +174,12 @@ def test_interval_counts_from_the_last_run_of_any_reason() -> None:
     assert set(reasons[n_motion:first_interval]) == {"still"}
 
 
-def test_moving_square_runs_every_frame() -> None:
+@pytest.mark.parametrize("kind", [None, *KINDS])
+def test_moving_square_runs_every_frame(kind: str | None) -> None:
     gate = MotionGate(ON, (H, W))
     base = scene()
     frames = [with_square(base, 10 + 30 * i, 20 + 15 * i) for i in range(9)]
-    decisions = run_sequence(gate, frames)
+    decisions = run_sequence(gate, frames, kind=kind)
     assert decisions[0].reason == "first"
     assert all(d.run_detector and d.motion and d.reason == "motion" for d in decisions[1:])
     # Old and new square positions both differ from the background: about 2 x 40x40 / 320x240.
@@ -168,29 +187,31 @@ def test_moving_square_runs_every_frame() -> None:
         assert 0.01 < d.changed_fraction < 0.1
 
 
-def test_small_global_flicker_is_not_motion() -> None:
+@pytest.mark.parametrize("kind", [None, *KINDS])
+def test_small_global_flicker_is_not_motion(kind: str | None) -> None:
     gate = MotionGate(ON, (H, W))
     base = scene()
     brighter = np.clip(base.astype(np.int16) + 3, 0, 255).astype(np.uint8)
     frames = [base if i % 2 == 0 else brighter for i in range(12)]
-    decisions = run_sequence(gate, frames, step_s=0.25)  # 2.75 s < max_interval_s
+    decisions = run_sequence(gate, frames, step_s=0.25, kind=kind)  # 2.75 s < max_interval_s
     assert decisions[0].reason == "first"
     assert all(d.reason == "still" and d.changed_fraction == 0.0 for d in decisions[1:])
 
 
-def test_motion_only_counts_inside_the_regions() -> None:
+@pytest.mark.parametrize("kind", [None, *KINDS])
+def test_motion_only_counts_inside_the_regions(kind: str | None) -> None:
     left_half = [(0.0, 0.0), (W / 2, 0.0), (W / 2, float(H)), (0.0, float(H))]
     gate = MotionGate(ON, (H, W), [left_half])
     base = scene()
     # A square moving down the right half: skipped.
     outside = [base] + [with_square(base, 230, 10 + 40 * i) for i in range(5)]
-    decisions = run_sequence(gate, outside)
+    decisions = run_sequence(gate, outside, kind=kind)
     assert decisions[0].reason == "first"
     assert all(not d.run_detector and d.reason == "still" for d in decisions[1:])
     assert all(d.changed_fraction == 0.0 for d in decisions[1:])
     # The same square moving down the left half: runs.
     inside = [with_square(base, 40, 10 + 40 * i) for i in range(5)]
-    decisions = run_sequence(gate, inside, t0=3.0)
+    decisions = run_sequence(gate, inside, t0=3.0, kind=kind)
     assert all(d.run_detector and d.reason == "motion" for d in decisions)
 
 
@@ -262,7 +283,7 @@ def test_rejects_a_non_bgr_image() -> None:
 def test_vtest_parked_van_region_is_mostly_skipped(assets: Path) -> None:
     """vtest.avi (768x576, 79.5 s): people walk across the square, a van stands still
     top right. At 2 frames/s the van's parking strip is mostly still; the whole frame is not.
-    """
+    The gates read the decoded luma (no conversion)."""
     reader = FileReader(
         assets / "footage" / "vtest.avi",
         "vtest",
@@ -278,14 +299,14 @@ def test_vtest_parked_van_region_is_mostly_skipped(assets: Path) -> None:
     elapsed: list[float] = []
     last_run = 0.0
     longest_gap = 0.0
-    for frame in reader:
-        d = van.update(frame.image, frame.pts_s)
+    for frame in reader:  # the pictures as the reader hands them over (yuv420p planes)
+        d = van.update(frame.picture, frame.pts_s)
         van_reasons[d.reason] += 1
         if d.run_detector:
             longest_gap = max(longest_gap, frame.pts_s - last_run)
             last_run = frame.pts_s
         start = time.perf_counter()
-        d = whole.update(frame.image, frame.pts_s)
+        d = whole.update(frame.picture, frame.pts_s)
         elapsed.append(time.perf_counter() - start)
         whole_reasons[d.reason] += 1
 
@@ -303,3 +324,66 @@ def test_vtest_parked_van_region_is_mostly_skipped(assets: Path) -> None:
     assert longest_gap <= settings.max_interval_s + 1e-6
     assert whole.runs >= 0.9 * n
     assert ms < 5.0  # loose: measured ~0.4 ms on a 2-core machine
+
+
+def _in_kind(frame: Frame, kind: str) -> Picture:
+    """`frame`'s picture as the reader hands it over (yuv420p: the decoder's planes), as
+    its BGR conversion, or as the full-range (yuvj420p) picture of that conversion."""
+    if kind == "yuv420p":
+        if isinstance(frame.picture, YuvPicture):
+            return frame.picture
+        return YuvPicture.from_bgr(frame.image)
+    if kind == "bgr":
+        return BgrPicture(frame.image)
+    return full_range_yuv(frame.image)
+
+
+def test_vtest_decisions_are_the_same_from_bgr_and_yuv_and_nothing_is_converted(
+    assets: Path,
+) -> None:
+    """On real footage the gates decide the same whether a frame comes as BGR (what
+    they measured before issue 28) or as yuv420p / yuvj420p planes: the luma expanded
+    to 0-255 is BGR's grey within a level, the thresholds stay. A YUV picture is never
+    converted to BGR, not even a part of it."""
+    reader = FileReader(
+        assets / "footage" / "vtest.avi",
+        "vtest",
+        analysis_fps=2.0,
+        start_time=datetime(2024, 5, 1, 8, 0, tzinfo=UTC),
+    )
+    settings = MotionConfig(enabled=True, max_interval_s=5.0)
+    strip = [[(600.0, 62.0), (730.0, 62.0), (730.0, 118.0), (600.0, 118.0)]]
+    gates = {
+        k: (MotionGate(settings, (576, 768), strip), MotionGate(settings, (576, 768)))
+        for k in KINDS
+    }
+    reasons: dict[str, list[tuple[str, str]]] = {k: [] for k in KINDS}
+    fractions: dict[str, list[float]] = {k: [] for k in KINDS}
+    # Gates fed through a counting wrapper (which hides the picture's type, so their
+    # grey levels are not compared): what a YUV picture has converted.
+    probes = {k: MotionGate(settings, (576, 768)) for k in KINDS[1:]}
+    converted = 0
+    for frame in reader:
+        for kind in KINDS:
+            picture = _in_kind(frame, kind)
+            van, whole = gates[kind]
+            a, b = van.update(picture, frame.pts_s), whole.update(picture, frame.pts_s)
+            reasons[kind].append((a.reason, b.reason))
+            fractions[kind].append(b.changed_fraction)
+            if kind in probes:
+                counted = Counting(picture)
+                probes[kind].update(counted, frame.pts_s)
+                converted += counted.whole + len(counted.parts)
+    n = len(reasons["bgr"])
+    assert n >= 150
+    assert converted == 0
+    for kind in KINDS[1:]:
+        differ = sum(x != y for x, y in zip(reasons["bgr"], reasons[kind], strict=True))
+        worst = max(abs(x - y) for x, y in zip(fractions["bgr"], fractions[kind], strict=True))
+        print(
+            f"\n{kind}: {differ} of {n} decisions differ from BGR; "
+            f"changed fraction within {worst:.4f}"
+        )
+        assert differ <= 2  # measured 0 of 159 (yuv420p and yuvj420p)
+        assert worst < 0.01  # measured 0.0023 (yuv420p), 0.0006 (yuvj420p)
+        assert [g.runs for g in gates[kind]] == pytest.approx([g.runs for g in gates["bgr"]], abs=2)

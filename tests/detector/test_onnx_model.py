@@ -15,6 +15,8 @@ from lookout.base.paths import REPO_ROOT
 from lookout.detector.detections import Detections
 from lookout.detector.manifest import load_manifest
 from lookout.detector.onnx_model import OnnxDetector, class_names_from_metadata, prepare_model
+from lookout.streams.picture import Cropped
+from tests.support.pictures import as_picture
 
 MODELS = REPO_ROOT / "models"
 
@@ -106,6 +108,51 @@ def test_batch_equals_single_runs(yolox: OnnxDetector, dog: np.ndarray, person: 
     for extra, first in zip(six[4:], batched[:2], strict=True):
         assert extra.class_id.tolist() == first.class_id.tolist()
     assert yolox.detect([]) == []
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    w = max(0.0, float(min(a[2], b[2]) - max(a[0], b[0])))
+    h = max(0.0, float(min(a[3], b[3]) - max(a[1], b[1])))
+    inter = w * h
+    area = float((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]))
+    return inter / (area - inter)
+
+
+def _matched(ref: Detections, got: Detections, min_conf: float) -> None:
+    """Every box of `ref` from `min_conf` on is in `got`: same class, IoU >= 0.75,
+    confidence within 0.08 (measured: IoU >= 0.82, confidence within 0.053)."""
+    for box, conf, cls in zip(ref.xyxy, ref.confidence, ref.class_id, strict=True):
+        if conf < min_conf:
+            continue
+        same = [
+            (_iou(box, b), abs(float(c) - float(conf)))
+            for b, c, k in zip(got.xyxy, got.confidence, got.class_id, strict=True)
+            if k == cls
+        ]
+        assert any(iou >= 0.75 and dc <= 0.08 for iou, dc in same), (cls, conf, same)
+
+
+@pytest.mark.parametrize("kind", ["yuv420p", "yuvj420p"])
+def test_yuv_pictures_give_the_boxes_of_their_bgr_conversion(
+    yolox: OnnxDetector, dog: np.ndarray, person: np.ndarray, kind: str
+) -> None:
+    """`detect` takes the decoded planes (and crops of them) as it took BGR frames:
+    on 4:2:0 pictures of the test images, at their size and at 1080p, the confident
+    boxes are those of the pictures' own BGR conversion (what the pipeline letterboxed
+    before issue 28) within rounding, and the dog scene is found."""
+    even = [
+        np.ascontiguousarray(im[: im.shape[0] & ~1, : im.shape[1] & ~1]) for im in (dog, person)
+    ]
+    sources = [*even, *(cv2.resize(im, (1920, 1080)) for im in even)]
+    pictures = [as_picture(im, kind) for im in sources]
+    crop = Cropped(pictures[2], (100, 160, 1400, 900))  # the 1080p dog scene, cut
+    got = yolox.detect([*pictures, crop])
+    want = yolox.detect([*(p.image() for p in pictures), crop.bgr()])
+    for g, w in zip(got, want, strict=True):
+        _matched(w, g, 0.5)
+        _matched(g, w, 0.55)
+    check_dog_scene(got[0], yolox.class_names, even[0].shape)
+    check_dog_scene(got[2], yolox.class_names, (1080, 1920))
 
 
 def test_infer_raw(yolox: OnnxDetector) -> None:

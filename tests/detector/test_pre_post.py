@@ -16,11 +16,15 @@ from lookout.detector.postprocess import (
 )
 from lookout.detector.preprocess import (
     ColorOrder,
+    Image,
     Letterbox,
     Placement,
     letterbox_batch,
+    letterbox_geometry,
     letterbox_into,
 )
+from lookout.streams.picture import BgrPicture, Cropped
+from tests.support.pictures import Counting, as_picture
 
 
 @pytest.mark.parametrize("placement", ["top_left", "center"])
@@ -180,6 +184,56 @@ def test_letterbox_equals_the_plain_numpy_letterbox(
     for image, got in zip(images, buf, strict=True):
         want = _letterbox_reference(image, 416, placement, color_order, scale)
         np.testing.assert_array_equal(got, want)
+
+
+def test_a_bgr_picture_letterboxes_as_its_array(vtest_100: np.ndarray) -> None:
+    """A BgrPicture (and a Cropped one) gives bit for bit the letterbox of its array."""
+    frame = cv2.resize(vtest_100, (1920, 1080), interpolation=cv2.INTER_LINEAR)
+    picture = BgrPicture(frame)
+    region = (301, 101, 416, 416)
+    x, y, w, h = region
+    pairs: list[tuple[Image, np.ndarray]] = [
+        (picture, frame),
+        (Cropped(picture, region), frame[y : y + h, x : x + w]),
+        (Cropped(picture, (5, 3, 411, 297)), frame[3:300, 5:416]),
+    ]
+    placements: list[Placement] = ["top_left", "center"]
+    for placement in placements:
+        out = np.full((2, 3, 3, 416, 416), -1.0, np.float32)
+        geos = [
+            letterbox_batch(images, buf, placement=placement, color_order="rgb", scale=1 / 255)
+            for images, buf in (([p for p, _ in pairs], out[0]), ([a for _, a in pairs], out[1]))
+        ]
+        assert geos[0] == geos[1]
+        np.testing.assert_array_equal(out[0], out[1])
+
+
+@pytest.mark.parametrize("kind", ["yuv420p", "yuvj420p"])
+@pytest.mark.parametrize("size", [416, 320])
+def test_a_yuv_picture_converts_only_the_letterboxed_pixels(
+    vtest_100: np.ndarray, kind: str, size: int
+) -> None:
+    """A 1080p YUV picture is asked for its pixels once, at the resized size: nothing
+    else is converted, and the model input is the letterbox of the picture's own BGR
+    conversion within rounding (the planes are resized before the conversion)."""
+    frame = cv2.resize(vtest_100, (1920, 1080), interpolation=cv2.INTER_LINEAR)
+    yuv = as_picture(frame, kind)
+    counted = Counting(yuv)
+    got = np.empty((3, size, size), np.float32)
+    geo = letterbox_into(counted, got, placement="center", color_order="bgr", scale=1.0)
+    new_w, new_h, want_geo = letterbox_geometry(1920, 1080, size, size, "center")
+    assert geo == want_geo
+    assert counted.whole == 0 and counted.parts == [(None, (new_w, new_h))]
+    want = np.empty_like(got)
+    letterbox_into(yuv.image(), want, placement="center", color_order="bgr", scale=1.0)
+    y0, y1 = geo.pad_y, geo.pad_y + new_h
+    np.testing.assert_array_equal(got[:, :y0], want[:, :y0])  # the padding
+    np.testing.assert_array_equal(got[:, y1:], want[:, y1:])
+    diff = np.abs(got[:, y0:y1] - want[:, y0:y1])
+    mse = float(np.mean(diff**2))
+    psnr = 10 * np.log10(255.0**2 / mse)
+    print(f"\n{kind} 1080p -> {new_w}x{new_h}: PSNR {psnr:.1f} dB, mean {diff.mean():.2f}")
+    assert psnr >= 35.0 and float(diff.mean()) <= 2.5
 
 
 def test_yolox_decode_equals_scoring_every_anchor() -> None:

@@ -23,12 +23,13 @@ from lookout.clips.media import vtest_avi
 from lookout.detector.batcher import MicroBatcher
 from lookout.detector.detections import Detections
 from lookout.detector.motion import MotionGate
-from lookout.detector.preprocess import Image, as_picture
+from lookout.detector.preprocess import Image, as_picture, letterbox_batch
 from lookout.detector.region_motion import RegionMotion
 from lookout.detector.regions import Crop, RegionPlan, plan_regions
 from lookout.detector.settings import MotionConfig
 from lookout.streams.frame import Frame
 from lookout.streams.picture import YuvPicture
+from tests.support.pictures import Counting, full_range_yuv
 
 FPS = 4
 SECONDS = 12
@@ -72,18 +73,21 @@ def frozen_view(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _frames(path: Path, kind: str = "bgr") -> list[Image]:
-    """The clip's pictures: BGR arrays, or the decoder's 4:2:0 planes as the readers
-    hand them over (the gates then read the luma, docs/ARCHITECTURE.md "Pictures")."""
+    """The clip's pictures: BGR arrays, the decoder's 4:2:0 planes as the readers hand
+    them over (the gates then read the luma, docs/ARCHITECTURE.md "Pictures"), or the
+    full-range (yuvj420p) planes of the same pictures."""
     with av.open(str(path)) as c:
         if kind == "bgr":
             return [f.to_ndarray(format="bgr24") for f in c.decode(video=0)]
+        if kind == "yuvj420p":
+            return [full_range_yuv(f.to_ndarray(format="bgr24")) for f in c.decode(video=0)]
         return [
             YuvPicture.from_i420(f.to_ndarray(format="yuv420p"), f.width, f.height)
             for f in c.decode(video=0)
         ]
 
 
-@pytest.mark.parametrize("kind", ["bgr", "yuv420p"])
+@pytest.mark.parametrize("kind", ["bgr", "yuv420p", "yuvj420p"])
 def test_each_crop_is_gated_on_its_own_and_small_walkers_count(
     frozen_view: Path, kind: str
 ) -> None:
@@ -115,6 +119,54 @@ def test_each_crop_is_gated_on_its_own_and_small_walkers_count(
     # A 96 px-wide motion image of the whole view misses the same walkers.
     assert np.mean(whole_motion[1:]) <= walk_moving / 2
     assert regions.runs + regions.skips == 2 * len(frames)
+
+
+def test_a_1080p_picture_is_converted_only_inside_the_crops_at_the_models_size(
+    frozen_view: Path,
+) -> None:
+    """The camera path on the decoded 1080p planes: the region gate reads the luma, the
+    batcher hands the detector each crop as a `Cropped` picture, and the letterbox
+    asks it for the crop at the model's size. Nothing else of the picture is
+    converted, and the detector's input is the BGR frame's within rounding."""
+    pictures = _frames(frozen_view, "yuv420p")[: FPS * 2]
+    zones = [WALK_ZONE, _van_zone()]
+    plan = plan_regions(W, H, zones, input_size=416, min_object_px=24, overlap_px=96, max_crops=12)
+    regions = RegionMotion(
+        MotionConfig(enabled=True, max_interval_s=2.0), plan.crops, plan.smallest_px
+    )
+    inputs: list[np.ndarray] = []
+
+    def detect(images: Sequence[Image]) -> list[Detections]:
+        buf = np.empty((len(images), 3, 416, 416), np.float32)
+        letterbox_batch(images, buf, placement="top_left", color_order="bgr", scale=1.0)
+        inputs.extend(buf)
+        return [Detections.empty() for _ in images]
+
+    batcher: MicroBatcher[str] = MicroBatcher(
+        detect,
+        lambda _k, _f, _d: None,
+        max_batch=4,
+        max_wait_s=0.0,
+        gate=lambda _k, f: regions.update(f.picture, f.monotonic_s).any,
+        plan=lambda _k, _f: plan,
+    )
+    counted = [Counting(p) for p in pictures if isinstance(p, YuvPicture)]
+    for i, picture in enumerate(counted):
+        frame = Frame("tower", i, i / FPS, datetime.now(UTC), i / FPS, picture=picture)
+        batcher.run_batch([("tower", frame)])
+    crops = [((c.x, c.y, c.width, c.height), (416, 416)) for c in plan.crops]
+    assert all(c.width == c.height == 416 for c in plan.crops)  # native crops
+    assert sum(p.whole for p in counted) == 0
+    asked = [part for p in counted for part in p.parts]
+    assert len(asked) == len(inputs) >= len(counted) and set(asked) <= set(crops)
+    # The first frame's crops against the letterbox of its BGR conversion.
+    first = counted[0].picture
+    bgr = [c.view(first.image()) for c in plan.crops]
+    want = np.empty((len(bgr), 3, 416, 416), np.float32)
+    letterbox_batch(bgr, want, placement="top_left", color_order="bgr", scale=1.0)
+    diffs = [float(np.mean(np.abs(got - ref))) for got, ref in zip(inputs, want, strict=False)]
+    print(f"\n{len(asked)} crops converted; mean abs diff to BGR's letterbox {diffs}")
+    assert max(diffs) < 2.0  # measured 1.30 and 0.78 (0-255 levels)
 
 
 def _boxes(*rows: tuple[float, float, float, float]) -> Detections:
