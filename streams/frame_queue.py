@@ -2,9 +2,12 @@
 
 Live sources use `drop_oldest` by default: when the consumer falls behind, the oldest
 frame is discarded (and counted) so the newest picture is always analysed and memory
-stays bounded. With `drop_newest` the queued frames stay and the new one is dropped;
-a producer asks `refuses()` first and does not decode a picture that would be dropped.
-`put` never blocks; `get` waits at most its timeout.
+stays bounded; a reader also looks at the `oldest()` frame and does not decode a new
+picture while the consumer leaves one waiting (streams/live_reader.py,
+docs/ARCHITECTURE.md "A frame's journey"). With `drop_newest` the queued frames stay
+and the new one is dropped; a producer asks `refuses()` first and does not decode a
+picture that would be dropped. Either way a picture not made is counted with
+`refused()`. `put` never blocks; `get` waits at most its timeout.
 """
 
 from __future__ import annotations
@@ -73,6 +76,11 @@ class FrameQueue(Generic[T]):
             if not self._items:
                 self._cond.wait(timeout)
             return self._items.popleft() if self._items else None
+
+    def oldest(self) -> T | None:
+        """The oldest item (the next `get`), left in the queue."""
+        with self._cond:
+            return self._items[0] if self._items else None
 
     def peek(self) -> T | None:
         """The newest item, left in the queue."""

@@ -9,8 +9,11 @@ The reader owns its connection and survives outages by itself:
 
 Packets are joined into whole pictures and decoded by streams/decode.py (every
 picture, or keyframe-first in `keyframes` mode). Frames go into a bounded
-`FrameQueue` that drops the oldest frame when the consumer falls behind. Nothing
-blocks forever: opening and reading use PyAV timeouts, waits use the stop event.
+`FrameQueue` that drops the oldest frame when the consumer falls behind; a reader whose
+consumer is behind (drop_oldest: it has left a picture waiting an analysis period,
+at least `SHED_AFTER_S`; drop_newest: the queue is full) does not make the due picture at all
+(keyframes mode: does not decode it). Nothing blocks forever: opening and reading use
+PyAV timeouts, waits use the stop event.
 URLs are redacted in every log line and error.
 """
 
@@ -59,6 +62,14 @@ from lookout.streams.settings import StreamConfig
 log = logging.getLogger(__name__)
 
 V = TypeVar("V")
+
+#: A drop_oldest reader does not make a due picture while its queue still holds one
+#: an analysis period older, and at least `SHED_AFTER_S`: the consumer is behind on this
+#: camera, and a new picture would only push out a decoded one or wait behind it to be
+#: analysed late (docs/ARCHITECTURE.md, "A frame's journey"). The floor keeps a moment's
+#: lag (a batch in flight) from shedding pictures of a camera analysed several times a
+#: second; there a full queue still drops its oldest.
+SHED_AFTER_S = 0.5
 
 
 def _remember(table: dict[int, V], pts: int, value: V, limit: int = 256) -> None:
@@ -304,6 +315,7 @@ class StreamReader:
             else FullDecoder(decode, stats)
         )
         sampler = RateSampler(self.analysis_fps)
+        shed_after_s = self._shed_after_s(stream)
         tb = stream.time_base
         # Integer timebase: `pts * num / den` is the correctly rounded float(pts * tb)
         # without a Fraction per packet.
@@ -361,7 +373,8 @@ class StreamReader:
                 t0 = time.perf_counter()
                 if isinstance(decoder, SparseDecoder):
                     shed = decoder.stats.shed
-                    picked = decoder.push(unit, t, take=not self.queue.refuses())
+                    behind = self._behind(t - first_t, shed_after_s)
+                    picked = decoder.push(unit, t, take=not behind)
                     pictures = [] if picked is None else [picked]
                     if decoder.stats.shed > shed:
                         self.queue.refused()
@@ -398,8 +411,8 @@ class StreamReader:
                     if preset is None:
                         self.stats.frames_skipped_moving += 1
                         continue
-                if self.queue.refuses():
-                    self.queue.refused()  # (not converted: it would be dropped)
+                if self._behind(pt - first_t, shed_after_s):
+                    self.queue.refused()  # (not converted: it would not be analysed fresh)
                     continue
                 t1 = time.perf_counter()
                 picture = picture_of(vf)  # the planes as decoded (docs/ARCHITECTURE.md)
@@ -420,6 +433,28 @@ class StreamReader:
                 del vf
             pictures = []
 
+    def _behind(self, pts_s: float, shed_after_s: float | None) -> bool:
+        """Whether the consumer is too far behind for the picture at `pts_s` (footage
+        seconds since the session's first picture) to be worth making.
+
+        drop_newest: the queue is full (the picture would be dropped). drop_oldest: the
+        queue's oldest picture is this camera's and `shed_after_s` or more older, in
+        footage time, so deterministic at any pacing: made now, the new picture would
+        either push out one already decoded or wait behind it and be analysed late. The
+        consumer still gets the queued picture at once and this camera's next due one
+        as soon as it has taken it: what is analysed stays the freshest the box can
+        analyse, and no decoding goes to pictures that are thrown away."""
+        if self.queue.policy == "drop_newest":
+            return self.queue.refuses()
+        if shed_after_s is None:
+            return False
+        oldest = self.queue.oldest()
+        return (
+            oldest is not None
+            and oldest.camera_id == self.camera_id
+            and pts_s - oldest.pts_s >= 0.99 * shed_after_s  # (timestamps round)
+        )
+
     def _on_picture(self, now: float) -> None:
         self.stats.pictures_delivered += 1
         self.stats.last_picture_monotonic = now
@@ -433,6 +468,14 @@ class StreamReader:
                 self._down_since = None
             self.backoff.reset()
             self.stats.last_error = None
+
+    def _shed_after_s(self, stream: Any) -> float | None:
+        """One analysis period in seconds of footage, at least `SHED_AFTER_S` (None:
+        every_nth on a stream without a known frame rate never sheds)."""
+        if self.cfg.analysis_mode != "every_nth":
+            return max(SHED_AFTER_S, 1.0 / self.analysis_fps)
+        rate = stream.average_rate or stream.guessed_rate
+        return max(SHED_AFTER_S, self.cfg.every_n / float(rate)) if rate else None
 
     def _on_profile(self, profile: str) -> None:
         """The first picture of a session: say so when the stream is not the one the

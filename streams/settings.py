@@ -45,11 +45,13 @@ class StreamConfig(StrictModel):
     )
     queue_policy: Literal["drop_oldest", "drop_newest"] = Field(
         default="drop_oldest",
-        description="When analysis falls behind and the queue is full: drop_oldest keeps "
-        "the newest picture (freshest; every picture beyond what the box holds is decoded "
-        "for nothing); drop_newest keeps the queued ones and does not decode a picture "
-        "the queue cannot take (keyframes mode; other modes skip its conversion), so an "
-        "overloaded box analyses what it holds, with older pictures.",
+        description="When analysis falls behind: drop_oldest (live) analyses the freshest "
+        "pictures: a full queue drops its oldest, and a reader whose queue still holds a "
+        "picture an analysis period (at least 0.5 s) older than the due one does not "
+        "make it (keyframes "
+        "mode: does not decode it), so an overloaded box decodes only what it analyses; "
+        "drop_newest keeps the queued pictures and makes a new one only when the queue "
+        "has room (older pictures analysed).",
     )
     backoff: BackoffConfig = Field(default_factory=BackoffConfig, description="Reconnect delays.")
     skip_loop_filter: bool = Field(
@@ -61,13 +63,13 @@ class StreamConfig(StrictModel):
         default=False, description="File sources in the daemon: start again at the end."
     )
     reader_nice: int = Field(
-        default=0,
+        default=10,
         ge=0,
         le=19,
         description="Nice value of this camera's reader thread (demux, decode, convert): "
         "above 0, the detector and the analysis get the cores first, so a saturated box "
-        "decodes fewer pictures instead of decoding pictures its queues then drop. For "
-        "many cameras on a small box (benchmarks/README.md).",
+        "decodes fewer pictures instead of decoding pictures its queues then drop (0: "
+        "the readers compete with the detector; docs/OPERATIONS.md).",
     )
     decoder: Literal["cpu", "nvdec"] = Field(
         default="cpu",
