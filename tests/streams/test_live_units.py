@@ -63,6 +63,15 @@ def test_a_full_drop_newest_queue_refuses_before_anything_is_made() -> None:
     assert not old.refuses()  # drop_oldest always takes the newest
 
 
+def test_frame_queue_oldest_is_the_next_get_left_in_the_queue() -> None:
+    q: FrameQueue[int] = FrameQueue(3)
+    assert q.oldest() is None
+    q.put(1)
+    q.put(2)
+    assert q.oldest() == 1 and len(q) == 2
+    assert q.get_nowait() == 1 and q.oldest() == 2
+
+
 def test_frame_queue_drop_newest_keeps_old_items() -> None:
     q: FrameQueue[int] = FrameQueue(2, "drop_newest")
     assert q.put(1) and q.put(2) and not q.put(3)

@@ -158,10 +158,13 @@ def test_a_paced_file_stamps_pictures_when_they_were_due(
 
 
 @pytest.mark.parametrize("policy", ["drop_oldest", "drop_newest"])
-def test_a_full_drop_newest_queue_spares_the_decoding(h264_clip: Path, policy: str) -> None:
-    """Nobody takes frames (an overloaded box): drop_oldest decodes every due keyframe
-    and keeps the newest two; drop_newest keeps the first two and decodes nothing
-    more. Both count the same drops."""
+def test_a_reader_whose_consumer_is_behind_spares_the_decoding(
+    h264_clip: Path, policy: str
+) -> None:
+    """Nobody takes frames (an overloaded box): drop_oldest decodes the first due
+    keyframe and no other while that one waits; drop_newest fills its two places and
+    decodes nothing more. Both count every picture not made as dropped: the decoder
+    never decodes a picture that is thrown away."""
     cfg = StreamConfig.model_validate(
         {**FAST.model_dump(), "analysis_mode": "keyframes", "queue_size": 2, "queue_policy": policy}
     )
@@ -170,14 +173,52 @@ def test_a_full_drop_newest_queue_spares_the_decoding(h264_clip: Path, policy: s
     r.start()
     assert r.join(60)
     due = 80  # 79.5 s, a keyframe every second
-    kept = [q.get_nowait(), q.get_nowait()]
-    assert q.dropped == due - 2
-    if policy == "drop_oldest":
-        assert r.decoder_stats.decoded == due and r.decoder_stats.shed == 0
-        assert [f.pts_s for f in kept if f] == pytest.approx([78.0, 79.0])
-    else:
-        assert r.decoder_stats.decoded == 2 and r.decoder_stats.shed == due - 2
-        assert [f.pts_s for f in kept if f] == pytest.approx([0.0, 1.0])
+    made = 1 if policy == "drop_oldest" else 2
+    kept = [f.pts_s for f in iter(q.get_nowait, None)]
+    assert q.dropped == due - made
+    assert r.decoder_stats.decoded == made and r.decoder_stats.shed == due - made
+    assert kept == pytest.approx([0.0, 1.0][:made])
+
+
+@pytest.mark.parametrize("mode", ["keyframes", "rate"])
+def test_drop_oldest_analyses_fresh_pictures_and_decodes_only_those(
+    h264_clip: Path, mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A consumer that takes one picture every 3 s of footage from a camera analysed
+    at 1 frame/s (a box 3x overloaded): every picture made is analysed (keyframes mode:
+    no other is decoded), each waits at most the consumer's 3 s (the queue's four
+    places would make it 4 s or more), and they are spread over the whole footage."""
+    default = StreamConfig()
+    cfg = StreamConfig.model_validate(
+        {**FAST.model_dump(), "analysis_mode": mode, "queue_size": default.queue_size}
+    )
+    assert cfg.queue_policy == default.queue_policy == "drop_oldest"
+    q: FrameQueue[Frame] = FrameQueue(cfg.queue_size, cfg.queue_policy)
+    r = StreamReader("cam1", str(h264_clip), cfg, analysis_fps=1.0, tz=TZ, queue=q, realtime=False)
+    taken: list[tuple[float, float]] = []  # (footage time taken, picture's time)
+    last = [0.0]
+    behind = r._behind
+
+    def consumer_then_reader(pts_s: float, shed_after_s: float | None) -> bool:
+        # Footage time is the clock: the consumer comes every 3 s of it.
+        if pts_s - last[0] >= 3.0 - 1e-6 and (f := q.get_nowait()) is not None:
+            taken.append((pts_s, f.pts_s))
+            last[0] = pts_s
+        return behind(pts_s, shed_after_s)
+
+    monkeypatch.setattr(r, "_behind", consumer_then_reader)
+    r.start()
+    assert r.join(60)
+    left = [f.pts_s for f in iter(q.get_nowait, None)]
+    analysed = [p for _, p in taken]
+    assert len(analysed) >= 20 and analysed[-1] > 70.0
+    assert len(left) <= 1
+    assert max(now - p for now, p in taken) <= 3.0 + 1e-6
+    made = len(analysed) + len(left)
+    assert r.stats.frames_sampled == made  # none pushed out of the queue
+    assert q.dropped == 80 - made  # the others were due, and counted, but not made
+    if mode == "keyframes":
+        assert r.decoder_stats.decoded == made
 
 
 def test_reader_nice_lowers_only_the_reader_thread(h264_clip_3s: Path) -> None:
