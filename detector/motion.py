@@ -17,6 +17,9 @@ area-averaged to the small size (a BGR one converted to grey on the tiny image).
 took 0.9 / 3.9 / 4.0 ms, and `cvtColor` then `INTER_AREA` 0.4 / 3.2 / 1.2 ms (INTER_AREA
 is slow when the scale factor is not an integer, as 1280 -> 96). Averaging 16 samples per
 small pixel instead of all of them leaves sensor noise far below any useful threshold.
+Reading a decoded 1080p picture's luma takes 0.09 ms against 0.21 ms for the same
+picture in BGR (2-core machine, issue 28), and decides the same: on vtest at 2 fps
+not one of 159 decisions differs (tests/detector/test_motion.py).
 
 The gate is not thread-safe: one gate per camera, used by that camera's consumer.
 """
