@@ -98,6 +98,7 @@ class StreamReader:
         opener: Callable[..., Any] = av.open,
         clock: Clock = SYSTEM_CLOCK,
         rng: Callable[[], float] = random.random,
+        shed: bool | None = None,
     ) -> None:
         self.camera_id = camera_id
         self.source = source
@@ -111,13 +112,18 @@ class StreamReader:
         self.resolver = resolver
         #: Files are paced to their timestamps like a live camera (off for benchmarks).
         self.realtime = realtime
+        self.is_file = resolver is None and is_file_source(source)
+        #: Whether a drop_oldest reader spares the pictures its consumer is too far
+        #: behind for (`_behind`): by default when pictures are due in time (a live
+        #: camera, a paced file), not when a file is read as fast as it decodes (the
+        #: decode benchmark, tests), where footage time is no clock for the consumer.
+        self.shed = (realtime or not self.is_file) if shed is None else shed
         self._open = opener
         self._clock = clock
         self.backoff = Backoff(cfg.backoff, rng)
         self.stats = ReaderStats()
         #: The last stream's pixel format and size, said once (streams/picture.py).
         self._pixels: str | None = None
-        self.is_file = resolver is None and is_file_source(source)
         self._state = ReaderState.STOPPED
         self.state_since = clock.monotonic()
         self.decoder_stats = DecodeStats()
@@ -446,7 +452,7 @@ class StreamReader:
         analyse, and no decoding goes to pictures that are thrown away."""
         if self.queue.policy == "drop_newest":
             return self.queue.refuses()
-        if shed_after_s is None:
+        if shed_after_s is None or not self.shed:
             return False
         oldest = self.queue.oldest()
         return (

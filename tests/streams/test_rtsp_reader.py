@@ -169,7 +169,10 @@ def test_a_reader_whose_consumer_is_behind_spares_the_decoding(
         {**FAST.model_dump(), "analysis_mode": "keyframes", "queue_size": 2, "queue_policy": policy}
     )
     q: FrameQueue[Frame] = FrameQueue(2, cfg.queue_policy)
-    r = StreamReader("cam1", str(h264_clip), cfg, analysis_fps=1.0, tz=TZ, queue=q, realtime=False)
+    # (read as fast as it decodes: footage time stands for the clock, deterministic)
+    r = StreamReader(
+        "cam1", str(h264_clip), cfg, analysis_fps=1.0, tz=TZ, queue=q, realtime=False, shed=True
+    )
     r.start()
     assert r.join(60)
     due = 80  # 79.5 s, a keyframe every second
@@ -194,7 +197,9 @@ def test_drop_oldest_analyses_fresh_pictures_and_decodes_only_those(
     )
     assert cfg.queue_policy == default.queue_policy == "drop_oldest"
     q: FrameQueue[Frame] = FrameQueue(cfg.queue_size, cfg.queue_policy)
-    r = StreamReader("cam1", str(h264_clip), cfg, analysis_fps=1.0, tz=TZ, queue=q, realtime=False)
+    r = StreamReader(
+        "cam1", str(h264_clip), cfg, analysis_fps=1.0, tz=TZ, queue=q, realtime=False, shed=True
+    )
     taken: list[tuple[float, float]] = []  # (footage time taken, picture's time)
     last = [0.0]
     behind = r._behind
