@@ -131,7 +131,8 @@ def table(report: dict[str, Any]) -> str:
             f"bare ONNX Runtime {reg['bare_ort_images_per_s']} images/s on crops at batch "
             f"{reg['batch']} and {reg['threads']} ORT thread(s) (ratio **{reg['ratio']}**).",
         ]
-    lines += [*_floor_lines(report), "", *_row_lines(report)]
+    lines += [*_replay_floor_lines(report), *_floor_lines(report), *_memory_lines(report)]
+    lines += ["", *_row_lines(report)]
     stages = report["scale"][-1] if report["scale"] else None
     if stages:
         parts = ", ".join(f"{k[3:]} {v}" for k, v in stages.items() if k.startswith("ms_"))
@@ -160,6 +161,38 @@ def _stationary_line(st: dict[str, Any] | None) -> list[str]:
     ]
 
 
+def _replay_floor_lines(report: dict[str, Any]) -> list[str]:
+    """Each replay against its own floor (lookout/bench/replay_floor.py), beside its
+    ratio to bare ORT."""
+    v, r = report.get("replay_floor"), (report.get("regions") or {}).get("replay_floor")
+    if not v:
+        return []
+    runs = v.get("ratio_to_floor_runs", [])
+    line = (
+        f"- Replay ÷ its floor (decode of every frame + conversion + bare inference of the "
+        f"analysed images, each alone; median of {len(runs)} alternating runs): vtest "
+        f"**{v['ratio_to_floor']}**{_each(runs)} (÷ bare ORT {report['ratio']})"
+    )
+    if r:
+        line += (
+            f", far view **{r['ratio_to_floor']}**{_each(r.get('ratio_to_floor_runs'))} "
+            f"(÷ bare ORT {report['regions']['ratio']})"
+        )
+    return [line + "."]
+
+
+def _memory_lines(report: dict[str, Any]) -> list[str]:
+    m = report.get("memory")
+    if not m:
+        return []
+    counts = ", ".join(f"{p['cameras']}: {p['rss_mb']} MB" for p in m["points"])
+    return [
+        "",
+        f"Memory: **{m['mb_per_camera']} MB per 1080p camera** (RSS slope over {counts}; "
+        f"r² {m['r2']}; intercept {m['intercept_mb']} MB).",
+    ]
+
+
 def _floor_lines(report: dict[str, Any]) -> list[str]:
     floor = report.get("floor")
     if not floor:
@@ -173,7 +206,8 @@ def _floor_lines(report: dict[str, Any]) -> list[str]:
         f"**{report['regions']['ratio_to_floor']}**).",
         *_stationary_line(report.get("stationary")),
         "",
-        "| mode | input | threads | decode ms | convert ms | inference ms/image | "
+        "| mode | input | threads | decode ms | convert ms (whole-frame BGR) "
+        "| inference ms/image | "
         "images/frame | floor ms/frame | pipeline ms/frame | floor (before, after) | "
         "sustained | ratio |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
@@ -190,7 +224,8 @@ def _floor_lines(report: dict[str, Any]) -> list[str]:
         n, ratio = sustained[mode]
         out.append(
             f"| {mode} | {f['input_size']} | {f['threads']} | {f['decode_ms']} "
-            f"| {f['convert_ms']} | {f['infer_ms_per_image']} | {f['images_per_frame']} "
+            f"| {f['convert_ms']} ({f.get('convert_before_ms')}) | {f['infer_ms_per_image']} "
+            f"| {f['images_per_frame']} "
             f"| {f['frame_ms']} | {f.get('pipeline_frame_ms')} | {f['cameras_floor']}"
             f"{_each(f.get('cameras_floor_each'))} | {n} | {ratio} |"
         )

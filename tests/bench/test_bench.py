@@ -131,6 +131,13 @@ def test_bench_runner_writes_its_reports(
     for mode in ("whole", "regions"):
         f = floor[mode]
         assert f["decode_ms"] > 0 and f["convert_ms"] > 0 and f["infer_ms_per_image"] > 0
+        assert f["convert_before_ms"] > 0  # the whole-frame BGR conversion, beside it
+    # Each replay against its own floor: median of alternating runs, its parts.
+    for rf in (report["replay_floor"], regions["replay_floor"]):
+        assert len(rf["ratio_to_floor_runs"]) == 3 and rf["floor_images_per_s"] > 0
+        assert rf["ratio_to_floor"] == sorted(rf["ratio_to_floor_runs"])[1]
+        assert rf["decode_s"] > 0 and rf["infer_s"] > 0 and rf["frames_decoded"] >= 1
+    assert report["replay_floor"]["frames_decoded"] > report["replay_floor"]["images"]
     assert regions["cameras_floor"] > 0
     assert regions["ratio_to_floor"] == pytest.approx(
         regions["cameras_sustained"] / regions["cameras_floor"], rel=0.01, abs=0.01
@@ -158,3 +165,4 @@ def test_bench_runner_writes_its_reports(
     printed = capsys.readouterr().out
     assert "cameras_sustained:" in printed and "cameras_floor:" in printed
     assert "stationary objects:" in printed
+    assert "replay ÷ its floor" in printed and "convert ms per frame" in printed

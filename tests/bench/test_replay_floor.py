@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from lookout.bench.replay_floor import ReplayFloor
+from lookout.bench.replay_floor import ReplayFloor, against_floor, alternate
 
 
 def floor(decode: float, convert: float, infer: float, ort: float, cores: int = 2) -> ReplayFloor:
@@ -36,3 +36,49 @@ def test_one_decoding_thread_bounds_it() -> None:
 def test_inference_at_its_own_rate_bounds_it() -> None:
     f = floor(decode=0.1, convert=0.1, infer=0.2, ort=20.0)
     assert f.seconds == pytest.approx(5.0)  # 100 images at 20 images/s
+
+
+def test_the_decoders_threads_share_its_bound() -> None:
+    # 3 CPU s of decoding on 2 decoder threads bounds the replay at 1.5 s, not 3 s.
+    f = ReplayFloor(
+        images=100,
+        frames_decoded=500,
+        decode_s=3.0,
+        convert_s=0.0,
+        infer_s=0.0,
+        bare_ort_images_per_s=1000.0,
+        cores=4,
+        decode_threads=2,
+    )
+    assert f.seconds == pytest.approx(1.5)
+    assert f.row(10.0)["decode_threads"] == 2
+
+
+def test_the_ratio_is_the_median_of_the_alternating_runs() -> None:
+    a = floor(decode=1.0, convert=0.2, infer=2.8, ort=1000.0)  # 50 images/s
+    b = floor(decode=1.0, convert=0.2, infer=6.8, ort=1000.0)  # 25 images/s (a slow spell)
+    out = against_floor([(45.0, a), (20.0, b), (40.0, a)])
+    # Each run against the floor measured beside it: 0.9, 0.8, 0.8.
+    assert out["ratio_to_floor_runs"] == [0.9, 0.8, 0.8]
+    assert out["ratio_to_floor"] == 0.8
+    assert out["replay_images_per_s"] in (20.0, 40.0)
+    with pytest.raises(ValueError):
+        against_floor([])
+
+
+def test_alternate_measures_each_floor_for_the_images_its_replay_ran() -> None:
+    calls: list[str] = []
+    replays = iter([(100, 2.0), (100, 4.0), (100, 2.5)])
+
+    def replay() -> tuple[int, float]:
+        calls.append("replay")
+        return next(replays)
+
+    def measure(images: int) -> ReplayFloor:
+        calls.append(f"floor {images}")
+        return floor(decode=0.0, convert=0.0, infer=2.0, ort=1000.0)  # 100 images/s
+
+    out = alternate(replay, measure, runs=3)
+    assert calls == ["replay", "floor 100"] * 3
+    assert out["ratio_to_floor_runs"] == [0.5, 0.25, 0.4]
+    assert out["ratio_to_floor"] == 0.4
