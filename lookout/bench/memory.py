@@ -4,7 +4,9 @@ against the number of 1080p cameras.
 
 Each count runs in a fresh process (a process that ran more cameras before keeps their
 pages in its allocator), through the daemon's own path (`lookout.bench.live.run_live`:
-readers in keyframes mode, drop-oldest queues, the micro-batcher, analysers, cases).
+the live readers in keyframes mode with the shipped `stream` settings, handing over
+pictures as `picture_of` wraps them (the decoder's planes, streams/picture.py), their
+queues, the micro-batcher, analysers, cases).
 After a warm-up, RSS is sampled every 0.25 s; a count's figure is the median. The
 least-squares slope over the counts is the memory one more camera costs; the intercept
 is the process with its model and no camera (docs/ARCHITECTURE.md, "Memory").
@@ -67,8 +69,15 @@ def fit(points: list[MemoryPoint]) -> MemorySlope:
 def measure_one(cameras: int, seconds: float, clip: Path) -> MemoryPoint:
     """In this process: `cameras` 1080p cameras for `seconds` after a warm-up."""
     from lookout.bench.live import DetectorPool, Setting, run_live
+    from lookout.streams.settings import StreamConfig
 
-    s = Setting(cameras=cameras, decode="keyframes")
+    d = StreamConfig()  # the shipped reader settings: what a camera's reader queues
+    s = Setting(
+        cameras=cameras,
+        decode="keyframes",
+        reader_nice=d.reader_nice,
+        queue_policy=d.queue_policy,
+    )
     detector = DetectorPool().get(s)
     r = run_live(s, clip, detector, seconds=seconds, warmup_s=6.0)
     return MemoryPoint(
