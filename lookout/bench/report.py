@@ -206,7 +206,7 @@ def _floor_lines(report: dict[str, Any]) -> list[str]:
         f"**{report['regions']['ratio_to_floor']}**).",
         *_stationary_line(report.get("stationary")),
         "",
-        "| mode | input | threads | decode ms | convert ms (whole-frame BGR) "
+        "| mode | input | threads | decode ms | convert ms (before: whole-frame BGR) "
         "| inference ms/image | "
         "images/frame | floor ms/frame | pipeline ms/frame | floor (before, after) | "
         "sustained | ratio |",
