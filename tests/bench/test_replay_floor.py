@@ -82,3 +82,23 @@ def test_alternate_measures_each_floor_for_the_images_its_replay_ran() -> None:
     assert calls == ["replay", "floor 100"] * 3
     assert out["ratio_to_floor_runs"] == [0.5, 0.25, 0.4]
     assert out["ratio_to_floor"] == 0.4
+
+
+def test_the_results_table_puts_each_replay_floor_beside_bare_ort() -> None:
+    from lookout.bench.report import _memory_lines, _replay_floor_lines
+
+    report = {
+        "ratio": 0.84,
+        "replay_floor": {"ratio_to_floor": 0.793, "ratio_to_floor_runs": [0.817, 0.793, 0.711]},
+        "regions": {
+            "ratio": 0.922,
+            "replay_floor": {"ratio_to_floor": 0.894, "ratio_to_floor_runs": [0.894, 0.9, 0.8]},
+        },
+    }
+    (line,) = _replay_floor_lines(report)
+    assert "vtest **0.793** (0.817, 0.793, 0.711) (÷ bare ORT 0.84)" in line
+    assert "far view **0.894**" in line and "median of 3" in line
+    assert _replay_floor_lines({"ratio": 1.0}) == [] and _memory_lines({"memory": None}) == []
+    memory = {"points": [{"cameras": 8, "rss_mb": 430.0}], "mb_per_camera": 13.0}
+    lines = _memory_lines({"memory": {**memory, "r2": 0.99, "intercept_mb": 330.0}})
+    assert "**13.0 MB per 1080p camera**" in lines[-1] and "8: 430.0 MB" in lines[-1]
