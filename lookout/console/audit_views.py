@@ -28,9 +28,10 @@ class AuditConsole:
     console: Console
     tz: tzinfo
 
-    def _guard(self, request: Request) -> Response | None:
+    def _guard(self, request: Request, page: bool = False) -> Response | None:
+        """A login first (a page redirects to it, the API says 401), then admin (403)."""
         c = self.console
-        if denied := c.guard_api(request):
+        if denied := (c.guard_page(request) if page else c.guard_api(request)):
             return denied
         role = c.role(request)
         if role is None or not role.is_admin:
@@ -38,13 +39,7 @@ class AuditConsole:
         return None
 
     async def audit_page(self, request: Request) -> Response:
-        c = self.console
-        if denied := c.guard_page(request):
-            return denied
-        role = c.role(request)
-        if role is None or not role.is_admin:
-            return c.refuse(request, 403, "admin_only")
-        return c.render("audit.html", request)
+        return self._guard(request, page=True) or self.console.render("audit.html", request)
 
     async def api_audit(self, request: Request) -> Response:
         if denied := self._guard(request):
